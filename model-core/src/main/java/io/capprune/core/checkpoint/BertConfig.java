@@ -92,7 +92,7 @@ public record BertConfig(
     try {
       root = JSON.readTree(json);
     } catch (IOException e) {
-      throw new CheckpointException(source + ": not valid JSON: " + e.getOriginalMessage());
+      throw new CheckpointException(source + ": not valid JSON: " + e.getMessage());
     }
     if (root == null || !root.isObject()) {
       throw new CheckpointException(source + ": expected a JSON object");

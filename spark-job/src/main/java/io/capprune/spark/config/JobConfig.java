@@ -1,0 +1,232 @@
+package io.capprune.spark.config;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigParseOptions;
+import com.typesafe.config.ConfigRenderOptions;
+import com.typesafe.config.ConfigSyntax;
+import com.typesafe.config.ConfigValueFactory;
+import java.io.File;
+import java.io.Serializable;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+
+/**
+ * The job's whole configuration, read from HOCON and validated before any Spark work starts. Layers,
+ * later wins: {@code conf/reference.conf}, the task preset {@code conf/tasks/<task>.conf}, a file
+ * given with {@code --config}, then {@code --conf key=value} overrides.
+ */
+public record JobConfig(
+    String task,
+    String dataDir,
+    String model,
+    String teacher,
+    String output,
+    boolean overwrite,
+    boolean resume,
+    int maxSeqLength,
+    boolean dynamicPadding,
+    List<String> labels,
+    boolean skipBadRows,
+    int maxTrainExamples,
+    int maxDevExamples,
+    long seed,
+    SparkSettings spark,
+    WorkerSettings worker,
+    FinetuneSettings finetune,
+    PruneSettings prune,
+    LossSettings loss,
+    int logEverySteps,
+    S3Settings s3,
+    String rendered)
+    implements Serializable {
+
+  public static final Set<String> TASKS =
+      Set.of("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli");
+  public static final Set<String> REPRESENTATIONS = Set.of("pooler", "cls", "mean");
+  public static final Set<String> MODULES = Set.of("prc", "snc", "fic");
+
+  public record SparkSettings(String master, int partitions, int aggregateDepth) implements Serializable {}
+
+  public record WorkerSettings(int microBatchSize, int threads, boolean useGpu) implements Serializable {}
+
+  public record FinetuneSettings(int epochs, int batchSize, double learningRate, double warmupRatio,
+      double weightDecay, double maxGradNorm) implements Serializable {}
+
+  public record PruneSettings(PruneMethod method, int epochs, int batchSize, double learningRate,
+      double scoreLearningRate, double weightDecay, double adamEpsilon, double maxGradNorm,
+      int warmupSteps, double warmupFraction, double initialWarmup, double finalWarmup,
+      double finalThreshold, double initialThreshold, double softInitialThreshold,
+      double softFinalThreshold, double finalLambda, boolean globalTopk, boolean freezeEmbeddings,
+      int snapshotEveryEpochs) implements Serializable {}
+
+  public record LossSettings(double ceWeight, double kdWeight, double kdTemperature,
+      double contrastiveTemperature, double unsupervisedWeight, double supervisedWeight,
+      int extraExamples, String representation, List<String> modules) implements Serializable {}
+
+  public record S3Settings(String endpoint, String region, boolean pathStyleAccess, String accessKey,
+      String secretKey) implements Serializable {
+
+    @Override
+    public String toString() {
+      return "S3Settings[endpoint=" + endpoint + ", region=" + region + ", pathStyleAccess="
+          + pathStyleAccess + ", accessKey=" + mask(accessKey) + ", secretKey=" + mask(secretKey) + "]";
+    }
+  }
+
+  /** Builds the layered configuration. {@code overrides} are "key=value" strings; keys may omit "cap.". */
+  public static JobConfig load(File configFile, List<String> overrides) {
+    Config reference = ConfigFactory.parseResources(JobConfig.class.getClassLoader(), "capprune/reference.conf",
+        ConfigParseOptions.defaults().setAllowMissing(false));
+    Config user = parseOverrides(overrides);
+    if (configFile != null) {
+      if (!configFile.isFile()) {
+        throw new ConfigValidationException("--config", "no such file: " + configFile);
+      }
+      user = user.withFallback(ConfigFactory.parseFile(configFile,
+          ConfigParseOptions.defaults().setAllowMissing(false)));
+    }
+    Config withRef = user.withFallback(reference);
+    String task = new ConfigReader(withRef, "cap").oneOf("task", TASKS);
+    Config preset = ConfigFactory.parseResources(JobConfig.class.getClassLoader(),
+        "capprune/tasks/" + task + ".conf");
+    Config full = user.withFallback(preset).withFallback(reference).resolve();
+    return from(full);
+  }
+
+  static Config parseOverrides(List<String> overrides) {
+    Config c = ConfigFactory.empty();
+    for (String o : overrides) {
+      int eq = o.indexOf('=');
+      if (eq <= 0) {
+        throw new ConfigValidationException(o, "expected key=value after --conf");
+      }
+      String key = o.substring(0, eq).trim();
+      if (!key.startsWith("cap.")) {
+        key = "cap." + key;
+      }
+      String value = o.substring(eq + 1).trim();
+      // Parse the value as HOCON so lists and numbers keep their types; fall back to a plain string.
+      Config parsed;
+      try {
+        parsed = ConfigFactory.parseString("v = " + value,
+            ConfigParseOptions.defaults().setSyntax(ConfigSyntax.CONF));
+      } catch (com.typesafe.config.ConfigException e) {
+        parsed = ConfigFactory.empty().withValue("v", ConfigValueFactory.fromAnyRef(value));
+      }
+      c = parsed.getValue("v").atPath(key).withFallback(c);
+    }
+    return c;
+  }
+
+  /** Reads and validates every key; the first bad one is reported with its full name. */
+  public static JobConfig from(Config full) {
+    ConfigReader cap = new ConfigReader(full, "cap");
+    Config known = full.withOnlyPath("cap");
+    rejectUnknownKeys(known, ConfigFactory.parseResources(JobConfig.class.getClassLoader(),
+        "capprune/reference.conf"));
+
+    ConfigReader sp = cap.child("spark");
+    ConfigReader wk = cap.child("worker");
+    ConfigReader ft = cap.child("finetune");
+    ConfigReader pr = cap.child("prune");
+    ConfigReader ls = cap.child("loss");
+    ConfigReader s3 = cap.child("s3");
+
+    PruneMethod method;
+    try {
+      method = PruneMethod.fromConfigName(pr.string("method"));
+    } catch (IllegalArgumentException e) {
+      throw new ConfigValidationException(pr.key("method"), e.getMessage());
+    }
+    List<String> modules = ls.strings("modules");
+    for (String m : modules) {
+      if (!MODULES.contains(m)) {
+        throw new ConfigValidationException(ls.key("modules"), "'" + m + "' is not one of " + MODULES);
+      }
+    }
+    PruneSettings prune = new PruneSettings(method,
+        pr.intAtLeast("epochs", 1), pr.intAtLeast("batch-size", 1), pr.positive("learning-rate"),
+        pr.positive("score-learning-rate"), pr.atLeast("weight-decay", 0), pr.positive("adam-epsilon"),
+        pr.positive("max-grad-norm"), pr.intAtLeast("warmup-steps", 0), pr.closedUnit("warmup-fraction"),
+        pr.atLeast("initial-warmup", 0), pr.atLeast("final-warmup", 0),
+        pr.openUnit("final-threshold"), pr.closedUnit("initial-threshold"),
+        pr.closedUnit("soft-initial-threshold"), pr.openUnit("soft-final-threshold"),
+        pr.atLeast("final-lambda", 0), pr.bool("global-topk"), pr.bool("freeze-embeddings"),
+        pr.intAtLeast("snapshot-every-epochs", 1));
+    if (prune.initialThreshold() < prune.finalThreshold()) {
+      throw new ConfigValidationException(pr.key("initial-threshold"),
+          "must be >= final-threshold " + prune.finalThreshold() + ", got " + prune.initialThreshold());
+    }
+    if (prune.warmupSteps() == 0 && prune.warmupFraction() == 0) {
+      throw new ConfigValidationException(pr.key("warmup-fraction"),
+          "must be > 0 when warmup-steps is 0");
+    }
+
+    return new JobConfig(
+        cap.oneOf("task", TASKS),
+        cap.string("data-dir"),
+        cap.string("model"),
+        cap.string("teacher"),
+        cap.string("output"),
+        cap.bool("overwrite"),
+        cap.bool("resume"),
+        cap.intAtLeast("max-seq-length", 8),
+        cap.bool("dynamic-padding"),
+        cap.strings("labels"),
+        cap.bool("skip-bad-rows"),
+        cap.intAtLeast("max-train-examples", 0),
+        cap.intAtLeast("max-dev-examples", 0),
+        cap.longValue("seed"),
+        new SparkSettings(sp.string("master"), sp.intAtLeast("partitions", 0),
+            sp.intAtLeast("aggregate-depth", 1)),
+        new WorkerSettings(wk.intAtLeast("micro-batch-size", 1), wk.intAtLeast("threads", 0),
+            wk.bool("use-gpu")),
+        new FinetuneSettings(ft.intAtLeast("epochs", 0), ft.intAtLeast("batch-size", 1),
+            ft.positive("learning-rate"), ft.closedUnit("warmup-ratio"), ft.atLeast("weight-decay", 0),
+            ft.positive("max-grad-norm")),
+        prune,
+        new LossSettings(ls.atLeast("ce-weight", 0), ls.atLeast("kd-weight", 0),
+            ls.positive("kd-temperature"), ls.positive("contrastive-temperature"),
+            ls.atLeast("unsupervised-weight", 0), ls.atLeast("supervised-weight", 0),
+            ls.intAtLeast("extra-examples", 0), ls.oneOf("representation", REPRESENTATIONS), modules),
+        cap.intAtLeast("log.every-steps", 1),
+        new S3Settings(s3.string("endpoint"), s3.string("region"), s3.bool("path-style-access"),
+            s3.string("access-key"), s3.string("secret-key")),
+        renderMasked(known));
+  }
+
+  /** A typo in a key would otherwise be silently ignored: every key must exist in reference.conf. */
+  private static void rejectUnknownKeys(Config given, Config reference) {
+    for (Map.Entry<String, com.typesafe.config.ConfigValue> e : given.entrySet()) {
+      String key = e.getKey();
+      if (!reference.hasPathOrNull(key)) {
+        throw new ConfigValidationException(key, "unknown key (not in conf/reference.conf)");
+      }
+    }
+  }
+
+  private static final Pattern SECRET = Pattern.compile("(?i).*(secret|password|access-key|token|credential).*");
+
+  /** The effective configuration as HOCON, with every secret-looking value replaced by ****. */
+  static String renderMasked(Config c) {
+    Config masked = c;
+    for (Map.Entry<String, com.typesafe.config.ConfigValue> e : c.entrySet()) {
+      if (SECRET.matcher(e.getKey()).matches() && !String.valueOf(e.getValue().unwrapped()).isEmpty()) {
+        masked = masked.withValue(e.getKey(), ConfigValueFactory.fromAnyRef("****"));
+      }
+    }
+    return masked.root().render(ConfigRenderOptions.concise().setFormatted(true).setJson(false));
+  }
+
+  static String mask(String secret) {
+    return secret == null || secret.isEmpty() ? "" : "****";
+  }
+
+  /** Steps per epoch for a training set of n examples. */
+  public static int stepsPerEpoch(long n, int batchSize) {
+    return (int) ((n + batchSize - 1) / batchSize);
+  }
+}

@@ -1,0 +1,94 @@
+package io.capprune.spark.config;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.File;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class JobConfigTest {
+
+  @Test
+  void defaultsAreTheReferenceValues() {
+    JobConfig c = JobConfig.load(null, List.of("task=qqp"));
+    assertEquals("qqp", c.task());
+    assertEquals(PruneMethod.CAP_MOVEMENT, c.prune().method());
+    assertEquals(0.03, c.prune().finalThreshold(), 0);
+    assertEquals(11000, c.prune().warmupSteps());
+    assertEquals(32, c.prune().batchSize());
+    assertEquals(3e-5, c.prune().learningRate(), 0);
+    assertEquals(1e-2, c.prune().scoreLearningRate(), 0);
+    assertEquals(0.1, c.loss().ceWeight(), 0);
+    assertEquals(0.9, c.loss().kdWeight(), 0);
+    assertEquals(2.0, c.loss().kdTemperature(), 0);
+    assertEquals(10.0, c.loss().supervisedWeight(), 0);
+    assertEquals(4096, c.loss().extraExamples());
+    assertEquals(List.of("prc", "snc", "fic"), c.loss().modules());
+  }
+
+  @Test
+  void presetSetsTaskSpecificValuesAndOverridesWin() {
+    JobConfig mnli = JobConfig.load(null, List.of("cap.task=mnli"));
+    assertEquals(List.of("entailment", "neutral", "contradiction"), mnli.labels());
+    assertEquals(680, mnli.prune().finalLambda(), 0);
+    JobConfig over = JobConfig.load(null, List.of("task=mnli", "prune.final-lambda=290", "prune.method=cap-soft"));
+    assertEquals(290, over.prune().finalLambda(), 0);
+    assertEquals(PruneMethod.CAP_SOFT, over.prune().method());
+  }
+
+  @Test
+  void configFileIsLayeredUnderOverrides(@TempDir Path dir) throws Exception {
+    Path f = dir.resolve("job.conf");
+    Files.writeString(f, "cap { task = rte, seed = 7, prune.epochs = 4 }\n");
+    JobConfig c = JobConfig.load(f.toFile(), List.of("seed=9"));
+    assertEquals("rte", c.task());
+    assertEquals(9, c.seed());
+    assertEquals(4, c.prune().epochs());
+  }
+
+  @Test
+  void badValuesNameTheKey() {
+    var e1 = assertThrows(ConfigValidationException.class,
+        () -> JobConfig.load(null, List.of("prune.final-threshold=1.5")));
+    assertEquals("cap.prune.final-threshold", e1.key());
+    assertTrue(e1.getMessage().contains("(0, 1)"), e1.getMessage());
+
+    var e2 = assertThrows(ConfigValidationException.class,
+        () -> JobConfig.load(null, List.of("task=squad")));
+    assertEquals("cap.task", e2.key());
+    assertTrue(e2.getMessage().contains("sst2"), e2.getMessage());
+
+    var e3 = assertThrows(ConfigValidationException.class,
+        () -> JobConfig.load(null, List.of("prune.batch-size=many")));
+    assertEquals("cap.prune.batch-size", e3.key());
+
+    var e4 = assertThrows(ConfigValidationException.class,
+        () -> JobConfig.load(null, List.of("prune.epoch=3")));
+    assertEquals("cap.prune.epoch", e4.key());
+    assertTrue(e4.getMessage().contains("unknown key"), e4.getMessage());
+
+    var e5 = assertThrows(ConfigValidationException.class,
+        () -> JobConfig.load(null, List.of("prune.method=pruney")));
+    assertEquals("cap.prune.method", e5.key());
+
+    var e6 = assertThrows(ConfigValidationException.class,
+        () -> JobConfig.load(new File("/no/such/file.conf"), List.of()));
+    assertEquals("--config", e6.key());
+  }
+
+  @Test
+  void secretsAreMaskedInTheRenderedConfig() {
+    JobConfig c = JobConfig.load(null, List.of("s3.secret-key=hunter2", "s3.access-key=AKIA123"));
+    assertEquals("hunter2", c.s3().secretKey());
+    assertFalse(c.rendered().contains("hunter2"), c.rendered());
+    assertFalse(c.rendered().contains("AKIA123"), c.rendered());
+    assertTrue(c.rendered().contains("****"));
+    assertFalse(c.s3().toString().contains("hunter2"));
+  }
+}

@@ -3,9 +3,9 @@ package io.capprune.core.glue;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.InputStreamReader;
 import java.io.Reader;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CodingErrorAction;
@@ -115,20 +115,28 @@ public final class GlueReader {
    * @param source the file name or URI for messages
    */
   public GlueData read(String split, InputStream in, String source) {
-    CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder()
-        .onMalformedInput(CodingErrorAction.REPORT)
-        .onUnmappableCharacter(CodingErrorAction.REPORT);
-    return read(split, new InputStreamReader(in, utf8), source);
+    // Lines are split on bytes and decoded one by one, so a bad byte is reported at its own line
+    // (a Reader decodes ahead of the line it returns).
+    Utf8Lines lines = new Utf8Lines(in);
+    return parse(split, source, lines::next);
   }
 
   /** Reads decoded text; the reader is not closed. */
   public GlueData read(String split, Reader in, String source) {
-    GlueTask.Layout layout = task.layout(split);
-    Parse p = new Parse(split, layout, source);
     BufferedReader r = in instanceof BufferedReader b ? b : new BufferedReader(in, 1 << 16);
+    return parse(split, source, r::readLine);
+  }
+
+  private interface LineSource {
+    /** The next line without its terminator, null at the end. */
+    String next() throws IOException;
+  }
+
+  private GlueData parse(String split, String source, LineSource lines) {
+    Parse p = new Parse(split, task.layout(split), source);
     try {
       String line;
-      while ((line = r.readLine()) != null) {
+      while ((line = lines.next()) != null) {
         p.accept(line);
       }
     } catch (CharacterCodingException e) {
@@ -137,6 +145,71 @@ public final class GlueReader {
       throw new UncheckedIOException(source + ": read failed after line " + p.lineNo + ": " + e, e);
     }
     return p.finish();
+  }
+
+  /** Splits a byte stream at LF, CR LF or CR and decodes each line as strict UTF-8. */
+  private static final class Utf8Lines {
+    private final InputStream in;
+    private final CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder()
+        .onMalformedInput(CodingErrorAction.REPORT)
+        .onUnmappableCharacter(CodingErrorAction.REPORT);
+    private final byte[] buf = new byte[1 << 16];
+    private int pos;
+    private int len;
+    private byte[] line = new byte[256];
+    private int lineLen;
+
+    Utf8Lines(InputStream in) {
+      this.in = Objects.requireNonNull(in, "in");
+    }
+
+    String next() throws IOException {
+      lineLen = 0;
+      if (!fill()) {
+        return null;
+      }
+      int end = -1;
+      while (end < 0 && fill()) {
+        int start = pos;
+        while (pos < len && buf[pos] != '\n' && buf[pos] != '\r') {
+          pos++;
+        }
+        append(start, pos - start);
+        if (pos < len) {
+          end = buf[pos++];
+        }
+      }
+      if (end == '\r' && peek() == '\n') {
+        pos++;
+      }
+      boolean ascii = true;
+      for (int i = 0; i < lineLen && ascii; i++) {
+        ascii = line[i] >= 0;
+      }
+      return ascii ? new String(line, 0, lineLen, StandardCharsets.ISO_8859_1)
+          : utf8.decode(ByteBuffer.wrap(line, 0, lineLen)).toString();
+    }
+
+    private void append(int start, int n) {
+      if (lineLen + n > line.length) {
+        line = Arrays.copyOf(line, Math.max(line.length * 2, lineLen + n));
+      }
+      System.arraycopy(buf, start, line, lineLen, n);
+      lineLen += n;
+    }
+
+    private int peek() throws IOException {
+      return fill() ? buf[pos] & 0xFF : -1;
+    }
+
+    private boolean fill() throws IOException {
+      if (pos < len) {
+        return true;
+      }
+      len = in.read(buf, 0, buf.length);
+      pos = 0;
+      return len > 0;
+    }
   }
 
   /** The state of reading one file. */

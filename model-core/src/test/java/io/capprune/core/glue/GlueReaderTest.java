@@ -162,13 +162,29 @@ class GlueReaderTest {
   }
 
   @Test
-  void invalidUtf8() {
-    byte[] bytes = {'s', 'e', 'n', 't', 'e', 'n', 'c', 'e', '\t', 'l', 'a', 'b', 'e', 'l', '\n',
-        'a', (byte) 0xC3, (byte) 0x28, '\t', '1', '\n'};
+  void invalidUtf8IsReportedAtItsLine() {
+    StringBuilder good = new StringBuilder("sentence\tlabel\n");
+    for (int i = 0; i < 5000; i++) {
+      good.append("a fine row with some words in it .\t1\n");
+    }
+    byte[] head = good.toString().getBytes(StandardCharsets.UTF_8);
+    byte[] bytes = java.util.Arrays.copyOf(head, head.length + 6);
+    // "a" + a broken 2-byte sequence + "\t1\n" on line 5002
+    System.arraycopy(new byte[] {'a', (byte) 0xC3, (byte) 0x28, '\t', '1', '\n'}, 0, bytes, head.length, 6);
     GlueFormatException e = assertThrows(GlueFormatException.class,
         () -> GlueReader.of(GlueTask.SST2).read("dev", new ByteArrayInputStream(bytes), "bad.tsv"));
-    assertTrue(e.getMessage().startsWith("bad.tsv, line "), e.getMessage());
-    assertTrue(e.getMessage().contains("not valid UTF-8"), e.getMessage());
+    assertEquals(5002, e.line());
+    assertTrue(e.getMessage().startsWith("bad.tsv, line 5002: not valid UTF-8"), e.getMessage());
+  }
+
+  @Test
+  void byteStreamLineEndings() {
+    byte[] bytes = "sentence\tlabel\r\nk\u00f6ln .\t1\rb .\t0\n\nc .\t1".getBytes(StandardCharsets.UTF_8);
+    GlueData d = GlueReader.of(GlueTask.SST2).withSkipBadRows(true)
+        .read("train", new ByteArrayInputStream(bytes), "m");
+    assertEquals(List.of("k\u00f6ln .", "b .", "c ."), d.examples().stream().map(GlueExample::textA).toList());
+    assertEquals(List.of(2, 3, 5), d.examples().stream().map(GlueExample::line).toList());
+    assertEquals(List.of("line 4: empty line"), d.skippedSamples());
   }
 
   private static final String QQP_HEADER = "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n";

@@ -70,6 +70,21 @@ class GlueRealDataTest {
     assertEquals(GlueExample.classification(0, "The sailors rode the breeze clear of the rocks.", null, 1, 1), cola);
   }
 
+  /** Prints, does not assert: timing belongs to benchmarks, not to unit tests. */
+  @Test
+  void readSpeed() {
+    GlueReader reader = GlueReader.of(GlueTask.SST2);
+    GlueData d = null;
+    double ms = Double.MAX_VALUE;
+    for (int i = 0; i < 5; i++) { // best of 5: the first rounds include JIT compilation
+      long t0 = System.nanoTime();
+      d = reader.readSplit(glue, "train");
+      ms = Math.min(ms, (System.nanoTime() - t0) / 1e6);
+    }
+    assertEquals(67349, d.size());
+    System.out.printf("GLUE read: SST-2 train, %d rows in %.1f ms, best of 5 (%.0f rows/s)%n", d.size(), ms, d.size() / ms * 1e3);
+  }
+
   /** The majority-class baselines GLUE papers quote: MRPC dev 68.4 acc / 81.2 F1, CoLA MCC 0. */
   @Test
   void majorityBaselines() {

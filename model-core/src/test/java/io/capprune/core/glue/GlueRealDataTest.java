@@ -70,6 +70,19 @@ class GlueRealDataTest {
     assertEquals(GlueExample.classification(0, "The sailors rode the breeze clear of the rocks.", null, 1, 1), cola);
   }
 
+  /** The byte path (Hadoop streams) and the text path agree, BOM and missing final newline included. */
+  @Test
+  void streamAndReaderPathsAgree() throws Exception {
+    for (GlueTask task : new GlueTask[] {GlueTask.MRPC, GlueTask.COLA, GlueTask.STSB}) {
+      Path file = glue.resolve(task.dirName()).resolve(task.fileName("dev"));
+      GlueData bytes = GlueReader.of(task).read("dev", file);
+      try (var reader = Files.newBufferedReader(file)) {
+        GlueData text = GlueReader.of(task).read("dev", reader, file.toString());
+        assertEquals(bytes.examples(), text.examples(), task.dirName());
+      }
+    }
+  }
+
   /** Prints, does not assert: timing belongs to benchmarks, not to unit tests. */
   @Test
   void readSpeed() {

@@ -230,9 +230,10 @@ public final class Safetensors {
             break;
           }
         }
-        throw new CheckpointException(source + ": truncated: tensor '" + cut.name() + "' needs data bytes ["
-            + cut.begin() + ", " + cut.end() + ") but the data section has " + dataInFile
-            + " bytes (file size " + length + ", expected " + header.fileBytes() + ")");
+        throw new CheckpointException(source + ": truncated or corrupt: tensor '" + cut.name()
+            + "': data_offsets [" + cut.begin() + ", " + cut.end() + ") are out of bounds of the "
+            + dataInFile + "-byte data section (file size " + length + ", the header implies "
+            + header.fileBytes() + ")");
       }
       throw new CheckpointException(source + ": data after the last tensor: the header's offsets cover "
           + header.dataBytes() + " data bytes but the file has " + dataInFile);

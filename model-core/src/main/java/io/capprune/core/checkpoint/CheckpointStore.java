@@ -81,7 +81,9 @@ public final class CheckpointStore {
     if (HAS_SCHEME.matcher(dirOrUri).matches()) {
       return new Path(dirOrUri);
     }
-    return new Path(java.nio.file.Path.of(dirOrUri).toAbsolutePath().normalize().toUri());
+    // Not Path(URI): java.nio adds a trailing slash to existing directories, which would then
+    // differ from the same location given as a URI.
+    return new Path("file", null, java.nio.file.Path.of(dirOrUri).toAbsolutePath().normalize().toString());
   }
 
   /**

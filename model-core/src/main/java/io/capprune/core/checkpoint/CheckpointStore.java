@@ -11,7 +11,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -231,9 +230,7 @@ public final class CheckpointStore {
           + " of token -> id");
     }
     String[] byId = new String[vocab.size()];
-    Iterator<Map.Entry<String, JsonNode>> it = vocab.fields();
-    while (it.hasNext()) {
-      Map.Entry<String, JsonNode> e = it.next();
+    for (Map.Entry<String, JsonNode> e : vocab.properties()) {
       JsonNode id = e.getValue();
       if (!id.isIntegralNumber() || !id.canConvertToInt() || id.intValue() < 0
           || id.intValue() >= byId.length) {

@@ -267,9 +267,7 @@ public final class Safetensors {
     }
     Map<String, String> metadata = Map.of();
     LinkedHashMap<String, TensorInfo> tensors = new LinkedHashMap<>();
-    Iterator<Map.Entry<String, JsonNode>> it = root.fields();
-    while (it.hasNext()) {
-      Map.Entry<String, JsonNode> e = it.next();
+    for (Map.Entry<String, JsonNode> e : root.properties()) {
       if (e.getKey().equals(METADATA_KEY)) {
         metadata = parseMetadata(e.getValue(), source);
       } else {
@@ -297,9 +295,7 @@ public final class Safetensors {
           + node.getNodeType());
     }
     LinkedHashMap<String, String> out = new LinkedHashMap<>();
-    Iterator<Map.Entry<String, JsonNode>> it = node.fields();
-    while (it.hasNext()) {
-      Map.Entry<String, JsonNode> e = it.next();
+    for (Map.Entry<String, JsonNode> e : node.properties()) {
       if (!e.getValue().isTextual()) {
         throw new CheckpointException(source + ": " + METADATA_KEY + " key '" + e.getKey()
             + "' must be a string, got " + e.getValue().getNodeType());

@@ -7,7 +7,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -70,9 +69,7 @@ public record SafetensorsIndex(Map<String, String> weightMap, long totalSize) {
       throw new CheckpointException(source + ": key 'weight_map' is empty");
     }
     LinkedHashMap<String, String> weightMap = new LinkedHashMap<>();
-    Iterator<Map.Entry<String, JsonNode>> it = map.fields();
-    while (it.hasNext()) {
-      Map.Entry<String, JsonNode> e = it.next();
+    for (Map.Entry<String, JsonNode> e : map.properties()) {
       if (!e.getValue().isTextual()) {
         throw new CheckpointException(source + ": weight_map tensor '" + e.getKey()
             + "': shard file must be a string, got " + e.getValue().getNodeType());

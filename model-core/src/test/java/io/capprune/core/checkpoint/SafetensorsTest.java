@@ -4,7 +4,6 @@ import static io.capprune.core.checkpoint.TinyCheckpoints.file;
 import static io.capprune.core.checkpoint.TinyCheckpoints.floats;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

@@ -14,8 +14,6 @@ import java.util.Set;
  *
  * @param numLabels classifier outputs; 1 means regression (STS-B)
  * @param labels label names in classifier order (id2label), may be empty when unknown
- * @param intermediateSizes per-layer FFN width; equal to intermediateSize in every layer unless
- *     structured pruning exported a physically smaller model with unequal layers
  */
 public record BertConfig(
     String modelType,

@@ -40,6 +40,7 @@ public final class RepresentationBank implements Serializable {
   private final float[] teacherLogits;
   private final int numClasses;
   private final int hiddenSize;
+  private final long trainingSetSize;
   private short[] pre;
   private short[] fine;
   private final ArrayList<short[]> snap = new ArrayList<>();
@@ -53,6 +54,18 @@ public final class RepresentationBank implements Serializable {
    */
   public RepresentationBank(
       long[] globalIndex, int[] labels, float[] teacherLogits, int numClasses, int hiddenSize) {
+    this(globalIndex, labels, teacherLogits, numClasses, hiddenSize,
+        globalIndex == null ? 0 : globalIndex.length);
+  }
+
+  /**
+   * A shard of a larger training set.
+   *
+   * @param trainingSetSize N, the rows of all shards together; the batch-aware negative draw uses it
+   *     to include batch rows as often as a draw from the whole training set would
+   */
+  public RepresentationBank(long[] globalIndex, int[] labels, float[] teacherLogits, int numClasses,
+      int hiddenSize, long trainingSetSize) {
     if (globalIndex == null) {
       throw new IllegalArgumentException("globalIndex must not be null");
     }
@@ -99,10 +112,20 @@ public final class RepresentationBank implements Serializable {
     this.teacherLogits = teacherLogits == null ? null : teacherLogits.clone();
     this.numClasses = teacherLogits == null ? 0 : numClasses;
     this.hiddenSize = hiddenSize;
+    if (trainingSetSize < n) {
+      throw new IllegalArgumentException(
+          "trainingSetSize " + trainingSetSize + " is smaller than this shard's " + n + " rows");
+    }
+    this.trainingSetSize = trainingSetSize;
   }
 
   public int size() {
     return globalIndex.length;
+  }
+
+  /** N of the whole training set (this shard's size when the bank is not a shard). */
+  public long trainingSetSize() {
+    return trainingSetSize;
   }
 
   public int hiddenSize() {
@@ -223,11 +246,73 @@ public final class RepresentationBank implements Serializable {
 
   /**
    * The extra negatives of one contrastive call (cap-reference 1.3 step 3): E = floor(extraExamples
-   * / R) distinct local rows, capped at n, drawn with a generator seeded by seed alone, each
-   * contributing all R slices. Unlike the reference the rows come from this shard only (design-brief
-   * decision 6).
+   * / R) distinct rows, each contributing all R slices, drawn with a generator seeded by seed alone.
+   *
+   * <p>The rows come from this shard only (design-brief decision 6) but have the distribution of the
+   * reference's draw from the whole training set: the number K of batch rows among them follows the
+   * hypergeometric law of drawing E from N with B batch rows, and the other E − K rows are uniform
+   * over the shard's non-batch rows, which on a uniformly random partition are a uniform sample of
+   * all non-batch rows. A plain draw from the shard ({@link #sampleNegatives(Kind, int, long)})
+   * would re-draw batch rows as their own extras E/n instead of E/N of the time, which measurably
+   * shifts the loss (ShardLocalSamplingTest). E is capped at N, and E − K at the shard's non-batch
+   * rows.
+   *
+   * @param batchRows the batch's local rows, distinct
+   */
+  public Negatives sampleNegatives(Kind kind, int extraExamples, int[] batchRows, long seed) {
+    int r = requireSlices(kind, extraExamples);
+    int b = batchRows.length;
+    int[] sortedBatch = batchRows.clone();
+    Arrays.sort(sortedBatch);
+    for (int i = 0; i < b; i++) {
+      checkRow(sortedBatch[i]);
+      if (i > 0 && sortedBatch[i] == sortedBatch[i - 1]) {
+        throw new IllegalArgumentException("batch row " + sortedBatch[i] + " appears twice");
+      }
+    }
+    int e = (int) Math.min(extraExamples / r, trainingSetSize);
+    SplittableRandom random = new SplittableRandom(seed);
+    // K ~ Hypergeometric(N, B, E), drawn sequentially in O(E)
+    int k = 0;
+    for (int i = 0; i < e && k < b; i++) {
+      if (random.nextDouble() * (trainingSetSize - i) < b - k) {
+        k++;
+      }
+    }
+    int others = Math.min(e - k, size() - b);
+    int[] rows = new int[k + others];
+    int[] pickBatch = sampleDistinct(b, k, random.nextLong());
+    for (int i = 0; i < k; i++) {
+      rows[i] = batchRows[pickBatch[i]];
+    }
+    int[] pickOthers = sampleDistinct(size() - b, others, random.nextLong());
+    for (int i = 0; i < others; i++) {
+      // the t-th row that is not in the batch
+      int row = pickOthers[i];
+      for (int taken : sortedBatch) {
+        if (taken <= row) {
+          row++;
+        } else {
+          break;
+        }
+      }
+      rows[k + i] = row;
+    }
+    return negatives(kind, r, rows);
+  }
+
+  /**
+   * E = floor(extraExamples / R) distinct rows uniformly from this shard, capped at n, ignoring
+   * which rows are in the batch. Equals the reference's draw when the bank holds the whole training
+   * set; for a shard prefer {@link #sampleNegatives(Kind, int, int[], long)}.
    */
   public Negatives sampleNegatives(Kind kind, int extraExamples, long seed) {
+    int r = requireSlices(kind, extraExamples);
+    int e = Math.min(extraExamples / r, size());
+    return negatives(kind, r, sampleDistinct(size(), e, seed));
+  }
+
+  private int requireSlices(Kind kind, int extraExamples) {
     int r = slices(kind);
     if (r == 0) {
       throw new IllegalStateException(kind + " bank is empty: no negatives to draw");
@@ -235,8 +320,11 @@ public final class RepresentationBank implements Serializable {
     if (extraExamples < 0) {
       throw new IllegalArgumentException("extraExamples must be >= 0, got " + extraExamples);
     }
-    int e = Math.min(extraExamples / r, size());
-    int[] rows = sampleDistinct(size(), e, seed);
+    return r;
+  }
+
+  private Negatives negatives(Kind kind, int r, int[] rows) {
+    int e = rows.length;
     long[] index = new long[e * r];
     int[] columnLabels = labels == null ? null : new int[e * r];
     for (int i = 0; i < e; i++) {

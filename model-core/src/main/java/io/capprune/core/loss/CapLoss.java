@@ -83,7 +83,8 @@ public final class CapLoss {
         continue;
       }
       NDArray slices = bank.gather(manager, kind, localRows);
-      Negatives negatives = bank.sampleNegatives(kind, config.extraExamples(), seedFor(samplingSeed, kind));
+      Negatives negatives = bank.sampleNegatives(kind, config.extraExamples(), localRows,
+          seedFor(samplingSeed, kind));
       NDArray extras = negatives.columns() == 0 ? null : negatives.toNDArray(manager);
       ContrastiveLoss.Result result = contrastive.compute(representation, batchIndex, bankLabels,
           slices, extras, negatives.globalIndex(), negatives.labels());

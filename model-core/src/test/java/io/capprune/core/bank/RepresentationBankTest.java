@@ -228,4 +228,61 @@ class RepresentationBankTest {
     long expected = 3L * n * h * 2 + n * 8L + n * 4L + n * 2L * 4;
     assertEquals(expected, bank.memoryBytes());
   }
+
+  @Test
+  void batchAwareDrawIncludesBatchRowsAsOftenAsAGlobalDraw() {
+    int n = 100;
+    long trainingSet = 1000;
+    long[] index = new long[n];
+    for (int i = 0; i < n; i++) {
+      index[i] = 7 * i;
+    }
+    RepresentationBank shard = new RepresentationBank(index, null, null, 0, 1, trainingSet);
+    shard.addSlice(Kind.PRE, new float[n]);
+    int[] batch = {3, 50, 51, 99, 0, 17, 18, 64, 70, 71};
+    Set<Integer> inBatch = new HashSet<>();
+    for (int b : batch) {
+      inBatch.add(b);
+    }
+    int e = 50;
+    int draws = 20_000;
+    long batchHits = 0;
+    long[] counts = new long[n];
+    for (int d = 0; d < draws; d++) {
+      Negatives negatives = shard.sampleNegatives(Kind.PRE, e, batch, d);
+      int[] rows = negatives.rows();
+      assertEquals(e, rows.length);
+      assertEquals(e, Arrays.stream(rows).distinct().count(), "distinct rows");
+      for (int r : rows) {
+        counts[r]++;
+        batchHits += inBatch.contains(r) ? 1 : 0;
+      }
+    }
+    // a draw of E from N holds B·E/N = 0.5 batch rows on average, not B·E/n = 5
+    double perDraw = (double) batchHits / draws;
+    assertEquals(0.5, perDraw, 0.03, "batch rows per draw");
+    double expectedOther = (e - 0.5) / (n - batch.length) * draws;
+    for (int r = 0; r < n; r++) {
+      if (!inBatch.contains(r)) {
+        assertEquals(expectedOther, counts[r], 5 * Math.sqrt(expectedOther), "row " + r);
+      }
+    }
+    assertArrayEquals(shard.sampleNegatives(Kind.PRE, e, batch, 4).rows(),
+        shard.sampleNegatives(Kind.PRE, e, batch, 4).rows(), "seeded");
+    // a bank that is the whole training set draws E rows uniformly, batch rows included
+    RepresentationBank whole = new RepresentationBank(index, null, null, 0, 1);
+    whole.addSlice(Kind.PRE, new float[n]);
+    long wholeHits = 0;
+    for (int d = 0; d < draws; d++) {
+      for (int r : whole.sampleNegatives(Kind.PRE, e, batch, d).rows()) {
+        wholeHits += inBatch.contains(r) ? 1 : 0;
+      }
+    }
+    assertEquals(5.0, (double) wholeHits / draws, 0.1, "B·E/n with n = N");
+    assertEquals("batch row 50 appears twice", assertThrows(IllegalArgumentException.class,
+        () -> shard.sampleNegatives(Kind.PRE, e, new int[] {50, 3, 50}, 1)).getMessage());
+    assertEquals("trainingSetSize 99 is smaller than this shard's 100 rows",
+        assertThrows(IllegalArgumentException.class,
+            () -> new RepresentationBank(index, null, null, 0, 1, 99)).getMessage());
+  }
 }

@@ -1,0 +1,414 @@
+package io.capprune.core.bank;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+
+/**
+ * The CAP representation banks of one shard (cap-reference 1.2-1.3, design-brief decision 6): for
+ * each of the shard's n training rows its global index, its label, the frozen teacher's logits and
+ * the L2-normalised representations under the PRE model (1 slice), the fine-tuned teacher (FINE, 1
+ * slice) and the student snapshots taken so far (SNAP, R slices, grows by appending).
+ *
+ * <p>Vectors are stored as IEEE half precision bits: the reference keeps N·(2+R)·768 float32 on the
+ * host (12 GB for QQP with 9 snapshots); halving that matters when the bank lives in a cached Spark
+ * partition, and unit vectors lose nothing the loss can see. Not thread-safe for {@link #addSlice};
+ * reads may be concurrent.
+ */
+public final class RepresentationBank implements Serializable {
+  private static final long serialVersionUID = 1L;
+
+  /** Which frozen model a slice came from; PrC uses PRE, FiC uses FINE, SnC uses SNAP. */
+  public enum Kind {
+    PRE,
+    FINE,
+    SNAP
+  }
+
+  /** Largest finite half; bank vectors are unit vectors, so anything beyond is a caller bug. */
+  private static final float MAX_HALF = 65504f;
+
+  private final long[] globalIndex;
+  private final int[] labels;
+  private final float[] teacherLogits;
+  private final int numClasses;
+  private final int hiddenSize;
+  private final long trainingSetSize;
+  private short[] pre;
+  private short[] fine;
+  private final ArrayList<short[]> snap = new ArrayList<>();
+
+  /**
+   * @param globalIndex position of each local row in the unshuffled training set; distinct
+   * @param labels class label per row, or null for regression (then there is no supervised term)
+   * @param teacherLogits row-major n × numClasses, or null when distillation is off
+   * @param numClasses classifier outputs (1 for regression); ignored when teacherLogits is null
+   * @param hiddenSize representation width H
+   */
+  public RepresentationBank(
+      long[] globalIndex, int[] labels, float[] teacherLogits, int numClasses, int hiddenSize) {
+    this(globalIndex, labels, teacherLogits, numClasses, hiddenSize,
+        globalIndex == null ? 0 : globalIndex.length);
+  }
+
+  /**
+   * A shard of a larger training set.
+   *
+   * @param trainingSetSize N, the rows of all shards together; the batch-aware negative draw uses it
+   *     to include batch rows as often as a draw from the whole training set would
+   */
+  public RepresentationBank(long[] globalIndex, int[] labels, float[] teacherLogits, int numClasses,
+      int hiddenSize, long trainingSetSize) {
+    if (globalIndex == null) {
+      throw new IllegalArgumentException("globalIndex must not be null");
+    }
+    int n = globalIndex.length;
+    if (hiddenSize <= 0) {
+      throw new IllegalArgumentException("hiddenSize must be positive, got " + hiddenSize);
+    }
+    // one slice must fit one Java array
+    sliceLength(n, hiddenSize);
+    long[] sorted = globalIndex.clone();
+    Arrays.sort(sorted);
+    for (int i = 0; i < n; i++) {
+      if (sorted[i] < 0) {
+        throw new IllegalArgumentException("negative global index " + sorted[i]);
+      }
+      if (i > 0 && sorted[i] == sorted[i - 1]) {
+        throw new IllegalArgumentException(
+            "global index " + sorted[i] + " appears twice; each training row must be in one bank row");
+      }
+    }
+    if (labels != null) {
+      if (labels.length != n) {
+        throw new IllegalArgumentException(
+            "labels has " + labels.length + " entries but globalIndex has " + n);
+      }
+      for (int i = 0; i < n; i++) {
+        if (labels[i] < 0) {
+          throw new IllegalArgumentException(
+              "negative label " + labels[i] + " at row " + i + " (global index " + globalIndex[i] + ")");
+        }
+      }
+    }
+    if (teacherLogits != null) {
+      if (numClasses <= 0) {
+        throw new IllegalArgumentException("numClasses must be positive, got " + numClasses);
+      }
+      if ((long) n * numClasses != teacherLogits.length) {
+        throw new IllegalArgumentException("teacherLogits has " + teacherLogits.length
+            + " values but n × numClasses = " + n + " × " + numClasses + " = " + (long) n * numClasses);
+      }
+    }
+    this.globalIndex = globalIndex.clone();
+    this.labels = labels == null ? null : labels.clone();
+    this.teacherLogits = teacherLogits == null ? null : teacherLogits.clone();
+    this.numClasses = teacherLogits == null ? 0 : numClasses;
+    this.hiddenSize = hiddenSize;
+    if (trainingSetSize < n) {
+      throw new IllegalArgumentException(
+          "trainingSetSize " + trainingSetSize + " is smaller than this shard's " + n + " rows");
+    }
+    this.trainingSetSize = trainingSetSize;
+  }
+
+  public int size() {
+    return globalIndex.length;
+  }
+
+  /** N of the whole training set (this shard's size when the bank is not a shard). */
+  public long trainingSetSize() {
+    return trainingSetSize;
+  }
+
+  public int hiddenSize() {
+    return hiddenSize;
+  }
+
+  /** Classifier width of the stored teacher logits, 0 when there are none. */
+  public int numClasses() {
+    return numClasses;
+  }
+
+  public boolean hasLabels() {
+    return labels != null;
+  }
+
+  public boolean hasTeacherLogits() {
+    return teacherLogits != null;
+  }
+
+  /** R of the bank: 0 or 1 for PRE and FINE, the number of snapshots for SNAP. */
+  public int slices(Kind kind) {
+    return switch (kind) {
+      case PRE -> pre == null ? 0 : 1;
+      case FINE -> fine == null ? 0 : 1;
+      case SNAP -> snap.size();
+    };
+  }
+
+  /**
+   * Stores one slice (n × H floats, row-major in local row order) in half precision. PRE and FINE
+   * take exactly one slice; SNAP appends.
+   */
+  public void addSlice(Kind kind, float[] vectors) {
+    String name = kind == Kind.SNAP ? "SNAP slice " + snap.size() : kind + " slice";
+    if (kind != Kind.SNAP && slices(kind) > 0) {
+      throw new IllegalStateException(name + " already present; only SNAP grows");
+    }
+    int length = sliceLength(size(), hiddenSize);
+    if (vectors == null || vectors.length != length) {
+      throw new IllegalArgumentException(name + " has " + (vectors == null ? "no" : vectors.length)
+          + " values, expected n × H = " + size() + " × " + hiddenSize + " = " + length);
+    }
+    short[] encoded = new short[length];
+    for (int i = 0; i < length; i++) {
+      float v = vectors[i];
+      if (!(Math.abs(v) <= MAX_HALF)) {
+        int row = i / hiddenSize;
+        throw new IllegalArgumentException(name + ": row " + row + " (global index "
+            + globalIndex[row] + ") component " + (i % hiddenSize) + " is " + v
+            + ", not a finite half-precision value");
+      }
+      encoded[i] = Half.fromFloat(v);
+    }
+    switch (kind) {
+      case PRE -> pre = encoded;
+      case FINE -> fine = encoded;
+      case SNAP -> snap.add(encoded);
+    }
+  }
+
+  public long globalIndex(int row) {
+    return globalIndex[checkRow(row)];
+  }
+
+  public long[] globalIndices(int[] rows) {
+    long[] out = new long[rows.length];
+    for (int i = 0; i < rows.length; i++) {
+      out[i] = globalIndex[checkRow(rows[i])];
+    }
+    return out;
+  }
+
+  /** Labels of the given local rows, or null when the bank has none (regression). */
+  public int[] labels(int[] rows) {
+    if (labels == null) {
+      return null;
+    }
+    int[] out = new int[rows.length];
+    for (int i = 0; i < rows.length; i++) {
+      out[i] = labels[checkRow(rows[i])];
+    }
+    return out;
+  }
+
+  /** Teacher logits of the given rows, rows.length × numClasses row-major. */
+  public float[] teacherLogits(int[] rows) {
+    if (teacherLogits == null) {
+      throw new IllegalStateException("this bank holds no teacher logits");
+    }
+    float[] out = new float[rows.length * numClasses];
+    for (int i = 0; i < rows.length; i++) {
+      System.arraycopy(teacherLogits, checkRow(rows[i]) * numClasses, out, i * numClasses, numClasses);
+    }
+    return out;
+  }
+
+  /** The R slices of each given row, rows.length × R × H row-major (the reference's bank[idx]). */
+  public float[] gather(Kind kind, int[] rows) {
+    List<short[]> parts = parts(kind);
+    int r = parts.size();
+    float[] out = new float[rows.length * r * hiddenSize];
+    int o = 0;
+    for (int row : rows) {
+      int from = checkRow(row) * hiddenSize;
+      for (short[] part : parts) {
+        for (int h = 0; h < hiddenSize; h++) {
+          out[o++] = Half.toFloat(part[from + h]);
+        }
+      }
+    }
+    return out;
+  }
+
+  /** {@link #gather(Kind, int[])} as a float32 NDArray [B, R, H] owned by manager. */
+  public NDArray gather(NDManager manager, Kind kind, int[] rows) {
+    return manager.create(gather(kind, rows), new Shape(rows.length, slices(kind), hiddenSize));
+  }
+
+  /**
+   * The extra negatives of one contrastive call (cap-reference 1.3 step 3): E = floor(extraExamples
+   * / R) distinct rows, each contributing all R slices, drawn with a generator seeded by seed alone.
+   *
+   * <p>The rows come from this shard only (design-brief decision 6) but have the distribution of the
+   * reference's draw from the whole training set: the number K of batch rows among them follows the
+   * hypergeometric law of drawing E from N with B batch rows, and the other E − K rows are uniform
+   * over the shard's non-batch rows, which on a uniformly random partition are a uniform sample of
+   * all non-batch rows. A plain draw from the shard ({@link #sampleNegatives(Kind, int, long)})
+   * would re-draw batch rows as their own extras E/n instead of E/N of the time, which measurably
+   * shifts the loss (ShardLocalSamplingTest). E is capped at N, and E − K at the shard's non-batch
+   * rows.
+   *
+   * @param batchRows the batch's local rows, distinct
+   */
+  public Negatives sampleNegatives(Kind kind, int extraExamples, int[] batchRows, long seed) {
+    int r = requireSlices(kind, extraExamples);
+    int b = batchRows.length;
+    int[] sortedBatch = batchRows.clone();
+    Arrays.sort(sortedBatch);
+    for (int i = 0; i < b; i++) {
+      checkRow(sortedBatch[i]);
+      if (i > 0 && sortedBatch[i] == sortedBatch[i - 1]) {
+        throw new IllegalArgumentException("batch row " + sortedBatch[i] + " appears twice");
+      }
+    }
+    int e = (int) Math.min(extraExamples / r, trainingSetSize);
+    SplittableRandom random = new SplittableRandom(seed);
+    // K ~ Hypergeometric(N, B, E), drawn sequentially in O(E)
+    int k = 0;
+    for (int i = 0; i < e && k < b; i++) {
+      if (random.nextDouble() * (trainingSetSize - i) < b - k) {
+        k++;
+      }
+    }
+    int others = Math.min(e - k, size() - b);
+    int[] rows = new int[k + others];
+    int[] pickBatch = sampleDistinct(b, k, random.nextLong());
+    for (int i = 0; i < k; i++) {
+      rows[i] = batchRows[pickBatch[i]];
+    }
+    int[] pickOthers = sampleDistinct(size() - b, others, random.nextLong());
+    for (int i = 0; i < others; i++) {
+      // the t-th row that is not in the batch
+      int row = pickOthers[i];
+      for (int taken : sortedBatch) {
+        if (taken <= row) {
+          row++;
+        } else {
+          break;
+        }
+      }
+      rows[k + i] = row;
+    }
+    return negatives(kind, r, rows);
+  }
+
+  /**
+   * E = floor(extraExamples / R) distinct rows uniformly from this shard, capped at n, ignoring
+   * which rows are in the batch. Equals the reference's draw when the bank holds the whole training
+   * set; for a shard prefer {@link #sampleNegatives(Kind, int, int[], long)}.
+   */
+  public Negatives sampleNegatives(Kind kind, int extraExamples, long seed) {
+    int r = requireSlices(kind, extraExamples);
+    int e = Math.min(extraExamples / r, size());
+    return negatives(kind, r, sampleDistinct(size(), e, seed));
+  }
+
+  private int requireSlices(Kind kind, int extraExamples) {
+    int r = slices(kind);
+    if (r == 0) {
+      throw new IllegalStateException(kind + " bank is empty: no negatives to draw");
+    }
+    if (extraExamples < 0) {
+      throw new IllegalArgumentException("extraExamples must be >= 0, got " + extraExamples);
+    }
+    return r;
+  }
+
+  private Negatives negatives(Kind kind, int r, int[] rows) {
+    int e = rows.length;
+    long[] index = new long[e * r];
+    int[] columnLabels = labels == null ? null : new int[e * r];
+    for (int i = 0; i < e; i++) {
+      for (int s = 0; s < r; s++) {
+        index[i * r + s] = globalIndex[rows[i]];
+        if (columnLabels != null) {
+          columnLabels[i * r + s] = labels[rows[i]];
+        }
+      }
+    }
+    return new Negatives(rows, gather(kind, rows), index, columnLabels, r, hiddenSize);
+  }
+
+  /**
+   * k distinct integers from [0, n), uniformly over all k-subsets, by Floyd's algorithm: O(k) time
+   * and memory whatever n is. A fresh generator per call, so a draw depends on seed only.
+   */
+  public static int[] sampleDistinct(int n, int k, long seed) {
+    if (n < 0 || k < 0 || k > n) {
+      throw new IllegalArgumentException("cannot draw " + k + " distinct rows from " + n);
+    }
+    SplittableRandom random = new SplittableRandom(seed);
+    Set<Integer> chosen = new HashSet<>(Math.max(16, k * 2));
+    int[] out = new int[k];
+    int o = 0;
+    for (int j = n - k; j < n; j++) {
+      int t = random.nextInt(j + 1);
+      int pick = chosen.add(t) ? t : j;
+      if (pick == j) {
+        chosen.add(j);
+      }
+      out[o++] = pick;
+    }
+    return out;
+  }
+
+  /** Heap bytes held by vectors, indices, labels and logits (what caching this bank costs). */
+  public long memoryBytes() {
+    long vectors = (long) (slices(Kind.PRE) + slices(Kind.FINE) + slices(Kind.SNAP))
+        * size() * hiddenSize * Short.BYTES;
+    long rest = (long) size() * Long.BYTES
+        + (labels == null ? 0 : (long) size() * Integer.BYTES)
+        + (teacherLogits == null ? 0 : (long) teacherLogits.length * Float.BYTES);
+    return vectors + rest;
+  }
+
+  private List<short[]> parts(Kind kind) {
+    return switch (kind) {
+      case PRE -> pre == null ? List.of() : List.of(pre);
+      case FINE -> fine == null ? List.of() : List.of(fine);
+      case SNAP -> snap;
+    };
+  }
+
+  private int checkRow(int row) {
+    if (row < 0 || row >= globalIndex.length) {
+      throw new IndexOutOfBoundsException(
+          "local row " + row + " outside bank of " + globalIndex.length + " rows");
+    }
+    return row;
+  }
+
+  private static int sliceLength(int n, int hiddenSize) {
+    long length = (long) n * hiddenSize;
+    if (length > Integer.MAX_VALUE - 8) {
+      throw new IllegalArgumentException("a slice of " + n + " rows × " + hiddenSize
+          + " does not fit one array; use more shards");
+    }
+    return (int) length;
+  }
+
+  /**
+   * Extra negatives for one call: rows (local), vectors [E·R, H] in the reference's order (row by
+   * row, its R slices together), and per column the global index and label.
+   */
+  public record Negatives(
+      int[] rows, float[] vectors, long[] globalIndex, int[] labels, int slicesPerRow, int hiddenSize) {
+
+    public int columns() {
+      return globalIndex.length;
+    }
+
+    public NDArray toNDArray(NDManager manager) {
+      return manager.create(vectors, new Shape(columns(), hiddenSize));
+    }
+  }
+}

@@ -1,0 +1,38 @@
+package io.capprune.core.loss;
+
+import ai.djl.ndarray.NDArray;
+
+/**
+ * Knowledge distillation of the movement-pruning code CAP forks (cap-reference 2):
+ * T² · KL(softmax(t/T) ‖ softmax(s/T)) with reduction batchmean, i.e. summed over classes and batch
+ * and divided by B. With one output (STS-B) both softmaxes are 1 and the term is exactly 0, as in
+ * the reference.
+ */
+public final class Distillation {
+
+  private Distillation() {}
+
+  /**
+   * @param studentLogits [B, C], gradients flow into it
+   * @param teacherLogits [B, C], precomputed; treated as a constant
+   */
+  public static NDArray compute(NDArray studentLogits, NDArray teacherLogits, float temperature) {
+    if (!(temperature > 0)) {
+      throw new IllegalArgumentException("kdTemperature must be > 0, got " + temperature);
+    }
+    if (!studentLogits.getShape().equals(teacherLogits.getShape())
+        || studentLogits.getShape().dimension() != 2) {
+      throw new IllegalArgumentException("student logits " + studentLogits.getShape()
+          + " and teacher logits " + teacherLogits.getShape() + " must both be [B, C]");
+    }
+    long b = studentLogits.getShape().get(0);
+    NDArray teacher = teacherLogits.stopGradient().toType(studentLogits.getDataType(), false)
+        .div(temperature);
+    NDArray teacherLogP = teacher.logSoftmax(1);
+    NDArray teacherP = teacherLogP.exp();
+    NDArray studentLogP = studentLogits.div(temperature).logSoftmax(1);
+    return teacherP.mul(teacherLogP.sub(studentLogP)).sum()
+        .div(b)
+        .mul(temperature * temperature);
+  }
+}

@@ -27,7 +27,8 @@ public final class ProgressLine {
       s.append(" | sparsity ").append(fixed(1, 100 * r.sparsity())).append('%');
     }
     if (Double.isFinite(r.learningRate())) {
-      s.append(" | lr ").append(String.format(Locale.ROOT, "%.1e", r.learningRate()));
+      double lr = r.learningRate();
+      s.append(" | lr ").append(lr == 0 ? "0" : String.format(Locale.ROOT, "%.1e", lr));
     }
     if (Double.isFinite(r.examplesPerSecond())) {
       // Two significant figures are all a throughput estimate deserves; CPU runs see 2-5 ex/s.

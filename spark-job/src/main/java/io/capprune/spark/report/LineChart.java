@@ -213,8 +213,8 @@ public final class LineChart {
     Scale xs = Scale.linear(integerX, false, range(Axis.LEFT, true, false), range(Axis.RIGHT, true, false));
     Scale yl = logY ? Scale.log(range(Axis.LEFT, false, true))
         : fixedY != null ? Scale.linear(false, true, fixedY)
-        : Scale.linear(false, false, range(Axis.LEFT, false, false));
-    Scale yr = hasRight ? Scale.linear(false, false, range(Axis.RIGHT, false, false)) : null;
+        : Scale.linear(false, false, padded(range(Axis.LEFT, false, false)));
+    Scale yr = hasRight ? Scale.linear(false, false, padded(range(Axis.RIGHT, false, false))) : null;
 
     // Left margin: room for the widest tick label plus the rotated axis label.
     g.setFont(tickFont);
@@ -421,6 +421,27 @@ public final class LineChart {
       }
     }
     return lo <= hi ? new double[] {lo, hi} : null;
+  }
+
+  /**
+   * Widens a y range by 4% each side so that extreme points do not sit on the frame, but not past
+   * 0 or 1 when the data stays inside them: such values are usually fractions (accuracy, theta),
+   * and an axis running to -0.2 or 1.2 would suggest values that cannot occur.
+   */
+  static double[] padded(double[] r) {
+    if (r == null || r[0] == r[1]) {
+      return r;
+    }
+    double pad = 0.04 * (r[1] - r[0]);
+    double lo = r[0] - pad;
+    double hi = r[1] + pad;
+    if (r[0] >= 0 && lo < 0) {
+      lo = 0;
+    }
+    if (r[1] <= 1 && hi > 1 && r[0] >= 0) {
+      hi = 1;
+    }
+    return new double[] {lo, hi};
   }
 
   private static int maxWidth(FontMetrics fm, List<String> labels) {

@@ -12,7 +12,6 @@ import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -226,8 +225,7 @@ public final class MetricsLog implements Closeable {
       if (!devNode.isObject()) {
         throw new IllegalArgumentException(where + ": key 'dev' must be an object of metric values");
       }
-      for (Iterator<Map.Entry<String, JsonNode>> it = devNode.fields(); it.hasNext(); ) {
-        Map.Entry<String, JsonNode> e = it.next();
+      for (Map.Entry<String, JsonNode> e : devNode.properties()) {
         dev.put(e.getKey(), number(devNode, e.getKey(), where, "dev."));
       }
     }

@@ -12,6 +12,7 @@ import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.Dropout;
 import ai.djl.nn.norm.LayerNorm;
 import io.capprune.core.checkpoint.BertConfig;
+import io.capprune.core.tensor.NDArrays;
 import java.util.Arrays;
 import java.util.Map;
 
@@ -122,7 +123,9 @@ public final class BertForSequenceClassification {
     NDArray k = transposeForScores(linear(p, prefix + "key.", hidden, allHead, config.hiddenSize()), b, t, heads, d);
     NDArray v = transposeForScores(linear(p, prefix + "value.", hidden, allHead, config.hiddenSize()), b, t, heads, d);
 
-    NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).div(Math.sqrt(d)).add(extendedMask);
+    // An engine-owned constant, not div(Number): see NDArrays.scalar.
+    NDArray scale = NDArrays.scalar(hidden.getManager(), Math.sqrt(d), hidden.getDataType());
+    NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).div(scale).add(extendedMask);
     NDArray probs = scores.softmax(-1);
     probs = dropout(probs, config.attentionProbsDropoutProb(), training);
     if (headMask != null) {
@@ -180,11 +183,14 @@ public final class BertForSequenceClassification {
   static NDArray extendedAttentionMask(NDArray attentionMask, DataType dtype) {
     long b = attentionMask.getShape().get(0);
     long t = attentionMask.getShape().get(1);
-    Number min = dtype == DataType.FLOAT64 ? (Number) (-Double.MAX_VALUE) : (Number) (-Float.MAX_VALUE);
-    if (dtype == DataType.FLOAT16) {
-      min = -65504f;
-    }
-    return attentionMask.toType(dtype, false).neg().add(1).mul(min).reshape(b, 1, 1, t);
+    double min = dtype == DataType.FLOAT64 ? -Double.MAX_VALUE
+        : dtype == DataType.FLOAT16 ? -65504 : -Float.MAX_VALUE;
+    NDManager m = attentionMask.getManager();
+    // Constant w.r.t. every parameter, so no gradient flows here; still no Number ops (NDArrays.scalar).
+    NDArray minValue = dtype == DataType.FLOAT64 ? NDArrays.owned(m.create(min))
+        : NDArrays.scalar(m, min, dtype);
+    NDArray one = NDArrays.scalar(m, 1, dtype);
+    return one.sub(attentionMask.toType(dtype, false)).mul(minValue).reshape(b, 1, 1, t);
   }
 
   private static NDArray transposeForScores(NDArray x, long b, long t, long heads, int d) {

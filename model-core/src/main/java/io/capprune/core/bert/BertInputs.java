@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.capprune.core.tensor.NDArrays;
 
 /**
  * One batch of token ids for BERT, all int64 of shape [B, T], attached to the step's manager.
@@ -86,8 +87,10 @@ public record BertInputs(NDArray inputIds, NDArray tokenTypeIds, NDArray attenti
       }
     }
     Shape shape = new Shape(batch, seqLen);
-    return new BertInputs(manager.create(inputIds, shape), manager.create(tokenTypeIds, shape),
-        manager.create(attentionMask, shape));
+    // Engine-owned copies: the embedding's backward pass keeps the ids (see NDArrays.owned).
+    return new BertInputs(NDArrays.owned(manager.create(inputIds, shape)),
+        NDArrays.owned(manager.create(tokenTypeIds, shape)),
+        NDArrays.owned(manager.create(attentionMask, shape)));
   }
 
   public NDManager manager() {

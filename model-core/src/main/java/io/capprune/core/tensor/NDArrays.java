@@ -16,6 +16,17 @@ public final class NDArrays {
   private NDArrays() {}
 
   /**
+   * A 0-dim constant of type {@code dtype} in memory owned by the engine, attached to
+   * {@code manager}. Use it instead of {@code NDArray.mul(Number)}, {@code div(Number)} ... on
+   * anything autograd tracks: DJL's PyTorch engine wraps the Number in a tensor over a Java direct
+   * buffer (no copy) and closes it right after the op, but autograd keeps that tensor for the
+   * backward pass, which then reads freed memory once the GC has run (wrong or NaN gradients).
+   */
+  public static NDArray scalar(NDManager manager, double value, DataType dtype) {
+    return manager.full(new Shape(), (float) value, dtype);
+  }
+
+  /**
    * Copies {@code t} into a new array of type {@code dtype} attached to {@code manager} (and on its
    * device). Floating-point types only: parameters, gradients and masks are never integers.
    */
@@ -23,7 +34,7 @@ public final class NDArrays {
     Shape shape = new Shape(toLongs(t.shape()));
     switch (dtype) {
       case FLOAT32:
-        return manager.create(t.data(), shape);
+        return owned(manager.create(t.data(), shape));
       case FLOAT64: {
         // Widen on the heap: a float32 detour through native memory would cost a second copy.
         float[] src = t.data();
@@ -31,7 +42,7 @@ public final class NDArrays {
         for (int i = 0; i < src.length; i++) {
           wide[i] = src[i];
         }
-        return manager.create(wide, shape);
+        return owned(manager.create(wide, shape));
       }
       case FLOAT16:
       case BFLOAT16:
@@ -41,6 +52,18 @@ public final class NDArrays {
       default:
         throw new IllegalArgumentException("unsupported parameter data type " + dtype
             + " (supported: float32, float64, float16, bfloat16)");
+    }
+  }
+
+  /**
+   * An engine-owned copy of {@code fromJava}, which is closed. On the CPU, DJL's PyTorch engine
+   * creates arrays from Java data over a direct buffer without copying; when that array's handle is
+   * closed while an autograd graph (or a gradient) still refers to the tensor, the GC frees the
+   * memory under it. A parameter or an input must not depend on its handle staying open.
+   */
+  public static NDArray owned(NDArray fromJava) {
+    try (fromJava) {
+      return fromJava.duplicate();
     }
   }
 

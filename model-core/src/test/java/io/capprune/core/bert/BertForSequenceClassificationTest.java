@@ -269,6 +269,50 @@ class BertForSequenceClassificationTest {
     return out.logits().mul(weights).sum().getDouble();
   }
 
+  /**
+   * Gradients must not depend on the garbage collector: DJL frees the Java buffers behind temporary
+   * arrays (Number operands, arrays made from Java data) once their handles are closed, and autograd
+   * would then read freed memory in backward (see NDArrays.scalar). Forward, then GC and reuse of
+   * direct memory, then backward must give the same gradients as without.
+   */
+  @Test
+  void gradientsSurviveGarbageCollectionBetweenForwardAndBackward() throws InterruptedException {
+    BertConfig c = TinyBert.config(1);
+    Map<String, HostTensor> host = TinyBert.randomParams(c, 12);
+    float[] clean = null;
+    for (boolean pressure : new boolean[] {false, true, true}) {
+      try (NDManager scope = base.newSubManager()) {
+        Map<String, NDArray> params = NDArrays.toNDArrays(scope, host, DataType.FLOAT32);
+        for (NDArray p : params.values()) {
+          p.setRequiresGradient(true);
+        }
+        try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+          BertOutputs out = run(c, params, scope, IDS, TYPES, MASK, false, null);
+          if (pressure) {
+            java.util.List<java.nio.ByteBuffer> junk = new java.util.ArrayList<>();
+            for (int round = 0; round < 3; round++) {
+              System.gc();
+              Thread.sleep(20);
+              for (int i = 0; i < 2000; i++) {
+                junk.add(java.nio.ByteBuffer.allocateDirect(64).putFloat(0, 12345f));
+              }
+            }
+          }
+          gc.backward(out.logits().sum());
+        }
+        NDArray g = params.get("encoder.layer.0.attention.self.query.weight").getGradient();
+        g.attach(scope);
+        float[] grad = g.toFloatArray();
+        if (clean == null) {
+          clean = grad;
+          assertTrue(maxAbsDiff(grad, new float[grad.length]) > 1e-4, "query gradient is non-zero");
+        } else {
+          assertArrayEquals(clean, grad, 1e-6f);
+        }
+      }
+    }
+  }
+
   @Test
   void float64MatchesFloat32() {
     BertConfig c = TinyBert.config(2);

@@ -1,0 +1,136 @@
+package io.capprune.core.tensor;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Conversions between heap tensors ({@link HostTensor}, always float32) and native DJL arrays.
+ * Parameters travel as HostTensors and become NDArrays only inside an executor's step scope.
+ */
+public final class NDArrays {
+
+  private NDArrays() {}
+
+  /**
+   * A 0-dim constant of type {@code dtype} in memory owned by the engine, attached to
+   * {@code manager}. Use it instead of {@code NDArray.mul(Number)}, {@code div(Number)} ... on
+   * anything autograd tracks: DJL's PyTorch engine wraps the Number in a tensor over a Java direct
+   * buffer (no copy) and closes it right after the op, but autograd keeps that tensor for the
+   * backward pass, which then reads freed memory once the GC has run (wrong or NaN gradients).
+   */
+  public static NDArray scalar(NDManager manager, double value, DataType dtype) {
+    return manager.full(new Shape(), (float) value, dtype);
+  }
+
+  /**
+   * Copies {@code t} into a new array of type {@code dtype} attached to {@code manager} (and on its
+   * device). Floating-point types only: parameters, gradients and masks are never integers.
+   */
+  public static NDArray toNDArray(NDManager manager, HostTensor t, DataType dtype) {
+    Shape shape = new Shape(toLongs(t.shape()));
+    switch (dtype) {
+      case FLOAT32:
+        return owned(manager.create(t.data(), shape));
+      case FLOAT64: {
+        // Widen on the heap: a float32 detour through native memory would cost a second copy.
+        float[] src = t.data();
+        double[] wide = new double[src.length];
+        for (int i = 0; i < src.length; i++) {
+          wide[i] = src[i];
+        }
+        return owned(manager.create(wide, shape));
+      }
+      case FLOAT16:
+      case BFLOAT16:
+        try (NDArray f32 = manager.create(t.data(), shape)) {
+          return f32.toType(dtype, true);
+        }
+      default:
+        throw new IllegalArgumentException("unsupported parameter data type " + dtype
+            + " (supported: float32, float64, float16, bfloat16)");
+    }
+  }
+
+  /**
+   * An engine-owned copy of {@code fromJava}, which is closed. On the CPU, DJL's PyTorch engine
+   * creates arrays from Java data over a direct buffer without copying; when that array's handle is
+   * closed while an autograd graph (or a gradient) still refers to the tensor, the GC frees the
+   * memory under it. A parameter or an input must not depend on its handle staying open.
+   */
+  public static NDArray owned(NDArray fromJava) {
+    try (fromJava) {
+      return fromJava.duplicate();
+    }
+  }
+
+  /** Copies a floating-point array to the heap as float32 (float64 values are rounded). */
+  public static HostTensor toHost(NDArray a) {
+    int[] shape = toInts(a.getShape());
+    DataType dt = a.getDataType();
+    if (dt == DataType.FLOAT32) {
+      return new HostTensor(shape, a.toFloatArray());
+    }
+    if (dt == DataType.FLOAT64) {
+      double[] d = a.toDoubleArray();
+      float[] f = new float[d.length];
+      for (int i = 0; i < d.length; i++) {
+        f[i] = (float) d[i];
+      }
+      return new HostTensor(shape, f);
+    }
+    if (dt.isFloating()) {
+      // stopGradient: the conversion is a copy for the host, not part of any autograd graph.
+      try (NDArray detached = a.stopGradient(); NDArray f32 = detached.toType(DataType.FLOAT32, true)) {
+        return new HostTensor(shape, f32.toFloatArray());
+      }
+    }
+    throw new IllegalArgumentException("cannot copy a " + dt + " array to a float32 HostTensor");
+  }
+
+  /** {@link #toNDArray} for every entry; keeps the map's iteration order. */
+  public static Map<String, NDArray> toNDArrays(
+      NDManager manager, Map<String, HostTensor> tensors, DataType dtype) {
+    Map<String, NDArray> out = new LinkedHashMap<>();
+    for (Map.Entry<String, HostTensor> e : tensors.entrySet()) {
+      out.put(e.getKey(), toNDArray(manager, e.getValue(), dtype));
+    }
+    return out;
+  }
+
+  /** {@link #toHost} for every entry; keeps the map's iteration order. Errors name the tensor. */
+  public static Map<String, HostTensor> toHost(Map<String, NDArray> arrays) {
+    Map<String, HostTensor> out = new LinkedHashMap<>();
+    for (Map.Entry<String, NDArray> e : arrays.entrySet()) {
+      try {
+        out.put(e.getKey(), toHost(e.getValue()));
+      } catch (IllegalArgumentException ex) {
+        throw new IllegalArgumentException("tensor '" + e.getKey() + "': " + ex.getMessage(), ex);
+      }
+    }
+    return out;
+  }
+
+  public static long[] toLongs(int[] shape) {
+    long[] s = new long[shape.length];
+    for (int i = 0; i < shape.length; i++) {
+      s[i] = shape[i];
+    }
+    return s;
+  }
+
+  public static int[] toInts(Shape shape) {
+    int[] s = new int[shape.dimension()];
+    for (int i = 0; i < s.length; i++) {
+      long d = shape.get(i);
+      if (d > Integer.MAX_VALUE) {
+        throw new IllegalArgumentException("dimension " + i + " of shape " + shape + " exceeds int");
+      }
+      s[i] = (int) d;
+    }
+    return s;
+  }
+}

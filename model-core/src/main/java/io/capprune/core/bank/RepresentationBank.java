@@ -119,6 +119,28 @@ public final class RepresentationBank implements Serializable {
     this.trainingSetSize = trainingSetSize;
   }
 
+  /**
+   * A bank holding the same rows and slices (shared, never modified: slices are replaced, not
+   * written into) to which a new slice can be added without changing this one. Spark keeps the
+   * previous version of a cached shard as the lineage of the next.
+   */
+  public RepresentationBank copy() {
+    RepresentationBank c = new RepresentationBank(this);
+    return c;
+  }
+
+  private RepresentationBank(RepresentationBank other) {
+    this.globalIndex = other.globalIndex;
+    this.labels = other.labels;
+    this.teacherLogits = other.teacherLogits;
+    this.numClasses = other.numClasses;
+    this.hiddenSize = other.hiddenSize;
+    this.trainingSetSize = other.trainingSetSize;
+    this.pre = other.pre;
+    this.fine = other.fine;
+    this.snap.addAll(other.snap);
+  }
+
   public int size() {
     return globalIndex.length;
   }

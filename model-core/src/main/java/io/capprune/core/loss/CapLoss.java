@@ -1,6 +1,7 @@
 package io.capprune.core.loss;
 
 import ai.djl.ndarray.NDArray;
+import io.capprune.core.tensor.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -59,7 +60,7 @@ public final class CapLoss {
     DataType type = logits.getDataType();
 
     NDArray ce = ClassificationLoss.compute(logits, targets);
-    NDArray total = ce.mul(config.wCe());
+    NDArray total = ce.mul(NDArrays.scalar(manager, config.wCe(), ce.getDataType()));
 
     NDArray kd = manager.zeros(new Shape(), type);
     if (config.wKd() > 0) {
@@ -73,7 +74,7 @@ public final class CapLoss {
       }
       NDArray teacher = manager.create(bank.teacherLogits(localRows), new Shape(b, bank.numClasses()));
       kd = Distillation.compute(logits, teacher, config.kdTemperature());
-      total = total.add(kd.mul(config.wKd()));
+      total = total.add(kd.mul(NDArrays.scalar(manager, config.wKd(), kd.getDataType())));
     }
 
     Map<Kind, ContrastiveLoss.Result> results = new EnumMap<>(Kind.class);

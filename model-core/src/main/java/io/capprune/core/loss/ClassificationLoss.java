@@ -1,6 +1,7 @@
 package io.capprune.core.loss;
 
 import ai.djl.ndarray.NDArray;
+import io.capprune.core.tensor.NDArrays;
 import ai.djl.ndarray.types.Shape;
 
 /**
@@ -36,7 +37,8 @@ public final class ClassificationLoss {
       oneHot[i * c + labels[i]] = 1.0;
     }
     NDArray picks = logits.getManager().create(oneHot, shape).toType(logits.getDataType(), false);
-    return logits.logSoftmax(1).mul(picks).sum().neg().div(b);
+    return logits.logSoftmax(1).mul(picks).sum().neg()
+        .div(NDArrays.scalar(logits.getManager(), b, logits.getDataType()));
   }
 
   /** mean_b (logits_b − target_b)²; logits [B, 1] (or [B]). */

@@ -1,6 +1,7 @@
 package io.capprune.core.loss;
 
 import ai.djl.ndarray.NDArray;
+import io.capprune.core.tensor.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -128,7 +129,7 @@ public final class ContrastiveLoss {
       fill[i * m + i * group] = SELF_SCORE;
     }
     Shape scoreShape = new Shape(b, m);
-    NDArray scores = z.matMul(candidates.transpose()).div(tau);
+    NDArray scores = z.matMul(candidates.transpose()).div(NDArrays.scalar(manager, tau, z.getDataType()));
     NDArray logP = scores.mul(manager.create(keep, scoreShape).toType(type, false))
         .add(manager.create(fill, scoreShape).toType(type, false))
         .logSoftmax(1);
@@ -179,7 +180,8 @@ public final class ContrastiveLoss {
       }
     }
     NDArray weights = manager.create(coefficient, new Shape(b, m)).toType(logP.getDataType(), false);
-    return new Term(logP.mul(weights).sum().mul(-weight), total);
+    return new Term(logP.mul(weights).sum()
+        .mul(NDArrays.scalar(logP.getManager(), -weight, logP.getDataType())), total);
   }
 
   private static float scalar(NDArray x) {

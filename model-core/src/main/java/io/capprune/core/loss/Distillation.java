@@ -1,6 +1,7 @@
 package io.capprune.core.loss;
 
 import ai.djl.ndarray.NDArray;
+import io.capprune.core.tensor.NDArrays;
 
 /**
  * Knowledge distillation of the movement-pruning code CAP forks (cap-reference 2):
@@ -27,12 +28,15 @@ public final class Distillation {
     }
     long b = studentLogits.getShape().get(0);
     NDArray teacher = teacherLogits.stopGradient().toType(studentLogits.getDataType(), false)
-        .div(temperature);
+        .div(NDArrays.scalar(studentLogits.getManager(), temperature, studentLogits.getDataType()));
     NDArray teacherLogP = teacher.logSoftmax(1);
     NDArray teacherP = teacherLogP.exp();
-    NDArray studentLogP = studentLogits.div(temperature).logSoftmax(1);
+    NDArray studentLogP = studentLogits
+        .div(NDArrays.scalar(studentLogits.getManager(), temperature, studentLogits.getDataType()))
+        .logSoftmax(1);
     return teacherP.mul(teacherLogP.sub(studentLogP)).sum()
-        .div(b)
-        .mul(temperature * temperature);
+        .div(NDArrays.scalar(studentLogits.getManager(), b, studentLogits.getDataType()))
+        .mul(NDArrays.scalar(studentLogits.getManager(), temperature * temperature,
+            studentLogits.getDataType()));
   }
 }

@@ -1,6 +1,7 @@
 package io.capprune.core.loss;
 
 import ai.djl.ndarray.NDArray;
+import io.capprune.core.tensor.NDArrays;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 
@@ -48,7 +49,8 @@ public final class Representation {
 
   /** Row-wise L2 normalisation of [B, H], F.normalize semantics. */
   public static NDArray normalize(NDArray x) {
-    return x.div(x.norm(new int[] {1}, true).maximum(EPS));
+    return x.div(x.norm(new int[] {1}, true)
+        .maximum(NDArrays.scalar(x.getManager(), EPS, x.getDataType())));
   }
 
   private static NDArray meanPool(NDArray hidden, NDArray attentionMask) {
@@ -60,7 +62,8 @@ public final class Representation {
     }
     NDArray mask = attentionMask.toType(hidden.getDataType(), false).expandDims(2);
     NDArray summed = hidden.mul(mask).sum(new int[] {1});
-    NDArray count = mask.sum(new int[] {1}).maximum(MIN_TOKENS);
+    NDArray count = mask.sum(new int[] {1});
+    count = count.maximum(NDArrays.scalar(count.getManager(), MIN_TOKENS, count.getDataType()));
     return summed.div(count);
   }
 

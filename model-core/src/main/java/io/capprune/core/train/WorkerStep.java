@@ -105,7 +105,7 @@ public final class WorkerStep {
               loss = o.total();
               t = o.terms();
             }
-            collector.backward(loss.mul(scale));
+            collector.backward(loss.mul(NDArrays.scalar(mbManager, scale, loss.getDataType())));
             terms[0] += t.ce() * scale;
             terms[1] += t.kd() * scale;
             terms[2] += t.prc() * scale;

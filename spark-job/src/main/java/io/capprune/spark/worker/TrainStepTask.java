@@ -1,0 +1,58 @@
+package io.capprune.spark.worker;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
+import io.capprune.core.bert.BertForSequenceClassification;
+import io.capprune.core.bert.DjlRuntime;
+import io.capprune.core.loss.CapLoss;
+import io.capprune.core.loss.CapLossConfig;
+import io.capprune.core.tensor.HostTensor;
+import io.capprune.core.train.MicroBatch;
+import io.capprune.core.train.WorkerStep;
+import io.capprune.spark.data.Shard;
+import io.capprune.spark.train.GradientBuffer;
+import io.capprune.spark.train.ParameterLayout;
+import java.io.Serializable;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.broadcast.Broadcast;
+
+/**
+ * One training step on one partition: the rows of the global batch this shard holds, in
+ * micro-batches, through {@link WorkerStep}; the gradients come back flat in {@code layout} order.
+ *
+ * @param loss the CAP objective; null = task loss only (teacher fine-tuning)
+ * @param trainable this step's effective weights (W * M), published by the driver
+ * @param frozen parameters without gradient, broadcast once per stage; may be null
+ * @param batch global indices of the whole global batch
+ */
+public record TrainStepTask(WorkerSettings settings, CapLossConfig loss,
+    Broadcast<LinkedHashMap<String, HostTensor>> trainable,
+    Broadcast<LinkedHashMap<String, HostTensor>> frozen, long[] batch, long step, long seed,
+    ParameterLayout layout) implements Serializable {
+
+  public GradientBuffer run(Shard shard) {
+    int[] rows = shard.rowsOf(batch);
+    if (rows.length == 0) {
+      return GradientBuffer.empty();
+    }
+    if (loss != null && shard.bank() == null) {
+      throw new IllegalStateException("partition " + shard.partition() + " has no representation bank");
+    }
+    return WorkerRuntime.get().exclusive(settings.useGpu(), device -> {
+      WorkerContext ctx = WorkerContext.on(device, settings.threadsForTask());
+      Map<String, NDArray> frozenArrays = frozen == null ? Map.of()
+          : ctx.frozen(frozen.id(), frozen.value());
+      long partitionSeed = seed * 1_000_003L + step * 7919L + shard.partition();
+      DjlRuntime.seed((int) (partitionSeed ^ (partitionSeed >>> 32)));
+      List<MicroBatch> microBatches = MicroBatches.of(shard.examples(), rows,
+          settings.microBatchSize(), settings.padTo(), settings.padId(), settings.regression());
+      WorkerStep step = new WorkerStep(new BertForSequenceClassification(settings.model()),
+          loss == null ? null : new CapLoss(loss));
+      WorkerStep.Result r = step.run(ctx.manager(), frozenArrays, trainable.value(), microBatches,
+          shard.bank(), batch.length, partitionSeed, DataType.FLOAT32);
+      return GradientBuffer.of(layout.flatten(r.gradients()), r.lossTerms(), r.examples());
+    });
+  }
+}

@@ -57,7 +57,7 @@ public record JobConfig(
 
   public record PruneSettings(PruneMethod method, int epochs, int batchSize, double learningRate,
       double scoreLearningRate, double weightDecay, double adamEpsilon, double maxGradNorm,
-      int warmupSteps, double warmupFraction, double initialWarmup, double finalWarmup,
+      int warmupSteps, double warmupFraction, int initialWarmup, int finalWarmup,
       double finalThreshold, double initialThreshold, double softInitialThreshold,
       double softFinalThreshold, double finalLambda, boolean globalTopk, boolean freezeEmbeddings,
       int snapshotEveryEpochs) implements Serializable {}
@@ -151,7 +151,7 @@ public record JobConfig(
         pr.intAtLeast("epochs", 1), pr.intAtLeast("batch-size", 1), pr.positive("learning-rate"),
         pr.positive("score-learning-rate"), pr.atLeast("weight-decay", 0), pr.positive("adam-epsilon"),
         pr.positive("max-grad-norm"), pr.intAtLeast("warmup-steps", 0), pr.closedUnit("warmup-fraction"),
-        pr.atLeast("initial-warmup", 0), pr.atLeast("final-warmup", 0),
+        pr.intAtLeast("initial-warmup", 0), pr.intAtLeast("final-warmup", 0),
         pr.openUnit("final-threshold"), pr.closedUnit("initial-threshold"),
         pr.closedUnit("soft-initial-threshold"), pr.openUnit("soft-final-threshold"),
         pr.atLeast("final-lambda", 0), pr.bool("global-topk"), pr.bool("freeze-embeddings"),

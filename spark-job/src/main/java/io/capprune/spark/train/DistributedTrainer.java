@@ -1,0 +1,233 @@
+package io.capprune.spark.train;
+
+import io.capprune.core.loss.CapLossConfig;
+import io.capprune.core.prune.DriverUpdate;
+import io.capprune.core.prune.TrainingState;
+import io.capprune.core.prune.UpdateSummary;
+import io.capprune.core.tensor.HostTensor;
+import io.capprune.spark.data.Shard;
+import io.capprune.spark.report.EtaEstimator;
+import io.capprune.spark.report.MetricsLog;
+import io.capprune.spark.report.ProgressLine;
+import io.capprune.spark.report.StepRecord;
+import io.capprune.spark.worker.TrainStepTask;
+import io.capprune.spark.worker.WorkerSettings;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The driver's training loop (design-brief decision 4). Each step is one Spark job: the driver
+ * publishes the effective weights (a TorrentBroadcast), every partition computes the gradient of its
+ * share of the global batch, treeAggregate sums them on the executors, and the driver clips,
+ * applies AdamW, updates scores and masks ({@link DriverUpdate}) and moves on.
+ *
+ * <p>The global batch of step t is the t-th slice of a seeded permutation of the training set per
+ * epoch, chosen by the driver; each partition takes the rows of it that it holds. So the same rows
+ * form the same batch whatever the partitioning, and a resumed run sees the batches the
+ * uninterrupted run would have seen.
+ */
+public final class DistributedTrainer {
+  private static final Logger LOG = LoggerFactory.getLogger(DistributedTrainer.class);
+
+  /** What happens at epoch boundaries (SnC slices, snapshots, dev evaluation). */
+  public interface EpochHook {
+    /**
+     * Called before the first step of {@code epoch} (also when a resumed run starts inside it) and
+     * once after the last step with {@code epoch == epochs}.
+     *
+     * @return the shards to train on from now on (a new SnC slice makes new shards)
+     */
+    JavaRDD<Shard> atEpochBoundary(int epoch, TrainingState state, JavaRDD<Shard> shards,
+        Map<String, Double>[] devOut);
+  }
+
+  /**
+   * @param stage "finetune" or "prune": names Spark jobs and log lines
+   * @param trainingSetSize N: global indices run over [0, N)
+   */
+  public record Plan(String stage, int epochs, int batchSize, long trainingSetSize, long seed,
+      int logEverySteps, int aggregateDepth) {
+    public int stepsPerEpoch() {
+      return (int) ((trainingSetSize + batchSize - 1) / batchSize);
+    }
+
+    public long totalSteps() {
+      return (long) stepsPerEpoch() * epochs;
+    }
+  }
+
+  private final JavaSparkContext sc;
+  private final WorkerSettings worker;
+  private final CapLossConfig loss;
+  private final DriverUpdate update;
+
+  /** @param loss the CAP objective for the workers; null = task loss only (teacher fine-tuning) */
+  public DistributedTrainer(JavaSparkContext sc, WorkerSettings worker, CapLossConfig loss,
+      DriverUpdate update) {
+    this.sc = sc;
+    this.worker = worker;
+    this.loss = loss;
+    this.update = update;
+  }
+
+  /**
+   * Trains {@code state} in place from its current step to the end of the plan.
+   *
+   * @param metrics where a record per logged step goes; may be null
+   */
+  public TrainingState train(JavaRDD<Shard> shards, TrainingState state, Plan plan, EpochHook hook,
+      MetricsLog metrics) {
+    long total = plan.totalSteps();
+    int perEpoch = plan.stepsPerEpoch();
+    Broadcast<LinkedHashMap<String, HostTensor>> frozen = sc.broadcast(frozenWeights(state));
+    ParameterLayout layout = null;
+    EtaEstimator eta = new EtaEstimator(20);
+    long startNanos = System.nanoTime();
+    long startStep = state.step();
+    long[] permutation = null;
+    int permutationEpoch = -1;
+    double[] termSums = new double[6];
+    long examplesSinceLog = 0;
+    long lastLogNanos = startNanos;
+    @SuppressWarnings("unchecked")
+    Map<String, Double>[] dev = new Map[1];
+    try {
+      for (long step = state.step(); step < total; step++) {
+        int epoch = (int) (step / perEpoch);
+        int within = (int) (step % perEpoch);
+        if (within == 0 || step == startStep) {
+          if (hook != null) {
+            shards = hook.atEpochBoundary(epoch, state, shards, dev);
+          }
+        }
+        if (permutationEpoch != epoch) {
+          permutation = permutation(plan.trainingSetSize(), plan.seed(), epoch);
+          permutationEpoch = epoch;
+        }
+        int from = within * plan.batchSize();
+        int to = (int) Math.min(plan.trainingSetSize(), from + (long) plan.batchSize());
+        long[] batch = java.util.Arrays.copyOfRange(permutation, from, to);
+
+        LinkedHashMap<String, HostTensor> trainable = trainableWeights(state);
+        if (layout == null) {
+          layout = ParameterLayout.of(trainable);
+        }
+        Broadcast<LinkedHashMap<String, HostTensor>> weights = sc.broadcast(trainable);
+        TrainStepTask task = new TrainStepTask(worker, loss, weights, frozen, batch, step, plan.seed(),
+            layout);
+        sc.setJobDescription(plan.stage() + " step " + (step + 1) + "/" + total + " (epoch "
+            + (epoch + 1) + ")");
+        GradientBuffer g = shards.treeAggregate(GradientBuffer.empty(),
+            (buf, shard) -> buf.add(task.run(shard)), GradientBuffer::add, plan.aggregateDepth());
+        weights.destroy();
+        if (g.isEmpty() || g.examples() != batch.length) {
+          throw new IllegalStateException(plan.stage() + " step " + step + ": the partitions computed "
+              + (g.isEmpty() ? 0 : g.examples()) + " examples of a batch of " + batch.length
+              + " (the shards do not cover the training set)");
+        }
+        UpdateSummary s = update.apply(state, layout.unflatten(g.gradient()));
+        for (int i = 0; i < termSums.length; i++) {
+          termSums[i] += g.lossTerms()[i];
+        }
+        examplesSinceLog += g.examples();
+
+        long done = step + 1;
+        double elapsed = (System.nanoTime() - startNanos) / 1e9;
+        eta.observe(done - startStep, elapsed);
+        boolean last = done == total;
+        if (done % plan.logEverySteps() == 0 || last) {
+          long n = done % plan.logEverySteps() == 0 ? plan.logEverySteps() : done % plan.logEverySteps();
+          n = Math.min(n, done - startStep);
+          double secs = (System.nanoTime() - lastLogNanos) / 1e9;
+          StepRecord.Builder r = StepRecord.builder(done, total)
+              .epoch(epoch + 1)
+              .loss(termSums[5] / n + s.regularizerLoss())
+              .ce(termSums[0] / n)
+              .learningRate(s.learningRate())
+              .gradNorm(s.gradNorm())
+              .sparsity(s.sparsity().sparsity())
+              .threshold(s.threshold())
+              .examplesPerSecond(examplesSinceLog / Math.max(secs, 1e-9))
+              .secondsElapsed(elapsed)
+              .secondsLeft(eta.secondsLeft(total - startStep));
+          if (loss != null) {
+            r.kd(termSums[1] / n);
+            if (loss.contrastive()) {
+              r.prc(termSums[2] / n).snc(termSums[3] / n).fic(termSums[4] / n);
+            }
+          }
+          if (s.lambda() > 0) {
+            r.regulariser(s.regularizerLoss());
+          }
+          if (dev[0] != null) {
+            r.dev(dev[0]);
+            dev[0] = null;
+          }
+          StepRecord record = r.build();
+          LOG.info("{} {}", plan.stage(), ProgressLine.format(record));
+          if (metrics != null) {
+            metrics.append(record);
+          }
+          java.util.Arrays.fill(termSums, 0);
+          examplesSinceLog = 0;
+          lastLogNanos = System.nanoTime();
+        }
+      }
+      if (hook != null) {
+        hook.atEpochBoundary(plan.epochs(), state, shards, dev);
+      }
+      if (metrics != null && dev[0] != null && !metrics.records().isEmpty()) {
+        StepRecord lastRecord = metrics.records().get(metrics.records().size() - 1);
+        metrics.append(StepRecord.builder(lastRecord.step(), lastRecord.totalSteps())
+            .epoch(lastRecord.epoch()).sparsity(lastRecord.sparsity()).threshold(lastRecord.threshold())
+            .secondsElapsed(lastRecord.secondsElapsed()).secondsLeft(0).dev(dev[0]).build());
+      }
+      if (metrics != null) {
+        metrics.flush();
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write metrics: " + e.getMessage(), e);
+    } finally {
+      frozen.destroy();
+    }
+    return state;
+  }
+
+  /** Global indices [0, n) in the order of a seeded shuffle for this epoch. */
+  static long[] permutation(long n, long seed, int epoch) {
+    long[] p = new long[Math.toIntExact(n)];
+    for (int i = 0; i < p.length; i++) {
+      p[i] = i;
+    }
+    SplittableRandom rng = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + epoch);
+    for (int i = p.length - 1; i > 0; i--) {
+      int j = rng.nextInt(i + 1);
+      long t = p[i];
+      p[i] = p[j];
+      p[j] = t;
+    }
+    return p;
+  }
+
+  private static LinkedHashMap<String, HostTensor> trainableWeights(TrainingState state) {
+    LinkedHashMap<String, HostTensor> all = state.effectiveWeights();
+    all.keySet().removeAll(state.frozen());
+    return all;
+  }
+
+  private static LinkedHashMap<String, HostTensor> frozenWeights(TrainingState state) {
+    LinkedHashMap<String, HostTensor> out = new LinkedHashMap<>();
+    for (String name : state.frozen()) {
+      out.put(name, state.weights().get(name));
+    }
+    return out;
+  }
+}

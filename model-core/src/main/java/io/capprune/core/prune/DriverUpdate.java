@@ -76,7 +76,7 @@ public final class DriverUpdate {
     double[] sig = new double[nChunks];
     ParallelLoops.forEach(nChunks, c -> {
       Slot s = slots.get(chunks[0][c]);
-      float rc = regCoef(s, lambda, numPrunable);
+      double rc = regCoef(s, lambda, numPrunable);
       sq[c] = sumOfSquares(s, criterion, rc, chunks[1][c], chunks[2][c]);
       if (criterion == PruningCriterion.SOFT_MOVEMENT && s.mask != null) {
         sig[c] = SoftMovementRegularizer.sumSigmoid(s.scores, chunks[1][c], chunks[2][c]);
@@ -179,12 +179,13 @@ public final class DriverUpdate {
     return kept;
   }
 
-  private static float regCoef(Slot s, double lambda, int numPrunable) {
-    return s.mask == null || lambda == 0 ? 0f : (float) (lambda / ((double) numPrunable * s.w.length));
+  /** lambda / (M * numel): the factor of sigmoid'(S) in lambda dR/dS, as SoftMovementRegularizer computes it. */
+  private static double regCoef(Slot s, double lambda, int numPrunable) {
+    return s.mask == null || lambda == 0 ? 0 : lambda / ((double) numPrunable * s.w.length);
   }
 
   /** The squared norm of this chunk's parameter gradients, computed as the update pass computes them. */
-  private static double sumOfSquares(Slot s, PruningCriterion criterion, float rc, int from, int to) {
+  private static double sumOfSquares(Slot s, PruningCriterion criterion, double rc, int from, int to) {
     if (s.mask == null) {
       return GradientClipper.sumOfSquares(s.g, from, to);
     }
@@ -195,7 +196,7 @@ public final class DriverUpdate {
         float gw = g[i] * mask[i];
         a += (double) gw * gw;
       }
-    } else if (rc == 0f) {
+    } else if (rc == 0) {
       for (int i = from; i < to; i++) {
         float gi = g[i];
         float gw = gi * mask[i];
@@ -231,7 +232,7 @@ public final class DriverUpdate {
   }
 
   /** Weights and scores in one pass; dL/dS uses W before this step's update, as autograd does. */
-  private static void updateWithScores(Slot s, float cf, float rc, int from, int to,
+  private static void updateWithScores(Slot s, float cf, double rc, int from, int to,
       AdamW.StepCoefficients c, AdamW.StepCoefficients cs) {
     float[] g = s.g, w = s.w, mask = s.mask, m = s.m, v = s.v;
     float[] sc = s.scores, sm = s.sm, sv = s.sv;
@@ -242,7 +243,7 @@ public final class DriverUpdate {
       float gi = g[i];
       float wi = w[i];
       float gs = gi * wi;
-      if (rc != 0f) {
+      if (rc != 0) {
         gs += (float) (rc * SoftMovementRegularizer.derivative(sc[i]));
       }
       gs *= cf;

@@ -77,9 +77,12 @@ public final class DriverUpdate {
     ParallelLoops.forEach(nChunks, c -> {
       Slot s = slots.get(chunks[0][c]);
       double rc = regCoef(s, lambda, numPrunable);
-      sq[c] = sumOfSquares(s, criterion, rc, chunks[1][c], chunks[2][c]);
       if (criterion == PruningCriterion.SOFT_MOVEMENT && s.mask != null) {
-        sig[c] = SoftMovementRegularizer.sumSigmoid(s.scores, chunks[1][c], chunks[2][c]);
+        double[] both = softSums(s, rc, chunks[1][c], chunks[2][c]);
+        sq[c] = both[0];
+        sig[c] = both[1];
+      } else {
+        sq[c] = sumOfSquares(s, criterion, chunks[1][c], chunks[2][c]);
       }
     });
     double[] perSlot = new double[slots.size()];
@@ -116,27 +119,52 @@ public final class DriverUpdate {
     AdamW.StepCoefficients forScores = AdamW.coefficients(scoresLr, optimizer.beta1(),
         optimizer.beta2(), optimizer.epsilon(), 0, adamStep);
 
-    ParallelLoops.forEach(nChunks, c -> {
-      Slot s = slots.get(chunks[0][c]);
+    double next = pruning.thresholdAt(t + 1);
+    // Top-k per matrix is fused with the update: one task per prunable matrix writes the new
+    // weights/scores and the histogram the selection starts from, then selects. Saves a pass.
+    boolean fusedTopK = !pruning.globalTopK() && criterion != PruningCriterion.SOFT_MOVEMENT;
+    int[][] tasks = fusedTopK ? wholeMatricesAndChunks(slots) : chunks;
+    long[] keptBySlot = new long[slots.size()];
+    ParallelLoops.forEach(tasks[0].length, c -> {
+      int slot = tasks[0][c];
+      Slot s = slots.get(slot);
       AdamW.StepCoefficients cw = s.decay ? decayed : plain;
-      int from = chunks[1][c];
-      int to = chunks[2][c];
+      int from = tasks[1][c];
+      int to = tasks[2][c];
+      int[] hist = fusedTopK && s.mask != null ? MaskComputer.histogram() : null;
       if (s.mask == null) {
         AdamW.update(s.w, s.g, cf, s.m, s.v, from, to, cw);
       } else if (criterion == PruningCriterion.MAGNITUDE) {
-        updateMasked(s, cf, from, to, cw);
+        updateMasked(s, cf, from, to, cw, hist);
       } else {
-        updateWithScores(s, cf, regCoef(s, lambda, numPrunable), from, to, cw, forScores);
+        updateWithScores(s, cf, regCoef(s, lambda, numPrunable), from, to, cw, forScores, hist);
+      }
+      if (hist != null) {
+        int k = (int) MaskComputer.keepCount(next, s.w.length);
+        MaskComputer.topKFromHistogram(s.name, criterion == PruningCriterion.MAGNITUDE ? s.w : s.scores,
+            criterion == PruningCriterion.MAGNITUDE, k, s.mask, hist);
+        keptBySlot[slot] = k;
       }
     });
     state.advance();
-    double next = pruning.thresholdAt(state.step());
-    long[] kept = recomputeMasks(state, next);
+    Map<String, Long> kept = new java.util.HashMap<>();
+    if (fusedTopK) {
+      for (int i = 0; i < slots.size(); i++) {
+        if (slots.get(i).mask != null) {
+          kept.put(slots.get(i).name, keptBySlot[i]);
+        }
+      }
+    } else {
+      long[] byMask = recomputeMasks(state, next);
+      int i = 0;
+      for (String name : state.masks().keySet()) {
+        kept.put(name, byMask[i++]);
+      }
+    }
 
     List<SparsityReport.Entry> entries = new ArrayList<>();
-    int i = 0;
     for (Map.Entry<String, HostTensor> e : state.masks().entrySet()) {
-      entries.add(new SparsityReport.Entry(e.getKey(), e.getValue().numel(), kept[i++]));
+      entries.add(new SparsityReport.Entry(e.getKey(), e.getValue().numel(), kept.get(e.getKey())));
     }
     return new UpdateSummary(t, norm, clip, lr, scoresLr, threshold, next, lambda, regularizer,
         new SparsityReport(entries, state.encoderOtherParams()));
@@ -185,18 +213,18 @@ public final class DriverUpdate {
   }
 
   /** The squared norm of this chunk's parameter gradients, computed as the update pass computes them. */
-  private static double sumOfSquares(Slot s, PruningCriterion criterion, double rc, int from, int to) {
+  private static double sumOfSquares(Slot s, PruningCriterion criterion, int from, int to) {
     if (s.mask == null) {
       return GradientClipper.sumOfSquares(s.g, from, to);
     }
-    float[] g = s.g, w = s.w, mask = s.mask, sc = s.scores;
+    float[] g = s.g, w = s.w, mask = s.mask;
     double a = 0, b = 0;
     if (criterion == PruningCriterion.MAGNITUDE) {
       for (int i = from; i < to; i++) {
         float gw = g[i] * mask[i];
         a += (double) gw * gw;
       }
-    } else if (rc == 0) {
+    } else {
       for (int i = from; i < to; i++) {
         float gi = g[i];
         float gw = gi * mask[i];
@@ -204,19 +232,35 @@ public final class DriverUpdate {
         a += (double) gw * gw;
         b += (double) gs * gs;
       }
-    } else {
-      for (int i = from; i < to; i++) {
-        float gi = g[i];
-        float gw = gi * mask[i];
-        float gs = gi * w[i] + (float) (rc * SoftMovementRegularizer.derivative(sc[i]));
-        a += (double) gw * gw;
-        b += (double) gs * gs;
-      }
     }
     return a + b;
   }
 
-  private static void updateMasked(Slot s, float cf, int from, int to, AdamW.StepCoefficients c) {
+  /**
+   * Soft movement's first pass: the squared norm of this chunk's weight and score gradients
+   * (score gradient incl. {@code rc * sigmoid'(s)}) and the sum of sigmoid(s) for R(S), with one
+   * exp per element.
+   */
+  private static double[] softSums(Slot s, double rc, int from, int to) {
+    float[] g = s.g, w = s.w, mask = s.mask, sc = s.scores;
+    double a = 0, b = 0, sum = 0;
+    for (int i = from; i < to; i++) {
+      double sig = SoftMovementRegularizer.sigmoid(sc[i]);
+      sum += sig;
+      float gi = g[i];
+      float gw = gi * mask[i];
+      float gs = gi * w[i];
+      if (rc != 0) {
+        gs += (float) (rc * (sig * (1 - sig)));
+      }
+      a += (double) gw * gw;
+      b += (double) gs * gs;
+    }
+    return new double[] {a + b, sum};
+  }
+
+  private static void updateMasked(Slot s, float cf, int from, int to, AdamW.StepCoefficients c,
+      int[] hist) {
     float[] g = s.g, w = s.w, mask = s.mask, m = s.m, v = s.v;
     final float b1 = c.beta1(), a1 = c.oneMinusBeta1(), b2 = c.beta2(), a2 = c.oneMinusBeta2();
     final float step = c.stepSize(), eps = c.eps(), decay = c.decay();
@@ -227,13 +271,17 @@ public final class DriverUpdate {
       m[i] = mi;
       v[i] = vi;
       float p = w[i] - step * mi / ((float) Math.sqrt(vi) + eps);
-      w[i] = p - decay * p;
+      p = p - decay * p;
+      w[i] = p;
+      if (hist != null) {
+        hist[MaskComputer.bucketOf(p, true)]++;
+      }
     }
   }
 
   /** Weights and scores in one pass; dL/dS uses W before this step's update, as autograd does. */
   private static void updateWithScores(Slot s, float cf, double rc, int from, int to,
-      AdamW.StepCoefficients c, AdamW.StepCoefficients cs) {
+      AdamW.StepCoefficients c, AdamW.StepCoefficients cs, int[] hist) {
     float[] g = s.g, w = s.w, mask = s.mask, m = s.m, v = s.v;
     float[] sc = s.scores, sm = s.sm, sv = s.sv;
     final float b1 = c.beta1(), a1 = c.oneMinusBeta1(), b2 = c.beta2(), a2 = c.oneMinusBeta2();
@@ -260,8 +308,37 @@ public final class DriverUpdate {
       float svi = b2 * sv[i] + a2 * gs * gs;
       sm[i] = smi;
       sv[i] = svi;
-      sc[i] = sc[i] - sStep * smi / ((float) Math.sqrt(svi) + eps);
+      float sn = sc[i] - sStep * smi / ((float) Math.sqrt(svi) + eps);
+      sc[i] = sn;
+      if (hist != null) {
+        hist[MaskComputer.bucketOf(sn, false)]++;
+      }
     }
+  }
+
+  /** Like {@link #chunks} but every prunable matrix is one task (its selection needs all of it). */
+  private static int[][] wholeMatricesAndChunks(List<Slot> slots) {
+    int[][] chunked = chunks(slots);
+    List<int[]> tasks = new ArrayList<>();
+    for (int i = 0; i < slots.size(); i++) {
+      if (slots.get(i).mask != null) {
+        tasks.add(new int[] {i, 0, slots.get(i).w.length});
+      }
+    }
+    for (int c = 0; c < chunked[0].length; c++) {
+      if (slots.get(chunked[0][c]).mask == null) {
+        tasks.add(new int[] {chunked[0][c], chunked[1][c], chunked[2][c]});
+      }
+    }
+    // Largest first so the cores finish together.
+    tasks.sort((a, b) -> Integer.compare(b[2] - b[1], a[2] - a[1]));
+    int[][] out = new int[3][tasks.size()];
+    for (int t = 0; t < tasks.size(); t++) {
+      for (int j = 0; j < 3; j++) {
+        out[j][t] = tasks.get(t)[j];
+      }
+    }
+    return out;
   }
 
   /** (slot, from, to) of every chunk, big tensors split so both cores get work. */

@@ -50,15 +50,51 @@ public final class MaskComputer {
       Arrays.fill(mask, 0f);
       return;
     }
-    Scratch s = SCRATCH.get();
-    int[] hist = s.hist;
-    Arrays.fill(hist, 0);
+    int[] hist = histogram();
     highHistogram(name, values, magnitude, hist);
+    topKFromHistogram(name, values, magnitude, k, mask, hist);
+  }
+
+  /**
+   * This thread's zeroed histogram of {@link #BUCKETS} counters, for callers that build the
+   * high-bits histogram while they write the values ({@link #bucketOf}) and then call {@link
+   * #topKFromHistogram} on the same thread.
+   */
+  public static int[] histogram() {
+    int[] hist = SCRATCH.get().hist;
+    Arrays.fill(hist, 0);
+    return hist;
+  }
+
+  /** Number of first-level buckets: the 16 high bits of the order-preserving key. */
+  public static final int BUCKETS = BINS;
+
+  /** The first-level bucket of a value: larger values have larger buckets. */
+  public static int bucketOf(float v, boolean magnitude) {
+    return key(v, magnitude) >>> 16;
+  }
+
+  /**
+   * Top-k given the histogram of {@link #bucketOf} over {@code values}; saves the pass that
+   * builds it when the caller just wrote the values. Must run on the thread that owns {@code
+   * hist} if it came from {@link #histogram()}; it is overwritten.
+   */
+  public static void topKFromHistogram(String name, float[] values, boolean magnitude, int k,
+      float[] mask, int[] hist) {
+    int n = values.length;
+    checkMask(name, n, mask);
+    if (k < 0 || k > n) {
+      throw new IllegalArgumentException("top-k of '" + name + "': k=" + k + " outside [0, " + n + "]");
+    }
+    if (k == 0) {
+      Arrays.fill(mask, 0f);
+      return;
+    }
     long[] found = findBucket(hist, k);
     int bucket = (int) found[0];
     int need = (int) found[1];
-    int[] list = s.list(hist[bucket]);
-    int listed = splitOnBucket(values, magnitude, bucket, mask, list);
+    int[] list = SCRATCH.get().list(hist[bucket] + 1);
+    int listed = splitOnBucket(name, values, magnitude, bucket, mask, list);
     Arrays.fill(hist, 0);
     for (int j = 0; j < listed; j++) {
       hist[key(values[list[j]], magnitude) & 0xFFFF]++;
@@ -137,8 +173,8 @@ public final class MaskComputer {
     int[][] lists = new int[m][];
     int[] listed = new int[m];
     ParallelLoops.forEach(m, i -> {
-      lists[i] = new int[hists[i][bucket]];
-      listed[i] = splitOnBucket(values.get(i), magnitude, bucket, masks.get(i), lists[i]);
+      lists[i] = new int[hists[i][bucket] + 1];
+      listed[i] = splitOnBucket(names.get(i), values.get(i), magnitude, bucket, masks.get(i), lists[i]);
     });
     Arrays.fill(sum, 0);
     for (int i = 0; i < m; i++) {
@@ -224,14 +260,22 @@ public final class MaskComputer {
   }
 
   /** Decides every element outside the boundary bucket and lists the ones inside, in index order. */
-  private static int splitOnBucket(float[] values, boolean magnitude, int bucket, float[] mask, int[] list) {
+  private static int splitOnBucket(String name, float[] values, boolean magnitude, int bucket,
+      float[] mask, int[] list) {
     int listed = 0;
+    boolean nan = false;
     for (int i = 0; i < values.length; i++) {
-      int b = key(values[i], magnitude) >>> 16;
+      float v = values[i];
+      nan |= v != v;
+      int b = key(v, magnitude) >>> 16;
       mask[i] = b > bucket ? 1f : 0f;
-      if (b == bucket) {
-        list[listed++] = i;
-      }
+      // Branch-free append (the list has one spare slot): early in training half of a matrix can
+      // sit in the boundary bucket, and a branch on it would mispredict half the time.
+      list[listed] = i;
+      listed += b == bucket ? 1 : 0;
+    }
+    if (nan) {
+      throw nanError(name, values);
     }
     return listed;
   }

@@ -1,0 +1,237 @@
+package io.capprune.core.prune;
+
+import io.capprune.core.optim.ParallelLoops;
+import io.capprune.core.tensor.HostTensor;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * What the driver owns between steps (design decision 4): fp32 weights in Hugging Face names,
+ * movement scores and masks of the prunable matrices, AdamW moments, the optimizer step.
+ * {@link DriverUpdate#apply} updates the arrays in place, so no 85 M-element array is allocated
+ * per step; read the state between steps only.
+ *
+ * <p>Scores and masks are keyed by the weight they belong to. Moments are keyed by parameter name;
+ * the moments of scores use the reference's name ({@code ...query.mask_scores}, see {@link
+ * ParameterNames#scoresName}), so snapshots of this state read like the reference's state dict.
+ */
+public final class TrainingState {
+
+  private final LinkedHashMap<String, HostTensor> weights;
+  private final Set<String> frozen;
+  private final LinkedHashMap<String, HostTensor> scores;
+  private final LinkedHashMap<String, HostTensor> masks;
+  private final LinkedHashMap<String, HostTensor> expAvg;
+  private final LinkedHashMap<String, HostTensor> expAvgSq;
+  private final long encoderOtherParams;
+  private long step;
+
+  /** Restores a state (for example from a snapshot); every map is checked against the weights. */
+  public TrainingState(
+      LinkedHashMap<String, HostTensor> weights,
+      Set<String> frozen,
+      LinkedHashMap<String, HostTensor> scores,
+      LinkedHashMap<String, HostTensor> masks,
+      LinkedHashMap<String, HostTensor> expAvg,
+      LinkedHashMap<String, HostTensor> expAvgSq,
+      long step) {
+    this.weights = weights;
+    this.frozen = Collections.unmodifiableSet(new LinkedHashSet<>(frozen));
+    this.scores = scores;
+    this.masks = masks;
+    this.expAvg = expAvg;
+    this.expAvgSq = expAvgSq;
+    this.step = step;
+    validate();
+    this.encoderOtherParams = SparsityReport.encoderOtherParams(weights);
+  }
+
+  /**
+   * A state before the first step: scores 0 (the reference's {@code mask_init constant, mask_scale
+   * 0}) when {@code withScores}, masks all ones, moments 0, step 0. Takes ownership of the tensors.
+   */
+  public static TrainingState fresh(LinkedHashMap<String, HostTensor> weights, boolean withScores,
+      boolean freezeEmbeddings) {
+    Set<String> frozen = new LinkedHashSet<>();
+    LinkedHashMap<String, HostTensor> scores = new LinkedHashMap<>();
+    LinkedHashMap<String, HostTensor> masks = new LinkedHashMap<>();
+    LinkedHashMap<String, HostTensor> m = new LinkedHashMap<>();
+    LinkedHashMap<String, HostTensor> v = new LinkedHashMap<>();
+    for (Map.Entry<String, HostTensor> e : weights.entrySet()) {
+      String name = e.getKey();
+      int[] shape = e.getValue().shape();
+      if (freezeEmbeddings && ParameterNames.isEmbedding(name)) {
+        frozen.add(name);
+        continue;
+      }
+      m.put(name, HostTensor.zeros(shape));
+      v.put(name, HostTensor.zeros(shape));
+      if (ParameterNames.isPrunable(name)) {
+        HostTensor ones = HostTensor.zeros(shape);
+        Arrays.fill(ones.data(), 1f);
+        masks.put(name, ones);
+        if (withScores) {
+          scores.put(name, HostTensor.zeros(shape));
+          m.put(ParameterNames.scoresName(name), HostTensor.zeros(shape));
+          v.put(ParameterNames.scoresName(name), HostTensor.zeros(shape));
+        }
+      }
+    }
+    return new TrainingState(weights, frozen, scores, masks, m, v, 0);
+  }
+
+  private void validate() {
+    if (step < 0) {
+      throw new IllegalArgumentException("training state: step must be >= 0, got " + step);
+    }
+    for (String f : frozen) {
+      if (!weights.containsKey(f)) {
+        throw new IllegalArgumentException("training state: frozen tensor '" + f + "' is not a weight");
+      }
+    }
+    List<String> expectedMoments = new ArrayList<>();
+    for (Map.Entry<String, HostTensor> e : weights.entrySet()) {
+      String name = e.getKey();
+      HostTensor w = e.getValue();
+      boolean prunable = ParameterNames.isPrunable(name);
+      if (prunable) {
+        checkSame("mask", name, masks.get(name), w);
+        if (!scores.isEmpty()) {
+          checkSame("scores", name, scores.get(name), w);
+        }
+      }
+      if (!frozen.contains(name)) {
+        expectedMoments.add(name);
+        if (prunable && !scores.isEmpty()) {
+          expectedMoments.add(ParameterNames.scoresName(name));
+        }
+      }
+    }
+    checkKeys("mask", masks.keySet());
+    checkKeys("scores", scores.keySet());
+    if (frozen.stream().anyMatch(ParameterNames::isPrunable)) {
+      throw new IllegalArgumentException("training state: a prunable matrix cannot be frozen: "
+          + frozen.stream().filter(ParameterNames::isPrunable).findFirst().orElseThrow());
+    }
+    checkMoments("exp_avg", expAvg, expectedMoments);
+    checkMoments("exp_avg_sq", expAvgSq, expectedMoments);
+  }
+
+  private void checkKeys(String what, Set<String> keys) {
+    for (String k : keys) {
+      if (!weights.containsKey(k) || !ParameterNames.isPrunable(k)) {
+        throw new IllegalArgumentException(
+            "training state: " + what + " given for '" + k + "', which is not a prunable weight");
+      }
+    }
+  }
+
+  private void checkMoments(String what, Map<String, HostTensor> moments, List<String> expected) {
+    for (String name : expected) {
+      HostTensor ref = weights.get(name.endsWith("." + ParameterNames.MASK_SCORES)
+          ? name.substring(0, name.length() - ParameterNames.MASK_SCORES.length()) + "weight" : name);
+      checkSame(what, name, moments.get(name), ref);
+    }
+    if (moments.size() != expected.size()) {
+      for (String k : moments.keySet()) {
+        if (!expected.contains(k)) {
+          throw new IllegalArgumentException("training state: " + what + " given for '" + k
+              + "', which is not a trainable parameter");
+        }
+      }
+    }
+  }
+
+  private static void checkSame(String what, String name, HostTensor t, HostTensor w) {
+    if (t == null) {
+      throw new IllegalArgumentException("training state: no " + what + " for '" + name + "'");
+    }
+    if (!t.sameShape(w)) {
+      throw new IllegalArgumentException("training state: " + what + " of '" + name + "' has shape "
+          + Arrays.toString(t.shape()) + " but the weight has " + Arrays.toString(w.shape()));
+    }
+  }
+
+  public Map<String, HostTensor> weights() {
+    return Collections.unmodifiableMap(weights);
+  }
+
+  /** Scores by weight name; empty for magnitude pruning. */
+  public Map<String, HostTensor> scores() {
+    return Collections.unmodifiableMap(scores);
+  }
+
+  public Map<String, HostTensor> masks() {
+    return Collections.unmodifiableMap(masks);
+  }
+
+  public Map<String, HostTensor> expAvg() {
+    return Collections.unmodifiableMap(expAvg);
+  }
+
+  public Map<String, HostTensor> expAvgSq() {
+    return Collections.unmodifiableMap(expAvgSq);
+  }
+
+  public Set<String> frozen() {
+    return frozen;
+  }
+
+  public boolean isTrainable(String name) {
+    return weights.containsKey(name) && !frozen.contains(name);
+  }
+
+  /** Optimizer steps taken so far, i.e. the 0-based index of the next step. */
+  public long step() {
+    return step;
+  }
+
+  void advance() {
+    step++;
+  }
+
+  long encoderOtherParams() {
+    return encoderOtherParams;
+  }
+
+  /** Non-zero count of the current masks. */
+  public SparsityReport sparsity() {
+    return SparsityReport.of(masks, weights);
+  }
+
+  /**
+   * The weights the next forward pass uses: {@code W * M} for prunable matrices, plain copies for
+   * everything else. Always fresh arrays, because a broadcast may keep a reference to what it was
+   * given while the next step updates the state in place.
+   */
+  public LinkedHashMap<String, HostTensor> effectiveWeights() {
+    List<String> names = new ArrayList<>(weights.keySet());
+    HostTensor[] out = new HostTensor[names.size()];
+    ParallelLoops.forEach(names.size(), i -> {
+      HostTensor w = weights.get(names.get(i));
+      HostTensor mask = masks.get(names.get(i));
+      if (mask == null) {
+        out[i] = w.copy();
+      } else {
+        float[] wd = w.data();
+        float[] md = mask.data();
+        float[] e = new float[wd.length];
+        for (int j = 0; j < e.length; j++) {
+          e[j] = wd[j] * md[j];
+        }
+        out[i] = new HostTensor(w.shape().clone(), e);
+      }
+    });
+    LinkedHashMap<String, HostTensor> result = new LinkedHashMap<>();
+    for (int i = 0; i < out.length; i++) {
+      result.put(names.get(i), out[i]);
+    }
+    return result;
+  }
+}

@@ -95,7 +95,7 @@ public final class WorkerStep {
             LossTerms t;
             if (capLoss == null) {
               loss = ClassificationLoss.compute(out.logits(), mb.targets());
-              float ce = loss.toType(DataType.FLOAT64, false).getFloat();
+              float ce = (float) loss.toType(DataType.FLOAT64, false).getDouble();
               t = new LossTerms(ce, 0f, 0f, 0f, 0f, ce);
             } else {
               NDArray z = Representation.compute(representation, out.classifierInput(),

@@ -4,7 +4,15 @@ import io.capprune.core.checkpoint.ModelInspection;
 import io.capprune.spark.config.ConfigValidationException;
 import io.capprune.spark.config.JobConfig;
 import io.capprune.spark.io.Storage;
+import io.capprune.spark.pipeline.CapPipeline;
+import io.capprune.spark.pipeline.DemoInputs;
+import io.capprune.spark.pipeline.SparkContexts;
 import java.io.PrintStream;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.hadoop.conf.Configuration;
@@ -14,6 +22,7 @@ import org.apache.hadoop.conf.Configuration;
  * io.capprune.spark.cli.CapPruneMain cap-prune.jar <command> ...}.
  */
 public final class CapPruneMain {
+  private static final Logger LOG = LoggerFactory.getLogger(CapPruneMain.class);
   static final String USAGE = """
       usage: cap-prune <command> [options]
 
@@ -64,6 +73,9 @@ public final class CapPruneMain {
         case "inspect" -> {
           return inspect(cli, out, err);
         }
+        case "demo", "run", "finetune", "prune", "evaluate", "export" -> {
+          return pipeline(cli, err);
+        }
         default -> {
           err.println("cap-prune: unknown command '" + cli.command() + "'");
           err.println(USAGE);
@@ -74,6 +86,64 @@ public final class CapPruneMain {
       err.println("cap-prune: configuration error: " + e.getMessage());
       return 2;
     }
+  }
+
+  /** The training commands: configuration checked, inputs validated, then Spark. */
+  private static int pipeline(CliArgs cli, PrintStream err) {
+    List<String> overrides = new ArrayList<>();
+    if (cli.command().equals("demo")) {
+      JobConfig given = JobConfig.load(cli.configFile(), cli.overrides());
+      Path root = Paths.get(given.output().isBlank() ? "cap-output/demo" : given.output()).toAbsolutePath();
+      Path inputs = root.resolve("inputs");
+      DemoInputs.writeTo(inputs, given.seed());
+      overrides.addAll(DemoInputs.overrides(inputs));
+      overrides.add("output=\"" + root.resolve("run") + "\"");
+      for (String o : cli.overrides()) {
+        if (!o.replace("cap.", "").startsWith("output=")) {
+          overrides.add(o);
+        }
+      }
+    } else {
+      overrides.addAll(cli.overrides());
+    }
+    JobConfig config = JobConfig.load(cli.configFile(), overrides);
+    LOG.info("effective configuration (secrets masked):\n{}", config.rendered());
+    CapPipeline.Validated validated;
+    try {
+      validated = CapPipeline.validate(config, new Configuration());
+    } catch (RuntimeException e) {
+      err.println("cap-prune: " + message(e));
+      return 1;
+    }
+    long t0 = System.nanoTime();
+    try (JavaSparkContext sc = SparkContexts.create(config, "cap-prune " + cli.command() + " " + config.task())) {
+      CapPipeline p = new CapPipeline(validated, sc);
+      switch (cli.command()) {
+        case "demo", "run" -> p.run();
+        case "finetune" -> p.finetune();
+        case "prune" -> p.prune();
+        case "evaluate" -> p.evaluate();
+        case "export" -> p.export();
+        default -> throw new IllegalStateException(cli.command());
+      }
+    } catch (RuntimeException e) {
+      LOG.error("cap-prune " + cli.command() + " failed", e);
+      err.println("cap-prune: " + cli.command() + " failed: " + message(e));
+      return 1;
+    }
+    LOG.info("cap-prune {}: done in {} s; output in {}", cli.command(),
+        String.format("%.0f", (System.nanoTime() - t0) / 1e9), validated.out().root());
+    return 0;
+  }
+
+  /** The innermost message that says something, for a one-line error. */
+  private static String message(Throwable e) {
+    Throwable t = e;
+    while (t.getCause() != null && t.getCause() != t
+        && (t.getMessage() == null || t instanceof org.apache.spark.SparkException)) {
+      t = t.getCause();
+    }
+    return t.getMessage() == null ? t.toString() : t.getMessage();
   }
 
   private static int inspect(CliArgs cli, PrintStream out, PrintStream err) {

@@ -41,7 +41,7 @@ public final class DistributedTrainer {
   public interface EpochHook {
     /**
      * Called before the first step of {@code epoch} (also when a resumed run starts inside it) and
-     * once after the last step with {@code epoch == epochs}.
+     * once after the last step with {@code epoch == epochs}, before that step is logged.
      *
      * @return the shards to train on from now on (a new SnC slice makes new shards)
      */
@@ -143,6 +143,11 @@ public final class DistributedTrainer {
         double elapsed = (System.nanoTime() - startNanos) / 1e9;
         eta.observe(done - startStep, elapsed);
         boolean last = done == total;
+        if (last && hook != null) {
+          // The end of the last epoch is a boundary too (final snapshot, final dev metrics); it
+          // runs before the last record is logged so that record carries them.
+          shards = hook.atEpochBoundary(plan.epochs(), state, shards, dev);
+        }
         if (done % plan.logEverySteps() == 0 || last) {
           long n = done % plan.logEverySteps() == 0 ? plan.logEverySteps() : done % plan.logEverySteps();
           n = Math.min(n, done - startStep);
@@ -180,15 +185,6 @@ public final class DistributedTrainer {
           examplesSinceLog = 0;
           lastLogNanos = System.nanoTime();
         }
-      }
-      if (hook != null) {
-        hook.atEpochBoundary(plan.epochs(), state, shards, dev);
-      }
-      if (metrics != null && dev[0] != null && !metrics.records().isEmpty()) {
-        StepRecord lastRecord = metrics.records().get(metrics.records().size() - 1);
-        metrics.append(StepRecord.builder(lastRecord.step(), lastRecord.totalSteps())
-            .epoch(lastRecord.epoch()).sparsity(lastRecord.sparsity()).threshold(lastRecord.threshold())
-            .secondsElapsed(lastRecord.secondsElapsed()).secondsLeft(0).dev(dev[0]).build());
       }
       if (metrics != null) {
         metrics.flush();

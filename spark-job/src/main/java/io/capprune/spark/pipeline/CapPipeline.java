@@ -1,0 +1,635 @@
+package io.capprune.spark.pipeline;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.capprune.core.bank.RepresentationBank;
+import io.capprune.core.bank.RepresentationBank.Kind;
+import io.capprune.core.bert.BertInit;
+import io.capprune.core.checkpoint.BertConfig;
+import io.capprune.core.checkpoint.CheckpointStore;
+import io.capprune.core.checkpoint.HfCheckpoint;
+import io.capprune.core.glue.GlueData;
+import io.capprune.core.glue.GlueMetrics;
+import io.capprune.core.glue.GlueTask;
+import io.capprune.core.loss.CapLossConfig;
+import io.capprune.core.loss.Representation;
+import io.capprune.core.optim.LinearWarmupDecay;
+import io.capprune.core.optim.OptimizerConfig;
+import io.capprune.core.prune.DriverUpdate;
+import io.capprune.core.prune.PruningConfig;
+import io.capprune.core.prune.PruningCriterion;
+import io.capprune.core.prune.SparsityReport;
+import io.capprune.core.prune.SparsitySchedule;
+import io.capprune.core.prune.TrainingState;
+import io.capprune.core.tensor.HostTensor;
+import io.capprune.core.text.BertTokenizer;
+import io.capprune.core.train.Encoder;
+import io.capprune.spark.config.JobConfig;
+import io.capprune.spark.config.PruneMethod;
+import io.capprune.spark.data.EncodedExample;
+import io.capprune.spark.data.GlueFiles;
+import io.capprune.spark.data.Shard;
+import io.capprune.spark.io.RunDirectory;
+import io.capprune.spark.io.SnapshotStore;
+import io.capprune.spark.io.Storage;
+import io.capprune.spark.report.MetricsLog;
+import io.capprune.spark.report.Plots;
+import io.capprune.spark.report.RunSummary;
+import io.capprune.spark.report.StepRecord;
+import io.capprune.spark.train.DistributedTrainer;
+import io.capprune.spark.worker.EncodeTask;
+import io.capprune.spark.worker.WorkerSettings;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.EnumSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.storage.StorageLevel;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The stages of a CAP run over one output directory: {@code finetune} (the teacher), {@code prune}
+ * (CAP or a baseline, with snapshots), {@code evaluate} (dev metrics), {@code export} (the Hugging
+ * Face model users pull). Each stage reads what the previous one wrote, so any of them can run
+ * alone, and {@link #run} skips a stage whose output is complete.
+ */
+public final class CapPipeline {
+  private static final Logger LOG = LoggerFactory.getLogger(CapPipeline.class);
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  public static final String TEACHER_DIR = "teacher";
+  public static final String MODEL_DIR = "model";
+  public static final String SNAPSHOTS_DIR = "snapshots";
+  public static final String PLOTS_DIR = "plots";
+  public static final String METRICS_JSON = "metrics.json";
+  public static final String SPARSITY_JSON = "sparsity.json";
+  public static final String FINAL_MARKER = "_PRUNED";
+
+  private final JobConfig config;
+  private final JavaSparkContext sc;
+  private final Storage storage;
+  private final RunDirectory out;
+  private final GlueTask task;
+  private final HfCheckpoint pretrained;
+  private final BertConfig modelConfig;
+  private final BertTokenizer tokenizer;
+  private JavaRDD<Shard> trainShards;
+  private long trainSize;
+  private List<DevSplit> devSplits;
+
+  /** A dev split, tokenized and partitioned for evaluation. */
+  private record DevSplit(String name, JavaRDD<EncodedExample[]> partitions, int[] gold, float[] goldScores) {}
+
+  /** Everything that can be checked without Spark: configuration, checkpoint, data files, output. */
+  public record Validated(JobConfig config, Storage storage, RunDirectory out, GlueTask task,
+      HfCheckpoint pretrained) {}
+
+  /**
+   * Checks the inputs before any Spark work and opens the output directory. Nothing in the output
+   * directory changes when this fails.
+   */
+  public static Validated validate(JobConfig config, org.apache.hadoop.conf.Configuration hadoop) {
+    Storage storage = new Storage(Storage.hadoopConfiguration(hadoop, config.s3()));
+    GlueTask task = GlueTask.of(config.task());
+    if (config.model().isBlank()) {
+      throw new IllegalArgumentException("cap.model: no pre-trained checkpoint given");
+    }
+    HfCheckpoint pretrained;
+    try {
+      pretrained = CheckpointStore.read(config.model(), storage.conf());
+    } catch (IOException e) {
+      throw new UncheckedIOException("cap.model: cannot read " + config.model() + ": " + e.getMessage(), e);
+    }
+    Path train = new Path(Storage.path(config.dataDir()), task.fileName(task.trainSplit()));
+    if (!storage.exists(train)) {
+      throw new IllegalArgumentException("cap.data-dir: " + train + " does not exist");
+    }
+    Map<String, String> identity = new LinkedHashMap<>();
+    identity.put("task", task.name());
+    identity.put("model", config.model());
+    identity.put("data-dir", config.dataDir());
+    identity.put("method", config.prune().method().configName());
+    identity.put("final-threshold", Double.toString(config.prune().finalThreshold()));
+    RunDirectory out = RunDirectory.open(storage, config.output(), identity, config.overwrite());
+    return new Validated(config, storage, out, task, pretrained);
+  }
+
+  public CapPipeline(Validated v, JavaSparkContext sc) {
+    this.config = v.config();
+    this.sc = sc;
+    this.storage = v.storage();
+    this.out = v.out();
+    this.task = v.task();
+    this.pretrained = v.pretrained();
+    List<String> labels = config.labels().isEmpty() ? task.labels() : config.labels();
+    this.modelConfig = task.isRegression()
+        ? pretrained.config().withNumLabels(1)
+        : pretrained.config().withLabels(labels);
+    this.tokenizer = new BertTokenizer(pretrained.vocab(), true);
+  }
+
+  // ------------------------------------------------------------------------------------ stages
+
+  /** finetune, prune, evaluate, export; a stage whose output is complete is skipped. */
+  public void run() {
+    if (teacherComplete()) {
+      LOG.info("finetune: skipped, {} holds a teacher", teacherLocation());
+    } else {
+      finetune();
+    }
+    if (storage.exists(out.resolve(FINAL_MARKER))) {
+      LOG.info("prune: skipped, {} exists", out.resolve(FINAL_MARKER));
+    } else {
+      prune();
+    }
+    evaluate();
+    export();
+  }
+
+  /** Trains the teacher from the pre-trained checkpoint with the task loss; writes {@code teacher/}. */
+  public void finetune() {
+    if (!config.teacher().isBlank()) {
+      throw new IllegalArgumentException("cap.teacher is set (" + config.teacher()
+          + "): the teacher exists; nothing to fine-tune");
+    }
+    if (teacherComplete()) {
+      throw new IllegalStateException(teacherLocation() + " already holds a teacher; pass --overwrite to train it again");
+    }
+    JobConfig.FinetuneSettings ft = config.finetune();
+    LinkedHashMap<String, HostTensor> init = studentInit();
+    DistributedTrainer.Plan plan = new DistributedTrainer.Plan("finetune", ft.epochs(), ft.batchSize(),
+        trainSize(), config.seed(), config.logEverySteps(), config.spark().aggregateDepth());
+    long total = plan.totalSteps();
+    OptimizerConfig opt = new OptimizerConfig(ft.learningRate(), ft.learningRate(), ft.weightDecay(),
+        0.9, 0.999, 1e-8, ft.maxGradNorm(), LinearWarmupDecay.withWarmupRatio(ft.warmupRatio(), total));
+    PruningConfig dense = new PruningConfig(PruningCriterion.MAGNITUDE,
+        SparsitySchedule.constant(1.0, total), false, 0, false, 0);
+    DriverUpdate update = new DriverUpdate(dense, opt);
+    TrainingState state = update.initialState(init);
+    LOG.info("finetune: {} examples, {} epochs x {} steps, batch {}", trainSize(), ft.epochs(),
+        plan.stepsPerEpoch(), ft.batchSize());
+    DistributedTrainer trainer = new DistributedTrainer(sc, workerSettings(), null, update);
+    try (MetricsLog log = MetricsLog.create(storage.fs(out.root()), out.resolve("finetune"), 50)) {
+      trainer.train(trainShards(), state, plan, null, log);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    HfCheckpoint teacher = new HfCheckpoint("teacher", modelConfig, state.weights(), pretrained.vocab());
+    try {
+      CheckpointStore.write(teacher, out.resolve(TEACHER_DIR).toString(), storage.conf(), false);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write the teacher to " + teacherLocation() + ": " + e.getMessage(), e);
+    }
+    LOG.info("finetune: teacher written to {}", teacherLocation());
+  }
+
+  /** Prunes with cap.prune.method from the pre-trained model, distilling from the teacher. */
+  public void prune() {
+    JobConfig.PruneSettings p = config.prune();
+    HfCheckpoint teacher = readTeacher();
+    LinkedHashMap<String, HostTensor> init = studentInit();
+    DistributedTrainer.Plan plan = new DistributedTrainer.Plan("prune", p.epochs(), p.batchSize(),
+        trainSize(), config.seed(), config.logEverySteps(), config.spark().aggregateDepth());
+    long total = plan.totalSteps();
+    long warmup = p.warmupSteps() > 0 ? p.warmupSteps() : Math.max(1, Math.round(p.warmupFraction() * total));
+    if ((long) (p.initialWarmup() + p.finalWarmup()) * warmup >= total) {
+      throw new IllegalArgumentException("cap.prune.warmup-steps: " + warmup + " x (initial-warmup "
+          + p.initialWarmup() + " + final-warmup " + p.finalWarmup() + ") leaves no steps to prune in a run of "
+          + total + " steps; lower warmup-steps or raise epochs");
+    }
+    PruneMethod method = p.method();
+    PruningCriterion criterion = PruningCriterion.valueOf(method.criterion().name());
+    boolean soft = criterion == PruningCriterion.SOFT_MOVEMENT;
+    SparsitySchedule schedule = new SparsitySchedule(warmup, p.initialWarmup(), p.finalWarmup(), total,
+        soft ? p.softInitialThreshold() : p.initialThreshold(),
+        soft ? p.softFinalThreshold() : p.finalThreshold());
+    PruningConfig pruning = new PruningConfig(criterion, schedule, p.globalTopk(),
+        soft ? p.finalLambda() : 0, p.freezeEmbeddings(), 0);
+    OptimizerConfig opt = new OptimizerConfig(p.learningRate(), p.scoreLearningRate(), p.weightDecay(),
+        0.9, 0.999, p.adamEpsilon(), p.maxGradNorm(), new LinearWarmupDecay(warmup, total));
+    DriverUpdate update = new DriverUpdate(pruning, opt);
+    CapLossConfig loss = lossConfig();
+
+    SnapshotStore snapshots = new SnapshotStore(storage, out.resolve(SNAPSHOTS_DIR));
+    TrainingState state;
+    MetricsLog log;
+    List<SnapshotStore.Snapshot> earlier = snapshots.committed();
+    if (!earlier.isEmpty() && !config.resume()) {
+      throw new IllegalStateException(out.resolve(SNAPSHOTS_DIR) + " holds snapshots of an earlier run;"
+          + " pass --resume to continue it or --overwrite to start again");
+    }
+    try {
+      if (config.resume() && !earlier.isEmpty()) {
+        SnapshotStore.Snapshot last = earlier.get(earlier.size() - 1);
+        LOG.info("prune: resuming from snapshot {} (step {}, epoch {})", last.dir(), last.step(), last.epoch());
+        state = snapshots.read(last);
+        log = MetricsLog.resume(storage.fs(out.root()), out.root(), 20, last.step());
+      } else {
+        state = update.initialState(init);
+        log = MetricsLog.create(storage.fs(out.root()), out.root(), 20);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    LOG.info("prune: method {}, {} examples, {} epochs x {} steps, batch {}, warm-up {} steps, target {}",
+        method.configName(), trainSize(), p.epochs(), plan.stepsPerEpoch(), p.batchSize(), warmup,
+        soft ? "lambda " + p.finalLambda() : "keep " + p.finalThreshold());
+
+    JavaRDD<Shard> shards = withBanks(trainShards(), teacher, init, loss);
+    // SnC slices of the snapshots before the resume point (the resumed epoch adds its own).
+    if (loss.uses(Kind.SNAP) && loss.contrastive()) {
+      for (SnapshotStore.Snapshot s : earlier) {
+        if (config.resume() && s.step() < state.step() && s.epoch() >= 1) {
+          shards = withSnapshotSlice(shards, snapshots.effectiveWeights(s));
+        }
+      }
+    }
+    Map<String, Object> metricsSoFar = new LinkedHashMap<>();
+    DistributedTrainer trainer = new DistributedTrainer(sc, workerSettings(), loss, update);
+    DistributedTrainer.EpochHook hook = (epoch, st, current, devOut) -> {
+      JavaRDD<Shard> next = current;
+      if (epoch >= 1 && epoch % p.snapshotEveryEpochs() == 0 || epoch == p.epochs()) {
+        Map<String, Double> dev = evaluateWeights(st.effectiveWeights());
+        devOut[0] = dev;
+        metricsSoFar.put("epoch " + epoch + " (step " + st.step() + ")", dev);
+        Map<String, Object> extra = new LinkedHashMap<>();
+        extra.put("dev", dev);
+        extra.put("seed", config.seed());
+        extra.put("total_steps", total);
+        extra.put("final", epoch == p.epochs());
+        extra.put("config", config.rendered());
+        snapshots.write(st, epoch, extra);
+        LOG.info("prune: epoch {} of {}: sparsity {}, dev {}", epoch, p.epochs(),
+            String.format("%.2f%%", 100 * st.sparsity().sparsity()), dev);
+      }
+      if (epoch >= 1 && epoch < p.epochs() && loss.contrastive() && loss.uses(Kind.SNAP)) {
+        next = withSnapshotSlice(current, st.effectiveWeights());
+      }
+      return next;
+    };
+    trainer.train(shards, state, plan, hook, log);
+    try {
+      log.close();
+      Plots.writeAll(log.records(), storage.fs(out.root()), out.resolve(PLOTS_DIR));
+      storage.writeString(out.resolve(FINAL_MARKER), "step " + state.step() + "\n", true);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    LOG.info("prune: done, {} steps, sparsity {}", state.step(),
+        String.format("%.2f%%", 100 * state.sparsity().sparsity()));
+  }
+
+  /** Dev metrics of the teacher and of the pruned model (final snapshot) into metrics.json. */
+  public Map<String, Object> evaluate() {
+    Map<String, Object> metrics = new LinkedHashMap<>();
+    metrics.put("task", task.name());
+    metrics.put("teacher", evaluateWeights(new LinkedHashMap<>(readTeacher().tensors())));
+    SnapshotStore.Snapshot last = finalSnapshot();
+    metrics.put("pruned", evaluateWeights(new SnapshotStore(storage, out.resolve(SNAPSHOTS_DIR))
+        .effectiveWeights(last)));
+    metrics.put("pruned_step", last.step());
+    Map<String, Object> perSnapshot = new LinkedHashMap<>();
+    for (SnapshotStore.Snapshot s : new SnapshotStore(storage, out.resolve(SNAPSHOTS_DIR)).committed()) {
+      perSnapshot.put(Long.toString(s.step()), Map.of("epoch", s.epoch(),
+          "sparsity", s.state().get("sparsity"), "dev", s.state().getOrDefault("dev", Map.of())));
+    }
+    metrics.put("snapshots", perSnapshot);
+    writeJson(out.resolve(METRICS_JSON), metrics);
+    LOG.info("evaluate: teacher {} | pruned {}", metrics.get("teacher"), metrics.get("pruned"));
+    return metrics;
+  }
+
+  /** The pruned model in Hugging Face layout (pruned weights zeroed), sparsity.json, summary.txt. */
+  public void export() {
+    SnapshotStore store = new SnapshotStore(storage, out.resolve(SNAPSHOTS_DIR));
+    SnapshotStore.Snapshot last = finalSnapshot();
+    TrainingState state = store.read(last);
+    LinkedHashMap<String, HostTensor> weights = state.effectiveWeights();
+    Path modelDir = out.resolve(MODEL_DIR);
+    try {
+      CheckpointStore.write(new HfCheckpoint("pruned", modelConfig, weights, pretrained.vocab()),
+          modelDir.toString(), storage.conf(), true);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write " + modelDir + ": " + e.getMessage(), e);
+    }
+    SparsityReport report = state.sparsity();
+    Map<String, Object> sparsity = new LinkedHashMap<>();
+    sparsity.put("encoder_linear_weights", report.totalNumel());
+    sparsity.put("kept", report.totalKept());
+    sparsity.put("sparsity", report.sparsity());
+    sparsity.put("remaining_encoder_fraction", report.remainingEncoderFraction());
+    List<Map<String, Object>> matrices = new ArrayList<>();
+    for (SparsityReport.Entry e : report.matrices()) {
+      matrices.add(Map.of("name", e.name(), "numel", e.numel(), "kept", e.kept(), "sparsity", e.sparsity()));
+    }
+    sparsity.put("matrices", matrices);
+    writeJson(out.resolve(SPARSITY_JSON), sparsity);
+
+    Map<String, Object> metrics = readJson(out.resolve(METRICS_JSON));
+    List<StepRecord> records;
+    try {
+      Path jsonl = out.resolve(MetricsLog.FILE_NAME);
+      records = storage.exists(jsonl) ? MetricsLog.read(storage.fs(jsonl), jsonl) : List.of();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    Map<String, String> locations = new LinkedHashMap<>();
+    locations.put("model", modelDir.toString());
+    locations.put("sparsity", out.resolve(SPARSITY_JSON).toString());
+    locations.put("metrics", out.resolve(METRICS_JSON).toString());
+    locations.put("plots", out.resolve(PLOTS_DIR).toString());
+    RunSummary summary = RunSummary.of(task.name(), config.prune().method().configName(), records,
+        doubles(metrics.get("teacher")), doubles(metrics.get("pruned")), locations);
+    try {
+      String text = summary.write(storage.fs(out.root()), out.root());
+      LOG.info("export: model written to {}\n{}", modelDir, text);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  // --------------------------------------------------------------------------------- internals
+
+  private boolean teacherComplete() {
+    return config.teacher().isBlank() && storage.exists(new Path(out.resolve(TEACHER_DIR), CheckpointStore.CONFIG));
+  }
+
+  private String teacherLocation() {
+    return config.teacher().isBlank() ? out.resolve(TEACHER_DIR).toString() : config.teacher();
+  }
+
+  private HfCheckpoint readTeacher() {
+    HfCheckpoint teacher;
+    try {
+      teacher = CheckpointStore.read(teacherLocation(), storage.conf());
+    } catch (IOException e) {
+      throw new UncheckedIOException("cap.teacher: cannot read " + teacherLocation()
+          + (config.teacher().isBlank() ? " (run the finetune stage first)" : "") + ": " + e.getMessage(), e);
+    }
+    BertConfig tc = teacher.config();
+    if (!teacher.hasClassifier() || tc.numLabels() != modelConfig.numLabels()
+        || (!tc.labels().isEmpty() && !modelConfig.labels().isEmpty() && !tc.labels().equals(modelConfig.labels()))) {
+      throw new IllegalArgumentException("cap.teacher: " + teacherLocation() + " has "
+          + (teacher.hasClassifier() ? tc.numLabels() + " labels " + tc.labels() : "no classifier")
+          + " but task " + task.dirName() + " needs " + modelConfig.numLabels() + " " + modelConfig.labels());
+    }
+    if (tc.hiddenSize() != modelConfig.hiddenSize()) {
+      throw new IllegalArgumentException("cap.teacher: hidden size " + tc.hiddenSize()
+          + " differs from the student's " + modelConfig.hiddenSize() + " (FiC compares their vectors)");
+    }
+    return teacher;
+  }
+
+  /** Pre-trained weights plus a pooler (if missing) and a new classifier, seeded. */
+  private LinkedHashMap<String, HostTensor> studentInit() {
+    Map<String, HostTensor> base = new LinkedHashMap<>(pretrained.tensors());
+    HostTensor cw = base.get("classifier.weight");
+    if (cw != null && cw.shape()[0] != modelConfig.numLabels()) {
+      LOG.warn("cap.model: its classifier has {} outputs, the task {}; starting a new classifier",
+          cw.shape()[0], modelConfig.numLabels());
+      base.remove("classifier.weight");
+      base.remove("classifier.bias");
+    }
+    return new LinkedHashMap<>(BertInit.fillMissing(modelConfig, base, config.seed()));
+  }
+
+  private WorkerSettings workerSettings() {
+    return new WorkerSettings(modelConfig, config.worker().microBatchSize(),
+        config.dynamicPadding() ? 0 : config.maxSeqLength(), tokenizer.padId(), config.worker().useGpu(),
+        config.worker().threads(), task.isRegression());
+  }
+
+  private CapLossConfig lossConfig() {
+    JobConfig.LossSettings l = config.loss();
+    Set<Kind> banks = EnumSet.noneOf(Kind.class);
+    for (String m : l.modules()) {
+      banks.add(switch (m) {
+        case "prc" -> Kind.PRE;
+        case "fic" -> Kind.FINE;
+        default -> Kind.SNAP;
+      });
+    }
+    return new CapLossConfig((float) l.ceWeight(), (float) l.kdWeight(), (float) l.kdTemperature(),
+        (float) l.contrastiveTemperature(), (float) l.unsupervisedWeight(),
+        task.isRegression() ? 0f : (float) l.supervisedWeight(), l.extraExamples(),
+        Representation.Mode.valueOf(l.representation().toUpperCase(java.util.Locale.ROOT)), banks,
+        config.prune().method().contrastive());
+  }
+
+  private long trainSize() {
+    trainShards();
+    return trainSize;
+  }
+
+  /** The training set: read once on the driver, shuffled into partitions, tokenized there, cached. */
+  private JavaRDD<Shard> trainShards() {
+    if (trainShards != null) {
+      return trainShards;
+    }
+    GlueData data = GlueFiles.read(storage, config.dataDir(), task, task.trainSplit(), config.labels(),
+        config.skipBadRows(), config.maxTrainExamples());
+    if (data.skipped() > 0) {
+      LOG.warn("{}: skipped {} malformed rows, e.g. {}", data.source(), data.skipped(), data.skippedSamples());
+    }
+    if (data.size() == 0) {
+      throw new IllegalArgumentException(data.source() + ": no training examples");
+    }
+    List<io.capprune.core.glue.GlueExample> examples = new ArrayList<>(data.examples());
+    // A uniform random partition: shard-local negatives are then a uniform sample (decision 6).
+    Collections.shuffle(examples, new Random(config.seed()));
+    int partitions = partitions();
+    Broadcast<BertTokenizer> tok = sc.broadcast(tokenizer);
+    int maxLen = config.maxSeqLength();
+    sc.setJobDescription("read and tokenize " + data.source());
+    trainShards = sc.parallelize(examples, partitions)
+        .mapPartitionsWithIndex((index, it) -> {
+          List<io.capprune.core.glue.GlueExample> part = new ArrayList<>();
+          it.forEachRemaining(part::add);
+          List<EncodedExample> enc = GlueFiles.encode(part, tok.value(), maxLen);
+          return List.of(new Shard(index, enc.toArray(EncodedExample[]::new), null)).iterator();
+        }, true)
+        .persist(StorageLevel.MEMORY_ONLY());
+    trainShards.count();
+    trainSize = data.size();
+    LOG.info("training set: {} examples from {} in {} partitions", trainSize, data.source(), partitions);
+    return trainShards;
+  }
+
+  private int partitions() {
+    return config.spark().partitions() > 0 ? config.spark().partitions() : sc.defaultParallelism();
+  }
+
+  /** Teacher logits and FiC vectors, and PrC vectors of the pre-trained model, once (decision 5). */
+  private JavaRDD<Shard> withBanks(JavaRDD<Shard> shards, HfCheckpoint teacher,
+      LinkedHashMap<String, HostTensor> pretrainedWeights, CapLossConfig loss) {
+    WorkerSettings ws = workerSettings();
+    Representation.Mode mode = loss.representation();
+    Broadcast<LinkedHashMap<String, HostTensor>> teacherB = sc.broadcast(new LinkedHashMap<>(teacher.tensors()));
+    boolean contrastive = loss.contrastive();
+    boolean pre = contrastive && loss.uses(Kind.PRE);
+    boolean fine = contrastive && loss.uses(Kind.FINE);
+    Broadcast<LinkedHashMap<String, HostTensor>> preB = pre ? sc.broadcast(pretrainedWeights) : null;
+    EncodeTask teacherTask = new EncodeTask(ws, teacherB, false, mode, config.seed());
+    EncodeTask preTask = pre ? new EncodeTask(ws, preB, false, mode, config.seed()) : null;
+    int numClasses = modelConfig.numLabels();
+    int hidden = modelConfig.hiddenSize();
+    long n = trainSize;
+    boolean regression = task.isRegression();
+    sc.setJobDescription("banks: teacher logits" + (fine ? ", FiC" : "") + (pre ? ", PrC" : ""));
+    JavaRDD<Shard> next = shards.map(shard -> {
+      Encoder.Encoded t = teacherTask.run(shard.examples(), shard.partition());
+      int[] labels = null;
+      if (!regression) {
+        labels = new int[shard.size()];
+        for (int i = 0; i < labels.length; i++) {
+          labels[i] = shard.example(i).label();
+        }
+      }
+      RepresentationBank bank = new RepresentationBank(shard.globalIndices(), labels, t.logits(),
+          numClasses, hidden, n);
+      if (fine) {
+        bank.addSlice(Kind.FINE, t.vectors());
+      }
+      if (preTask != null) {
+        bank.addSlice(Kind.PRE, preTask.run(shard.examples(), shard.partition()).vectors());
+      }
+      return shard.withBank(bank);
+    }).persist(StorageLevel.MEMORY_ONLY());
+    long t0 = System.nanoTime();
+    next.count();
+    LOG.info("banks built in {} s: teacher logits{}{}", String.format("%.1f", (System.nanoTime() - t0) / 1e9),
+        fine ? ", FiC" : "", pre ? ", PrC" : "");
+    return next;
+  }
+
+  /** Adds the student's current vectors as a new SnC slice (train mode, as the reference). */
+  private JavaRDD<Shard> withSnapshotSlice(JavaRDD<Shard> shards, LinkedHashMap<String, HostTensor> weights) {
+    Broadcast<LinkedHashMap<String, HostTensor>> w = sc.broadcast(weights);
+    EncodeTask snap = new EncodeTask(workerSettings(), w, true, lossConfig().representation(),
+        config.seed() + 17);
+    sc.setJobDescription("SnC snapshot slice");
+    JavaRDD<Shard> next = shards.map(shard -> {
+      RepresentationBank bank = shard.bank().copy();
+      bank.addSlice(Kind.SNAP, snap.run(shard.examples(), shard.partition()).vectors());
+      return shard.withBank(bank);
+    }).persist(StorageLevel.MEMORY_ONLY());
+    next.count();
+    shards.unpersist(false);
+    return next;
+  }
+
+  private List<DevSplit> devSplits() {
+    if (devSplits != null) {
+      return devSplits;
+    }
+    devSplits = new ArrayList<>();
+    Broadcast<BertTokenizer> tok = sc.broadcast(tokenizer);
+    int maxLen = config.maxSeqLength();
+    for (String split : task.devSplits()) {
+      GlueData data = GlueFiles.read(storage, config.dataDir(), task, split, config.labels(),
+          config.skipBadRows(), config.maxDevExamples());
+      List<EncodedExample> enc = GlueFiles.encode(data.examples(), tok.value(), maxLen);
+      int parts = Math.max(1, Math.min(partitions(), enc.size()));
+      JavaRDD<EncodedExample[]> rdd = sc.parallelize(enc, parts)
+          .glom().map(l -> l.toArray(EncodedExample[]::new)).persist(StorageLevel.MEMORY_ONLY());
+      devSplits.add(new DevSplit(split, rdd, data.labelIds(), data.scores()));
+    }
+    return devSplits;
+  }
+
+  /** Dev metrics of a model given by its (effective) weights. */
+  private Map<String, Double> evaluateWeights(LinkedHashMap<String, HostTensor> weights) {
+    Broadcast<LinkedHashMap<String, HostTensor>> w = sc.broadcast(weights);
+    EncodeTask predict = new EncodeTask(workerSettings(), w, false, Representation.Mode.POOLER, config.seed());
+    Map<String, Double> all = new LinkedHashMap<>();
+    List<DevSplit> splits = devSplits();
+    for (DevSplit split : splits) {
+      int c = modelConfig.numLabels();
+      sc.setJobDescription("evaluate " + split.name());
+      List<float[]> logitsByPart = split.partitions().map(part -> {
+        Encoder.Encoded e = predict.run(part, 0);
+        return e.logits();
+      }).collect();
+      List<EncodedExample[]> order = split.partitions().collect();
+      int n = split.gold().length;
+      float[] logits = new float[n * c];
+      for (int p = 0; p < order.size(); p++) {
+        EncodedExample[] part = order.get(p);
+        float[] l = logitsByPart.get(p);
+        for (int i = 0; i < part.length; i++) {
+          System.arraycopy(l, i * c, logits, (int) part[i].globalIndex() * c, c);
+        }
+      }
+      Map<String, Double> m;
+      if (task.isRegression()) {
+        m = GlueMetrics.compute(task, logits, split.goldScores());
+      } else {
+        int[] pred = new int[n];
+        for (int i = 0; i < n; i++) {
+          int best = 0;
+          for (int k = 1; k < c; k++) {
+            if (logits[i * c + k] > logits[i * c + best]) {
+              best = k;
+            }
+          }
+          pred[i] = best;
+        }
+        m = GlueMetrics.compute(task, pred, split.gold());
+      }
+      String prefix = splits.size() > 1 ? split.name() + "/" : "";
+      m.forEach((k, v) -> all.put(prefix + k, v));
+    }
+    w.destroy();
+    return all;
+  }
+
+  private SnapshotStore.Snapshot finalSnapshot() {
+    List<SnapshotStore.Snapshot> all = new SnapshotStore(storage, out.resolve(SNAPSHOTS_DIR)).committed();
+    if (all.isEmpty() || !Boolean.TRUE.equals(all.get(all.size() - 1).state().get("final"))) {
+      throw new IllegalStateException(out.resolve(SNAPSHOTS_DIR) + " holds no final snapshot: run the prune stage first");
+    }
+    return all.get(all.size() - 1);
+  }
+
+  private void writeJson(Path path, Object value) {
+    try {
+      storage.writeString(path, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(value) + "\n", true);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  @SuppressWarnings("unchecked")
+  private Map<String, Object> readJson(Path path) {
+    if (!storage.exists(path)) {
+      return Map.of();
+    }
+    try {
+      return JSON.readValue(storage.readString(path), Map.class);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  @SuppressWarnings("unchecked")
+  private static Map<String, Double> doubles(Object o) {
+    Map<String, Double> m = new LinkedHashMap<>();
+    if (o instanceof Map<?, ?> map) {
+      map.forEach((k, v) -> {
+        if (v instanceof Number num) {
+          m.put(String.valueOf(k), num.doubleValue());
+        }
+      });
+    }
+    return m;
+  }
+}

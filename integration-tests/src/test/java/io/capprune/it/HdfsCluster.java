@@ -29,6 +29,8 @@ public final class HdfsCluster implements AutoCloseable {
         conf.set("dfs.datanode.address", "127.0.0.1:0");
         conf.set("dfs.datanode.http.address", "127.0.0.1:0");
         conf.set("dfs.datanode.ipc.address", "127.0.0.1:0");
+        // waitActive() waits for the DataNode's first heartbeat: 1 s instead of 3 s
+        conf.set("dfs.heartbeat.interval", "1");
         clientProperties().forEach(conf::set);
         MiniDFSCluster cluster = new MiniDFSCluster.Builder(conf, baseDir.toFile())
                 .numDataNodes(1)

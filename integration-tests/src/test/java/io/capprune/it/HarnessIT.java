@@ -47,12 +47,14 @@ class HarnessIT {
     private static ItSettings settings;
     private static ProcessMeter meter;
     private static CompletableFuture<SparkStandaloneCluster> clusterStart;
+    private static CompletableFuture<HdfsCluster> hdfsStart;
+    private static CompletableFuture<S3Server> s3Start;
     private static SparkStandaloneCluster cluster;
     private static HdfsCluster hdfs;
     private static S3Server s3;
     private static SparkSubmitter submitter;
     private static java.nio.file.Path testAppJar;
-    private static final Map<String, String> measurements = new LinkedHashMap<>();
+    private static final Map<String, String> measurements = java.util.Collections.synchronizedMap(new LinkedHashMap<>());
 
     @BeforeAll
     static void startEverything() throws Exception {
@@ -62,26 +64,14 @@ class HarnessIT {
         ItSettings.requireFile(settings.appJar(),
                 "the spark-job module builds it; run mvn -B -pl integration-tests -am verify");
         SparkHome sparkHome = SparkHome.create(settings.sparkClasspathFile(), settings.buildDir().resolve("it-spark-home"));
-        // The Spark daemons start in their own JVMs while S3 and HDFS come up here: start-up is mostly waiting.
-        clusterStart = CompletableFuture.supplyAsync(() -> {
-            try {
-                return SparkStandaloneCluster.start(settings, sparkHome, 2, 1, "1536m", Duration.ofSeconds(90));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new CompletionException(e);
-            }
-        });
-        s3 = S3Server.start(settings, BUCKET, Duration.ofSeconds(60));
-        measurements.put("s3proxy up (s)", seconds(t0));
-        long hdfsStart = System.nanoTime();
-        hdfs = HdfsCluster.start(settings.buildDir().resolve("it-hdfs"));
-        measurements.put("HDFS up (s)", seconds(t0) + " (its own start " + seconds(hdfsStart) + ")");
-        try {
-            cluster = clusterStart.get();
-        } catch (ExecutionException e) {
-            throw e.getCause() instanceof Exception cause ? cause : e;
-        }
-        measurements.put("master + 2 workers up (s)", seconds(t0));
+        // All three start at once: start-up is mostly waiting (ports, registrations, heartbeats).
+        clusterStart = startAsync("master + 2 workers up (s)", t0,
+                () -> SparkStandaloneCluster.start(settings, sparkHome, 2, 1, "1536m", Duration.ofSeconds(90)));
+        s3Start = startAsync("s3proxy up (s)", t0, () -> S3Server.start(settings, BUCKET, Duration.ofSeconds(60)));
+        hdfsStart = startAsync("HDFS up (s)", t0, () -> HdfsCluster.start(settings.buildDir().resolve("it-hdfs")));
+        s3 = await(s3Start);
+        hdfs = await(hdfsStart);
+        cluster = await(clusterStart);
         submitter = new SparkSubmitter(settings, sparkHome);
         testAppJar = TestJar.build(testClassesDir(), WriteAndCount.class.getPackageName(),
                 settings.buildDir().resolve("it-jars/it-apps.jar"));
@@ -90,22 +80,17 @@ class HarnessIT {
 
     @AfterAll
     static void stopEverything() {
+        // A part whose start failed closed what it had started; one still starting is waited for,
+        // so nothing it launches afterwards is left behind.
         List<AutoCloseable> closing = new ArrayList<>();
-        if (cluster != null) {
-            closing.add(cluster);
-        } else if (clusterStart != null) {
-            // start failed elsewhere or is still running: wait for it so nothing it starts is left behind
-            try {
-                closing.add(clusterStart.join());
-            } catch (RuntimeException alreadyReported) {
-                // its own start() closed what it had started
+        for (CompletableFuture<? extends AutoCloseable> start : List.of(clusterStart, hdfsStart, s3Start)) {
+            if (start != null) {
+                try {
+                    closing.add(start.join());
+                } catch (RuntimeException alreadyReported) {
+                    // reported by startEverything()
+                }
             }
-        }
-        if (hdfs != null) {
-            closing.add(hdfs);
-        }
-        if (s3 != null) {
-            closing.add(s3);
         }
         for (AutoCloseable c : closing) {
             try {
@@ -221,6 +206,36 @@ class HarnessIT {
         JsonNode state = cluster.masterState();
         for (String list : List.of("activeapps", "completedapps")) {
             state.path(list).forEach(app -> assertNotEquals(name, app.path("name").asText(), state::toString));
+        }
+    }
+
+    /** Something that starts a fixture and may throw anything. */
+    private interface Starter<T> {
+        T start() throws Exception;
+    }
+
+    private static <T> CompletableFuture<T> startAsync(String measurement, long t0, Starter<T> starter) {
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                T started = starter.start();
+                measurements.put(measurement, seconds(t0));
+                return started;
+            } catch (Exception e) {
+                throw new CompletionException(e);
+            }
+        }, task -> {
+            // one thread each: the common pool has a single thread on a 2-core machine
+            Thread thread = new Thread(task, "it-start " + measurement);
+            thread.setDaemon(true);
+            thread.start();
+        });
+    }
+
+    private static <T> T await(CompletableFuture<T> start) throws Exception {
+        try {
+            return start.get();
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof Exception cause ? cause : e;
         }
     }
 

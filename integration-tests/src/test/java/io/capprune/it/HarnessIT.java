@@ -61,8 +61,11 @@ class HarnessIT {
         settings = ItSettings.fromSystemProperties();
         meter = new ProcessMeter(250);
         long t0 = System.nanoTime();
+        // Missing inputs fail here, before anything starts, not after a minute of cluster start-up.
         ItSettings.requireFile(settings.appJar(),
                 "the spark-job module builds it; run mvn -B -pl integration-tests -am verify");
+        ItSettings.requireFile(settings.s3proxyJar(),
+                "run mvn -pl integration-tests -am test-compile (maven-dependency-plugin copies s3proxy there)");
         SparkHome sparkHome = SparkHome.create(settings.sparkClasspathFile(), settings.buildDir().resolve("it-spark-home"));
         // All three start at once: start-up is mostly waiting (ports, registrations, heartbeats).
         clusterStart = startAsync("master + 2 workers up (s)", t0,

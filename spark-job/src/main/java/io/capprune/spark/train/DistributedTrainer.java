@@ -97,6 +97,11 @@ public final class DistributedTrainer {
     double[] termSums = new double[6];
     long examplesSinceLog = 0;
     long lastLogNanos = startNanos;
+    // Where the time of the logged steps went: broadcast + job (workers + exchange) + driver update.
+    double publishSecs = 0;
+    double jobSecs = 0;
+    double workerSecs = 0;
+    double updateSecs = 0;
     @SuppressWarnings("unchecked")
     Map<String, Double>[] dev = new Map[1];
     try {
@@ -120,20 +125,28 @@ public final class DistributedTrainer {
         if (layout == null) {
           layout = ParameterLayout.of(trainable);
         }
+        long tPublish = System.nanoTime();
         Broadcast<LinkedHashMap<String, HostTensor>> weights = sc.broadcast(trainable);
+        long tJob = System.nanoTime();
         TrainStepTask task = new TrainStepTask(worker, loss, weights, frozen, batch, step, plan.seed(),
             layout);
         sc.setJobDescription(plan.stage() + " step " + (step + 1) + "/" + total + " (epoch "
             + (epoch + 1) + ")");
         GradientBuffer g = shards.treeAggregate(GradientBuffer.empty(),
             (buf, shard) -> buf.add(task.run(shard)), GradientBuffer::add, plan.aggregateDepth());
+        long tJobEnd = System.nanoTime();
         weights.destroy();
         if (g.isEmpty() || g.examples() != batch.length) {
           throw new IllegalStateException(plan.stage() + " step " + step + ": the partitions computed "
               + (g.isEmpty() ? 0 : g.examples()) + " examples of a batch of " + batch.length
               + " (the shards do not cover the training set)");
         }
+        long tUpdate = System.nanoTime();
         UpdateSummary s = update.apply(state, layout.unflatten(g.gradient()));
+        updateSecs += (System.nanoTime() - tUpdate) / 1e9;
+        publishSecs += (tJob - tPublish) / 1e9;
+        jobSecs += (tJobEnd - tJob) / 1e9;
+        workerSecs += g.workerSeconds();
         for (int i = 0; i < termSums.length; i++) {
           termSums[i] += g.lossTerms()[i];
         }
@@ -177,7 +190,14 @@ public final class DistributedTrainer {
             dev[0] = null;
           }
           StepRecord record = r.build();
-          LOG.info("{} {}", plan.stage(), ProgressLine.format(record));
+          LOG.info("{} {} | s/step: workers {} exchange {} publish {} update {}", plan.stage(),
+              ProgressLine.format(record), fmt(workerSecs / n), fmt((jobSecs - workerSecs) / n),
+              fmt(publishSecs / n), fmt(updateSecs / n));
+          lastTiming = new double[] {publishSecs / n, workerSecs / n, (jobSecs - workerSecs) / n, updateSecs / n};
+          publishSecs = 0;
+          jobSecs = 0;
+          workerSecs = 0;
+          updateSecs = 0;
           if (metrics != null) {
             metrics.append(record);
           }
@@ -211,6 +231,21 @@ public final class DistributedTrainer {
       p[j] = t;
     }
     return p;
+  }
+
+  private double[] lastTiming;
+
+  /**
+   * Mean seconds per step over the last logged window: publishing the weights (broadcast),
+   * the slowest worker's compute, the rest of the Spark job (scheduling, serialisation,
+   * aggregation), and the driver update. Null before the first log line.
+   */
+  public double[] lastTiming() {
+    return lastTiming;
+  }
+
+  private static String fmt(double v) {
+    return String.format("%.2f", v);
   }
 
   private static LinkedHashMap<String, HostTensor> trainableWeights(TrainingState state) {

@@ -17,16 +17,20 @@ public final class GradientBuffer implements Serializable {
   private float[] gradient;
   private double[] lossTerms;
   private long examples;
+  private double workerSeconds;
 
   public static GradientBuffer empty() {
     return new GradientBuffer();
   }
 
-  public static GradientBuffer of(float[] gradient, double[] lossTerms, long examples) {
+  /** @param workerSeconds the partition's compute time (forward, backward, gradient copy-out) */
+  public static GradientBuffer of(float[] gradient, double[] lossTerms, long examples,
+      double workerSeconds) {
     GradientBuffer b = new GradientBuffer();
     b.gradient = gradient;
     b.lossTerms = lossTerms;
     b.examples = examples;
+    b.workerSeconds = workerSeconds;
     return b;
   }
 
@@ -39,6 +43,7 @@ public final class GradientBuffer implements Serializable {
       gradient = other.gradient.clone();
       lossTerms = other.lossTerms.clone();
       examples = other.examples;
+      workerSeconds = other.workerSeconds;
       return this;
     }
     if (gradient.length != other.gradient.length || lossTerms.length != other.lossTerms.length) {
@@ -54,6 +59,7 @@ public final class GradientBuffer implements Serializable {
       lossTerms[i] += other.lossTerms[i];
     }
     examples += other.examples;
+    workerSeconds = Math.max(workerSeconds, other.workerSeconds);
     return this;
   }
 
@@ -71,5 +77,10 @@ public final class GradientBuffer implements Serializable {
 
   public long examples() {
     return examples;
+  }
+
+  /** The slowest partition's compute time: the part of a step no exchange optimisation removes. */
+  public double workerSeconds() {
+    return workerSeconds;
   }
 }

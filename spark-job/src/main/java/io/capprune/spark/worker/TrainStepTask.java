@@ -41,6 +41,7 @@ public record TrainStepTask(WorkerSettings settings, CapLossConfig loss,
       throw new IllegalStateException("partition " + shard.partition() + " has no representation bank");
     }
     return WorkerRuntime.get().exclusive(settings.useGpu(), device -> {
+      long t0 = System.nanoTime();
       WorkerContext ctx = WorkerContext.on(device, settings.threadsForTask());
       Map<String, NDArray> frozenArrays = frozen == null ? Map.of()
           : ctx.frozen(frozen.id(), frozen.value());
@@ -52,7 +53,8 @@ public record TrainStepTask(WorkerSettings settings, CapLossConfig loss,
           loss == null ? null : new CapLoss(loss));
       WorkerStep.Result r = step.run(ctx.manager(), frozenArrays, trainable.value(), microBatches,
           shard.bank(), batch.length, partitionSeed, DataType.FLOAT32);
-      return GradientBuffer.of(layout.flatten(r.gradients()), r.lossTerms(), r.examples());
+      float[] flat = layout.flatten(r.gradients());
+      return GradientBuffer.of(flat, r.lossTerms(), r.examples(), (System.nanoTime() - t0) / 1e9);
     });
   }
 }

@@ -192,7 +192,9 @@ public final class CapPipeline {
 
   /** finetune, prune, evaluate, export; a stage whose output is complete is skipped. */
   public void run() {
-    if (teacherComplete()) {
+    if (!config.teacher().isBlank()) {
+      LOG.info("finetune: skipped, cap.teacher is {}", config.teacher());
+    } else if (teacherComplete()) {
       LOG.info("finetune: skipped, {} holds a teacher", teacherLocation());
     } else {
       finetune();

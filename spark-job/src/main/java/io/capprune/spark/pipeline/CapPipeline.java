@@ -82,6 +82,9 @@ public final class CapPipeline {
   private final HfCheckpoint pretrained;
   private final BertConfig modelConfig;
   private final BertTokenizer tokenizer;
+  private final HfCheckpoint givenTeacher;
+  private final List<GlueData> devData;
+  private GlueData trainData;
   private JavaRDD<Shard> trainShards;
   private long trainSize;
   private List<DevSplit> devSplits;
@@ -89,13 +92,21 @@ public final class CapPipeline {
   /** A dev split, tokenized and partitioned for evaluation. */
   private record DevSplit(String name, JavaRDD<EncodedExample[]> partitions, int[] gold, float[] goldScores) {}
 
-  /** Everything that can be checked without Spark: configuration, checkpoint, data files, output. */
+  /**
+   * Everything that can be checked without Spark: configuration, checkpoints, data files, output.
+   *
+   * @param train the training split, read and parsed (every row checked)
+   * @param dev the dev splits, read and parsed
+   * @param teacher the checkpoint cap.teacher names, checked against the task; null when the
+   *     finetune stage trains the teacher
+   */
   public record Validated(JobConfig config, Storage storage, RunDirectory out, GlueTask task,
-      HfCheckpoint pretrained) {}
+      HfCheckpoint pretrained, GlueData train, List<GlueData> dev, HfCheckpoint teacher) {}
 
   /**
    * Checks the inputs before any Spark work and opens the output directory. Nothing in the output
-   * directory changes when this fails.
+   * directory changes when this fails: every input is read and checked before the output directory
+   * is opened (opening it writes run.json).
    */
   public static Validated validate(JobConfig config, org.apache.hadoop.conf.Configuration hadoop) {
     Storage storage = new Storage(Storage.hadoopConfiguration(hadoop, config.s3()));
@@ -109,9 +120,26 @@ public final class CapPipeline {
     } catch (IOException e) {
       throw new UncheckedIOException("cap.model: cannot read " + config.model() + ": " + e.getMessage(), e);
     }
-    Path train = new Path(Storage.path(config.dataDir()), task.fileName(task.trainSplit()));
-    if (!storage.exists(train)) {
-      throw new IllegalArgumentException("cap.data-dir: " + train + " does not exist");
+    // The files are parsed here, on the driver, where the training stage reads them anyway: a
+    // malformed row then stops the job before Spark starts and before run.json is written.
+    GlueData train = GlueFiles.read(storage, config.dataDir(), task, task.trainSplit(), config.labels(),
+        config.skipBadRows(), config.maxTrainExamples());
+    if (train.size() == 0) {
+      throw new IllegalArgumentException(train.source() + ": no training examples");
+    }
+    List<GlueData> dev = new ArrayList<>();
+    for (String split : task.devSplits()) {
+      dev.add(GlueFiles.read(storage, config.dataDir(), task, split, config.labels(),
+          config.skipBadRows(), config.maxDevExamples()));
+    }
+    HfCheckpoint teacher = null;
+    if (!config.teacher().isBlank()) {
+      try {
+        teacher = CheckpointStore.read(config.teacher(), storage.conf());
+      } catch (IOException e) {
+        throw new UncheckedIOException("cap.teacher: cannot read " + config.teacher() + ": " + e.getMessage(), e);
+      }
+      checkTeacher(teacher, config.teacher(), studentConfig(config, task, pretrained), task);
     }
     Map<String, String> identity = new LinkedHashMap<>();
     identity.put("task", task.name());
@@ -120,7 +148,7 @@ public final class CapPipeline {
     identity.put("method", config.prune().method().configName());
     identity.put("final-threshold", Double.toString(config.prune().finalThreshold()));
     RunDirectory out = RunDirectory.open(storage, config.output(), identity, config.overwrite());
-    return new Validated(config, storage, out, task, pretrained);
+    return new Validated(config, storage, out, task, pretrained, train, List.copyOf(dev), teacher);
   }
 
   public CapPipeline(Validated v, JavaSparkContext sc) {
@@ -130,18 +158,43 @@ public final class CapPipeline {
     this.out = v.out();
     this.task = v.task();
     this.pretrained = v.pretrained();
+    this.modelConfig = studentConfig(config, task, pretrained);
+    this.tokenizer = new BertTokenizer(pretrained.vocab(), true);
+    this.trainData = v.train();
+    this.devData = v.dev();
+    this.givenTeacher = v.teacher();
+  }
+
+  /** The student's configuration: the pre-trained model's with this task's classifier. */
+  private static BertConfig studentConfig(JobConfig config, GlueTask task, HfCheckpoint pretrained) {
     List<String> labels = config.labels().isEmpty() ? task.labels() : config.labels();
-    this.modelConfig = task.isRegression()
+    return task.isRegression()
         ? pretrained.config().withNumLabels(1)
         : pretrained.config().withLabels(labels);
-    this.tokenizer = new BertTokenizer(pretrained.vocab(), true);
+  }
+
+  /** A teacher must classify into the task's labels and have the student's width (FiC). */
+  private static void checkTeacher(HfCheckpoint teacher, String location, BertConfig student, GlueTask task) {
+    BertConfig tc = teacher.config();
+    if (!teacher.hasClassifier() || tc.numLabels() != student.numLabels()
+        || (!tc.labels().isEmpty() && !student.labels().isEmpty() && !tc.labels().equals(student.labels()))) {
+      throw new IllegalArgumentException("cap.teacher: " + location + " has "
+          + (teacher.hasClassifier() ? tc.numLabels() + " labels " + tc.labels() : "no classifier")
+          + " but task " + task.dirName() + " needs " + student.numLabels() + " " + student.labels());
+    }
+    if (tc.hiddenSize() != student.hiddenSize()) {
+      throw new IllegalArgumentException("cap.teacher: " + location + " has hidden size " + tc.hiddenSize()
+          + ", the student " + student.hiddenSize() + " (FiC compares their vectors)");
+    }
   }
 
   // ------------------------------------------------------------------------------------ stages
 
   /** finetune, prune, evaluate, export; a stage whose output is complete is skipped. */
   public void run() {
-    if (teacherComplete()) {
+    if (!config.teacher().isBlank()) {
+      LOG.info("finetune: skipped, cap.teacher is {}", config.teacher());
+    } else if (teacherComplete()) {
       LOG.info("finetune: skipped, {} holds a teacher", teacherLocation());
     } else {
       finetune();
@@ -368,6 +421,9 @@ public final class CapPipeline {
   }
 
   private HfCheckpoint readTeacher() {
+    if (givenTeacher != null) {
+      return givenTeacher;
+    }
     HfCheckpoint teacher;
     try {
       teacher = CheckpointStore.read(teacherLocation(), storage.conf());
@@ -375,17 +431,7 @@ public final class CapPipeline {
       throw new UncheckedIOException("cap.teacher: cannot read " + teacherLocation()
           + (config.teacher().isBlank() ? " (run the finetune stage first)" : "") + ": " + e.getMessage(), e);
     }
-    BertConfig tc = teacher.config();
-    if (!teacher.hasClassifier() || tc.numLabels() != modelConfig.numLabels()
-        || (!tc.labels().isEmpty() && !modelConfig.labels().isEmpty() && !tc.labels().equals(modelConfig.labels()))) {
-      throw new IllegalArgumentException("cap.teacher: " + teacherLocation() + " has "
-          + (teacher.hasClassifier() ? tc.numLabels() + " labels " + tc.labels() : "no classifier")
-          + " but task " + task.dirName() + " needs " + modelConfig.numLabels() + " " + modelConfig.labels());
-    }
-    if (tc.hiddenSize() != modelConfig.hiddenSize()) {
-      throw new IllegalArgumentException("cap.teacher: hidden size " + tc.hiddenSize()
-          + " differs from the student's " + modelConfig.hiddenSize() + " (FiC compares their vectors)");
-    }
+    checkTeacher(teacher, teacherLocation(), modelConfig, task);
     return teacher;
   }
 
@@ -435,13 +481,9 @@ public final class CapPipeline {
     if (trainShards != null) {
       return trainShards;
     }
-    GlueData data = GlueFiles.read(storage, config.dataDir(), task, task.trainSplit(), config.labels(),
-        config.skipBadRows(), config.maxTrainExamples());
+    GlueData data = trainData;
     if (data.skipped() > 0) {
       LOG.warn("{}: skipped {} malformed rows, e.g. {}", data.source(), data.skipped(), data.skippedSamples());
-    }
-    if (data.size() == 0) {
-      throw new IllegalArgumentException(data.source() + ": no training examples");
     }
     List<io.capprune.core.glue.GlueExample> examples = new ArrayList<>(data.examples());
     // A uniform random partition: shard-local negatives are then a uniform sample (decision 6).
@@ -460,6 +502,8 @@ public final class CapPipeline {
         .persist(StorageLevel.MEMORY_ONLY());
     trainShards.count();
     trainSize = data.size();
+    // the cached shards hold the examples now
+    trainData = null;
     LOG.info("training set: {} examples from {} in {} partitions", trainSize, data.source(), partitions);
     return trainShards;
   }
@@ -534,9 +578,8 @@ public final class CapPipeline {
     devSplits = new ArrayList<>();
     Broadcast<BertTokenizer> tok = sc.broadcast(tokenizer);
     int maxLen = config.maxSeqLength();
-    for (String split : task.devSplits()) {
-      GlueData data = GlueFiles.read(storage, config.dataDir(), task, split, config.labels(),
-          config.skipBadRows(), config.maxDevExamples());
+    for (GlueData data : devData) {
+      String split = data.split();
       List<EncodedExample> enc = GlueFiles.encode(data.examples(), tok.value(), maxLen);
       int parts = Math.max(1, Math.min(partitions(), enc.size()));
       JavaRDD<EncodedExample[]> rdd = sc.parallelize(enc, parts)

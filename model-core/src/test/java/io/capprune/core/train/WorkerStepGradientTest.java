@@ -62,7 +62,7 @@ class WorkerStepGradientTest {
 
   @BeforeAll
   static void engine() {
-    DjlRuntime.start(2);
+    DjlRuntime.start(1);
   }
 
   @BeforeEach

@@ -2,6 +2,7 @@ package io.capprune.core.optim;
 
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.ForkJoinWorkerThread;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.IntConsumer;
 import java.util.stream.IntStream;
 
@@ -27,7 +28,11 @@ public final class ParallelLoops {
 
   private ParallelLoops() {}
 
-  /** Calls {@code body} for 0..n-1 in parallel and returns when all calls returned; rethrows the first failure. */
+  /**
+   * Calls {@code body} for 0..n-1 in parallel and returns when all calls returned. The first
+   * failure is rethrown as it was thrown (ForkJoinTask.join would re-create it with a different
+   * message), and the remaining indices are skipped.
+   */
   public static void forEach(int n, IntConsumer body) {
     if (n == 0) {
       return;
@@ -38,6 +43,23 @@ public final class ParallelLoops {
       }
       return;
     }
-    POOL.submit(() -> IntStream.range(0, n).parallel().forEach(body)).join();
+    AtomicReference<Throwable> failure = new AtomicReference<>();
+    POOL.submit(() -> IntStream.range(0, n).parallel().forEach(i -> {
+      if (failure.get() != null) {
+        return;
+      }
+      try {
+        body.accept(i);
+      } catch (RuntimeException | Error e) {
+        failure.compareAndSet(null, e);
+      }
+    })).join();
+    Throwable t = failure.get();
+    if (t instanceof RuntimeException r) {
+      throw r;
+    }
+    if (t instanceof Error e) {
+      throw e;
+    }
   }
 }

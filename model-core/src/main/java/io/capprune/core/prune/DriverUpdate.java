@@ -27,12 +27,15 @@ import java.util.Map;
  * Every loop runs over chunks of the flat arrays on all cores; the clipping needs the global norm
  * first, so there is one read-only pass (norm) and one update pass, then the mask selection.
  * Nothing in the state changes if the gradients are rejected (unknown or missing name, wrong
- * shape, non-finite norm).
+ * shape, non-finite norm). One {@code apply} at a time per instance: soft movement keeps a
+ * scratch array per matrix (the regulariser gradient between the two passes).
  */
 public final class DriverUpdate {
 
   private final PruningConfig pruning;
   private final OptimizerConfig optimizer;
+  /** Soft movement: lambda dR/dS per score between the two passes of one step (not state). */
+  private final Map<String, float[]> regularizerBuffers = new java.util.HashMap<>();
 
   public DriverUpdate(PruningConfig pruning, OptimizerConfig optimizer) {
     this.pruning = pruning;
@@ -137,7 +140,7 @@ public final class DriverUpdate {
       } else if (criterion == PruningCriterion.MAGNITUDE) {
         updateMasked(s, cf, from, to, cw, hist);
       } else {
-        updateWithScores(s, cf, regCoef(s, lambda, numPrunable), from, to, cw, forScores, hist);
+        updateWithScores(s, cf, lambda == 0 ? null : s.regularizerGradient, from, to, cw, forScores, hist);
       }
       if (hist != null) {
         int k = (int) MaskComputer.keepCount(next, s.w.length);
@@ -242,7 +245,7 @@ public final class DriverUpdate {
    * exp per element.
    */
   private static double[] softSums(Slot s, double rc, int from, int to) {
-    float[] g = s.g, w = s.w, mask = s.mask, sc = s.scores;
+    float[] g = s.g, w = s.w, mask = s.mask, sc = s.scores, reg = s.regularizerGradient;
     double a = 0, b = 0, sum = 0;
     for (int i = from; i < to; i++) {
       double sig = SoftMovementRegularizer.sigmoid(sc[i]);
@@ -251,7 +254,10 @@ public final class DriverUpdate {
       float gw = gi * mask[i];
       float gs = gi * w[i];
       if (rc != 0) {
-        gs += (float) (rc * (sig * (1 - sig)));
+        // Kept for the update pass: recomputing the exp there cost more than this array traffic.
+        float r = (float) (rc * (sig * (1 - sig)));
+        reg[i] = r;
+        gs += r;
       }
       a += (double) gw * gw;
       b += (double) gs * gs;
@@ -279,8 +285,11 @@ public final class DriverUpdate {
     }
   }
 
-  /** Weights and scores in one pass; dL/dS uses W before this step's update, as autograd does. */
-  private static void updateWithScores(Slot s, float cf, double rc, int from, int to,
+  /**
+   * Weights and scores in one pass. dL/dS uses W before this step's update, as autograd does;
+   * soft movement adds {@code reg[i]}, its lambda dR/dS from the norm pass.
+   */
+  private static void updateWithScores(Slot s, float cf, float[] reg, int from, int to,
       AdamW.StepCoefficients c, AdamW.StepCoefficients cs, int[] hist) {
     float[] g = s.g, w = s.w, mask = s.mask, m = s.m, v = s.v;
     float[] sc = s.scores, sm = s.sm, sv = s.sv;
@@ -291,8 +300,8 @@ public final class DriverUpdate {
       float gi = g[i];
       float wi = w[i];
       float gs = gi * wi;
-      if (rc != 0) {
-        gs += (float) (rc * SoftMovementRegularizer.derivative(sc[i]));
+      if (reg != null) {
+        gs += reg[i];
       }
       gs *= cf;
       float gw = gi * mask[i] * cf;
@@ -391,11 +400,22 @@ public final class DriverUpdate {
           mask == null ? null : mask.data(),
           sc == null ? null : sc.data(),
           sc == null ? null : state.expAvg().get(scoresName).data(),
-          sc == null ? null : state.expAvgSq().get(scoresName).data()));
+          sc == null ? null : state.expAvgSq().get(scoresName).data(),
+          sc != null && pruning.criterion() == PruningCriterion.SOFT_MOVEMENT
+              ? regularizerBuffer(name, sc.numel()) : null));
     }
     return slots;
   }
 
+  private float[] regularizerBuffer(String name, int n) {
+    float[] b = regularizerBuffers.get(name);
+    if (b == null || b.length != n) {
+      b = new float[n];
+      regularizerBuffers.put(name, b);
+    }
+    return b;
+  }
+
   private record Slot(String name, float[] w, float[] g, float[] m, float[] v, boolean decay,
-      float[] mask, float[] scores, float[] sm, float[] sv) {}
+      float[] mask, float[] scores, float[] sm, float[] sv, float[] regularizerGradient) {}
 }

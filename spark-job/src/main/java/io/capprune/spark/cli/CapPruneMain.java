@@ -35,6 +35,7 @@ public final class CapPruneMain {
         export                    write the pruned model in Hugging Face layout to <output>/model
         inspect <checkpoint> [--json]
                                   configuration, parameter counts and sparsity of a checkpoint
+        config-reference          every configuration key with its default and meaning (markdown)
 
       options:
         --config FILE             a HOCON file layered over conf/reference.conf and the task preset
@@ -72,6 +73,10 @@ public final class CapPruneMain {
         }
         case "inspect" -> {
           return inspect(cli, out, err);
+        }
+        case "config-reference" -> {
+          out.print(io.capprune.spark.config.ConfigReference.markdown());
+          return 0;
         }
         case "demo", "run", "finetune", "prune", "evaluate", "export" -> {
           return pipeline(cli, err);

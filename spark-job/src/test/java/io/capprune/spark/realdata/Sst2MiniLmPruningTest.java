@@ -1,0 +1,67 @@
+package io.capprune.spark.realdata;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.capprune.spark.cli.CapPruneMain;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The short real-data check of the real-data suite: the real pre-trained MiniLM, the real SST-2
+ * files, CAP-movement to 50 % sparsity on a subset with few steps. The full-size comparison with the
+ * baseline is a documented command (docs/results.md), not a test.
+ */
+@Tag("realdata")
+class Sst2MiniLmPruningTest {
+  private static final Path DATA = Path.of(System.getProperty("capprune.sharedData", "../../shared/data"));
+
+  @Test
+  void capMovementKeepsSst2AccuracyWellAboveChanceAtHalfSparsity(@TempDir Path out) throws Exception {
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    long t0 = System.nanoTime();
+    int code = CapPruneMain.run(new String[] {"run",
+        "--conf", "task=sst2",
+        "--conf", "model=\"" + DATA.resolve("models/all-MiniLM-L6-v2").toAbsolutePath() + "\"",
+        "--conf", "data-dir=\"" + DATA.resolve("glue/SST-2").toAbsolutePath() + "\"",
+        "--output", out.resolve("run").toString(),
+        "--conf", "max-train-examples=1024",
+        "--conf", "max-seq-length=64",
+        "--conf", "spark.master=\"local[2]\"",
+        "--conf", "spark.partitions=2",
+        "--conf", "finetune.epochs=2",
+        "--conf", "finetune.learning-rate=5e-5",
+        "--conf", "prune.method=cap-movement",
+        "--conf", "prune.epochs=2",
+        "--conf", "prune.learning-rate=5e-5",
+        "--conf", "prune.warmup-steps=0",
+        "--conf", "prune.warmup-fraction=0.1",
+        "--conf", "prune.initial-warmup=1",
+        "--conf", "prune.final-warmup=1",
+        "--conf", "prune.final-threshold=0.5",
+        "--conf", "loss.extra-examples=512",
+        "--conf", "log.every-steps=8"}, System.out, new PrintStream(err, true));
+    double seconds = (System.nanoTime() - t0) / 1e9;
+    assertEquals(0, code, err.toString());
+
+    ObjectMapper json = new ObjectMapper();
+    JsonNode metrics = json.readTree(Files.readString(out.resolve("run/metrics.json")));
+    JsonNode sparsity = json.readTree(Files.readString(out.resolve("run/sparsity.json")));
+    double teacher = metrics.at("/teacher/acc").asDouble();
+    double pruned = metrics.at("/pruned/acc").asDouble();
+    System.out.printf("SST-2 dev (872): teacher acc %.4f, cap-movement at %.2f%% sparsity acc %.4f, %.0f s%n",
+        teacher, 100 * sparsity.get("sparsity").asDouble(), pruned, seconds);
+    // Keep 50 %: exactly int(0.5 n) per matrix, so the total is 50 % to rounding.
+    assertEquals(0.5, sparsity.get("sparsity").asDouble(), 1e-4);
+    // Chance on SST-2 dev is 0.509 (majority class); a model that learned nothing stays near it.
+    assertTrue(teacher > 0.70, "teacher dev accuracy " + teacher);
+    assertTrue(pruned > 0.70, "pruned dev accuracy " + pruned);
+  }
+}

@@ -103,13 +103,13 @@ public final class CapLoss {
     return samplingSeed ^ (0x9E3779B97F4A7C15L * (kind.ordinal() + 1));
   }
 
-  private static float termValue(Map<Kind, ContrastiveLoss.Result> results, Kind kind) {
+  private static double termValue(Map<Kind, ContrastiveLoss.Result> results, Kind kind) {
     ContrastiveLoss.Result r = results.get(kind);
-    return r == null ? 0f : r.totalValue();
+    return r == null ? 0 : value(r.total());
   }
 
-  private static float value(NDArray x) {
-    return (float) x.toType(DataType.FLOAT64, false).getDouble();
+  private static double value(NDArray x) {
+    return x.toType(DataType.FLOAT64, false).getDouble();
   }
 
   /**

@@ -95,8 +95,8 @@ public final class WorkerStep {
             LossTerms t;
             if (capLoss == null) {
               loss = ClassificationLoss.compute(out.logits(), mb.targets());
-              float ce = (float) loss.toType(DataType.FLOAT64, false).getDouble();
-              t = new LossTerms(ce, 0f, 0f, 0f, 0f, ce);
+              double ce = loss.toType(DataType.FLOAT64, false).getDouble();
+              t = new LossTerms(ce, 0, 0, 0, 0, ce);
             } else {
               NDArray z = Representation.compute(representation, out.classifierInput(),
                   out.lastHiddenState(), in.attentionMask());

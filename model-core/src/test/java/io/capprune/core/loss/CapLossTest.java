@@ -132,7 +132,7 @@ class CapLossTest {
       assertEquals(bankTerm[Kind.PRE.ordinal()], t.prc(), 1e-6);
       assertEquals(bankTerm[Kind.SNAP.ordinal()], t.snc(), 1e-6);
       assertEquals(bankTerm[Kind.FINE.ordinal()], t.fic(), 1e-6);
-      float expected = 0.1f * ce + 0.9f * kd + t.prc() + t.snc() + t.fic();
+      double expected = 0.1f * ce + 0.9f * kd + t.prc() + t.snc() + t.fic();
       assertEquals(expected, t.total(), 1e-5);
       assertEquals(t.total(), out.total().getFloat());
       assertEquals(3, out.contrastive().size());

@@ -141,7 +141,10 @@ public final class CapPipeline {
 
   /** finetune, prune, evaluate, export; a stage whose output is complete is skipped. */
   public void run() {
-    if (teacherComplete()) {
+    if (!config.teacher().isBlank()) {
+      // A given teacher is the finetune stage's output already; finetune() refuses to replace it.
+      LOG.info("finetune: skipped, cap.teacher = {}", config.teacher());
+    } else if (teacherComplete()) {
       LOG.info("finetune: skipped, {} holds a teacher", teacherLocation());
     } else {
       finetune();

@@ -193,7 +193,8 @@ public final class CapPipeline {
   /** finetune, prune, evaluate, export; a stage whose output is complete is skipped. */
   public void run() {
     if (!config.teacher().isBlank()) {
-      LOG.info("finetune: skipped, cap.teacher is {}", config.teacher());
+      // A given teacher is the finetune stage's output already; finetune() refuses to replace it.
+      LOG.info("finetune: skipped, cap.teacher = {}", config.teacher());
     } else if (teacherComplete()) {
       LOG.info("finetune: skipped, {} holds a teacher", teacherLocation());
     } else {
@@ -287,7 +288,8 @@ public final class CapPipeline {
         state = snapshots.read(last);
         log = MetricsLog.resume(storage.fs(out.root()), out.root(), 20, last.step());
       } else {
-        state = update.initialState(init);
+        // Its own copy: the PrC bank below is encoded from init, which must not see training.
+        state = update.initialState(studentInit());
         log = MetricsLog.create(storage.fs(out.root()), out.root(), 20);
       }
     } catch (IOException e) {
@@ -435,9 +437,14 @@ public final class CapPipeline {
     return teacher;
   }
 
-  /** Pre-trained weights plus a pooler (if missing) and a new classifier, seeded. */
+  /**
+   * Pre-trained weights plus a pooler (if missing) and a new classifier, seeded. A fresh copy on
+   * every call: training updates its arrays in place, and the pre-trained checkpoint must stay
+   * pre-trained for the next stage of the same run (the student's start and the PrC bank).
+   */
   private LinkedHashMap<String, HostTensor> studentInit() {
-    Map<String, HostTensor> base = new LinkedHashMap<>(pretrained.tensors());
+    Map<String, HostTensor> base = new LinkedHashMap<>();
+    pretrained.tensors().forEach((name, t) -> base.put(name, t.copy()));
     HostTensor cw = base.get("classifier.weight");
     if (cw != null && cw.shape()[0] != modelConfig.numLabels()) {
       LOG.warn("cap.model: its classifier has {} outputs, the task {}; starting a new classifier",

@@ -19,7 +19,7 @@ final class WorkerContext {
 
   private final Device device;
   private final NDManager manager;
-  private long frozenId = -1;
+  private Object frozenKey;
   private NDManager frozenManager;
   private Map<String, NDArray> frozen = Map.of();
 
@@ -44,15 +44,19 @@ final class WorkerContext {
     return manager;
   }
 
-  /** The native copies of a frozen-parameter broadcast, converted on first use. */
+  /**
+   * The native copies of a frozen-parameter broadcast, converted on first use. Broadcast ids
+   * restart with every SparkContext, so the key includes the Spark environment as well.
+   */
   Map<String, NDArray> frozen(long broadcastId, Map<String, HostTensor> values) {
-    if (broadcastId != frozenId) {
+    Object key = java.util.List.of(System.identityHashCode(org.apache.spark.SparkEnv.get()), broadcastId);
+    if (!key.equals(frozenKey)) {
       if (frozenManager != null) {
         frozenManager.close();
       }
       frozenManager = manager.newSubManager();
       frozen = NDArrays.toNDArrays(frozenManager, values, DataType.FLOAT32);
-      frozenId = broadcastId;
+      frozenKey = key;
     }
     return frozen;
   }

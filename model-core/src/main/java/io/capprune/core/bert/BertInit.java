@@ -1,6 +1,7 @@
 package io.capprune.core.bert;
 
 import io.capprune.core.checkpoint.BertConfig;
+import io.capprune.core.checkpoint.BertTensorNames;
 import io.capprune.core.tensor.HostTensor;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -24,30 +25,7 @@ public final class BertInit {
 
   /** Every parameter of BertForSequenceClassification, in Hugging Face's order. */
   public static Map<String, int[]> shapes(BertConfig c) {
-    int h = c.hiddenSize();
-    Map<String, int[]> s = new LinkedHashMap<>();
-    s.put("embeddings.word_embeddings.weight", new int[] {c.vocabSize(), h});
-    s.put("embeddings.position_embeddings.weight", new int[] {c.maxPositionEmbeddings(), h});
-    s.put("embeddings.token_type_embeddings.weight", new int[] {c.typeVocabSize(), h});
-    s.put("embeddings.LayerNorm.weight", new int[] {h});
-    s.put("embeddings.LayerNorm.bias", new int[] {h});
-    for (int l = 0; l < c.numHiddenLayers(); l++) {
-      String p = "encoder.layer." + l + ".";
-      for (String qkv : new String[] {"query", "key", "value"}) {
-        s.put(p + "attention.self." + qkv + ".weight", new int[] {h, h});
-        s.put(p + "attention.self." + qkv + ".bias", new int[] {h});
-      }
-      s.put(p + "attention.output.dense.weight", new int[] {h, h});
-      s.put(p + "attention.output.dense.bias", new int[] {h});
-      s.put(p + "attention.output.LayerNorm.weight", new int[] {h});
-      s.put(p + "attention.output.LayerNorm.bias", new int[] {h});
-      s.put(p + "intermediate.dense.weight", new int[] {c.intermediateSize(), h});
-      s.put(p + "intermediate.dense.bias", new int[] {c.intermediateSize()});
-      s.put(p + "output.dense.weight", new int[] {h, c.intermediateSize()});
-      s.put(p + "output.dense.bias", new int[] {h});
-      s.put(p + "output.LayerNorm.weight", new int[] {h});
-      s.put(p + "output.LayerNorm.bias", new int[] {h});
-    }
+    Map<String, int[]> s = new LinkedHashMap<>(BertTensorNames.required(c));
     s.putAll(headShapes(c));
     return s;
   }
@@ -95,12 +73,8 @@ public final class BertInit {
   }
 
   private static Map<String, int[]> headShapes(BertConfig c) {
-    int h = c.hiddenSize();
-    Map<String, int[]> s = new LinkedHashMap<>();
-    s.put("pooler.dense.weight", new int[] {h, h});
-    s.put("pooler.dense.bias", new int[] {h});
-    s.put("classifier.weight", new int[] {c.numLabels(), h});
-    s.put("classifier.bias", new int[] {c.numLabels()});
+    Map<String, int[]> s = new LinkedHashMap<>(BertTensorNames.pooler(c));
+    s.putAll(BertTensorNames.classifier(c));
     return s;
   }
 

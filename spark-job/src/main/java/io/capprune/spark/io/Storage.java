@@ -42,12 +42,24 @@ public final class Storage {
       c.set("fs.s3a.secret.key", s3.secretKey());
       c.set("fs.s3a.aws.credentials.provider", "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider");
     }
-    // Fail fast when storage is unreachable instead of retrying for minutes.
-    c.setIfUnset("fs.s3a.attempts.maximum", "2");
-    c.setIfUnset("fs.s3a.retry.limit", "2");
-    c.setIfUnset("fs.s3a.connection.establish.timeout", "5s");
-    c.setIfUnset("fs.s3a.connection.timeout", "20s");
+    // Fail fast when storage is unreachable instead of retrying for minutes (S3A's defaults retry a
+    // refused connection for about 2 minutes). setIfUnset cannot do this: core-default.xml already
+    // sets every one of these keys, so only a value the user gave is kept.
+    setUnlessGiven(c, "fs.s3a.attempts.maximum", "2");
+    setUnlessGiven(c, "fs.s3a.retry.limit", "2");
+    setUnlessGiven(c, "fs.s3a.connection.establish.timeout", "5s");
+    setUnlessGiven(c, "fs.s3a.connection.timeout", "20s");
     return c;
+  }
+
+  /** Sets {@code key} unless a value other than Hadoop's *-default.xml one is there already. */
+  static void setUnlessGiven(Configuration c, String key, String value) {
+    String[] sources = c.getPropertySources(key);
+    boolean onlyDefault = c.get(key) == null || sources == null
+        || java.util.Arrays.stream(sources).allMatch(s -> s.endsWith("-default.xml"));
+    if (onlyDefault) {
+      c.set(key, value, "cap-prune fail-fast default");
+    }
   }
 
   public Configuration conf() {

@@ -47,7 +47,8 @@ public final class Storage {
     // sets every one of these keys, so only a value the user gave is kept.
     setUnlessGiven(c, "fs.s3a.attempts.maximum", "2");
     setUnlessGiven(c, "fs.s3a.retry.limit", "2");
-    setUnlessGiven(c, "fs.s3a.connection.establish.timeout", "5s");
+    // S3A raises anything under 15 s to 15 s, with a warning on every run
+    setUnlessGiven(c, "fs.s3a.connection.establish.timeout", "15s");
     setUnlessGiven(c, "fs.s3a.connection.timeout", "20s");
     return c;
   }

@@ -18,7 +18,7 @@ class StorageFailFastTest {
     Configuration c = Storage.hadoopConfiguration(base, JobConfig.load(null, List.of()).s3());
     assertEquals("2", c.get("fs.s3a.attempts.maximum"));
     assertEquals("2", c.get("fs.s3a.retry.limit"));
-    assertEquals("5s", c.get("fs.s3a.connection.establish.timeout"));
+    assertEquals("15s", c.get("fs.s3a.connection.establish.timeout"));
   }
 
   @Test

@@ -98,6 +98,15 @@ public final class ChildProcess implements AutoCloseable {
     }
 
     /**
+     * SIGKILL to this process only, as a crash would: no shutdown hooks run, its children (if any)
+     * are left to notice on their own. Waits until it is gone.
+     */
+    public void kill() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor(10, TimeUnit.SECONDS);
+    }
+
+    /**
      * SIGTERM first (a worker then stops its executors, a JVM flushes its log), SIGKILL after a
      * grace period; descendants are collected before the parent goes, since afterwards they are
      * re-parented and can no longer be found from here.

@@ -35,9 +35,10 @@ public final class SparkSubmitter {
      * @param extraJars   shipped with {@code --jars} to the driver and every executor
      * @param conf        {@code --conf} entries, in order
      * @param args        the application's arguments
+     * @param driverJvmArgs options of the driver JVM (what {@code --driver-java-options} gives in client mode)
      */
     public record Submission(String name, String master, String mainClass, Path appJar, List<Path> extraJars,
-                             Map<String, String> conf, List<String> args) {
+                             Map<String, String> conf, List<String> args, List<String> driverJvmArgs) {
         public Submission {
             Objects.requireNonNull(name, "name");
             Objects.requireNonNull(master, "master");
@@ -46,6 +47,19 @@ public final class SparkSubmitter {
             extraJars = List.copyOf(extraJars);
             conf = new LinkedHashMap<>(conf);
             args = List.copyOf(args);
+            driverJvmArgs = List.copyOf(driverJvmArgs);
+        }
+
+        public Submission(String name, String master, String mainClass, Path appJar, List<Path> extraJars,
+                          Map<String, String> conf, List<String> args) {
+            this(name, master, mainClass, appJar, extraJars, conf, args, List.of());
+        }
+
+        /** The same submission under another name, with more application arguments (e.g. --resume). */
+        public Submission rerun(String newName, List<String> moreArgs) {
+            List<String> all = new ArrayList<>(args);
+            all.addAll(moreArgs);
+            return new Submission(newName, master, mainClass, appJar, extraJars, conf, all, driverJvmArgs);
         }
     }
 
@@ -92,6 +106,7 @@ public final class SparkSubmitter {
         command.add("-Xmx1g");
         command.addAll(settings.sparkJvmArgs());
         command.addAll(settings.djlJvmArgs());
+        command.addAll(s.driverJvmArgs());
         command.add("-cp");
         command.add(sparkHome.classpath());
         command.add("org.apache.spark.deploy.SparkSubmit");
@@ -118,14 +133,68 @@ public final class SparkSubmitter {
 
     /** Runs the submission to completion, or kills it (and its children) at {@code timeout}. */
     public Result run(Submission s, Duration timeout) throws InterruptedException {
+        try (Running running = start(s)) {
+            return running.await(timeout);
+        }
+    }
+
+    /**
+     * Starts the submission and returns at once, for tests that act while it runs (kill an executor,
+     * kill the driver). Close it to kill what is left.
+     */
+    public Running start(Submission s) {
         List<String> command = command(s);
         Path log = settings.logDir().resolve("submit-" + RUNS.incrementAndGet() + "-" + s.name() + ".log");
         long start = System.nanoTime();
-        try (ChildProcess driver = ChildProcess.start("spark-submit " + s.name(), command,
-                sparkHome.environment(), settings.buildDir().resolve("it-driver"), log)) {
+        ChildProcess driver = ChildProcess.start("spark-submit " + s.name(), command,
+                sparkHome.environment(), settings.buildDir().resolve("it-driver"), log);
+        return new Running(command, driver, start);
+    }
+
+    /** A submission in progress: its driver JVM (client mode). */
+    public static final class Running implements AutoCloseable {
+        private final List<String> command;
+        private final ChildProcess driver;
+        private final long startNanos;
+
+        private Running(List<String> command, ChildProcess driver, long startNanos) {
+            this.command = command;
+            this.driver = driver;
+            this.startNanos = startNanos;
+        }
+
+        public ChildProcess driver() {
+            return driver;
+        }
+
+        /** Waits until {@code marker} appears in the driver's log; false if it exits or the timeout passes first. */
+        public boolean awaitOutput(String marker, Duration timeout) throws InterruptedException {
+            long deadline = System.nanoTime() + timeout.toNanos();
+            while (System.nanoTime() < deadline) {
+                if (driver.output().contains(marker)) {
+                    return true;
+                }
+                if (!driver.isAlive()) {
+                    return driver.output().contains(marker);
+                }
+                Thread.sleep(200);
+            }
+            return false;
+        }
+
+        /** Waits for exit; a run still going at {@code timeout} is killed and reported as timed out. */
+        public Result await(Duration timeout) throws InterruptedException {
             Integer exit = driver.waitFor(timeout);
-            Duration elapsed = Duration.ofNanos(System.nanoTime() - start);
-            return new Result(command, exit, driver.output(), log, elapsed);
+            Duration elapsed = Duration.ofNanos(System.nanoTime() - startNanos);
+            if (exit == null) {
+                driver.close();
+            }
+            return new Result(command, exit, driver.output(), driver.log(), elapsed);
+        }
+
+        @Override
+        public void close() {
+            driver.close();
         }
     }
 }

@@ -115,7 +115,7 @@ public final class CapPruneMain {
     LOG.info("effective configuration (secrets masked):\n{}", config.rendered());
     CapPipeline.Validated validated;
     try {
-      validated = CapPipeline.validate(config, new Configuration());
+      validated = CapPipeline.validate(config, sparkHadoopConfiguration());
     } catch (RuntimeException e) {
       err.println("cap-prune: " + message(e));
       return 1;
@@ -141,6 +141,23 @@ public final class CapPruneMain {
     return 0;
   }
 
+  /**
+   * The Hadoop settings spark-submit was given as {@code spark.hadoop.*} (it passes them to the
+   * driver as system properties before main runs). The driver reads the checkpoint and writes
+   * snapshots and the model before and outside any SparkContext, so without this it would use
+   * Hadoop's defaults: S3A settings given only as spark.hadoop.fs.s3a.* would reach the executors
+   * but not the driver, and HDFS files would ask for the default replication.
+   */
+  static Configuration sparkHadoopConfiguration() {
+    Configuration conf = new Configuration();
+    for (scala.Tuple2<String, String> e : new org.apache.spark.SparkConf().getAll()) {
+      if (e._1().startsWith("spark.hadoop.")) {
+        conf.set(e._1().substring("spark.hadoop.".length()), e._2(), "spark.hadoop.* (spark-submit --conf)");
+      }
+    }
+    return conf;
+  }
+
   /** The innermost message that says something, for a one-line error. */
   private static String message(Throwable e) {
     Throwable t = e;
@@ -153,7 +170,7 @@ public final class CapPruneMain {
 
   private static int inspect(CliArgs cli, PrintStream out, PrintStream err) {
     JobConfig config = JobConfig.load(cli.configFile(), cli.overrides());
-    Configuration hadoop = Storage.hadoopConfiguration(new Configuration(), config.s3());
+    Configuration hadoop = Storage.hadoopConfiguration(sparkHadoopConfiguration(), config.s3());
     List<String> inspectArgs = new ArrayList<>(cli.positional());
     if (cli.json()) {
       inspectArgs.add("--json");

@@ -126,10 +126,49 @@ public final class SnapshotStore {
         LOG.warn("snapshot {} has no {} marker (interrupted while writing): skipped", s.getPath(), MARKER);
         continue;
       }
+      String incomplete = incompleteMarker(s.getPath());
+      if (incomplete != null) {
+        LOG.warn("snapshot {}: {} (interrupted while committing): skipped", s.getPath(), incomplete);
+        continue;
+      }
       out.add(new Snapshot(step, s.getPath(), readState(s.getPath())));
     }
     out.sort(java.util.Comparator.comparingLong(Snapshot::step));
     return out;
+  }
+
+  /**
+   * Why the marker of {@code dir} does not commit it, or null if it does. On HDFS a file is visible
+   * from the moment it is created, so a driver killed while writing the marker leaves an empty or
+   * cut-off one: only a marker that parses and lists files of the sizes present counts.
+   */
+  private String incompleteMarker(Path dir) {
+    Path marker = new Path(dir, MARKER);
+    Map<String, Object> files;
+    try {
+      Object parsed = JSON.readValue(storage.readString(marker), Map.class).get("files");
+      if (!(parsed instanceof Map<?, ?> m) || m.isEmpty()) {
+        return MARKER + " lists no files";
+      }
+      @SuppressWarnings("unchecked")
+      Map<String, Object> typed = (Map<String, Object>) m;
+      files = typed;
+    } catch (IOException | RuntimeException e) {
+      return MARKER + " is not readable JSON (" + e.getMessage() + ")";
+    }
+    for (Map.Entry<String, Object> f : files.entrySet()) {
+      Path file = new Path(dir, f.getKey());
+      Object bytes = f.getValue() instanceof Map<?, ?> info ? info.get("bytes") : null;
+      try {
+        long length = storage.fs(file).getFileStatus(file).getLen();
+        if (!(bytes instanceof Number n) || n.longValue() != length) {
+          return f.getKey() + " has " + length + " bytes, " + MARKER + " says " + bytes;
+        }
+      } catch (IOException e) {
+        return f.getKey() + " listed in " + MARKER + " is missing (" + e.getMessage() + ")";
+      }
+    }
+    return null;
   }
 
   public Optional<Snapshot> latest() {

@@ -42,6 +42,7 @@ public final class Storage {
       c.set("fs.s3a.secret.key", s3.secretKey());
       c.set("fs.s3a.aws.credentials.provider", "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider");
     }
+<<<<<<< HEAD
     // Fail fast when storage is unreachable instead of retrying for minutes. Hadoop's own defaults
     // (core-default.xml) set every one of these keys, so "unset" means "only the default is there":
     // with setIfUnset none of them applied and a closed S3 endpoint took 155 s to fail.
@@ -63,6 +64,26 @@ public final class Storage {
         || java.util.Arrays.stream(sources).allMatch(s -> s.endsWith("-default.xml"));
     if (c.get(key) == null || onlyDefaults) {
       c.set(key, value);
+=======
+    // Fail fast when storage is unreachable instead of retrying for minutes (S3A's defaults retry a
+    // refused connection for about 2 minutes). setIfUnset cannot do this: core-default.xml already
+    // sets every one of these keys, so only a value the user gave is kept.
+    setUnlessGiven(c, "fs.s3a.attempts.maximum", "2");
+    setUnlessGiven(c, "fs.s3a.retry.limit", "2");
+    // S3A raises anything under 15 s to 15 s, with a warning on every run
+    setUnlessGiven(c, "fs.s3a.connection.establish.timeout", "15s");
+    setUnlessGiven(c, "fs.s3a.connection.timeout", "20s");
+    return c;
+  }
+
+  /** Sets {@code key} unless a value other than Hadoop's *-default.xml one is there already. */
+  static void setUnlessGiven(Configuration c, String key, String value) {
+    String[] sources = c.getPropertySources(key);
+    boolean onlyDefault = c.get(key) == null || sources == null
+        || java.util.Arrays.stream(sources).allMatch(s -> s.endsWith("-default.xml"));
+    if (onlyDefault) {
+      c.set(key, value, "cap-prune fail-fast default");
+>>>>>>> it-cap
     }
   }
 

@@ -18,7 +18,11 @@ public final class SparkContexts {
         .setIfMissing("spark.ui.showConsoleProgress", "false")
         // Gradients and weights are large; Spark's default 1 GB limit on collected results is not
         // about them (treeAggregate results), but a step's broadcast must fit in executor memory.
-        .setIfMissing("spark.driver.maxResultSize", "4g");
+        .setIfMissing("spark.driver.maxResultSize", "4g")
+        // The cached shards stay where the first job puts them; if that job starts before every
+        // executor registered, all training runs on the few that had. Wait for all of them.
+        .setIfMissing("spark.scheduler.minRegisteredResourcesRatio", "1.0")
+        .setIfMissing("spark.scheduler.maxRegisteredResourcesWaitingTime", "60s");
     if (conf.get("spark.master").startsWith("local")) {
       conf.setIfMissing("spark.driver.host", "127.0.0.1").setIfMissing("spark.ui.enabled", "false");
     }

@@ -110,6 +110,12 @@ public final class DistributedTrainer {
         int within = (int) (step % perEpoch);
         if (within == 0 || step == startStep) {
           if (hook != null) {
+            // The hook may write a snapshot; a run resumed from it keeps only the records the file
+            // holds up to its step, so they must be on storage before it (a killed driver loses
+            // the rest of its buffer).
+            if (metrics != null && step > startStep) {
+              metrics.flush();
+            }
             shards = hook.atEpochBoundary(epoch, state, shards, dev);
           }
         }

@@ -42,29 +42,6 @@ public final class Storage {
       c.set("fs.s3a.secret.key", s3.secretKey());
       c.set("fs.s3a.aws.credentials.provider", "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider");
     }
-<<<<<<< HEAD
-    // Fail fast when storage is unreachable instead of retrying for minutes. Hadoop's own defaults
-    // (core-default.xml) set every one of these keys, so "unset" means "only the default is there":
-    // with setIfUnset none of them applied and a closed S3 endpoint took 155 s to fail.
-    failFast(c, "fs.s3a.attempts.maximum", "2");
-    failFast(c, "fs.s3a.retry.limit", "2");
-    failFast(c, "fs.s3a.connection.establish.timeout", "15s");
-    // HDFS RPC: a NameNode that refuses or does not answer the connection
-    failFast(c, "ipc.client.connect.max.retries", "2");
-    failFast(c, "ipc.client.connect.retry.interval", "500");
-    failFast(c, "ipc.client.connect.max.retries.on.timeouts", "2");
-    failFast(c, "ipc.client.connect.timeout", "5000");
-    return c;
-  }
-
-  /** Sets {@code key} unless a site file, Spark or the user gave it a value. */
-  private static void failFast(Configuration c, String key, String value) {
-    String[] sources = c.getPropertySources(key);
-    boolean onlyDefaults = sources == null
-        || java.util.Arrays.stream(sources).allMatch(s -> s.endsWith("-default.xml"));
-    if (c.get(key) == null || onlyDefaults) {
-      c.set(key, value);
-=======
     // Fail fast when storage is unreachable instead of retrying for minutes (S3A's defaults retry a
     // refused connection for about 2 minutes). setIfUnset cannot do this: core-default.xml already
     // sets every one of these keys, so only a value the user gave is kept.
@@ -72,7 +49,11 @@ public final class Storage {
     setUnlessGiven(c, "fs.s3a.retry.limit", "2");
     // S3A raises anything under 15 s to 15 s, with a warning on every run
     setUnlessGiven(c, "fs.s3a.connection.establish.timeout", "15s");
-    setUnlessGiven(c, "fs.s3a.connection.timeout", "20s");
+    // HDFS RPC: a NameNode that refuses or does not answer the connection
+    setUnlessGiven(c, "ipc.client.connect.max.retries", "2");
+    setUnlessGiven(c, "ipc.client.connect.retry.interval", "500");
+    setUnlessGiven(c, "ipc.client.connect.max.retries.on.timeouts", "2");
+    setUnlessGiven(c, "ipc.client.connect.timeout", "5000");
     return c;
   }
 
@@ -83,7 +64,6 @@ public final class Storage {
         || java.util.Arrays.stream(sources).allMatch(s -> s.endsWith("-default.xml"));
     if (onlyDefault) {
       c.set(key, value, "cap-prune fail-fast default");
->>>>>>> it-cap
     }
   }
 

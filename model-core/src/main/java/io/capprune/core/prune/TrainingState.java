@@ -211,7 +211,18 @@ public final class TrainingState {
    * given while the next step updates the state in place.
    */
   public LinkedHashMap<String, HostTensor> effectiveWeights() {
+    return effectiveWeights(true);
+  }
+
+  /**
+   * Like {@link #effectiveWeights()}, but without the frozen tensors when {@code includeFrozen} is
+   * false: what a training step publishes (frozen tensors travel once per stage, not per step).
+   */
+  public LinkedHashMap<String, HostTensor> effectiveWeights(boolean includeFrozen) {
     List<String> names = new ArrayList<>(weights.keySet());
+    if (!includeFrozen) {
+      names.removeAll(frozen);
+    }
     HostTensor[] out = new HostTensor[names.size()];
     ParallelLoops.forEach(names.size(), i -> {
       HostTensor w = weights.get(names.get(i));

@@ -127,7 +127,7 @@ public final class DistributedTrainer {
         int to = (int) Math.min(plan.trainingSetSize(), from + (long) plan.batchSize());
         long[] batch = java.util.Arrays.copyOfRange(permutation, from, to);
 
-        LinkedHashMap<String, HostTensor> trainable = trainableWeights(state);
+        LinkedHashMap<String, HostTensor> trainable = state.effectiveWeights(false);
         if (layout == null) {
           layout = ParameterLayout.of(trainable);
         }
@@ -252,12 +252,6 @@ public final class DistributedTrainer {
 
   private static String fmt(double v) {
     return String.format("%.2f", v);
-  }
-
-  private static LinkedHashMap<String, HostTensor> trainableWeights(TrainingState state) {
-    LinkedHashMap<String, HostTensor> all = state.effectiveWeights();
-    all.keySet().removeAll(state.frozen());
-    return all;
   }
 
   private static LinkedHashMap<String, HostTensor> frozenWeights(TrainingState state) {

@@ -7,6 +7,7 @@ import io.capprune.spark.io.Storage;
 import io.capprune.spark.pipeline.CapPipeline;
 import io.capprune.spark.pipeline.DemoInputs;
 import io.capprune.spark.pipeline.SparkContexts;
+import io.capprune.spark.report.RunComparison;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -35,6 +36,7 @@ public final class CapPruneMain {
         export                    write the pruned model in Hugging Face layout to <output>/model
         inspect <checkpoint> [--json]
                                   configuration, parameter counts and sparsity of a checkpoint
+        compare <run-dir>...      the dev metrics, sparsity and time of finished runs side by side (markdown)
         config-reference          every configuration key with its default and meaning (markdown)
 
       options:
@@ -73,6 +75,9 @@ public final class CapPruneMain {
         }
         case "inspect" -> {
           return inspect(cli, out, err);
+        }
+        case "compare" -> {
+          return compare(cli, out, err);
         }
         case "config-reference" -> {
           out.print(io.capprune.spark.config.ConfigReference.markdown());
@@ -166,6 +171,22 @@ public final class CapPruneMain {
       t = t.getCause();
     }
     return t.getMessage() == null ? t.toString() : t.getMessage();
+  }
+
+  private static int compare(CliArgs cli, PrintStream out, PrintStream err) {
+    if (cli.positional().isEmpty()) {
+      err.println("cap-prune: compare needs one or more run directories");
+      return 2;
+    }
+    JobConfig config = JobConfig.load(cli.configFile(), cli.overrides());
+    Configuration hadoop = Storage.hadoopConfiguration(sparkHadoopConfiguration(), config.s3());
+    try {
+      out.print(RunComparison.markdown(RunComparison.readAll(cli.positional(), hadoop)));
+      return 0;
+    } catch (java.io.IOException | RuntimeException e) {
+      err.println("cap-prune: compare: " + message(e));
+      return 1;
+    }
   }
 
   private static int inspect(CliArgs cli, PrintStream out, PrintStream err) {

@@ -497,17 +497,28 @@ public final class CapPipeline {
     Collections.shuffle(examples, new Random(config.seed()));
     int partitions = partitions();
     Broadcast<BertTokenizer> tok = sc.broadcast(tokenizer);
+    // The examples travel as a broadcast, not as parallelize's data: a parallelized collection's
+    // partitions carry their rows, so every later task (one per partition per training step) would
+    // ship its shard's text again. Unpersisted below; Spark re-sends it if a lost shard is recomputed.
+    Broadcast<List<io.capprune.core.glue.GlueExample>> rows = sc.broadcast(examples);
     int maxLen = config.maxSeqLength();
     sc.setJobDescription("read and tokenize " + data.source());
-    trainShards = sc.parallelize(examples, partitions)
-        .mapPartitionsWithIndex((index, it) -> {
-          List<io.capprune.core.glue.GlueExample> part = new ArrayList<>();
-          it.forEachRemaining(part::add);
-          List<EncodedExample> enc = GlueFiles.encode(part, tok.value(), maxLen);
-          return List.of(new Shard(index, enc.toArray(EncodedExample[]::new), null)).iterator();
-        }, true)
+    List<Integer> indices = new ArrayList<>();
+    for (int i = 0; i < partitions; i++) {
+      indices.add(i);
+    }
+    trainShards = sc.parallelize(indices, partitions)
+        .map(index -> {
+          List<io.capprune.core.glue.GlueExample> all = rows.value();
+          // The same slices parallelize would cut: contiguous, sizes differing by at most one.
+          int from = (int) ((long) index * all.size() / partitions);
+          int to = (int) ((long) (index + 1) * all.size() / partitions);
+          List<EncodedExample> enc = GlueFiles.encode(all.subList(from, to), tok.value(), maxLen);
+          return new Shard(index, enc.toArray(EncodedExample[]::new), null);
+        })
         .persist(StorageLevel.MEMORY_ONLY());
     trainShards.count();
+    rows.unpersist(false);
     trainSize = data.size();
     // the cached shards hold the examples now
     trainData = null;

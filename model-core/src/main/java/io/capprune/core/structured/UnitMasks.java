@@ -215,6 +215,29 @@ public final class UnitMasks implements Serializable {
     return out;
   }
 
+  /** {@code W * M} of the six encoder matrices per layer, copies of every other tensor. */
+  public LinkedHashMap<String, HostTensor> maskedWeights(BertConfig c, Map<String, HostTensor> weights) {
+    Map<String, HostTensor> masks = weightMasks(c);
+    LinkedHashMap<String, HostTensor> out = new LinkedHashMap<>();
+    weights.forEach((name, w) -> {
+      HostTensor m = masks.get(name);
+      HostTensor e = w.copy();
+      if (m != null) {
+        if (!m.sameShape(w)) {
+          throw new IllegalArgumentException("'" + name + "' has shape " + Arrays.toString(w.shape())
+              + ", its unit mask " + Arrays.toString(m.shape()));
+        }
+        float[] d = e.data();
+        float[] md = m.data();
+        for (int i = 0; i < d.length; i++) {
+          d[i] *= md[i];
+        }
+      }
+      out.put(name, e);
+    });
+    return out;
+  }
+
   @Override
   public boolean equals(Object o) {
     return o instanceof UnitMasks m && Arrays.deepEquals(heads, m.heads) && Arrays.deepEquals(neurons, m.neurons);

@@ -5,8 +5,12 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.Serializable;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
 
 /**
  * The subset of a Hugging Face {@code config.json} that BERT's forward pass needs, validated.
@@ -14,6 +18,12 @@ import java.util.Set;
  *
  * @param numLabels classifier outputs; 1 means regression (STS-B)
  * @param labels label names in classifier order (id2label), may be empty when unknown
+ * @param prunedHeads structured pruning: original head indices removed per layer (Hugging Face's
+ *     {@code pruned_heads}); the layer's Q/K/V rows and attention-output columns of those heads are
+ *     physically absent, the remaining heads keep their order. Empty for an unpruned model.
+ * @param layerIntermediateSizes structured pruning: FFN width of every layer when the layers
+ *     differ (key {@code cap_intermediate_sizes}, see docs/structured.md); empty when every layer
+ *     has {@code intermediate_size}
  */
 public record BertConfig(
     String modelType,
@@ -29,14 +39,34 @@ public record BertConfig(
     int typeVocabSize,
     float layerNormEps,
     int numLabels,
-    List<String> labels)
+    List<String> labels,
+    Map<Integer, List<Integer>> prunedHeads,
+    List<Integer> layerIntermediateSizes)
     implements Serializable {
+
+  /** An unpruned model's configuration. */
+  public BertConfig(String modelType, int vocabSize, int hiddenSize, int numHiddenLayers,
+      int numAttentionHeads, int intermediateSize, String hiddenAct, float hiddenDropoutProb,
+      float attentionProbsDropoutProb, int maxPositionEmbeddings, int typeVocabSize,
+      float layerNormEps, int numLabels, List<String> labels) {
+    this(modelType, vocabSize, hiddenSize, numHiddenLayers, numAttentionHeads, intermediateSize,
+        hiddenAct, hiddenDropoutProb, attentionProbsDropoutProb, maxPositionEmbeddings,
+        typeVocabSize, layerNormEps, numLabels, labels, Map.of(), List.of());
+  }
 
   public static final Set<String> SUPPORTED_MODEL_TYPES = Set.of("bert");
   public static final Set<String> SUPPORTED_ACTIVATIONS = Set.of("gelu");
 
   public BertConfig {
     labels = labels == null ? List.of() : List.copyOf(labels);
+    prunedHeads = normalisePrunedHeads(prunedHeads, numHiddenLayers, numAttentionHeads);
+    layerIntermediateSizes = layerIntermediateSizes == null ? List.of() : List.copyOf(layerIntermediateSizes);
+    requireKey(layerIntermediateSizes.isEmpty() || layerIntermediateSizes.size() == numHiddenLayers,
+        "cap_intermediate_sizes", "has " + layerIntermediateSizes.size() + " entries but num_hidden_layers is "
+        + numHiddenLayers);
+    for (int v : layerIntermediateSizes) {
+      requireKey(v > 0, "cap_intermediate_sizes", "every layer needs at least one FFN neuron, got " + v);
+    }
     requireKey(SUPPORTED_MODEL_TYPES.contains(modelType), "model_type",
         "unsupported model_type '" + modelType + "' (supported: " + SUPPORTED_MODEL_TYPES + ")");
     requireKey(SUPPORTED_ACTIVATIONS.contains(hiddenAct), "hidden_act",
@@ -65,17 +95,80 @@ public record BertConfig(
     return hiddenSize / numAttentionHeads;
   }
 
+  /** Heads physically present in layer {@code layer} (all minus the pruned ones). */
+  public int headsInLayer(int layer) {
+    return numAttentionHeads - prunedHeads.getOrDefault(layer, List.of()).size();
+  }
+
+  /** FFN width of layer {@code layer}. */
+  public int intermediateSizeOf(int layer) {
+    return layerIntermediateSizes.isEmpty() ? intermediateSize : layerIntermediateSizes.get(layer);
+  }
+
+  /** Whether heads or neurons were physically removed. */
+  public boolean isStructurallyPruned() {
+    return !prunedHeads.isEmpty() || !layerIntermediateSizes.isEmpty()
+        && layerIntermediateSizes.stream().anyMatch(v -> v != intermediateSize);
+  }
+
   public BertConfig withLabels(List<String> newLabels) {
     int n = newLabels.isEmpty() ? numLabels : newLabels.size();
     return new BertConfig(modelType, vocabSize, hiddenSize, numHiddenLayers, numAttentionHeads,
         intermediateSize, hiddenAct, hiddenDropoutProb, attentionProbsDropoutProb,
-        maxPositionEmbeddings, typeVocabSize, layerNormEps, n, newLabels);
+        maxPositionEmbeddings, typeVocabSize, layerNormEps, n, newLabels, prunedHeads,
+        layerIntermediateSizes);
   }
 
   public BertConfig withNumLabels(int n) {
     return new BertConfig(modelType, vocabSize, hiddenSize, numHiddenLayers, numAttentionHeads,
         intermediateSize, hiddenAct, hiddenDropoutProb, attentionProbsDropoutProb,
-        maxPositionEmbeddings, typeVocabSize, layerNormEps, n, List.of());
+        maxPositionEmbeddings, typeVocabSize, layerNormEps, n, List.of(), prunedHeads,
+        layerIntermediateSizes);
+  }
+
+  /**
+   * The configuration after removing heads and neurons. {@code intermediateSizes} holds every
+   * layer's FFN width: when all are equal they become {@code intermediate_size} (what Hugging Face
+   * expects), otherwise {@code intermediate_size} keeps the original width and the per-layer list
+   * is written as {@code cap_intermediate_sizes}.
+   */
+  public BertConfig withStructure(Map<Integer, List<Integer>> newPrunedHeads, int[] intermediateSizes) {
+    if (intermediateSizes.length != numHiddenLayers) {
+      throw new IllegalArgumentException("intermediate sizes for " + intermediateSizes.length
+          + " layers, the model has " + numHiddenLayers);
+    }
+    boolean equal = java.util.Arrays.stream(intermediateSizes).allMatch(v -> v == intermediateSizes[0]);
+    List<Integer> perLayer = new ArrayList<>();
+    for (int v : intermediateSizes) {
+      perLayer.add(v);
+    }
+    return new BertConfig(modelType, vocabSize, hiddenSize, numHiddenLayers, numAttentionHeads,
+        equal ? intermediateSizes[0] : intermediateSize, hiddenAct, hiddenDropoutProb,
+        attentionProbsDropoutProb, maxPositionEmbeddings, typeVocabSize, layerNormEps, numLabels,
+        labels, newPrunedHeads, equal ? List.of() : perLayer);
+  }
+
+  private static Map<Integer, List<Integer>> normalisePrunedHeads(Map<Integer, List<Integer>> given,
+      int layers, int heads) {
+    if (given == null || given.isEmpty()) {
+      return Map.of();
+    }
+    TreeMap<Integer, List<Integer>> out = new TreeMap<>();
+    for (Map.Entry<Integer, List<Integer>> e : given.entrySet()) {
+      int layer = e.getKey();
+      requireKey(layer >= 0 && layer < layers, "pruned_heads",
+          "layer " + layer + " is not in 0.." + (layers - 1));
+      TreeSet<Integer> set = new TreeSet<>(e.getValue());
+      for (int h : set) {
+        requireKey(h >= 0 && h < heads, "pruned_heads",
+            "layer " + layer + ": head " + h + " is not in 0.." + (heads - 1));
+      }
+      requireKey(set.size() < heads, "pruned_heads", "layer " + layer + " prunes all " + heads + " heads");
+      if (!set.isEmpty()) {
+        out.put(layer, List.copyOf(set));
+      }
+    }
+    return java.util.Collections.unmodifiableMap(out);
   }
 
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -113,7 +206,9 @@ public record BertConfig(
           root.has("type_vocab_size") ? intKey(root, "type_vocab_size", source) : 2,
           floatKey(root, "layer_norm_eps", 1e-12f, source),
           numLabels,
-          labels);
+          labels,
+          readPrunedHeads(root),
+          readIntList(root, "cap_intermediate_sizes"));
     } catch (InvalidKeyException e) {
       throw new CheckpointException(source + ": " + e.getMessage(), e);
     }
@@ -150,12 +245,74 @@ public record BertConfig(
         label2id.put(labels.get(i), i);
       }
     }
+    if (!prunedHeads.isEmpty()) {
+      ObjectNode ph = o.putObject("pruned_heads");
+      prunedHeads.forEach((layer, hs) -> {
+        var arr = ph.putArray(Integer.toString(layer));
+        hs.forEach(arr::add);
+      });
+    }
+    if (!layerIntermediateSizes.isEmpty()) {
+      var arr = o.putArray("cap_intermediate_sizes");
+      layerIntermediateSizes.forEach(arr::add);
+    }
     o.put("torch_dtype", "float32");
     try {
       return JSON.writerWithDefaultPrettyPrinter().writeValueAsString(o) + "\n";
     } catch (IOException e) {
       throw new IllegalStateException(e);
     }
+  }
+
+  private static Map<Integer, List<Integer>> readPrunedHeads(JsonNode root) {
+    JsonNode n = root.get("pruned_heads");
+    if (n == null || n.isNull()) {
+      return Map.of();
+    }
+    if (!n.isObject()) {
+      throw new InvalidKeyException("pruned_heads", "expected an object of layer -> [heads], got " + n);
+    }
+    TreeMap<Integer, List<Integer>> out = new TreeMap<>();
+    var it = n.fields();
+    while (it.hasNext()) {
+      var e = it.next();
+      int layer;
+      try {
+        layer = Integer.parseInt(e.getKey());
+      } catch (NumberFormatException ex) {
+        throw new InvalidKeyException("pruned_heads", "layer '" + e.getKey() + "' is not an integer");
+      }
+      if (!e.getValue().isArray()) {
+        throw new InvalidKeyException("pruned_heads", "layer " + layer + ": expected a list of heads");
+      }
+      List<Integer> heads = new ArrayList<>();
+      for (JsonNode h : e.getValue()) {
+        if (!h.isIntegralNumber()) {
+          throw new InvalidKeyException("pruned_heads", "layer " + layer + ": head " + h + " is not an integer");
+        }
+        heads.add(h.intValue());
+      }
+      out.put(layer, heads);
+    }
+    return out;
+  }
+
+  private static List<Integer> readIntList(JsonNode root, String key) {
+    JsonNode n = root.get(key);
+    if (n == null || n.isNull()) {
+      return List.of();
+    }
+    if (!n.isArray()) {
+      throw new InvalidKeyException(key, "expected a list of integers, got " + n);
+    }
+    List<Integer> out = new ArrayList<>();
+    for (JsonNode v : n) {
+      if (!v.isIntegralNumber()) {
+        throw new InvalidKeyException(key, "expected integers, got " + v);
+      }
+      out.add(v.intValue());
+    }
+    return out;
   }
 
   private static List<String> readLabels(JsonNode root, String source) {

@@ -26,7 +26,6 @@ public final class BertTensorNames {
    */
   public static LinkedHashMap<String, int[]> required(BertConfig c) {
     int h = c.hiddenSize();
-    int ffn = c.intermediateSize();
     LinkedHashMap<String, int[]> m = new LinkedHashMap<>();
     m.put("embeddings.word_embeddings.weight", new int[] {c.vocabSize(), h});
     m.put("embeddings.position_embeddings.weight", new int[] {c.maxPositionEmbeddings(), h});
@@ -35,11 +34,14 @@ public final class BertTensorNames {
     m.put("embeddings.LayerNorm.bias", new int[] {h});
     for (int i = 0; i < c.numHiddenLayers(); i++) {
       String p = layer(i);
+      // Structured pruning removes heads and FFN neurons per layer (pruned_heads, cap_intermediate_sizes).
+      int attn = c.headsInLayer(i) * c.headDim();
+      int ffn = c.intermediateSizeOf(i);
       for (String qkv : new String[] {"query", "key", "value"}) {
-        m.put(p + "attention.self." + qkv + ".weight", new int[] {h, h});
-        m.put(p + "attention.self." + qkv + ".bias", new int[] {h});
+        m.put(p + "attention.self." + qkv + ".weight", new int[] {attn, h});
+        m.put(p + "attention.self." + qkv + ".bias", new int[] {attn});
       }
-      m.put(p + "attention.output.dense.weight", new int[] {h, h});
+      m.put(p + "attention.output.dense.weight", new int[] {h, attn});
       m.put(p + "attention.output.dense.bias", new int[] {h});
       m.put(p + "attention.output.LayerNorm.weight", new int[] {h});
       m.put(p + "attention.output.LayerNorm.bias", new int[] {h});

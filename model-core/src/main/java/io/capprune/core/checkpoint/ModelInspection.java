@@ -22,12 +22,54 @@ import org.apache.hadoop.conf.Configuration;
  */
 public record ModelInspection(String source, BertConfig config, int tensorCount, long parameters,
     long encoderLinearWeights, long encoderLinearZeros, boolean hasPooler, boolean hasClassifier,
-    List<Matrix> matrices) {
+    List<Matrix> matrices, List<Layer> layers) {
 
   public static final String USAGE = "usage: cap-prune inspect <checkpoint-dir-or-URI> [--json]";
 
   public ModelInspection {
     matrices = List.copyOf(matrices);
+    layers = List.copyOf(layers);
+  }
+
+  /**
+   * Structured view of one encoder layer: heads and FFN neurons physically present, and how many
+   * of them are live (a head or neuron whose output columns are all zero contributes nothing,
+   * which is how a masked, not physically pruned, model stores a pruned unit).
+   */
+  public record Layer(int index, int heads, int headsKept, int neurons, int neuronsKept) {}
+
+  static List<Layer> layers(HfCheckpoint ckpt) {
+    BertConfig c = ckpt.config();
+    List<Layer> out = new ArrayList<>();
+    for (int l = 0; l < c.numHiddenLayers(); l++) {
+      String p = "encoder.layer." + l + ".";
+      int heads = c.headsInLayer(l);
+      int neurons = c.intermediateSizeOf(l);
+      int headsKept = liveColumnGroups(ckpt.tensor(p + "attention.output.dense.weight"), c.headDim());
+      int neuronsKept = liveColumnGroups(ckpt.tensor(p + "output.dense.weight"), 1);
+      out.add(new Layer(l, heads, headsKept, neurons, neuronsKept));
+    }
+    return out;
+  }
+
+  /** Groups of {@code group} consecutive columns with at least one non-zero entry. */
+  private static int liveColumnGroups(HostTensor t, int group) {
+    int rows = t.shape()[0];
+    int cols = t.shape()[1];
+    boolean[] live = new boolean[cols / group];
+    float[] d = t.data();
+    for (int r = 0; r < rows; r++) {
+      for (int col = 0; col < cols; col++) {
+        if (d[r * cols + col] != 0f) {
+          live[col / group] = true;
+        }
+      }
+    }
+    int n = 0;
+    for (boolean b : live) {
+      n += b ? 1 : 0;
+    }
+    return n;
   }
 
   /** One encoder Linear weight. */
@@ -49,7 +91,7 @@ public record ModelInspection(String source, BertConfig config, int tensorCount,
       zeros += z;
     }
     return new ModelInspection(ckpt.source(), ckpt.config(), ckpt.tensors().size(), ckpt.parameterCount(),
-        weights, zeros, ckpt.hasPooler(), ckpt.hasClassifier(), matrices);
+        weights, zeros, ckpt.hasPooler(), ckpt.hasClassifier(), matrices, layers(ckpt));
   }
 
   public double encoderLinearSparsity() {
@@ -83,6 +125,22 @@ public record ModelInspection(String source, BertConfig config, int tensorCount,
       Arrays.stream(m.shape()).forEach(shape::add);
       mo.put("sparsity", m.sparsity());
     }
+    if (!config.prunedHeads().isEmpty()) {
+      ObjectNode ph = o.putObject("pruned_heads");
+      config.prunedHeads().forEach((l, hs) -> {
+        ArrayNode a = ph.putArray(Integer.toString(l));
+        hs.forEach(a::add);
+      });
+    }
+    ArrayNode ls = o.putArray("layers");
+    for (Layer l : layers) {
+      ObjectNode lo = ls.addObject();
+      lo.put("layer", l.index());
+      lo.put("heads", l.heads());
+      lo.put("heads_kept", l.headsKept());
+      lo.put("intermediate_size", l.neurons());
+      lo.put("neurons_kept", l.neuronsKept());
+    }
     try {
       return json.writerWithDefaultPrettyPrinter().writeValueAsString(o);
     } catch (IOException e) {
@@ -98,7 +156,10 @@ public record ModelInspection(String source, BertConfig config, int tensorCount,
         {"layers", Integer.toString(config.numHiddenLayers())},
         {"hidden_size", Integer.toString(config.hiddenSize())},
         {"attention_heads", config.numAttentionHeads() + " (head size " + config.headDim() + ")"},
-        {"intermediate_size", Integer.toString(config.intermediateSize())},
+        {"intermediate_size", config.layerIntermediateSizes().isEmpty()
+            ? Integer.toString(config.intermediateSize())
+            : "per layer " + config.layerIntermediateSizes() + " (cap_intermediate_sizes)"},
+        {"pruned_heads", config.prunedHeads().isEmpty() ? "none" : config.prunedHeads().toString()},
         {"vocab_size", Integer.toString(config.vocabSize())},
         {"pooler", hasPooler ? "yes" : "no"},
         {"classifier", hasClassifier ? "yes (" + config.numLabels() + " labels)" : "no"},
@@ -117,6 +178,14 @@ public record ModelInspection(String source, BertConfig config, int tensorCount,
       nameWidth = Math.max(nameWidth, m.name().length());
       shapeWidth = Math.max(shapeWidth, shape(m).length());
     }
+    // Heads out of num_attention_heads (the original count); neurons out of the layer's width.
+    sb.append(String.format(Locale.ROOT, "%-5s  %14s  %20s%n", "layer", "heads kept", "FFN neurons kept"));
+    for (Layer l : layers) {
+      sb.append(String.format(Locale.ROOT, "%-5d  %14s  %20s%n", l.index(),
+          l.headsKept() + " / " + config.numAttentionHeads(),
+          l.neuronsKept() + " / " + l.neurons()));
+    }
+    sb.append(System.lineSeparator());
     String row = "%-" + nameWidth + "s  %" + shapeWidth + "s  %9s%n";
     sb.append(String.format(Locale.ROOT, row, "matrix", "shape", "sparsity"));
     for (Matrix m : matrices) {

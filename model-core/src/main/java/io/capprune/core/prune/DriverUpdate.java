@@ -54,7 +54,9 @@ public final class DriverUpdate {
   public TrainingState initialState(java.util.LinkedHashMap<String, HostTensor> weights) {
     TrainingState state = TrainingState.fresh(weights, pruning.criterion().usesScores(),
         pruning.freezeEmbeddings());
-    recomputeMasks(state, pruning.thresholdAt(0));
+    if (pruning.criterion().recomputesMasks()) {
+      recomputeMasks(state, pruning.thresholdAt(0));
+    }
     return state;
   }
 
@@ -125,7 +127,8 @@ public final class DriverUpdate {
     double next = pruning.thresholdAt(t + 1);
     // Top-k per matrix is fused with the update: one task per prunable matrix writes the new
     // weights/scores and the histogram the selection starts from, then selects. Saves a pass.
-    boolean fusedTopK = !pruning.globalTopK() && criterion != PruningCriterion.SOFT_MOVEMENT;
+    boolean fusedTopK = !pruning.globalTopK() && criterion != PruningCriterion.SOFT_MOVEMENT
+        && criterion.recomputesMasks();
     int[][] tasks = fusedTopK ? wholeMatricesAndChunks(slots) : chunks;
     long[] keptBySlot = new long[slots.size()];
     ParallelLoops.forEach(tasks[0].length, c -> {
@@ -137,7 +140,7 @@ public final class DriverUpdate {
       int[] hist = fusedTopK && s.mask != null ? MaskComputer.histogram() : null;
       if (s.mask == null) {
         AdamW.update(s.w, s.g, cf, s.m, s.v, from, to, cw);
-      } else if (criterion == PruningCriterion.MAGNITUDE) {
+      } else if (!criterion.usesScores()) {
         updateMasked(s, cf, from, to, cw, hist);
       } else {
         updateWithScores(s, cf, lambda == 0 ? null : s.regularizerGradient, from, to, cw, forScores, hist);
@@ -177,6 +180,13 @@ public final class DriverUpdate {
   long[] recomputeMasks(TrainingState state, double threshold) {
     List<String> names = new ArrayList<>(state.masks().keySet());
     int m = names.size();
+    if (!pruning.criterion().recomputesMasks()) {
+      long[] kept = new long[m];
+      for (int j = 0; j < m; j++) {
+        kept[j] = state.masks().get(names.get(j)).numel() - state.masks().get(names.get(j)).countZeros();
+      }
+      return kept;
+    }
     List<float[]> masks = new ArrayList<>(m);
     List<float[]> source = new ArrayList<>(m);
     PruningCriterion criterion = pruning.criterion();
@@ -222,7 +232,7 @@ public final class DriverUpdate {
     }
     float[] g = s.g, w = s.w, mask = s.mask;
     double a = 0, b = 0;
-    if (criterion == PruningCriterion.MAGNITUDE) {
+    if (!criterion.usesScores()) {
       for (int i = from; i < to; i++) {
         float gw = g[i] * mask[i];
         a += (double) gw * gw;

@@ -7,9 +7,19 @@ public enum PruningCriterion {
   /** Top-k of the learned scores S, straight-through estimator: CAP-m. */
   MOVEMENT,
   /** Keep where sigmoid(S) > tau, with an L1 regulariser on sigmoid(S): CAP-soft. */
-  SOFT_MOVEMENT;
+  SOFT_MOVEMENT,
+  /**
+   * Masks set from outside and kept as they are (structured CAP-f: head and neuron masks change
+   * only between retraining phases); masked weights get no gradient, as with magnitude.
+   */
+  FIXED;
 
   public boolean usesScores() {
-    return this != MAGNITUDE;
+    return this == MOVEMENT || this == SOFT_MOVEMENT;
+  }
+
+  /** Whether the masks are recomputed from weights or scores after every step. */
+  public boolean recomputesMasks() {
+    return this != FIXED;
   }
 }

@@ -38,6 +38,7 @@ public record JobConfig(
     FinetuneSettings finetune,
     PruneSettings prune,
     LossSettings loss,
+    StructuredSettings structured,
     int logEverySteps,
     S3Settings s3,
     String rendered)
@@ -61,6 +62,14 @@ public record JobConfig(
       double finalThreshold, double initialThreshold, double softInitialThreshold,
       double softFinalThreshold, double finalLambda, boolean globalTopk, boolean freezeEmbeddings,
       int snapshotEveryEpochs) implements Serializable {}
+
+  /**
+   * cap.structured: the CAP-f sequence (cap-reference 3.6). Retraining uses cap.prune's batch size,
+   * learning rate, weight decay, epsilon and clipping.
+   */
+  public record StructuredSettings(List<Double> headFractions, List<Double> neuronFractions,
+      int retrainEpochs, double warmupRatio, int importanceBatchSize, boolean normalizeByLayer,
+      boolean freezeEmbeddings) implements Serializable {}
 
   public record LossSettings(double ceWeight, double kdWeight, double kdTemperature,
       double contrastiveTemperature, double unsupervisedWeight, double supervisedWeight,
@@ -134,6 +143,7 @@ public record JobConfig(
     ConfigReader pr = cap.child("prune");
     ConfigReader ls = cap.child("loss");
     ConfigReader s3 = cap.child("s3");
+    ConfigReader st = cap.child("structured");
 
     PruneMethod method;
     try {
@@ -165,6 +175,21 @@ public record JobConfig(
           "must be > 0 when warmup-steps is 0");
     }
 
+    StructuredSettings structured = new StructuredSettings(fractions(full, st.key("head-fractions")),
+        fractions(full, st.key("neuron-fractions")), st.intAtLeast("retrain-epochs", 1),
+        st.closedUnit("warmup-ratio"), st.intAtLeast("importance-batch-size", 1),
+        st.bool("normalize-by-layer"), st.bool("freeze-embeddings"));
+    if (structured.headFractions().size() != structured.neuronFractions().size()) {
+      throw new ConfigValidationException(st.key("neuron-fractions"), "has "
+          + structured.neuronFractions().size() + " steps but head-fractions has "
+          + structured.headFractions().size() + "; the sequence prunes both at every step");
+    }
+    try {
+      new io.capprune.core.structured.PruneSequence(structured.headFractions(), structured.neuronFractions());
+    } catch (IllegalArgumentException e) {
+      throw new ConfigValidationException(st.key("head-fractions"), e.getMessage());
+    }
+
     return new JobConfig(
         cap.oneOf("task", TASKS),
         cap.string("data-dir"),
@@ -192,10 +217,30 @@ public record JobConfig(
             ls.positive("kd-temperature"), ls.positive("contrastive-temperature"),
             ls.atLeast("unsupervised-weight", 0), ls.atLeast("supervised-weight", 0),
             ls.intAtLeast("extra-examples", 0), ls.oneOf("representation", REPRESENTATIONS), modules),
+        structured,
         cap.intAtLeast("log.every-steps", 1),
         new S3Settings(s3.string("endpoint"), s3.string("region"), s3.bool("path-style-access"),
             s3.string("access-key"), s3.string("secret-key")),
         renderMasked(known));
+  }
+
+  /** A non-empty list of fractions in [0, 1). */
+  private static List<Double> fractions(Config full, String key) {
+    List<Double> out;
+    try {
+      out = full.getDoubleList(key);
+    } catch (com.typesafe.config.ConfigException e) {
+      throw new ConfigValidationException(key, "expected a list of numbers, e.g. [0.1, 0.2]: " + e.getMessage());
+    }
+    if (out.isEmpty()) {
+      throw new ConfigValidationException(key, "needs at least one pruning step");
+    }
+    for (double v : out) {
+      if (!(v >= 0 && v < 1)) {
+        throw new ConfigValidationException(key, "fractions must be in [0, 1), got " + v);
+      }
+    }
+    return List.copyOf(out);
   }
 
   /** A typo in a key would otherwise be silently ignored: every key must exist in reference.conf. */

@@ -11,10 +11,19 @@ public enum PruneMethod {
   CAP_SOFT("cap-soft", Criterion.SOFT_MOVEMENT, true),
   MOVEMENT("movement", Criterion.MOVEMENT, false),
   SOFT_MOVEMENT("soft-movement", Criterion.SOFT_MOVEMENT, false),
-  MAGNITUDE("magnitude", Criterion.MAGNITUDE, false);
+  MAGNITUDE("magnitude", Criterion.MAGNITUDE, false),
+  /** CAP-f: heads and FFN neurons by first-order importance, retraining with the CAP losses. */
+  CAP_STRUCTURED("cap-structured", Criterion.STRUCTURED, true),
+  /** The same without the contrastive terms (distillation only). */
+  STRUCTURED("structured", Criterion.STRUCTURED, false);
 
-  /** How masks are chosen (unstructured). */
-  public enum Criterion { MAGNITUDE, MOVEMENT, SOFT_MOVEMENT }
+  /** How masks are chosen: unstructured per weight, or structured (heads and neurons, cap.structured). */
+  public enum Criterion { MAGNITUDE, MOVEMENT, SOFT_MOVEMENT, STRUCTURED }
+
+  /** Whether whole heads and neurons are pruned (the cap.structured sequence) instead of weights. */
+  public boolean structured() {
+    return criterion == Criterion.STRUCTURED;
+  }
 
   private final String configName;
   private final Criterion criterion;

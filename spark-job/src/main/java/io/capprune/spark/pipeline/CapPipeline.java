@@ -74,13 +74,13 @@ public final class CapPipeline {
   public static final String SPARSITY_JSON = "sparsity.json";
   public static final String FINAL_MARKER = "_PRUNED";
 
-  private final JobConfig config;
-  private final JavaSparkContext sc;
-  private final Storage storage;
-  private final RunDirectory out;
+  final JobConfig config;
+  final JavaSparkContext sc;
+  final Storage storage;
+  final RunDirectory out;
   private final GlueTask task;
-  private final HfCheckpoint pretrained;
-  private final BertConfig modelConfig;
+  final HfCheckpoint pretrained;
+  final BertConfig modelConfig;
   private final BertTokenizer tokenizer;
   private final HfCheckpoint givenTeacher;
   private final List<GlueData> devData;
@@ -248,6 +248,10 @@ public final class CapPipeline {
 
   /** Prunes with cap.prune.method from the pre-trained model, distilling from the teacher. */
   public void prune() {
+    if (config.prune().method().structured()) {
+      new StructuredPrune(this).run();
+      return;
+    }
     JobConfig.PruneSettings p = config.prune();
     HfCheckpoint teacher = readTeacher();
     LinkedHashMap<String, HostTensor> init = studentInit();
@@ -370,9 +374,12 @@ public final class CapPipeline {
     TrainingState state = store.read(last);
     LinkedHashMap<String, HostTensor> weights = state.effectiveWeights();
     Path modelDir = out.resolve(MODEL_DIR);
+    // Structured runs export the physically smaller model (heads and neurons removed).
+    HfCheckpoint model = config.prune().method().structured()
+        ? StructuredPrune.smallerModel(modelConfig, weights, last, pretrained.vocab())
+        : new HfCheckpoint("pruned", modelConfig, weights, pretrained.vocab());
     try {
-      CheckpointStore.write(new HfCheckpoint("pruned", modelConfig, weights, pretrained.vocab()),
-          modelDir.toString(), storage.conf(), true);
+      CheckpointStore.write(model, modelDir.toString(), storage.conf(), true);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write " + modelDir + ": " + e.getMessage(), e);
     }
@@ -422,7 +429,7 @@ public final class CapPipeline {
     return config.teacher().isBlank() ? out.resolve(TEACHER_DIR).toString() : config.teacher();
   }
 
-  private HfCheckpoint readTeacher() {
+  HfCheckpoint readTeacher() {
     if (givenTeacher != null) {
       return givenTeacher;
     }
@@ -442,7 +449,7 @@ public final class CapPipeline {
    * every call: training updates its arrays in place, and the pre-trained checkpoint must stay
    * pre-trained for the next stage of the same run (the student's start and the PrC bank).
    */
-  private LinkedHashMap<String, HostTensor> studentInit() {
+  LinkedHashMap<String, HostTensor> studentInit() {
     Map<String, HostTensor> base = new LinkedHashMap<>();
     pretrained.tensors().forEach((name, t) -> base.put(name, t.copy()));
     HostTensor cw = base.get("classifier.weight");
@@ -455,13 +462,13 @@ public final class CapPipeline {
     return new LinkedHashMap<>(BertInit.fillMissing(modelConfig, base, config.seed()));
   }
 
-  private WorkerSettings workerSettings() {
+  WorkerSettings workerSettings() {
     return new WorkerSettings(modelConfig, config.worker().microBatchSize(),
         config.dynamicPadding() ? 0 : config.maxSeqLength(), tokenizer.padId(), config.worker().useGpu(),
         config.worker().threads(), task.isRegression());
   }
 
-  private CapLossConfig lossConfig() {
+  CapLossConfig lossConfig() {
     JobConfig.LossSettings l = config.loss();
     Set<Kind> banks = EnumSet.noneOf(Kind.class);
     for (String m : l.modules()) {
@@ -478,13 +485,13 @@ public final class CapPipeline {
         config.prune().method().contrastive());
   }
 
-  private long trainSize() {
+  long trainSize() {
     trainShards();
     return trainSize;
   }
 
   /** The training set: read once on the driver, shuffled into partitions, tokenized there, cached. */
-  private JavaRDD<Shard> trainShards() {
+  JavaRDD<Shard> trainShards() {
     if (trainShards != null) {
       return trainShards;
     }
@@ -531,7 +538,7 @@ public final class CapPipeline {
   }
 
   /** Teacher logits and FiC vectors, and PrC vectors of the pre-trained model, once (decision 5). */
-  private JavaRDD<Shard> withBanks(JavaRDD<Shard> shards, HfCheckpoint teacher,
+  JavaRDD<Shard> withBanks(JavaRDD<Shard> shards, HfCheckpoint teacher,
       LinkedHashMap<String, HostTensor> pretrainedWeights, CapLossConfig loss) {
     WorkerSettings ws = workerSettings();
     Representation.Mode mode = loss.representation();
@@ -574,7 +581,7 @@ public final class CapPipeline {
   }
 
   /** Adds the student's current vectors as a new SnC slice (train mode, as the reference). */
-  private JavaRDD<Shard> withSnapshotSlice(JavaRDD<Shard> shards, LinkedHashMap<String, HostTensor> weights) {
+  JavaRDD<Shard> withSnapshotSlice(JavaRDD<Shard> shards, LinkedHashMap<String, HostTensor> weights) {
     Broadcast<LinkedHashMap<String, HostTensor>> w = sc.broadcast(weights);
     EncodeTask snap = new EncodeTask(workerSettings(), w, true, lossConfig().representation(),
         config.seed() + 17);
@@ -608,7 +615,7 @@ public final class CapPipeline {
   }
 
   /** Dev metrics of a model given by its (effective) weights. */
-  private Map<String, Double> evaluateWeights(LinkedHashMap<String, HostTensor> weights) {
+  Map<String, Double> evaluateWeights(LinkedHashMap<String, HostTensor> weights) {
     Broadcast<LinkedHashMap<String, HostTensor>> w = sc.broadcast(weights);
     EncodeTask predict = new EncodeTask(workerSettings(), w, false, Representation.Mode.POOLER, config.seed());
     Map<String, Double> all = new LinkedHashMap<>();
@@ -653,7 +660,7 @@ public final class CapPipeline {
     return all;
   }
 
-  private SnapshotStore.Snapshot finalSnapshot() {
+  SnapshotStore.Snapshot finalSnapshot() {
     List<SnapshotStore.Snapshot> all = new SnapshotStore(storage, out.resolve(SNAPSHOTS_DIR)).committed();
     if (all.isEmpty() || !Boolean.TRUE.equals(all.get(all.size() - 1).state().get("final"))) {
       throw new IllegalStateException(out.resolve(SNAPSHOTS_DIR) + " holds no final snapshot: run the prune stage first");
@@ -661,7 +668,7 @@ public final class CapPipeline {
     return all.get(all.size() - 1);
   }
 
-  private void writeJson(Path path, Object value) {
+  void writeJson(Path path, Object value) {
     try {
       storage.writeString(path, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(value) + "\n", true);
     } catch (IOException e) {

@@ -74,7 +74,7 @@ public record SparkHome(Path dir, List<Path> jars) {
             SPARK_HOME="${SPARK_HOME:-$(cd "$(dirname "$0")/.." && pwd)}"
             export SPARK_HOME
             if [[ -n "${CAP_IT_SUBMIT_LOG:-}" ]]; then
-              { echo "# spark-submit arguments"; printf '%s\n' "$@"; echo "# end"; } >> "$CAP_IT_SUBMIT_LOG"
+              { echo "# spark-submit arguments"; printf '%s\\n' "$@"; echo "# end"; } >> "$CAP_IT_SUBMIT_LOG"
             fi
             exec "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.SparkSubmit "$@"
             """;
@@ -90,18 +90,18 @@ public record SparkHome(Path dir, List<Path> jars) {
             RUNNER="${RUNNER:-@JAVA@}"
             build_command() {
               "$RUNNER" -Xmx128m $SPARK_LAUNCHER_OPTS -cp "$SPARK_HOME/jars/*" org.apache.spark.launcher.Main "$@"
-              printf "%d\0" $?
+              printf "%d\\0" $?
             }
             set +o posix
             CMD=()
-            DELIM=$'\n'
+            DELIM=$'\\n'
             CMD_START_FLAG="false"
             while IFS= read -d "$DELIM" -r _ARG; do
-              ARG=${_ARG//$'\r'}
+              ARG=${_ARG//$'\\r'}
               if [ "$CMD_START_FLAG" == "true" ]; then
                 CMD+=("$ARG")
               else
-                if [ "$ARG" == $'\0' ]; then
+                if [ "$ARG" == $'\\0' ]; then
                   DELIM=''
                   CMD_START_FLAG="true"
                 elif [ "$ARG" != "" ]; then
@@ -121,7 +121,7 @@ public record SparkHome(Path dir, List<Path> jars) {
             fi
             CMD=("${CMD[@]:0:$LAST}")
             if [[ -n "${CAP_IT_SUBMIT_LOG:-}" ]]; then
-              { echo "# java command"; printf '%s\n' "${CMD[@]}"; echo "# end"; } >> "$CAP_IT_SUBMIT_LOG"
+              { echo "# java command"; printf '%s\\n' "${CMD[@]}"; echo "# end"; } >> "$CAP_IT_SUBMIT_LOG"
             fi
             exec "${CMD[@]}"
             """;

@@ -246,6 +246,12 @@ public final class SparkSubmitter {
         int run = RUNS.incrementAndGet();
         Path log = settings.logDir().resolve("submit-" + run + "-" + name + ".log");
         Path submitLog = settings.logDir().resolve("submit-" + run + "-" + name + ".argv");
+        try {
+            // the scripts append; a file of an earlier build's run (same counter, same name) must go
+            java.nio.file.Files.deleteIfExists(submitLog);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException("cannot remove " + submitLog, e);
+        }
         Map<String, String> env = new LinkedHashMap<>(environment());
         env.put(SparkHome.SUBMIT_LOG_ENV, submitLog.toString());
         env.putAll(extraEnv);

@@ -19,11 +19,15 @@ DAG's source with the Python standard library only:
      date, in the order SparkSubmitHook builds it.
 
 It does not import the DAG (that needs Airflow) and cannot see what a connection holds: the master
-and deploy mode come from --conn-master / --conn-deploy-mode. Exit status 0: all checks passed;
-1: a check failed; 2: bad usage.
+and deploy mode come from --conn-master / --conn-deploy-mode. --param KEY=VALUE replaces a DAG
+param for the rendering (as a manual trigger's "params" would), and --json prints the result as one
+JSON document on stdout instead of text: {"ok", "dag", "date", "master", "deploy_mode", "params",
+"tasks": [{"task_id", "command": [argv...]}]}; the integration tests run that argv on their cluster.
+Exit status 0: all checks passed; 1: a check failed; 2: bad usage.
 
   python3 deploy/airflow/check_dag.py [DAG_FILE] [--jar spark-job/target/cap-prune.jar]
       [--date 2025-01-13] [--conn-master yarn] [--conn-deploy-mode cluster]
+      [--param output_root=hdfs:///tmp/runs ...] [--json]
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime as dt
+import json
 import py_compile
 import re
 import shlex
@@ -88,6 +93,10 @@ OPERATORS = {
 
 class CheckFailed(Exception):
     pass
+
+
+class UsageError(Exception):
+    """Bad command-line input (exit status 2)."""
 
 
 class Unevaluable(Exception):
@@ -238,7 +247,11 @@ def spark_submit_command(kw: dict, master: str, conn_deploy_mode: str | None) ->
 # ------------------------------------------------------------------------------ the checks
 
 class Checker:
-    def __init__(self, dag_file: Path, jar: Path, date: dt.date, master: str, deploy_mode: str | None):
+    def __init__(self, dag_file: Path, jar: Path, date: dt.date, master: str, deploy_mode: str | None,
+                 param_overrides: dict[str, str] | None = None, as_json: bool = False):
+        self.param_overrides = dict(param_overrides or {})
+        self.as_json = as_json
+        self.params: dict = {}
         self.dag_file = dag_file
         self.jar = jar
         self.date = date
@@ -263,6 +276,11 @@ class Checker:
         tree = ast.parse(self.dag_file.read_text(encoding="utf-8"), filename=str(self.dag_file))
         ev = Evaluator(tree)
         params = self.dag_params(tree, ev)
+        unknown = sorted(set(self.param_overrides) - set(params))
+        if unknown:
+            raise UsageError(f"--param {', '.join(unknown)}: not a param of the DAG (it has {', '.join(sorted(params))})")
+        params = {**params, **self.param_overrides}
+        self.params = params
         tasks = self.check_operators(tree, ev, params)
         self.check_default_args(tree, ev)
         self.check_wiring(tree, tasks)
@@ -272,6 +290,18 @@ class Checker:
             print(f"check_dag: FAIL {e}", file=sys.stderr)
         if self.errors:
             return 1
+        if self.as_json:
+            json.dump({
+                "ok": True,
+                "dag": str(self.dag_file),
+                "date": self.date.isoformat(),
+                "master": self.master,
+                "deploy_mode": self.deploy_mode,
+                "params": {k: str(v) for k, v in self.params.items()},
+                "tasks": [{"task_id": t, "command": cmd} for t, cmd in self.commands],
+            }, sys.stdout, indent=2)
+            print()
+            return 0
         for task_id, cmd in self.commands:
             print(f"# {task_id} ({self.date.isoformat()}, master {self.master}):")
             print(shlex.join(cmd))
@@ -472,7 +502,17 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--date", default="2025-01-13", help="logical date to render templates for")
     ap.add_argument("--conn-master", default="yarn", help="master of the Spark connection (default yarn)")
     ap.add_argument("--conn-deploy-mode", default="cluster", help="deploy-mode of the connection's extra")
+    ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                    help="replace the DAG param KEY for the rendering (repeatable)")
+    ap.add_argument("--json", action="store_true", help="print the checked commands as JSON on stdout")
     a = ap.parse_args(argv)
+    overrides = {}
+    for p in a.param:
+        key, sep, value = p.partition("=")
+        if not sep or not key:
+            print(f"check_dag: --param expects KEY=VALUE, got {p!r}", file=sys.stderr)
+            return 2
+        overrides[key] = value
     dag = Path(a.dag)
     if not dag.is_file():
         print(f"check_dag: no DAG file {dag}", file=sys.stderr)
@@ -483,7 +523,10 @@ def main(argv: list[str]) -> int:
         print(f"check_dag: --date: expected YYYY-MM-DD, got {a.date!r}", file=sys.stderr)
         return 2
     try:
-        return Checker(dag, Path(a.jar), date, a.conn_master, a.conn_deploy_mode or None).run()
+        return Checker(dag, Path(a.jar), date, a.conn_master, a.conn_deploy_mode or None, overrides, a.json).run()
+    except UsageError as e:
+        print(f"check_dag: {e}", file=sys.stderr)
+        return 2
     except CheckFailed as e:
         print(f"check_dag: FAIL {e}", file=sys.stderr)
         return 1

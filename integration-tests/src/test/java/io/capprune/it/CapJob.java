@@ -58,6 +58,12 @@ public final class CapJob {
         return lib.resolve("pytorch-native-cpu-<version>-linux-x86_64.jar");
     }
 
+    /** deploy/spark-submit-standalone.sh: what users run against a standalone master, and what the ITs submit with. */
+    public static Path standaloneWrapper() {
+        return ItSettings.requireFile(ItSettings.repoDir().resolve("deploy/spark-submit-standalone.sh"),
+                "the repository's deploy/ directory (capprune.it.repoDir)");
+    }
+
     /** The log4j2 configuration of bin/cap-prune: the job's progress at INFO, Spark at WARN. */
     public static Path log4jConfig(ItSettings settings) {
         return Path.of(System.getProperty("capprune.it.log4jConfig",
@@ -111,7 +117,7 @@ public final class CapJob {
     }
 
     /**
-     * A {@code spark-submit} of CapPruneMain on {@code master}: {@code command} (run, prune, ...)
+     * A submission of CapPruneMain on {@code master} through deploy/spark-submit-standalone.sh: {@code command} (run, prune, ...)
      * with {@code jobConf} as {@code --conf} arguments, {@code --output}, and {@code sparkConf} on top
      * of the harness defaults. The event log goes to {@code eventLogDir} (uncompressed), so a test can
      * see which executor ran which task.
@@ -146,6 +152,6 @@ public final class CapJob {
         args.add("--output");
         args.add(output.toString());
         return new SparkSubmitter.Submission(name, master, MAIN_CLASS, settings.appJar(), List.of(nativeJar(settings)),
-                conf, args, List.of("-Dlog4j2.configurationFile=" + log4jConfig(settings)));
+                conf, args, List.of("-Dlog4j2.configurationFile=" + log4jConfig(settings)), standaloneWrapper());
     }
 }

@@ -105,6 +105,11 @@ class CapPipelineIT {
         SparkSubmitter.Result run = stack.submitter().run(submission, RUN_TIMEOUT);
         stack.measure(name + " (s)", String.format("%.1f", run.elapsed().toMillis() / 1e3));
         assertEquals(0, run.exitCode(), run::describe);
+        // what ran is what deploy/spark-submit-standalone.sh --dry-run prints, and the driver JVM got its settings
+        WrapperChecks.SubmitLog log = WrapperChecks.assertRanAsPrinted(run,
+                stack.submitter().sparkHome().sparkSubmit().toString(), List.of("DJL_OFFLINE=true"));
+        assertTrue(log.javaCommand().contains("-Dlog4j2.configurationFile=" + CapJob.log4jConfig(stack.settings())),
+                log.javaCommand()::toString);
         return run;
     }
 

@@ -86,6 +86,7 @@ class FaultsIT {
         }
         stack.measure(name + " (s)", String.format("%.1f", result.elapsed().toMillis() / 1e3));
         assertEquals(0, result.exitCode(), result::describe);
+        assertRanAsWrapperPrinted(result);
 
         EventLog events = EventLog.of(CapPipelineIT.eventLogDirOf(stack), name);
         assertTrue(events.executorsRemoved().contains(killedId),
@@ -99,22 +100,58 @@ class FaultsIT {
     }
 
     /**
-     * (b) the driver killed after the first committed snapshot; the same command with --resume
-     * finishes with the step count and sparsity the configuration gives. (c) a half-written final
-     * snapshot (no _COMMITTED), as a driver killed while writing it leaves, is skipped on resume and
-     * written again.
+     * (b) The Airflow DAG's own spark-submit command (deploy/airflow/check_dag.py --json renders it for
+     * a run date and params), run on the cluster as Airflow would: its first try's driver is killed
+     * after the first committed snapshot, and the retry, the same command (the DAG always passes
+     * --resume), finishes with the step count and sparsity the configuration gives. (c) a
+     * half-written final snapshot (no _COMMITTED), as a driver killed while writing it leaves, is
+     * skipped on resume and written again. The command runs under a site log4j2.properties with the
+     * root at WARN: the job's progress lines must still be there.
      */
     @Test
-    void driverKilledAfterFirstSnapshotResumesAndSkipsHalfWrittenSnapshot() throws Exception {
-        URI output = stack.hdfs().uri("/it/faults/driver-kill");
-        String name = "cap-driver-kill";
-        SparkSubmitter.Submission submission = submission(name, "run", output, CapJob.jobConf(inputs), Map.of());
+    void airflowDagCommandKilledAfterFirstSnapshotIsRetriedWithResume() throws Exception {
+        URI outputRoot = stack.hdfs().uri("/it/faults/airflow");
+        String date = "2025-01-13";
+        Map<String, String> params = new LinkedHashMap<>();
+        params.put("app_jar", stack.settings().appJar().toString());
+        params.put("natives_jar", CapJob.nativeJar(stack.settings()).toString());
+        params.put("output_root", outputRoot.toString());
+        params.put("task", "sst2");
+        params.put("model", inputs + "/pretrained");
+        params.put("data_dir", inputs + "/data");
+        params.put("method", "cap-movement");
+        params.put("final_threshold", Double.toString(CapJob.FINAL_KEPT_FRACTION));
+        JsonNode rendered = AirflowDag.render(stack.settings(), date, stack.cluster().masterUrl(), params);
+        List<String> dagCommand = AirflowDag.sparkCommand(rendered);
+        URI output = URI.create(outputRoot + "/sst2/20250113");
+        // the DAG's templating: per-run output on the run date, --resume on every try
+        assertTrue(dagCommand.containsAll(List.of("--output", output.toString(), "--resume")), dagCommand::toString);
+        assertEquals(List.of("env", "DJL_OFFLINE=true", "spark-submit"), dagCommand.subList(0, 3));
+        List<String> command = AirflowDag.forItCluster(dagCommand, CapJob.jobConf(inputs));
+        System.out.println("[FaultsIT] the DAG's command: " + String.join(" ", dagCommand));
+        System.out.println("[FaultsIT] run as: " + String.join(" ", command));
+
+        Map<String, String> site = new LinkedHashMap<>(SparkSubmitter.defaultConf(stack.settings(), 2));
+        // the DAG sets these itself; a site default would be overridden anyway
+        site.keySet().removeAll(List.of("spark.executor.cores", "spark.executor.memory", "spark.executor.extraJavaOptions"));
+        site.put("spark.executor.defaultJavaOptions", "-Dai.djl.pytorch.num_threads=1");
+        site.put("spark.locality.wait", "0s");
+        site.put("spark.eventLog.enabled", "true");
+        site.put("spark.eventLog.dir", CapPipelineIT.eventLogDirOf(stack).toUri().toString());
+        site.put("spark.eventLog.compress", "false");
+        site.put("spark.eventLog.rolling.enabled", "false");
+        HdfsCluster.clientProperties().forEach((k, v) -> site.put("spark.hadoop." + k, v));
+        java.nio.file.Files.createDirectories(CapPipelineIT.eventLogDirOf(stack));
+        Map<String, String> env = Map.of("SPARK_CONF_DIR",
+                AirflowDag.siteConfDir(stack.settings().buildDir().resolve("it-airflow-site-conf"), site).toString());
+
+        String name = "cap-airflow";
         long first = CapJob.STEPS_PER_EPOCH;
         long last = CapJob.PRUNE_STEPS;
         try (FileSystem fs = stack.hdfs().fileSystem()) {
             Path firstMarker = new Path(output + "/snapshots/" + first + "/_COMMITTED");
             Path lastDir = new Path(output + "/snapshots/" + last);
-            try (SparkSubmitter.Running running = stack.submitter().start(submission)) {
+            try (SparkSubmitter.Running running = stack.submitter().start(name + "-try1", command, env, command)) {
                 long deadline = System.nanoTime() + RUN_TIMEOUT.toNanos();
                 // complete, not just present: HDFS shows a file from the moment it is created
                 while (!markerComplete(fs, firstMarker) && running.driver().isAlive() && System.nanoTime() < deadline) {
@@ -122,7 +159,12 @@ class FaultsIT {
                 }
                 assertTrue(markerComplete(fs, firstMarker), () -> firstMarker + " never appeared:\n" + running.driver().tail(40));
                 running.driver().kill();
-                assertEquals(137, running.await(Duration.ofSeconds(10)).exitCode(), "exit code of a SIGKILLed driver");
+                SparkSubmitter.Result killed = running.await(Duration.ofSeconds(10));
+                assertEquals(137, killed.exitCode(), "exit code of a SIGKILLed driver");
+                WrapperChecks.assertRanAsPrinted(killed, "spark-submit", List.of("DJL_OFFLINE=true"));
+                // a fresh directory with --resume: the first try started from scratch, with progress at INFO
+                assertTrue(killed.output().contains("logger io.capprune set to INFO"), killed::describe);
+                assertTrue(killed.output().contains("finetune step"), killed::describe);
             }
             assertFalse(fs.exists(new Path(lastDir, "_COMMITTED")), "the final snapshot was committed before the kill");
             awaitNoActiveApplication();
@@ -134,10 +176,13 @@ class FaultsIT {
                 out.write(read(fs, new Path(output + "/snapshots/" + first + "/state.safetensors")));
             }
 
-            SparkSubmitter.Result resumed = stack.submitter().run(submission.rerun(name + "-resume", List.of("--resume")),
-                    RUN_TIMEOUT);
+            SparkSubmitter.Result resumed;
+            try (SparkSubmitter.Running retry = stack.submitter().start(name + "-try2", command, env, command)) {
+                resumed = retry.await(RUN_TIMEOUT);
+            }
             stack.measure(name + " resume (s)", String.format("%.1f", resumed.elapsed().toMillis() / 1e3));
             assertEquals(0, resumed.exitCode(), resumed::describe);
+            WrapperChecks.assertRanAsPrinted(resumed, "spark-submit", List.of("DJL_OFFLINE=true"));
             String log = resumed.output();
             assertTrue(log.contains("finetune: skipped"), resumed::describe);
             assertTrue(log.contains("snapshot " + lastDir + " has no _COMMITTED marker (interrupted while writing): skipped"),
@@ -145,6 +190,7 @@ class FaultsIT {
             assertTrue(log.contains("prune: resuming from snapshot " + new Path(output + "/snapshots/" + first)
                     + " (step " + first + ", epoch 1)"), resumed::describe);
             assertTrue(log.contains("writing it again"), resumed::describe);
+            assertTrue(log.contains("prune step " + last + "/" + last), () -> "no progress line at WARN root\n" + resumed.describe());
             assertFalse(log.contains("prune step " + first + "/" + last), "steps before the snapshot were run again");
 
             StoredFiles files = StoredFiles.hdfs(fs, new Path(output));
@@ -186,6 +232,7 @@ class FaultsIT {
 
         assertFalse(run.timedOut(), run::describe);
         assertEquals(1, run.exitCode(), run::describe);
+        assertRanAsWrapperPrinted(run);
         assertTrue(run.output().contains("cap-prune: "), run::describe);
         assertTrue(run.output().contains(output.toString()), () -> "message does not name the output\n" + run.describe());
         assertTrue(run.output().contains("127.0.0.1:" + closedPort), () -> "message does not name the endpoint\n" + run.describe());
@@ -214,6 +261,7 @@ class FaultsIT {
         stack.measure(name + " (s)", String.format("%.1f", run.elapsed().toMillis() / 1e3));
 
         assertEquals(1, run.exitCode(), run::describe);
+        assertRanAsWrapperPrinted(run);
         assertTrue(run.output().contains("cap-prune: output directory " + new Path(output) + " already holds another run"),
                 run::describe);
         assertTrue(run.output().contains("pass --overwrite to replace it"), run::describe);
@@ -233,6 +281,12 @@ class FaultsIT {
                 output, jobConf, spark, CapPipelineIT.eventLogDirOf(stack));
         System.out.println("[FaultsIT] " + String.join(" ", stack.submitter().command(s)));
         return s;
+    }
+
+    /** deploy/spark-submit-standalone.sh's --dry-run is what bin/spark-submit received. */
+    private static void assertRanAsWrapperPrinted(SparkSubmitter.Result run) {
+        WrapperChecks.assertRanAsPrinted(run, stack.submitter().sparkHome().sparkSubmit().toString(),
+                List.of("DJL_OFFLINE=true"));
     }
 
     /** The checks of a finished run that do not depend on how it got there. */

@@ -22,9 +22,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
-import java.util.concurrent.ExecutionException;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
@@ -41,86 +38,37 @@ class HarnessIT {
 
     private static final int RECORDS = 10_000;
     private static final int PARTITIONS = 4;
-    private static final String BUCKET = "it-bucket";
     private static final Duration SUBMIT_TIMEOUT = Duration.ofMinutes(3);
 
+    private static ItStack stack;
     private static ItSettings settings;
-    private static ProcessMeter meter;
-    private static CompletableFuture<SparkStandaloneCluster> clusterStart;
-    private static CompletableFuture<HdfsCluster> hdfsStart;
-    private static CompletableFuture<S3Server> s3Start;
     private static SparkStandaloneCluster cluster;
     private static HdfsCluster hdfs;
     private static S3Server s3;
     private static SparkSubmitter submitter;
     private static java.nio.file.Path testAppJar;
-    private static final Map<String, String> measurements = java.util.Collections.synchronizedMap(new LinkedHashMap<>());
 
     @BeforeAll
     static void startEverything() throws Exception {
-        settings = ItSettings.fromSystemProperties();
-        meter = new ProcessMeter(250);
-        long t0 = System.nanoTime();
-        // Missing inputs fail here, before anything starts, not after a minute of cluster start-up.
-        ItSettings.requireFile(settings.appJar(),
-                "the spark-job module builds it; run mvn -B -pl integration-tests -am verify");
-        ItSettings.requireFile(settings.s3proxyJar(),
-                "run mvn -pl integration-tests -am test-compile (maven-dependency-plugin copies s3proxy there)");
-        SparkHome sparkHome = SparkHome.create(settings.sparkClasspathFile(), settings.buildDir().resolve("it-spark-home"));
-        // All three start at once: start-up is mostly waiting (ports, registrations, heartbeats).
-        clusterStart = startAsync("master + 2 workers up (s)", t0,
-                () -> SparkStandaloneCluster.start(settings, sparkHome, 2, 1, "1536m", Duration.ofSeconds(90)));
-        s3Start = startAsync("s3proxy up (s)", t0, () -> S3Server.start(settings, BUCKET, Duration.ofSeconds(60)));
-        hdfsStart = startAsync("HDFS up (s)", t0, () -> HdfsCluster.start(settings.buildDir().resolve("it-hdfs")));
-        s3 = await(s3Start);
-        hdfs = await(hdfsStart);
-        cluster = await(clusterStart);
-        submitter = new SparkSubmitter(settings, sparkHome);
+        // the same stack as the CAP ITs (s3proxy, HDFS, master + 2 one-core workers, started in parallel)
+        stack = ItStack.start("HarnessIT");
+        settings = stack.settings();
+        cluster = stack.cluster();
+        hdfs = stack.hdfs();
+        s3 = stack.s3();
+        submitter = stack.submitter();
         testAppJar = TestJar.build(testClassesDir(), WriteAndCount.class.getPackageName(),
                 settings.buildDir().resolve("it-jars/it-apps.jar"));
-        measurements.put("harness ready (s)", seconds(t0));
     }
 
     @AfterAll
     static void stopEverything() {
-        // A part whose start failed closed what it had started; one still starting is waited for,
-        // so nothing it launches afterwards is left behind.
-        List<AutoCloseable> closing = new ArrayList<>();
-        for (CompletableFuture<? extends AutoCloseable> start : List.of(clusterStart, hdfsStart, s3Start)) {
-            if (start != null) {
-                try {
-                    closing.add(start.join());
-                } catch (RuntimeException alreadyReported) {
-                    // reported by startEverything()
-                }
-            }
-        }
-        for (AutoCloseable c : closing) {
-            try {
-                c.close();
-            } catch (Exception e) {
-                System.err.println("[HarnessIT] closing " + c + ": " + e);
-            }
-        }
-        if (meter != null) {
-            meter.close();
-            measurements.put("suite wall time (s)", String.format("%.1f", meter.elapsedSeconds()));
-            measurements.put("peak RSS, test JVM + children (GB)", String.format("%.2f", meter.peakBytes() / 1e9));
-            measurements.put("peak process count", Long.toString(meter.peakProcesses()));
-            StringBuilder report = new StringBuilder("[HarnessIT] measurements\n");
-            measurements.forEach((k, v) -> report.append("  ").append(k).append(": ").append(v).append('\n'));
-            System.out.print(report);
-            try {
-                Files.createDirectories(settings.logDir());
-                Files.writeString(settings.logDir().resolve("HarnessIT-measurements.txt"), report);
-            } catch (IOException e) {
-                System.err.println("[HarnessIT] could not save measurements: " + e);
-            }
+        if (stack != null) {
+            stack.close();
         }
         // Every child (daemons, executors, drivers, s3proxy) must be gone, or the next test class inherits them.
-        List<ProcessHandle> leftovers = ProcessHandle.current().descendants().filter(ProcessHandle::isAlive).toList();
-        assertTrue(leftovers.isEmpty(), () -> "processes left running after close: "
-                + leftovers.stream().map(p -> p.pid() + " " + p.info().commandLine().orElse("?")).toList());
+        List<String> leftovers = ItStack.leftoverProcesses();
+        assertTrue(leftovers.isEmpty(), () -> "processes left running after close: " + leftovers);
     }
 
     @Test
@@ -144,7 +92,7 @@ class HarnessIT {
     void writesAndCountsOnHdfsWithTwoExecutors() throws Exception {
         URI output = hdfs.uri("/it/write-and-count");
         SparkSubmitter.Result run = submitWriteAndCount("hdfs-write-and-count", output, HdfsCluster.clientProperties());
-        measurements.put("hdfs:// submission (s)", String.format("%.1f", run.elapsed().toMillis() / 1e3));
+        stack.measure("hdfs:// submission (s)", String.format("%.1f", run.elapsed().toMillis() / 1e3));
         assertEquals(0, run.exitCode(), run::describe);
 
         List<String> records = new ArrayList<>();
@@ -172,7 +120,7 @@ class HarnessIT {
     void writesAndCountsOnS3WithTwoExecutors() throws Exception {
         String prefix = "it/write-and-count";
         SparkSubmitter.Result run = submitWriteAndCount("s3a-write-and-count", s3.s3aUri(prefix), s3.s3aProperties());
-        measurements.put("s3a:// submission (s)", String.format("%.1f", run.elapsed().toMillis() / 1e3));
+        stack.measure("s3a:// submission (s)", String.format("%.1f", run.elapsed().toMillis() / 1e3));
         assertEquals(0, run.exitCode(), run::describe);
 
         List<String> keys = s3.keys(prefix + "/");
@@ -194,11 +142,11 @@ class HarnessIT {
         hadoop.put("fs.s3a.attempts.maximum", "1");
         hadoop.put("fs.s3a.retry.limit", "1");
         hadoop.put("fs.s3a.retry.interval", "100ms");
-        URI output = URI.create("s3a://" + BUCKET + "/it/unreachable");
+        URI output = URI.create("s3a://" + ItStack.BUCKET + "/it/unreachable");
         String name = "s3a-unreachable";
 
         SparkSubmitter.Result run = submitWriteAndCount(name, output, hadoop);
-        measurements.put("unreachable s3a:// submission (s)", String.format("%.1f", run.elapsed().toMillis() / 1e3));
+        stack.measure("unreachable s3a:// submission (s)", String.format("%.1f", run.elapsed().toMillis() / 1e3));
 
         assertFalse(run.timedOut(), run::describe);
         assertEquals(4, run.exitCode(), run::describe);
@@ -209,36 +157,6 @@ class HarnessIT {
         JsonNode state = cluster.masterState();
         for (String list : List.of("activeapps", "completedapps")) {
             state.path(list).forEach(app -> assertNotEquals(name, app.path("name").asText(), state::toString));
-        }
-    }
-
-    /** Something that starts a fixture and may throw anything. */
-    private interface Starter<T> {
-        T start() throws Exception;
-    }
-
-    private static <T> CompletableFuture<T> startAsync(String measurement, long t0, Starter<T> starter) {
-        return CompletableFuture.supplyAsync(() -> {
-            try {
-                T started = starter.start();
-                measurements.put(measurement, seconds(t0));
-                return started;
-            } catch (Exception e) {
-                throw new CompletionException(e);
-            }
-        }, task -> {
-            // one thread each: the common pool has a single thread on a 2-core machine
-            Thread thread = new Thread(task, "it-start " + measurement);
-            thread.setDaemon(true);
-            thread.start();
-        });
-    }
-
-    private static <T> T await(CompletableFuture<T> start) throws Exception {
-        try {
-            return start.get();
-        } catch (ExecutionException e) {
-            throw e.getCause() instanceof Exception cause ? cause : e;
         }
     }
 
@@ -311,9 +229,5 @@ class HarnessIT {
 
     private static java.nio.file.Path testClassesDir() throws URISyntaxException {
         return java.nio.file.Path.of(WriteAndCount.class.getProtectionDomain().getCodeSource().getLocation().toURI());
-    }
-
-    private static String seconds(long startNanos) {
-        return String.format("%.1f", (System.nanoTime() - startNanos) / 1e9);
     }
 }

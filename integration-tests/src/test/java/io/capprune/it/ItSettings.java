@@ -31,6 +31,11 @@ public record ItSettings(
                         "-Dai.djl.offline=true -Dai.djl.default_engine=PyTorch")));
     }
 
+    /** The repository's root: deploy/ and conf/ are there. */
+    public static Path repoDir() {
+        return path("capprune.it.repoDir", "..");
+    }
+
     /** Directory for every child process's log, kept after the run for post-mortems. */
     public Path logDir() {
         return buildDir.resolve("it-logs");

@@ -68,15 +68,42 @@ class SparkSubmitterTest {
                 "io.example.Main", Path.of("/x/app.jar"), List.of(Path.of("/x/a.jar"), Path.of("/x/b.jar")), conf,
                 List.of("hdfs://127.0.0.1:9000/out", "10")));
 
-        assertTrue(command.get(0).endsWith("/bin/java"), command.get(0));
-        assertEquals(List.of("-Xmx1g", "-XX:+IgnoreUnrecognizedVMOptions", "--add-opens=java.base/java.nio=ALL-UNNAMED",
-                "-Dai.djl.offline=true", "-cp", dir.resolve("spark-home/jars") + "/*",
-                "org.apache.spark.deploy.SparkSubmit",
+        assertEquals(List.of(dir.resolve("spark-home/bin/spark-submit").toString(),
                 "--master", "spark://127.0.0.1:7077", "--deploy-mode", "client", "--name", "demo",
-                "--class", "io.example.Main",
+                "--class", "io.example.Main", "--driver-memory", "1g", "--driver-java-options", "-Dai.djl.offline=true",
                 "--conf", "spark.ui.enabled=false", "--conf", "spark.hadoop.dfs.replication=1",
                 "--jars", "/x/a.jar,/x/b.jar",
-                "/x/app.jar", "hdfs://127.0.0.1:9000/out", "10"), command.subList(1, command.size()));
+                "/x/app.jar", "hdfs://127.0.0.1:9000/out", "10"), command);
+        assertTrue(Files.isExecutable(dir.resolve("spark-home/bin/spark-submit")));
+        assertTrue(Files.isExecutable(dir.resolve("spark-home/bin/spark-class")));
+    }
+
+    /** The real deploy/spark-submit-standalone.sh, dry run: the sizing, natives jar and log config become its options. */
+    @Test
+    void aWrapperSubmissionRunsDeployStandaloneWrapperWhoseDryRunNamesOurSparkSubmit() throws Exception {
+        SparkHome home = sparkHome();
+        SparkSubmitter submitter = new SparkSubmitter(settings(), home);
+        Map<String, String> conf = SparkSubmitter.defaultConf(settings(), 2);
+        conf.put("spark.locality.wait", "0s");
+        SparkSubmitter.Submission s = new SparkSubmitter.Submission("cap", "spark://127.0.0.1:7077", CapJob.MAIN_CLASS,
+                Path.of("/x/cap-prune.jar"), List.of(Path.of("/x/natives.jar")), conf, List.of("run", "--output", "hdfs://h/o"),
+                List.of("-Dlog4j2.configurationFile=/x/log4j2.properties"), CapJob.standaloneWrapper());
+
+        List<String> command = submitter.command(s);
+        assertEquals(CapJob.standaloneWrapper().toString(), command.get(0));
+        assertEquals(List.of("--", "run", "--output", "hdfs://h/o"), command.subList(command.size() - 4, command.size()));
+
+        List<String> printed = submitter.dryRun(s);
+        assertEquals(List.of("env", "DJL_OFFLINE=true", home.sparkSubmit().toString()), printed.subList(0, 3), printed::toString);
+        String joined = String.join(" ", printed);
+        for (String expected : List.of("--master spark://127.0.0.1:7077", "--deploy-mode client", "--executor-cores 1",
+                "--executor-memory 1g", "--total-executor-cores 2", "--conf spark.task.cpus=1", "--driver-memory 1g",
+                "--jars /x/natives.jar", "--conf spark.locality.wait=0s", "--class " + CapJob.MAIN_CLASS,
+                "-Dlog4j2.configurationFile=/x/log4j2.properties")) {
+            assertTrue(joined.contains(expected), () -> expected + " not in " + printed);
+        }
+        assertEquals(List.of("/x/cap-prune.jar", "run", "--output", "hdfs://h/o"),
+                printed.subList(printed.size() - 4, printed.size()));
     }
 
     @Test

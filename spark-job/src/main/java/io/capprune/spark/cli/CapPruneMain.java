@@ -117,6 +117,12 @@ public final class CapPruneMain {
       overrides.addAll(cli.overrides());
     }
     JobConfig config = JobConfig.load(cli.configFile(), overrides);
+    // Before the first progress line: under a plain spark-submit the root logger may be at WARN.
+    ProgressLogging.Outcome logging = ProgressLogging.ensureInfo();
+    if (logging == ProgressLogging.Outcome.RAISED_TO_INFO) {
+      LOG.info("logger {} set to INFO for the progress lines (the log configuration left it at the root's level)",
+          ProgressLogging.LOGGER);
+    }
     LOG.info("effective configuration (secrets masked):\n{}", config.rendered());
     CapPipeline.Validated validated;
     try {

@@ -4,7 +4,6 @@ import io.capprune.core.checkpoint.BertConfig;
 import io.capprune.core.structured.UnitMasks.Unit;
 import io.capprune.core.tensor.HostTensor;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -35,6 +34,16 @@ public final class StructuredShrink {
    * @param weights every tensor of the unpruned model (not modified)
    */
   public static Result shrink(BertConfig config, Map<String, HostTensor> weights, UnitMasks masks) {
+    return shrink(config, weights, masks, false);
+  }
+
+  /**
+   * @param padFfn pad every layer's FFN to the widest layer with zero neurons (zero row, bias and
+   *     output column: exactly no contribution), so that one {@code intermediate_size} describes
+   *     all layers and Hugging Face loads the model even when the layers keep different counts
+   */
+  public static Result shrink(BertConfig config, Map<String, HostTensor> weights, UnitMasks masks,
+      boolean padFfn) {
     if (config.isStructurallyPruned()) {
       throw new IllegalArgumentException("shrink: the model is already structurally pruned");
     }
@@ -45,7 +54,6 @@ public final class StructuredShrink {
     LinkedHashMap<String, HostTensor> out = new LinkedHashMap<>();
     Map<Integer, int[]> keptHeadRows = new java.util.HashMap<>();
     Map<Integer, int[]> keptNeurons = new java.util.HashMap<>();
-    Map<Integer, Boolean> deadLayer = new java.util.HashMap<>();
     for (int l = 0; l < config.numHiddenLayers(); l++) {
       int[] heads = masks.keptIndices(Unit.HEAD, l);
       if (heads.length == 0) {
@@ -59,9 +67,18 @@ public final class StructuredShrink {
       }
       keptHeadRows.put(l, rows);
       int[] neurons = masks.keptIndices(Unit.NEURON, l);
-      deadLayer.put(l, neurons.length == 0);
-      keptNeurons.put(l, neurons.length == 0 ? new int[] {0} : neurons);
+      // -1 marks a zero neuron: a layer that keeps none keeps one (a width of 0 is no tensor).
+      keptNeurons.put(l, neurons.length == 0 ? new int[] {-1} : neurons);
       ffnSizes[l] = keptNeurons.get(l).length;
+    }
+    if (padFfn) {
+      int widest = java.util.Arrays.stream(ffnSizes).max().orElse(1);
+      for (int l = 0; l < ffnSizes.length; l++) {
+        int[] padded = java.util.Arrays.copyOf(keptNeurons.get(l), widest);
+        java.util.Arrays.fill(padded, ffnSizes[l], widest, -1);
+        keptNeurons.put(l, padded);
+        ffnSizes[l] = widest;
+      }
     }
     for (Map.Entry<String, HostTensor> e : weights.entrySet()) {
       String name = e.getKey();
@@ -74,14 +91,13 @@ public final class StructuredShrink {
       String rest = name.substring(("encoder.layer." + layer + ".").length());
       int[] rows = keptHeadRows.get(layer);
       int[] neurons = keptNeurons.get(layer);
-      boolean dead = deadLayer.get(layer);
       HostTensor shrunk = switch (rest) {
         case "attention.self.query.weight", "attention.self.key.weight", "attention.self.value.weight",
             "attention.self.query.bias", "attention.self.key.bias", "attention.self.value.bias" ->
-            selectRows(name, t, rows, false);
-        case "attention.output.dense.weight" -> selectColumns(name, t, rows, false);
-        case "intermediate.dense.weight", "intermediate.dense.bias" -> selectRows(name, t, neurons, dead);
-        case "output.dense.weight" -> selectColumns(name, t, neurons, dead);
+            selectRows(name, t, rows);
+        case "attention.output.dense.weight" -> selectColumns(name, t, rows);
+        case "intermediate.dense.weight", "intermediate.dense.bias" -> selectRows(name, t, neurons);
+        case "output.dense.weight" -> selectColumns(name, t, neurons);
         default -> t.copy();
       };
       out.put(name, shrunk);
@@ -98,50 +114,43 @@ public final class StructuredShrink {
     return Integer.parseInt(name.substring(from, name.indexOf('.', from)));
   }
 
-  /** Rows {@code keep} of a [rows, cols] matrix or a [rows] vector; zeros when {@code zero}. */
-  static HostTensor selectRows(String name, HostTensor t, int[] keep, boolean zero) {
+  /** Rows {@code keep} of a [rows, cols] matrix or a [rows] vector; index -1 gives a zero row. */
+  static HostTensor selectRows(String name, HostTensor t, int[] keep) {
     int[] shape = t.shape();
     int cols = shape.length == 1 ? 1 : shape[1];
     float[] src = t.data();
     float[] dst = new float[keep.length * cols];
-    if (!zero) {
-      for (int i = 0; i < keep.length; i++) {
-        if (keep[i] >= shape[0]) {
-          throw new IllegalArgumentException("shrink: '" + name + "' has " + shape[0] + " rows, row "
-              + keep[i] + " requested");
-        }
+    for (int i = 0; i < keep.length; i++) {
+      if (keep[i] >= shape[0]) {
+        throw new IllegalArgumentException("shrink: '" + name + "' has " + shape[0] + " rows, row "
+            + keep[i] + " requested");
+      }
+      if (keep[i] >= 0) {
         System.arraycopy(src, keep[i] * cols, dst, i * cols, cols);
       }
     }
     return new HostTensor(shape.length == 1 ? new int[] {keep.length} : new int[] {keep.length, cols}, dst);
   }
 
-  /** Columns {@code keep} of a [rows, cols] matrix; zeros when {@code zero}. */
-  static HostTensor selectColumns(String name, HostTensor t, int[] keep, boolean zero) {
+  /** Columns {@code keep} of a [rows, cols] matrix; index -1 gives a zero column. */
+  static HostTensor selectColumns(String name, HostTensor t, int[] keep) {
     int rows = t.shape()[0];
     int cols = t.shape()[1];
     float[] src = t.data();
     float[] dst = new float[rows * keep.length];
-    if (!zero) {
-      for (int r = 0; r < rows; r++) {
-        for (int i = 0; i < keep.length; i++) {
-          if (keep[i] >= cols) {
-            throw new IllegalArgumentException("shrink: '" + name + "' has " + cols + " columns, column "
-                + keep[i] + " requested");
-          }
+    for (int i = 0; i < keep.length; i++) {
+      if (keep[i] >= cols) {
+        throw new IllegalArgumentException("shrink: '" + name + "' has " + cols + " columns, column "
+            + keep[i] + " requested");
+      }
+    }
+    for (int r = 0; r < rows; r++) {
+      for (int i = 0; i < keep.length; i++) {
+        if (keep[i] >= 0) {
           dst[r * keep.length + i] = src[r * cols + keep[i]];
         }
       }
     }
     return new HostTensor(new int[] {rows, keep.length}, dst);
-  }
-
-  /** Kept heads and neurons per layer of a (possibly) shrunk configuration, for reports. */
-  public static List<int[]> keptPerLayer(BertConfig c) {
-    List<int[]> out = new java.util.ArrayList<>();
-    for (int l = 0; l < c.numHiddenLayers(); l++) {
-      out.add(new int[] {c.headsInLayer(l), c.intermediateSizeOf(l)});
-    }
-    return out;
   }
 }

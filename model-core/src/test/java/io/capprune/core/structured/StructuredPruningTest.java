@@ -367,6 +367,12 @@ class StructuredPruningTest {
     assertTrue(r.config().prunedHeads().isEmpty());
     assertClose(logits(p, CONFIG, equal), logits(r.weights(), r.config(), null), 1e-4);
 
+    // Unequal widths padded with zero neurons: one intermediate_size, same logits.
+    StructuredShrink.Result padded = StructuredShrink.shrink(CONFIG, p, someMasks(), true);
+    assertEquals(11, padded.config().intermediateSize());
+    assertTrue(padded.config().layerIntermediateSizes().isEmpty());
+    assertClose(logits(p, CONFIG, someMasks()), logits(padded.weights(), padded.config(), null), 1e-4);
+
     UnitMasks empty = UnitMasks.of(CONFIG, Map.of(1, List.of(0, 1, 2)), Map.of(1, all));
     StructuredShrink.Result e = StructuredShrink.shrink(CONFIG, p, empty);
     assertEquals(1, e.config().intermediateSizeOf(1));

@@ -69,7 +69,14 @@ public record JobConfig(
    */
   public record StructuredSettings(List<Double> headFractions, List<Double> neuronFractions,
       int retrainEpochs, double warmupRatio, int importanceBatchSize, boolean normalizeByLayer,
-      boolean freezeEmbeddings) implements Serializable {}
+      boolean freezeEmbeddings, String exportFfn) implements Serializable {
+    public static final Set<String> FFN_LAYOUTS = Set.of("per-layer", "padded");
+
+    /** Whether the export pads every layer's FFN to the widest one (one intermediate_size). */
+    public boolean padFfn() {
+      return exportFfn.equals("padded");
+    }
+  }
 
   public record LossSettings(double ceWeight, double kdWeight, double kdTemperature,
       double contrastiveTemperature, double unsupervisedWeight, double supervisedWeight,
@@ -178,7 +185,8 @@ public record JobConfig(
     StructuredSettings structured = new StructuredSettings(fractions(full, st.key("head-fractions")),
         fractions(full, st.key("neuron-fractions")), st.intAtLeast("retrain-epochs", 1),
         st.closedUnit("warmup-ratio"), st.intAtLeast("importance-batch-size", 1),
-        st.bool("normalize-by-layer"), st.bool("freeze-embeddings"));
+        st.bool("normalize-by-layer"), st.bool("freeze-embeddings"),
+        st.oneOf("export-ffn", StructuredSettings.FFN_LAYOUTS));
     if (structured.headFractions().size() != structured.neuronFractions().size()) {
       throw new ConfigValidationException(st.key("neuron-fractions"), "has "
           + structured.neuronFractions().size() + " steps but head-fractions has "

@@ -376,7 +376,8 @@ public final class CapPipeline {
     Path modelDir = out.resolve(MODEL_DIR);
     // Structured runs export the physically smaller model (heads and neurons removed).
     HfCheckpoint model = config.prune().method().structured()
-        ? StructuredPrune.smallerModel(modelConfig, weights, last, pretrained.vocab())
+        ? StructuredPrune.smallerModel(modelConfig, weights, last, pretrained.vocab(),
+            config.structured().padFfn())
         : new HfCheckpoint("pruned", modelConfig, weights, pretrained.vocab());
     try {
       CheckpointStore.write(model, modelDir.toString(), storage.conf(), true);

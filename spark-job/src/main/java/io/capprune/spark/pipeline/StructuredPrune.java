@@ -265,8 +265,8 @@ final class StructuredPrune {
 
   /** The exported model of a structured run: the final snapshot's heads and neurons removed. */
   static HfCheckpoint smallerModel(BertConfig c, LinkedHashMap<String, HostTensor> effective,
-      SnapshotStore.Snapshot last, List<String> vocab) {
-    StructuredShrink.Result r = StructuredShrink.shrink(c, effective, masksOf(c, last));
+      SnapshotStore.Snapshot last, List<String> vocab, boolean padFfn) {
+    StructuredShrink.Result r = StructuredShrink.shrink(c, effective, masksOf(c, last), padFfn);
     LOG.info("export: heads and neurons removed, {} -> {} parameters",
         effective.values().stream().mapToLong(HostTensor::numel).sum(), r.parameters());
     return new HfCheckpoint("pruned", r.config(), r.weights(), vocab);

@@ -203,13 +203,17 @@ class StructuredPipelineTest {
     Path out = tmp.resolve("baseline");
     List<String> s = new ArrayList<>(settings);
     s.addAll(List.of("prune.method=structured", "teacher=\"" + a.resolve("teacher") + "\"",
-        "structured.head-fractions=[0.5]", "structured.neuron-fractions=[0.5]"));
+        "structured.head-fractions=[0.5]", "structured.neuron-fractions=[0.5]",
+        "structured.export-ffn=padded"));
     cliOk("run", s, "--output", out.toString());
     List<JsonNode> records = jsonLines(out.resolve("structured/step-1/metrics.jsonl"));
     JsonNode last = records.get(records.size() - 1);
     assertTrue(last.has("kd") && !last.has("snc") && !last.has("prc"), last.toString());
     HfCheckpoint model = CheckpointStore.read(out.resolve("model").toString());
     assertEquals(4, model.config().prunedHeads().values().stream().mapToInt(List::size).sum());
+    // padded: one intermediate_size for every layer, as Hugging Face expects
+    assertTrue(model.config().layerIntermediateSizes().isEmpty());
+    assertTrue(model.config().intermediateSize() >= 128 && model.config().intermediateSize() <= 256);
     assertTrue(json(out.resolve("metrics.json")).get("pruned").has("acc"));
   }
 }

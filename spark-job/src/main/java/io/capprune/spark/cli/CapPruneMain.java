@@ -118,10 +118,9 @@ public final class CapPruneMain {
     }
     JobConfig config = JobConfig.load(cli.configFile(), overrides);
     // Before the first progress line: under a plain spark-submit the root logger may be at WARN.
-    ProgressLogging.Outcome logging = ProgressLogging.ensureInfo();
-    if (logging == ProgressLogging.Outcome.RAISED_TO_INFO) {
-      LOG.info("logger {} set to INFO for the progress lines (the log configuration left it at the root's level)",
-          ProgressLogging.LOGGER);
+    if (ProgressLogging.ensureInfo() == ProgressLogging.Outcome.PINNED) {
+      LOG.info("logger {} set to {} for the progress lines (the log configuration does not name it)",
+          ProgressLogging.LOGGER, LOG.isDebugEnabled() ? "DEBUG or finer" : "INFO");
     }
     LOG.info("effective configuration (secrets masked):\n{}", config.rendered());
     CapPipeline.Validated validated;

@@ -8,10 +8,14 @@ import org.apache.logging.log4j.core.config.LoggerConfig;
 
 /**
  * Keeps the job's one-line-per-step progress (logger {@code io.capprune}) at INFO when the job runs
- * under a log configuration that does not mention it. bin/cap-prune and the deploy/ wrappers pass
- * conf/log4j2.properties, but a plain {@code spark-submit} (the Airflow DAG, a cluster's site
- * log4j2.properties with the root at WARN) would otherwise hide every progress line. A level the
- * user gave {@code io.capprune} (or a parent of it other than the root) is left alone.
+ * under a log configuration that does not name it. bin/cap-prune and the deploy/ wrappers pass
+ * conf/log4j2.properties, but under a plain {@code spark-submit} (the Airflow DAG; Spark's default
+ * configuration; a cluster's site log4j2.properties) {@code io.capprune} inherits the root's level,
+ * and that is WARN at the latest once the SparkContext exists ({@code SparkContexts} calls
+ * {@code setLogLevel("WARN")}, which sets the root logger): every progress line would be gone. So
+ * the logger gets a level of its own, INFO (or the root's, if that is finer), which Spark's
+ * {@code setLogLevel} does not touch. A level the user gave {@code io.capprune} (or a parent of it
+ * other than the root) is left alone.
  */
 public final class ProgressLogging {
 
@@ -20,10 +24,8 @@ public final class ProgressLogging {
 
   /** What {@link #ensureInfo} found and did. */
   public enum Outcome {
-    /** {@code io.capprune} had no level of its own and would have dropped INFO: set to INFO. */
-    RAISED_TO_INFO,
-    /** It inherits a level that already lets INFO through: nothing to do. */
-    ALREADY_INFO,
+    /** {@code io.capprune} had no level of its own: it now has INFO, or the root's if finer. */
+    PINNED,
     /** The configuration names {@code io.capprune} (or {@code io}): the user's choice stands. */
     USER_CONFIGURED,
     /** The logging backend is not log4j2 (no log4j-core, or SLF4J bound elsewhere): nothing to do. */
@@ -49,16 +51,13 @@ public final class ProgressLogging {
     if (!effective.getName().equals(LoggerConfig.ROOT) && !effective.getName().isEmpty()) {
       return Outcome.USER_CONFIGURED;
     }
-    Level level = effective.getLevel();
-    if (level != null && level.isLessSpecificThan(Level.INFO)) {
-      return Outcome.ALREADY_INFO;
-    }
+    Level root = effective.getLevel();
+    Level level = root != null && root.isLessSpecificThan(Level.DEBUG) ? root : Level.INFO;
     // A logger of its own, additive: its events still go to the root's appenders, whose level
     // (WARN) filters only the root's own events, not those a child passes up.
-    LoggerConfig progress = new LoggerConfig(LOGGER, Level.INFO, true);
-    config.addLogger(LOGGER, progress);
+    config.addLogger(LOGGER, new LoggerConfig(LOGGER, level, true));
     context.updateLoggers();
-    return Outcome.RAISED_TO_INFO;
+    return Outcome.PINNED;
   }
 
   /** Holds the log4j-core references, so a missing log4j-core fails here, inside the catch above. */

@@ -18,26 +18,50 @@ import org.junit.jupiter.api.Test;
 /** The progress logger under log configurations a cluster may have; each test has its own LoggerContext. */
 class ProgressLoggingTest {
 
-  /** Spark's own default and many clusters' site config: the root at WARN, io.capprune not named. */
+  /** A cluster's site config: the root at WARN, io.capprune not named. */
   @Test
-  void rootAtWarnWithoutAnIoCappruneLoggerRaisesItToInfoAndTheLinesReachTheRootAppender() {
+  void rootAtWarnWithoutAnIoCappruneLoggerPinsItAtInfoAndTheLinesReachTheRootAppender() {
     LoggerContext context = context(Level.WARN, null);
     try {
       Recorder recorder = recorder(context);
       assertFalse(context.getLogger("io.capprune.spark.pipeline.CapPipeline").isInfoEnabled());
 
-      assertEquals(ProgressLogging.Outcome.RAISED_TO_INFO, ProgressLogging.ensureInfo(context));
+      assertEquals(ProgressLogging.Outcome.PINNED, ProgressLogging.ensureInfo(context));
 
       context.getLogger("io.capprune.spark.train.DistributedTrainer").info("prune step 4/32");
       context.getLogger("org.apache.spark.SparkContext").info("Spark noise");
       context.getLogger("org.apache.spark.SparkContext").warn("Spark warning");
       assertEquals(List.of("prune step 4/32", "Spark warning"), recorder.messages);
-      assertTrue(context.getLogger("io.capprune").isInfoEnabled());
       assertFalse(context.getLogger("io.capprune").isDebugEnabled());
       // idempotent: the second call sees the logger it added
       assertEquals(ProgressLogging.Outcome.USER_CONFIGURED, ProgressLogging.ensureInfo(context));
     } finally {
       context.stop();
+    }
+  }
+
+  /**
+   * Spark's default configuration (root INFO): progress shows until the SparkContext sets the root to
+   * WARN (SparkContexts calls setLogLevel), unless io.capprune has a level of its own.
+   */
+  @Test
+  void theProgressSurvivesSparkSettingTheRootToWarnOnceTheContextExists() {
+    LoggerContext context = context(Level.INFO, null);
+    try {
+      assertEquals(ProgressLogging.Outcome.PINNED, ProgressLogging.ensureInfo(context));
+      sparkSetLogLevel(context, Level.WARN);
+      assertTrue(context.getLogger("io.capprune.spark.train.DistributedTrainer").isInfoEnabled());
+      assertFalse(context.getLogger("org.apache.spark.SparkContext").isInfoEnabled());
+    } finally {
+      context.stop();
+    }
+    LoggerContext without = context(Level.INFO, null);
+    try {
+      sparkSetLogLevel(without, Level.WARN);
+      assertFalse(without.getLogger("io.capprune.spark.train.DistributedTrainer").isInfoEnabled(),
+          "the problem this class solves");
+    } finally {
+      without.stop();
     }
   }
 
@@ -53,15 +77,21 @@ class ProgressLoggingTest {
   }
 
   @Test
-  void aRootAtInfoOrFinerIsLeftAlone() {
+  void aRootFinerThanInfoIsKeptForIoCapprune() {
     LoggerContext context = context(Level.DEBUG, null);
     try {
-      assertEquals(ProgressLogging.Outcome.ALREADY_INFO, ProgressLogging.ensureInfo(context));
-      assertTrue(context.getLogger("io.capprune.x").isDebugEnabled(), "not lowered to INFO");
-      assertEquals("", context.getConfiguration().getLoggerConfig("io.capprune").getName(), "no logger added");
+      assertEquals(ProgressLogging.Outcome.PINNED, ProgressLogging.ensureInfo(context));
+      sparkSetLogLevel(context, Level.WARN);
+      assertTrue(context.getLogger("io.capprune.x").isDebugEnabled(), "not raised to INFO");
     } finally {
       context.stop();
     }
+  }
+
+  /** What SparkContext.setLogLevel does (Utils.setLogLevel): the root LoggerConfig's level only. */
+  private static void sparkSetLogLevel(LoggerContext context, Level level) {
+    context.getConfiguration().getRootLogger().setLevel(level);
+    context.updateLoggers();
   }
 
   /** The process's own logging (log4j2-test.properties names io.capprune): left as configured. */

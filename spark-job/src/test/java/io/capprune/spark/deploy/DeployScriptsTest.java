@@ -294,6 +294,33 @@ class DeployScriptsTest {
     assertFalse(cmd.contains("{{"), "every template rendered: " + cmd);
   }
 
+  /** What the integration tests run: the command as JSON, rendered for given params and connection. */
+  @Test
+  void theDagCheckPrintsTheCommandAsJsonRenderedWithTheGivenParams() throws Exception {
+    assumePython();
+    Run r = checkDag(REPO.resolve("deploy/airflow/cap_prune_dag.py"), jarWithMainClass(true), "--json",
+        "--date", "2025-03-02", "--conn-master", "spark://127.0.0.1:7077", "--conn-deploy-mode", "client",
+        "--param", "output_root=hdfs://nn:8020/it", "--param", "model=hdfs://nn:8020/m");
+    assertEquals(0, r.exit, r.stderr + r.stdout);
+    com.fasterxml.jackson.databind.JsonNode doc = new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.stdout);
+    assertTrue(doc.path("ok").asBoolean(), r.stdout);
+    assertEquals("hdfs://nn:8020/it", doc.path("params").path("output_root").asText());
+    List<String> argv = new ArrayList<>();
+    doc.path("tasks").get(0).path("command").forEach(a -> argv.add(a.asText()));
+    assertEquals("prune_pipeline", doc.path("tasks").get(0).path("task_id").asText());
+    // standalone client mode: the driver's environment is the process's, so env comes first
+    assertEquals(List.of("env", "DJL_OFFLINE=true", "spark-submit", "--master", "spark://127.0.0.1:7077"),
+        argv.subList(0, 5));
+    String joined = String.join(" ", argv);
+    assertTrue(joined.contains("--deploy-mode client"), joined);
+    assertTrue(joined.contains("run --output hdfs://nn:8020/it/sst2/20250302 --resume"), joined);
+    assertTrue(argv.contains("model=\"hdfs://nn:8020/m\""), joined);
+
+    Run unknown = checkDag(REPO.resolve("deploy/airflow/cap_prune_dag.py"), jarWithMainClass(true), "--param", "outptu_root=x");
+    assertEquals(2, unknown.exit, unknown.stdout);
+    assertTrue(unknown.stderr.contains("--param outptu_root: not a param of the DAG"), unknown.stderr);
+  }
+
   @Test
   void theDagCheckRejectsAnUnknownOperatorArgument() throws Exception {
     assumePython();

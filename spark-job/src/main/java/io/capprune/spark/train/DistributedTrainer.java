@@ -101,6 +101,7 @@ public final class DistributedTrainer {
     double publishSecs = 0;
     double jobSecs = 0;
     double workerSecs = 0;
+    double workerTotalSecs = 0;
     double updateSecs = 0;
     @SuppressWarnings("unchecked")
     Map<String, Double>[] dev = new Map[1];
@@ -153,6 +154,7 @@ public final class DistributedTrainer {
         publishSecs += (tJob - tPublish) / 1e9;
         jobSecs += (tJobEnd - tJob) / 1e9;
         workerSecs += g.workerSeconds();
+        workerTotalSecs += g.workerSecondsTotal();
         for (int i = 0; i < termSums.length; i++) {
           termSums[i] += g.lossTerms()[i];
         }
@@ -199,10 +201,12 @@ public final class DistributedTrainer {
           LOG.info("{} {} | s/step: workers {} exchange {} publish {} update {}", plan.stage(),
               ProgressLine.format(record), fmt(workerSecs / n), fmt((jobSecs - workerSecs) / n),
               fmt(publishSecs / n), fmt(updateSecs / n));
-          lastTiming = new double[] {publishSecs / n, workerSecs / n, (jobSecs - workerSecs) / n, updateSecs / n};
+          lastTiming = new double[] {publishSecs / n, workerSecs / n, (jobSecs - workerSecs) / n,
+              updateSecs / n, workerTotalSecs / n, jobSecs / n};
           publishSecs = 0;
           jobSecs = 0;
           workerSecs = 0;
+          workerTotalSecs = 0;
           updateSecs = 0;
           if (metrics != null) {
             metrics.append(record);
@@ -244,7 +248,8 @@ public final class DistributedTrainer {
   /**
    * Mean seconds per step over the last logged window: publishing the weights (broadcast),
    * the slowest worker's compute, the rest of the Spark job (scheduling, serialisation,
-   * aggregation), and the driver update. Null before the first log line.
+   * aggregation), and the driver update; then all partitions' compute added up and the whole
+   * Spark job (workers + exchange). Null before the first log line.
    */
   public double[] lastTiming() {
     return lastTiming;

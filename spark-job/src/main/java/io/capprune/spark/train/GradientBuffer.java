@@ -18,6 +18,7 @@ public final class GradientBuffer implements Serializable {
   private double[] lossTerms;
   private long examples;
   private double workerSeconds;
+  private double workerSecondsTotal;
 
   public static GradientBuffer empty() {
     return new GradientBuffer();
@@ -31,6 +32,7 @@ public final class GradientBuffer implements Serializable {
     b.lossTerms = lossTerms;
     b.examples = examples;
     b.workerSeconds = workerSeconds;
+    b.workerSecondsTotal = workerSeconds;
     return b;
   }
 
@@ -44,6 +46,7 @@ public final class GradientBuffer implements Serializable {
       lossTerms = other.lossTerms.clone();
       examples = other.examples;
       workerSeconds = other.workerSeconds;
+      workerSecondsTotal = other.workerSecondsTotal;
       return this;
     }
     if (gradient.length != other.gradient.length || lossTerms.length != other.lossTerms.length) {
@@ -60,6 +63,7 @@ public final class GradientBuffer implements Serializable {
     }
     examples += other.examples;
     workerSeconds = Math.max(workerSeconds, other.workerSeconds);
+    workerSecondsTotal += other.workerSecondsTotal;
     return this;
   }
 
@@ -82,5 +86,14 @@ public final class GradientBuffer implements Serializable {
   /** The slowest partition's compute time: the part of a step no exchange optimisation removes. */
   public double workerSeconds() {
     return workerSeconds;
+  }
+
+  /**
+   * All partitions' compute time added up. Where the tasks of a step cannot run at once (local
+   * mode: one DJL worker per JVM, so the partitions take turns), this, not the slowest partition,
+   * is the compute part of the job's wall time.
+   */
+  public double workerSecondsTotal() {
+    return workerSecondsTotal;
   }
 }

@@ -1,5 +1,8 @@
 package io.capprune.spark.train;
 
+import io.capprune.core.exchange.MaskSet;
+import io.capprune.core.exchange.PackedWeights;
+import io.capprune.core.exchange.WirePrecision;
 import io.capprune.core.loss.CapLossConfig;
 import io.capprune.core.prune.DriverUpdate;
 import io.capprune.core.prune.TrainingState;
@@ -68,14 +71,22 @@ public final class DistributedTrainer {
   private final WorkerSettings worker;
   private final CapLossConfig loss;
   private final DriverUpdate update;
+  private final WirePrecision precision;
 
   /** @param loss the CAP objective for the workers; null = task loss only (teacher fine-tuning) */
   public DistributedTrainer(JavaSparkContext sc, WorkerSettings worker, CapLossConfig loss,
       DriverUpdate update) {
+    this(sc, worker, loss, update, WirePrecision.FP32);
+  }
+
+  /** @param precision of weights and gradients on the wire (the driver's state stays fp32) */
+  public DistributedTrainer(JavaSparkContext sc, WorkerSettings worker, CapLossConfig loss,
+      DriverUpdate update, WirePrecision precision) {
     this.sc = sc;
     this.worker = worker;
     this.loss = loss;
     this.update = update;
+    this.precision = precision;
   }
 
   /**
@@ -88,7 +99,19 @@ public final class DistributedTrainer {
     long total = plan.totalSteps();
     int perEpoch = plan.stepsPerEpoch();
     Broadcast<LinkedHashMap<String, HostTensor>> frozen = sc.broadcast(frozenWeights(state));
-    ParameterLayout layout = null;
+    java.util.List<String> trainableNames = new java.util.ArrayList<>();
+    LinkedHashMap<String, HostTensor> trainableWeights = new LinkedHashMap<>();
+    for (Map.Entry<String, HostTensor> e : state.weights().entrySet()) {
+      if (!state.frozen().contains(e.getKey())) {
+        trainableNames.add(e.getKey());
+        trainableWeights.put(e.getKey(), e.getValue());
+      }
+    }
+    ParameterLayout layout = ParameterLayout.of(trainableWeights);
+    // The masks travel as bits, and only when they change; weights travel as their kept entries.
+    MaskSet masks = null;
+    Broadcast<MaskSet> masksBroadcast = null;
+    maskBroadcasts = 0;
     EtaEstimator eta = new EtaEstimator(20);
     long startNanos = System.nanoTime();
     long startStep = state.step();
@@ -128,15 +151,22 @@ public final class DistributedTrainer {
         int to = (int) Math.min(plan.trainingSetSize(), from + (long) plan.batchSize());
         long[] batch = java.util.Arrays.copyOfRange(permutation, from, to);
 
-        LinkedHashMap<String, HostTensor> trainable = state.effectiveWeights(false);
-        if (layout == null) {
-          layout = ParameterLayout.of(trainable);
-        }
         long tPublish = System.nanoTime();
-        Broadcast<LinkedHashMap<String, HostTensor>> weights = sc.broadcast(trainable);
+        MaskSet current = MaskSet.of(state.masks());
+        if (!current.sameBits(masks)) {
+          if (masksBroadcast != null) {
+            masksBroadcast.destroy();
+          }
+          masks = current;
+          masksBroadcast = sc.broadcast(masks);
+          maskBroadcasts++;
+        }
+        PackedWeights packed = PackedWeights.pack(state.weights(), state.masks(), trainableNames,
+            masks, precision);
+        Broadcast<PackedWeights> weights = sc.broadcast(packed);
         long tJob = System.nanoTime();
-        TrainStepTask task = new TrainStepTask(worker, loss, weights, frozen, batch, step, plan.seed(),
-            layout);
+        TrainStepTask task = new TrainStepTask(worker, loss, weights, masksBroadcast, frozen, batch,
+            step, plan.seed(), layout);
         sc.setJobDescription(plan.stage() + " step " + (step + 1) + "/" + total + " (epoch "
             + (epoch + 1) + ")");
         GradientBuffer g = shards.treeAggregate(GradientBuffer.empty(),
@@ -223,6 +253,9 @@ public final class DistributedTrainer {
       throw new UncheckedIOException("cannot write metrics: " + e.getMessage(), e);
     } finally {
       frozen.destroy();
+      if (masksBroadcast != null) {
+        masksBroadcast.destroy();
+      }
     }
     return state;
   }
@@ -244,6 +277,12 @@ public final class DistributedTrainer {
   }
 
   private double[] lastTiming;
+  private int maskBroadcasts;
+
+  /** How many times the last {@link #train} call broadcast the masks (once plus once per change). */
+  public int maskBroadcasts() {
+    return maskBroadcasts;
+  }
 
   /**
    * Mean seconds per step over the last logged window: publishing the weights (broadcast),

@@ -9,6 +9,9 @@ import io.capprune.core.bert.BertForSequenceClassification;
 import io.capprune.core.bert.BertInit;
 import io.capprune.core.bert.DjlRuntime;
 import io.capprune.core.checkpoint.BertConfig;
+import io.capprune.core.exchange.MaskSet;
+import io.capprune.core.exchange.PackedWeights;
+import io.capprune.core.exchange.WirePrecision;
 import io.capprune.core.loss.CapLoss;
 import io.capprune.core.loss.CapLossConfig;
 import io.capprune.core.loss.Targets;
@@ -343,6 +346,8 @@ public final class CapPruneBench {
     int runs = quick ? 3 : 6;
     List<Double> times = new ArrayList<>();
     List<Double> publish = new ArrayList<>();
+    List<Double> packing = new ArrayList<>();
+    List<String> names = new ArrayList<>(trainableShapes.keySet());
     for (int i = 0; i < warmup + runs; i++) {
       long t0 = System.nanoTime();
       update.apply(state, grads.get(i % 2));
@@ -350,16 +355,23 @@ public final class CapPruneBench {
       long t1 = System.nanoTime();
       state.effectiveWeights(false);
       double e = (System.nanoTime() - t1) / 1e9;
+      long t2 = System.nanoTime();
+      PackedWeights.pack(state.weights(), state.masks(), names, MaskSet.of(state.masks()),
+          WirePrecision.FP16);
+      double pk = (System.nanoTime() - t2) / 1e9;
       if (i >= warmup) {
         times.add(s);
         publish.add(e);
+        packing.add(pk);
       }
     }
     row("b. driver update, BERT-base state", String.format("%.3f s", median(times)),
         String.format("%,d parameters; clip, AdamW, scores, per-matrix top-k; median of %d %s; "
             + "target < 1 s; load %.2f", total, runs, fmtList(times), load()));
-    row("b. effective weights W*M (publish input)", String.format("%.3f s", median(publish)),
+    row("b. effective weights W*M, dense fp32 (before)", String.format("%.3f s", median(publish)),
         "median of " + runs);
+    row("b. mask bits + packed fp16 weights (after)", String.format("%.3f s", median(packing)),
+        String.format("median of %d; sparsity %.2f", runs, state.sparsity().sparsity()));
   }
 
   private static LinkedHashMap<String, HostTensor> random(Map<String, int[]> shapes, double std, long seed) {
@@ -416,7 +428,15 @@ public final class CapPruneBench {
   }
 
   private void exchange() throws Exception {
-    System.out.println("exchange: MiniLM size, 2 partitions in local[2], batch 32, sequence length 128");
+    for (WirePrecision p : WirePrecision.values()) {
+      exchange(p);
+    }
+  }
+
+  private void exchange(WirePrecision precision) throws Exception {
+    String tag = " [" + precision.name().toLowerCase(java.util.Locale.ROOT) + " wire]";
+    System.out.println("exchange: MiniLM size, 2 partitions in local[2], batch 32, sequence length 128"
+        + tag);
     JavaSparkContext sc = spark();
     BertConfig config = miniLm();
     int steps = quick ? 6 : 9;
@@ -443,7 +463,7 @@ public final class CapPruneBench {
     TrainingState state = update.initialState(weights);
     WorkerSettings ws = new WorkerSettings(config, BATCH, 0, 0, false, 0, false);
     CapLossConfig loss = CapLossConfig.defaults().withExtraExamples(n / 2 - BATCH);
-    DistributedTrainer trainer = new DistributedTrainer(sc, ws, loss, update);
+    DistributedTrainer trainer = new DistributedTrainer(sc, ws, loss, update, precision);
     ResultSizes listener = new ResultSizes();
     sc.sc().addSparkListener(listener);
     int window = steps / 3;
@@ -456,23 +476,52 @@ public final class CapPruneBench {
     tasks.sort((a, b) -> Long.compare(a[0], b[0]));
     List<long[]> last = tasks.subList(Math.max(0, tasks.size() - 2 * window), tasks.size());
     double up = last.stream().mapToLong(a -> a[1]).average().orElse(0);
-    long down = wireBytes(state.effectiveWeights(false));
+    List<String> trainableNames = new ArrayList<>(state.weights().keySet());
+    trainableNames.removeAll(state.frozen());
+    MaskSet lastMasks = MaskSet.of(state.masks());
+    long down = wireBytes(PackedWeights.pack(state.weights(), state.masks(), trainableNames,
+        lastMasks, precision));
+    long maskBytes = wireBytes(lastMasks);
     double step = t[0] + t[5] + t[3];
     // Local mode: the two partitions take turns on the JVM's one DJL worker, so the compute part of
     // the job is the sum of both partitions' compute, not the slowest one.
     double outside = step - t[4];
-    row("c. model size fp32", mb(modelFp32), String.format("%,d parameters; %,d trainable "
-        + "(embeddings frozen, sent once per stage)", modelFp32 / 4, numel(state.effectiveWeights(false))));
-    row("c. weights down per step per executor", mb(down), "serialised + LZ4 broadcast of the "
-        + "trainable effective weights, as TorrentBroadcast writes it");
-    row("c. gradients up per step per executor", mb((long) up), "task result size reported by Spark, "
-        + "mean of the last " + window + " steps");
-    row("c. step time (2 partitions, local[2])", String.format("%.3f s", step), String.format(
+    if (precision == WirePrecision.FP32) {
+      row("c. model size fp32", mb(modelFp32), String.format("%,d parameters; %,d trainable "
+          + "(embeddings frozen, sent once per stage)", modelFp32 / 4,
+          numel(state.effectiveWeights(false))));
+      // weights down at fixed sparsities: random masks of the prunable matrices, kept share 1-s
+      for (double sparsity : new double[] {0, 0.5, 0.9}) {
+        LinkedHashMap<String, HostTensor> m = new LinkedHashMap<>();
+        SplittableRandom r = new SplittableRandom(SEED);
+        state.masks().forEach((k, v) -> {
+          HostTensor mt = HostTensor.zeros(v.shape());
+          for (int i = 0; i < mt.data().length; i++) {
+            mt.data()[i] = r.nextDouble() >= sparsity ? 1f : 0f;
+          }
+          m.put(k, mt);
+        });
+        MaskSet ms = MaskSet.of(m);
+        for (WirePrecision p : WirePrecision.values()) {
+          row(String.format("c. weights down per step, %.0f %% sparsity, %s", sparsity * 100,
+              p.name().toLowerCase(java.util.Locale.ROOT)),
+              mb(wireBytes(PackedWeights.pack(state.weights(), m, trainableNames, ms, p))),
+              "serialised + LZ4 as TorrentBroadcast writes it; masks " + mb(wireBytes(ms))
+                  + " once per change");
+        }
+      }
+    }
+    row("c. weights down per step per executor" + tag, mb(down), String.format("last step's packed "
+        + "weights at sparsity %.2f; the masks (%s) were broadcast %d times in %d steps", state
+        .sparsity().sparsity(), mb(maskBytes), trainer.maskBroadcasts(), steps));
+    row("c. gradients up per step per executor" + tag, mb((long) up), "task result size reported by "
+        + "Spark, mean of the last " + window + " steps");
+    row("c. step time (2 partitions, local[2])" + tag, String.format("%.3f s", step), String.format(
         "publish %.3f + job %.3f + update %.3f; mean of the last %d of %d steps", t[0], t[5], t[3],
         window, steps));
-    row("c. compute (both partitions, serial in one JVM)", String.format("%.3f s", t[4]),
+    row("c. compute (both partitions, serial in one JVM)" + tag, String.format("%.3f s", t[4]),
         String.format("slowest partition %.3f s", t[1]));
-    row("c. outside the workers' compute", String.format("%.3f s = %.0f %%", outside,
+    row("c. outside the workers' compute" + tag, String.format("%.3f s = %.0f %%", outside,
         100 * outside / step), String.format("publish %.3f, scheduling+serialisation+aggregation "
             + "%.3f, driver update %.3f; load %.2f", t[0], t[5] - t[4], t[3], load()));
     rdd.unpersist();
@@ -524,6 +573,9 @@ public final class CapPruneBench {
     LinkedHashMap<String, HostTensor> trainable = split(all, false);
     Broadcast<LinkedHashMap<String, HostTensor>> frozen = sc.broadcast(split(all, true));
     ParameterLayout layout = ParameterLayout.of(trainable);
+    List<String> names = List.copyOf(trainable.keySet());
+    MaskSet none = MaskSet.none();
+    Broadcast<MaskSet> masks = sc.broadcast(none);
     WorkerSettings ws = new WorkerSettings(config, 16, 0, 0, false, 0, false);
     CapLossConfig loss = CapLossConfig.defaults().withExtraExamples(16);
     List<long[]> samples = new ArrayList<>();
@@ -534,8 +586,10 @@ public final class CapPruneBench {
         batch[i] = (s * BATCH + i) % n;
       }
       // the trainer publishes fresh weights each step and destroys the broadcast after the job
-      Broadcast<LinkedHashMap<String, HostTensor>> w = sc.broadcast(trainable);
-      GradientBuffer g = new TrainStepTask(ws, loss, w, frozen, batch, s, SEED, layout).run(shard);
+      Broadcast<PackedWeights> w = sc.broadcast(PackedWeights.pack(trainable, Map.of(), names, none,
+          WirePrecision.FP16));
+      GradientBuffer g = new TrainStepTask(ws, loss, w, masks, frozen, batch, s, SEED, layout)
+          .run(shard);
       w.destroy();
       if (g.examples() != BATCH) {
         throw new IllegalStateException("step " + s + " computed " + g.examples() + " examples");
@@ -548,6 +602,7 @@ public final class CapPruneBench {
     }
     double secs = (System.nanoTime() - t0) / 1e9;
     frozen.destroy();
+    masks.destroy();
     // Slope over the second half: the first steps warm up allocators, JIT and PyTorch's caches.
     List<long[]> tail = samples.subList(samples.size() / 2, samples.size());
     long[] first = samples.get(0);

@@ -49,7 +49,9 @@ public record JobConfig(
   public static final Set<String> REPRESENTATIONS = Set.of("pooler", "cls", "mean");
   public static final Set<String> MODULES = Set.of("prc", "snc", "fic");
 
-  public record SparkSettings(String master, int partitions, int aggregateDepth) implements Serializable {}
+  /** @param exchangePrecision fp32 or fp16: weights down and gradients up on the wire */
+  public record SparkSettings(String master, int partitions, int aggregateDepth,
+      String exchangePrecision) implements Serializable {}
 
   public record WorkerSettings(int microBatchSize, int threads, boolean useGpu) implements Serializable {}
 
@@ -214,7 +216,7 @@ public record JobConfig(
         cap.intAtLeast("max-dev-examples", 0),
         cap.longValue("seed"),
         new SparkSettings(sp.string("master"), sp.intAtLeast("partitions", 0),
-            sp.intAtLeast("aggregate-depth", 1)),
+            sp.intAtLeast("aggregate-depth", 1), sp.oneOf("exchange-precision", Set.of("fp32", "fp16"))),
         new WorkerSettings(wk.intAtLeast("micro-batch-size", 1), wk.intAtLeast("threads", 0),
             wk.bool("use-gpu")),
         new FinetuneSettings(ft.intAtLeast("epochs", 0), ft.intAtLeast("batch-size", 1),

@@ -231,7 +231,8 @@ public final class CapPipeline {
     TrainingState state = update.initialState(init);
     LOG.info("finetune: {} examples, {} epochs x {} steps, batch {}", trainSize(), ft.epochs(),
         plan.stepsPerEpoch(), ft.batchSize());
-    DistributedTrainer trainer = new DistributedTrainer(sc, workerSettings(), null, update);
+    DistributedTrainer trainer = new DistributedTrainer(sc, workerSettings(), null, update,
+        exchangePrecision());
     try (MetricsLog log = MetricsLog.create(storage.fs(out.root()), out.resolve("finetune"), 50)) {
       trainer.train(trainShards(), state, plan, null, log);
     } catch (IOException e) {
@@ -313,7 +314,8 @@ public final class CapPipeline {
       }
     }
     Map<String, Object> metricsSoFar = new LinkedHashMap<>();
-    DistributedTrainer trainer = new DistributedTrainer(sc, workerSettings(), loss, update);
+    DistributedTrainer trainer = new DistributedTrainer(sc, workerSettings(), loss, update,
+        exchangePrecision());
     DistributedTrainer.EpochHook hook = (epoch, st, current, devOut) -> {
       JavaRDD<Shard> next = current;
       if (epoch >= 1 && epoch % p.snapshotEveryEpochs() == 0 || epoch == p.epochs()) {
@@ -701,4 +703,10 @@ public final class CapPipeline {
     }
     return m;
   }
+
+  private io.capprune.core.exchange.WirePrecision exchangePrecision() {
+    return io.capprune.core.exchange.WirePrecision.parse("cap.spark.exchange-precision",
+        config.spark().exchangePrecision());
+  }
+
 }

@@ -1,5 +1,8 @@
 package io.capprune.spark.train;
 
+import io.capprune.core.exchange.MaskSet;
+import io.capprune.core.exchange.PackedWeights;
+import io.capprune.core.exchange.WirePrecision;
 import io.capprune.core.loss.CapLossConfig;
 import io.capprune.core.prune.DriverUpdate;
 import io.capprune.core.prune.TrainingState;
@@ -68,14 +71,22 @@ public final class DistributedTrainer {
   private final WorkerSettings worker;
   private final CapLossConfig loss;
   private final DriverUpdate update;
+  private final WirePrecision precision;
 
   /** @param loss the CAP objective for the workers; null = task loss only (teacher fine-tuning) */
   public DistributedTrainer(JavaSparkContext sc, WorkerSettings worker, CapLossConfig loss,
       DriverUpdate update) {
+    this(sc, worker, loss, update, WirePrecision.FP32);
+  }
+
+  /** @param precision of weights and gradients on the wire (the driver's state stays fp32) */
+  public DistributedTrainer(JavaSparkContext sc, WorkerSettings worker, CapLossConfig loss,
+      DriverUpdate update, WirePrecision precision) {
     this.sc = sc;
     this.worker = worker;
     this.loss = loss;
     this.update = update;
+    this.precision = precision;
   }
 
   /**
@@ -88,7 +99,19 @@ public final class DistributedTrainer {
     long total = plan.totalSteps();
     int perEpoch = plan.stepsPerEpoch();
     Broadcast<LinkedHashMap<String, HostTensor>> frozen = sc.broadcast(frozenWeights(state));
-    ParameterLayout layout = null;
+    java.util.List<String> trainableNames = new java.util.ArrayList<>();
+    LinkedHashMap<String, HostTensor> trainableWeights = new LinkedHashMap<>();
+    for (Map.Entry<String, HostTensor> e : state.weights().entrySet()) {
+      if (!state.frozen().contains(e.getKey())) {
+        trainableNames.add(e.getKey());
+        trainableWeights.put(e.getKey(), e.getValue());
+      }
+    }
+    ParameterLayout layout = ParameterLayout.of(trainableWeights);
+    // The masks travel as bits, and only when they change; weights travel as their kept entries.
+    MaskSet masks = null;
+    Broadcast<MaskSet> masksBroadcast = null;
+    maskBroadcasts = 0;
     EtaEstimator eta = new EtaEstimator(20);
     long startNanos = System.nanoTime();
     long startStep = state.step();
@@ -101,6 +124,7 @@ public final class DistributedTrainer {
     double publishSecs = 0;
     double jobSecs = 0;
     double workerSecs = 0;
+    double workerTotalSecs = 0;
     double updateSecs = 0;
     @SuppressWarnings("unchecked")
     Map<String, Double>[] dev = new Map[1];
@@ -127,15 +151,22 @@ public final class DistributedTrainer {
         int to = (int) Math.min(plan.trainingSetSize(), from + (long) plan.batchSize());
         long[] batch = java.util.Arrays.copyOfRange(permutation, from, to);
 
-        LinkedHashMap<String, HostTensor> trainable = state.effectiveWeights(false);
-        if (layout == null) {
-          layout = ParameterLayout.of(trainable);
-        }
         long tPublish = System.nanoTime();
-        Broadcast<LinkedHashMap<String, HostTensor>> weights = sc.broadcast(trainable);
+        MaskSet current = MaskSet.of(state.masks());
+        if (!current.sameBits(masks)) {
+          if (masksBroadcast != null) {
+            masksBroadcast.destroy();
+          }
+          masks = current;
+          masksBroadcast = sc.broadcast(masks);
+          maskBroadcasts++;
+        }
+        PackedWeights packed = PackedWeights.pack(state.weights(), state.masks(), trainableNames,
+            masks, precision);
+        Broadcast<PackedWeights> weights = sc.broadcast(packed);
         long tJob = System.nanoTime();
-        TrainStepTask task = new TrainStepTask(worker, loss, weights, frozen, batch, step, plan.seed(),
-            layout);
+        TrainStepTask task = new TrainStepTask(worker, loss, weights, masksBroadcast, frozen, batch,
+            step, plan.seed(), layout);
         sc.setJobDescription(plan.stage() + " step " + (step + 1) + "/" + total + " (epoch "
             + (epoch + 1) + ")");
         GradientBuffer g = shards.treeAggregate(GradientBuffer.empty(),
@@ -153,6 +184,7 @@ public final class DistributedTrainer {
         publishSecs += (tJob - tPublish) / 1e9;
         jobSecs += (tJobEnd - tJob) / 1e9;
         workerSecs += g.workerSeconds();
+        workerTotalSecs += g.workerSecondsTotal();
         for (int i = 0; i < termSums.length; i++) {
           termSums[i] += g.lossTerms()[i];
         }
@@ -199,10 +231,12 @@ public final class DistributedTrainer {
           LOG.info("{} {} | s/step: workers {} exchange {} publish {} update {}", plan.stage(),
               ProgressLine.format(record), fmt(workerSecs / n), fmt((jobSecs - workerSecs) / n),
               fmt(publishSecs / n), fmt(updateSecs / n));
-          lastTiming = new double[] {publishSecs / n, workerSecs / n, (jobSecs - workerSecs) / n, updateSecs / n};
+          lastTiming = new double[] {publishSecs / n, workerSecs / n, (jobSecs - workerSecs) / n,
+              updateSecs / n, workerTotalSecs / n, jobSecs / n};
           publishSecs = 0;
           jobSecs = 0;
           workerSecs = 0;
+          workerTotalSecs = 0;
           updateSecs = 0;
           if (metrics != null) {
             metrics.append(record);
@@ -219,6 +253,9 @@ public final class DistributedTrainer {
       throw new UncheckedIOException("cannot write metrics: " + e.getMessage(), e);
     } finally {
       frozen.destroy();
+      if (masksBroadcast != null) {
+        masksBroadcast.destroy();
+      }
     }
     return state;
   }
@@ -240,11 +277,18 @@ public final class DistributedTrainer {
   }
 
   private double[] lastTiming;
+  private int maskBroadcasts;
+
+  /** How many times the last {@link #train} call broadcast the masks (once plus once per change). */
+  public int maskBroadcasts() {
+    return maskBroadcasts;
+  }
 
   /**
    * Mean seconds per step over the last logged window: publishing the weights (broadcast),
    * the slowest worker's compute, the rest of the Spark job (scheduling, serialisation,
-   * aggregation), and the driver update. Null before the first log line.
+   * aggregation), and the driver update; then all partitions' compute added up and the whole
+   * Spark job (workers + exchange). Null before the first log line.
    */
   public double[] lastTiming() {
     return lastTiming;

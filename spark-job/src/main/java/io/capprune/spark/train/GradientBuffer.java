@@ -1,5 +1,10 @@
 package io.capprune.spark.train;
 
+import io.capprune.core.exchange.HalfBlocks;
+import io.capprune.core.exchange.WirePrecision;
+import java.io.IOException;
+import java.io.ObjectInputStream;
+import java.io.ObjectOutputStream;
 import java.io.Serializable;
 
 /**
@@ -10,6 +15,11 @@ import java.io.Serializable;
  *
  * <p>The zero value is empty (no arrays) so that Spark does not ship a model-sized array of zeros
  * with every task.
+ *
+ * <p>With {@link WirePrecision#FP16} the gradient is written as block-scaled halves
+ * ({@link HalfBlocks}) when Java serialization (Spark's default) ships the buffer, and summed in
+ * fp32 wherever buffers meet; the precision travels with the buffer. Other serializers (Kryo) see
+ * the plain fp32 fields.
  */
 public final class GradientBuffer implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -18,6 +28,8 @@ public final class GradientBuffer implements Serializable {
   private double[] lossTerms;
   private long examples;
   private double workerSeconds;
+  private double workerSecondsTotal;
+  private WirePrecision precision = WirePrecision.FP32;
 
   public static GradientBuffer empty() {
     return new GradientBuffer();
@@ -26,11 +38,19 @@ public final class GradientBuffer implements Serializable {
   /** @param workerSeconds the partition's compute time (forward, backward, gradient copy-out) */
   public static GradientBuffer of(float[] gradient, double[] lossTerms, long examples,
       double workerSeconds) {
+    return of(gradient, lossTerms, examples, workerSeconds, WirePrecision.FP32);
+  }
+
+  /** @param precision how the gradient travels when this buffer is serialised */
+  public static GradientBuffer of(float[] gradient, double[] lossTerms, long examples,
+      double workerSeconds, WirePrecision precision) {
     GradientBuffer b = new GradientBuffer();
+    b.precision = precision;
     b.gradient = gradient;
     b.lossTerms = lossTerms;
     b.examples = examples;
     b.workerSeconds = workerSeconds;
+    b.workerSecondsTotal = workerSeconds;
     return b;
   }
 
@@ -44,6 +64,8 @@ public final class GradientBuffer implements Serializable {
       lossTerms = other.lossTerms.clone();
       examples = other.examples;
       workerSeconds = other.workerSeconds;
+      workerSecondsTotal = other.workerSecondsTotal;
+      precision = other.precision;
       return this;
     }
     if (gradient.length != other.gradient.length || lossTerms.length != other.lossTerms.length) {
@@ -60,7 +82,44 @@ public final class GradientBuffer implements Serializable {
     }
     examples += other.examples;
     workerSeconds = Math.max(workerSeconds, other.workerSeconds);
+    workerSecondsTotal += other.workerSecondsTotal;
     return this;
+  }
+
+  private void writeObject(ObjectOutputStream out) throws IOException {
+    // No defaultWriteObject: every field is written here, the gradient in the buffer's precision.
+    out.writeLong(examples);
+    out.writeDouble(workerSeconds);
+    out.writeDouble(workerSecondsTotal);
+    out.writeObject(lossTerms);
+    out.writeObject(precision);
+    if (gradient == null) {
+      out.writeByte(0);
+    } else if (precision == WirePrecision.FP16) {
+      out.writeByte(2);
+      HalfBlocks.Encoded e = HalfBlocks.encode(gradient);
+      out.writeObject(e.halves());
+      out.writeObject(e.exponents());
+    } else {
+      out.writeByte(1);
+      out.writeObject(gradient);
+    }
+  }
+
+  private void readObject(ObjectInputStream in) throws IOException, ClassNotFoundException {
+    examples = in.readLong();
+    workerSeconds = in.readDouble();
+    workerSecondsTotal = in.readDouble();
+    lossTerms = (double[]) in.readObject();
+    precision = (WirePrecision) in.readObject();
+    byte kind = in.readByte();
+    switch (kind) {
+      case 0 -> gradient = null;
+      case 1 -> gradient = (float[]) in.readObject();
+      case 2 -> gradient = HalfBlocks.decode(
+          new HalfBlocks.Encoded((short[]) in.readObject(), (byte[]) in.readObject()));
+      default -> throw new IOException("gradient buffer: unknown encoding " + kind);
+    }
   }
 
   public boolean isEmpty() {
@@ -82,5 +141,14 @@ public final class GradientBuffer implements Serializable {
   /** The slowest partition's compute time: the part of a step no exchange optimisation removes. */
   public double workerSeconds() {
     return workerSeconds;
+  }
+
+  /**
+   * All partitions' compute time added up. Where the tasks of a step cannot run at once (local
+   * mode: one DJL worker per JVM, so the partitions take turns), this, not the slowest partition,
+   * is the compute part of the job's wall time.
+   */
+  public double workerSecondsTotal() {
+    return workerSecondsTotal;
   }
 }

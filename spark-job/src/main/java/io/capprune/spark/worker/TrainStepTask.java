@@ -5,6 +5,8 @@ import ai.djl.ndarray.types.DataType;
 import io.capprune.core.bert.BertForSequenceClassification;
 import io.capprune.core.bert.DjlRuntime;
 import io.capprune.core.loss.CapLoss;
+import io.capprune.core.exchange.MaskSet;
+import io.capprune.core.exchange.PackedWeights;
 import io.capprune.core.loss.CapLossConfig;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.train.MicroBatch;
@@ -23,12 +25,14 @@ import org.apache.spark.broadcast.Broadcast;
  * micro-batches, through {@link WorkerStep}; the gradients come back flat in {@code layout} order.
  *
  * @param loss the CAP objective; null = task loss only (teacher fine-tuning)
- * @param trainable this step's effective weights (W * M), published by the driver
+ * @param trainable this step's effective weights (W * M), published by the driver: of masked
+ *     matrices only the kept entries, in the precision of the exchange (gradients go back in it too)
+ * @param masks the masks the weights were packed against, broadcast only when they change
  * @param frozen parameters without gradient, broadcast once per stage; may be null
  * @param batch global indices of the whole global batch
  */
 public record TrainStepTask(WorkerSettings settings, CapLossConfig loss,
-    Broadcast<LinkedHashMap<String, HostTensor>> trainable,
+    Broadcast<PackedWeights> trainable, Broadcast<MaskSet> masks,
     Broadcast<LinkedHashMap<String, HostTensor>> frozen, long[] batch, long step, long seed,
     ParameterLayout layout) implements Serializable {
 
@@ -51,10 +55,13 @@ public record TrainStepTask(WorkerSettings settings, CapLossConfig loss,
           settings.microBatchSize(), settings.padTo(), settings.padId(), settings.regression());
       WorkerStep step = new WorkerStep(new BertForSequenceClassification(settings.model()),
           loss == null ? null : new CapLoss(loss));
-      WorkerStep.Result r = step.run(ctx.manager(), frozenArrays, trainable.value(), microBatches,
+      PackedWeights packed = trainable.value();
+      Map<String, HostTensor> weights = packed.unpack(masks.value());
+      WorkerStep.Result r = step.run(ctx.manager(), frozenArrays, weights, microBatches,
           shard.bank(), batch.length, partitionSeed, DataType.FLOAT32);
       float[] flat = layout.flatten(r.gradients());
-      return GradientBuffer.of(flat, r.lossTerms(), r.examples(), (System.nanoTime() - t0) / 1e9);
+      return GradientBuffer.of(flat, r.lossTerms(), r.examples(), (System.nanoTime() - t0) / 1e9,
+          packed.precision());
     });
   }
 }

@@ -9,6 +9,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.capprune.core.bank.RepresentationBank;
 import io.capprune.core.bert.BertInit;
 import io.capprune.core.checkpoint.BertConfig;
+import io.capprune.core.exchange.MaskSet;
+import io.capprune.core.exchange.PackedWeights;
+import io.capprune.core.exchange.WirePrecision;
 import io.capprune.core.loss.CapLossConfig;
 import io.capprune.core.loss.Representation;
 import io.capprune.core.tensor.HostTensor;
@@ -20,6 +23,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
 import org.apache.spark.SparkConf;
@@ -130,12 +134,17 @@ class PartitionInvarianceTest {
   private static GradientBuffer aggregate(JavaRDD<Shard> shards, long[] batch, int microBatchSize) {
     WorkerSettings ws = new WorkerSettings(model, microBatchSize, 0, 0, false, 1, false);
     ParameterLayout layout = ParameterLayout.of(weights);
-    Broadcast<LinkedHashMap<String, HostTensor>> trainable = sc.broadcast(weights);
+    MaskSet none = MaskSet.none();
+    Broadcast<PackedWeights> trainable = sc.broadcast(PackedWeights.pack(weights, Map.of(),
+        List.copyOf(weights.keySet()), none, WirePrecision.FP32));
+    Broadcast<MaskSet> masks = sc.broadcast(none);
     Broadcast<LinkedHashMap<String, HostTensor>> frozen = sc.broadcast(new LinkedHashMap<>());
-    TrainStepTask task = new TrainStepTask(ws, baseline(), trainable, frozen, batch, 3, SEED, layout);
+    TrainStepTask task = new TrainStepTask(ws, baseline(), trainable, masks, frozen, batch, 3, SEED,
+        layout);
     GradientBuffer g = shards.treeAggregate(GradientBuffer.empty(),
         (buf, shard) -> buf.add(task.run(shard)), GradientBuffer::add, 2);
     trainable.destroy();
+    masks.destroy();
     frozen.destroy();
     return g;
   }

@@ -31,7 +31,7 @@ import java.util.TreeMap;
  * The same fraction of heads and neurons is removed from every layer (random units, seeded), so
  * the FFN keeps one {@code intermediate_size}; weights are random (latency does not depend on
  * their values). Before timing, the smaller model's logits are checked against the masked dense
- * model's.
+ * model's. Dense and smaller passes alternate, two warm-up pairs first.
  */
 public final class StructuredSpeedBenchmark {
   private StructuredSpeedBenchmark() {}
@@ -104,10 +104,24 @@ public final class StructuredSpeedBenchmark {
       BertForSequenceClassification smallModel = new BertForSequenceClassification(small.config());
       checkEqual(m, denseModel, denseArrays, masks, smallModel, smallArrays);
       for (int batch : new int[] {1, 32}) {
-        double d = median(m, denseModel, denseArrays, batch, iterations);
-        double s = median(m, smallModel, smallArrays, batch, iterations);
-        System.out.printf(Locale.ROOT, "batch %2d: dense %8.1f ms, smaller %8.1f ms, speed-up %.2fx%n",
-            batch, d * 1e3, s * 1e3, d / s);
+        // Interleaved (dense, smaller, dense, ...): on a shared machine the load drifts, and
+        // alternating exposes both models to the same drift; the ratio is the median of the pairs'.
+        double[] d = new double[iterations];
+        double[] s = new double[iterations];
+        double[] ratio = new double[iterations];
+        for (int i = -2; i < iterations; i++) {
+          double td = time(m, denseModel, denseArrays, batch);
+          double ts = time(m, smallModel, smallArrays, batch);
+          if (i >= 0) {
+            d[i] = td;
+            s[i] = ts;
+            ratio[i] = td / ts;
+          }
+        }
+        System.out.printf(Locale.ROOT,
+            "batch %2d: dense %8.1f ms, smaller %8.1f ms (medians), speed-up %.2fx (median of %d pairs; min %.2fx, max %.2fx)%n",
+            batch, median(d) * 1e3, median(s) * 1e3, median(ratio), iterations,
+            Arrays.stream(ratio).min().orElse(0), Arrays.stream(ratio).max().orElse(0));
       }
     }
   }
@@ -146,21 +160,20 @@ public final class StructuredSpeedBenchmark {
     return BertInputs.of(m, ids, types, mask);
   }
 
-  /** Median seconds of a forward pass (logits read back), after two warm-up passes. */
-  private static double median(NDManager base, BertForSequenceClassification model,
-      Map<String, NDArray> params, int batch, int iterations) {
-    double[] t = new double[iterations];
-    for (int i = -2; i < iterations; i++) {
-      try (NDManager m = base.newSubManager()) {
-        BertInputs in = inputs(m, batch, model.config().vocabSize());
-        long t0 = System.nanoTime();
-        model.forward(params, in, false, null).logits().toFloatArray();
-        if (i >= 0) {
-          t[i] = (System.nanoTime() - t0) / 1e9;
-        }
-      }
+  /** Seconds of one forward pass with the logits read back. */
+  private static double time(NDManager base, BertForSequenceClassification model,
+      Map<String, NDArray> params, int batch) {
+    try (NDManager m = base.newSubManager()) {
+      BertInputs in = inputs(m, batch, model.config().vocabSize());
+      long t0 = System.nanoTime();
+      model.forward(params, in, false, null).logits().toFloatArray();
+      return (System.nanoTime() - t0) / 1e9;
     }
-    Arrays.sort(t);
-    return t[iterations / 2];
+  }
+
+  private static double median(double[] v) {
+    double[] c = v.clone();
+    Arrays.sort(c);
+    return c.length % 2 == 1 ? c[c.length / 2] : (c[c.length / 2 - 1] + c[c.length / 2]) / 2;
   }
 }

@@ -31,11 +31,13 @@ public final class CapPruneMain {
         demo                      generate a small model and task, then finetune, prune, evaluate, export
         run                       finetune, prune, evaluate and export; skips a stage whose output exists
         finetune                  train the teacher from the pre-trained checkpoint (cap.model)
-        prune                     prune the model with cap.prune.method (cap-movement, cap-soft, ...)
+        prune                     prune the model with cap.prune.method (cap-movement, cap-soft, ...,
+                                  cap-structured and structured remove heads and FFN neurons)
         evaluate                  dev metrics of the teacher and the pruned model
         export                    write the pruned model in Hugging Face layout to <output>/model
+                                  (structured methods: physically smaller, heads and neurons removed)
         inspect <checkpoint> [--json]
-                                  configuration, parameter counts and sparsity of a checkpoint
+                                  configuration, parameter counts, sparsity, heads and neurons kept per layer
         compare <run-dir>...      the dev metrics, sparsity and time of finished runs side by side (markdown)
         config-reference          every configuration key with its default and meaning (markdown)
 

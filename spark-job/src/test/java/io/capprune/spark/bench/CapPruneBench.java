@@ -165,7 +165,8 @@ public final class CapPruneBench {
       for (int t = 0; t < len; t++) {
         ids[t] = t == 0 ? Math.min(101, vocab - 1) : 1 + r.nextInt(vocab - 1);
       }
-      out.add(new EncodedExample(i, ids, new byte[len], r.nextInt(2), Float.NaN));
+      // label i % 2, as in the benchmark banks, whose row i stands for example i
+      out.add(new EncodedExample(i, ids, new byte[len], i % 2, Float.NaN));
     }
     return out;
   }
@@ -687,13 +688,10 @@ public final class CapPruneBench {
       // bank rows: any 32 distinct rows of the benchmark bank stand for the batch's rows
       List<Double> fixed = new ArrayList<>();
       List<Double> dynamic = new ArrayList<>();
-      int[] bankRows = new int[BATCH];
-      for (int i = 0; i < BATCH; i++) {
-        bankRows[i] = i;
-      }
-      w.step(cap, microBatch(ex, rowsOf.get(0), SEQ, bankRows), 0);
+      w.step(cap, microBatch(ex, rowsOf.get(0), SEQ, bankRowsFor(ex, rowsOf.get(0))), 0);
       for (int b = 0; b < k; b++) {
         int[] rows = rowsOf.get(b);
+        int[] bankRows = bankRowsFor(ex, rows);
         fixed.add(w.step(cap, microBatch(ex, rows, SEQ, bankRows), b));
         dynamic.add(w.step(cap, microBatch(ex, rows, 0, bankRows), b));
       }
@@ -706,6 +704,18 @@ public final class CapPruneBench {
           f * batches / 60, d * batches / 60, f / d), "measured mean step x steps per epoch; load "
               + String.format("%.2f", load()));
     }
+  }
+
+  /** Distinct rows of the benchmark bank (label = row % 2) with the labels of these examples. */
+  private static int[] bankRowsFor(List<EncodedExample> ex, int[] rows) {
+    int[] next = {0, 1};
+    int[] out = new int[rows.length];
+    for (int i = 0; i < rows.length; i++) {
+      int label = ex.get(rows[i]).label();
+      out[i] = next[label];
+      next[label] += 2;
+    }
+    return out;
   }
 
   private static long[] permutation(int n, long seed) {

@@ -83,6 +83,32 @@ class JobConfigTest {
   }
 
   @Test
+  void structuredSettingsAreReadAndCheckedWithTheirKeys() {
+    JobConfig c = JobConfig.load(null, List.of("prune.method=cap-structured",
+        "structured.head-fractions=[0.3, 0.6]", "structured.neuron-fractions=[0.2, 0.4]",
+        "structured.export-ffn=padded"));
+    assertTrue(c.prune().method().structured() && c.prune().method().contrastive());
+    assertEquals(List.of(0.3, 0.6), c.structured().headFractions());
+    assertTrue(c.structured().padFfn());
+    assertEquals(9, JobConfig.load(null, List.of()).structured().headFractions().size());
+    assertTrue(!JobConfig.load(null, List.of("prune.method=structured")).prune().method().contrastive());
+
+    var e1 = assertThrows(ConfigValidationException.class, () -> JobConfig.load(null,
+        List.of("structured.head-fractions=[0.1, 0.2]", "structured.neuron-fractions=[0.1]")));
+    assertEquals("cap.structured.neuron-fractions", e1.key());
+    var e2 = assertThrows(ConfigValidationException.class, () -> JobConfig.load(null,
+        List.of("structured.head-fractions=[0.5, 0.2]", "structured.neuron-fractions=[0.1, 0.2]")));
+    assertEquals("cap.structured.head-fractions", e2.key());
+    assertTrue(e2.getMessage().contains("cumulative"), e2.getMessage());
+    var e3 = assertThrows(ConfigValidationException.class, () -> JobConfig.load(null,
+        List.of("structured.neuron-fractions=[0.1, 1.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]")));
+    assertEquals("cap.structured.neuron-fractions", e3.key());
+    var e4 = assertThrows(ConfigValidationException.class, () -> JobConfig.load(null,
+        List.of("structured.export-ffn=ragged")));
+    assertEquals("cap.structured.export-ffn", e4.key());
+  }
+
+  @Test
   void secretsAreMaskedInTheRenderedConfig() {
     JobConfig c = JobConfig.load(null, List.of("s3.secret-key=hunter2", "s3.access-key=AKIA123"));
     assertEquals("hunter2", c.s3().secretKey());

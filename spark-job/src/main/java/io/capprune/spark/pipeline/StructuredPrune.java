@@ -22,6 +22,8 @@ import io.capprune.spark.config.JobConfig;
 import io.capprune.spark.data.Shard;
 import io.capprune.spark.io.SnapshotStore;
 import io.capprune.spark.report.MetricsLog;
+import io.capprune.spark.report.Plots;
+import io.capprune.spark.report.StepRecord;
 import io.capprune.spark.train.DistributedTrainer;
 import io.capprune.spark.worker.ImportanceTask;
 import java.io.IOException;
@@ -159,6 +161,7 @@ final class StructuredPrune {
           seq.steps(), masks.totalKept(Unit.HEAD), totalHeads, masks.totalKept(Unit.NEURON), totalNeurons, dev);
     }
     writeSummary(snapshots);
+    writeCombinedLog(snapshots);
     p.storage.writeString(p.out.resolve(CapPipeline.FINAL_MARKER), "step " + optimizerSteps + "\n", true);
   }
 
@@ -224,6 +227,65 @@ final class StructuredPrune {
       }
     }
     p.writeJson(p.out.resolve("structured.json"), Map.of("steps", rows));
+  }
+
+  /**
+   * metrics.jsonl and the plots of the whole run: every phase's records renumbered into one
+   * sequence of optimizer steps (as the snapshots are named), with the dev metric of each step on
+   * its phase's last record, so that the summary, the plots and {@code compare} read a structured
+   * run like any other. Rebuilt from the per-step logs, so a resumed run writes it complete.
+   */
+  private void writeCombinedLog(SnapshotStore store) {
+    List<StepRecord> all = new ArrayList<>();
+    long offset = 0;
+    int epochOffset = 0;
+    double seconds = 0;
+    List<SnapshotStore.Snapshot> committed = store.committed();
+    long total = committed.isEmpty() ? 1 : committed.get(committed.size() - 1).step();
+    try {
+      for (SnapshotStore.Snapshot s : committed) {
+        int done = structuredStep(s);
+        org.apache.hadoop.fs.Path file = new org.apache.hadoop.fs.Path(
+            p.out.resolve(STRUCTURED_DIR + "/step-" + done), MetricsLog.FILE_NAME);
+        List<StepRecord> phase = p.storage.exists(file) ? MetricsLog.read(p.storage.fs(file), file) : List.of();
+        Map<String, Double> dev = doubles(s.state().get("dev"));
+        for (int i = 0; i < phase.size(); i++) {
+          StepRecord r = phase.get(i);
+          all.add(new StepRecord(offset + r.step(), Math.max(total, offset + r.step()), epochOffset + r.epoch(),
+              r.loss(), r.ce(), r.kd(), r.prc(), r.snc(), r.fic(), r.regulariser(), r.sparsity(),
+              r.threshold(), r.learningRate(), r.gradNorm(), r.examplesPerSecond(),
+              seconds + r.secondsElapsed(), r.secondsLeft(), i == phase.size() - 1 ? dev : r.dev()));
+        }
+        if (!phase.isEmpty()) {
+          seconds += phase.get(phase.size() - 1).secondsElapsed();
+          epochOffset += phase.get(phase.size() - 1).epoch();
+        }
+        offset = s.step();
+      }
+      org.apache.hadoop.fs.FileSystem fs = p.storage.fs(p.out.root());
+      try (MetricsLog log = MetricsLog.create(fs, p.out.root(), Integer.MAX_VALUE)) {
+        for (StepRecord r : all) {
+          log.append(r);
+        }
+      }
+      if (!all.isEmpty()) {
+        Plots.writeAll(all, fs, p.out.resolve(CapPipeline.PLOTS_DIR));
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write the structured run's metrics.jsonl: " + e.getMessage(), e);
+    }
+  }
+
+  private static Map<String, Double> doubles(Object o) {
+    Map<String, Double> m = new LinkedHashMap<>();
+    if (o instanceof Map<?, ?> map) {
+      map.forEach((k, v) -> {
+        if (v instanceof Number n) {
+          m.put(String.valueOf(k), n.doubleValue());
+        }
+      });
+    }
+    return m;
   }
 
   private static Map<String, List<Integer>> stringKeys(Map<Integer, List<Integer>> m) {

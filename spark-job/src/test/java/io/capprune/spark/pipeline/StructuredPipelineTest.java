@@ -102,6 +102,17 @@ class StructuredPipelineTest {
     assertFalse(records.isEmpty());
     assertTrue(records.get(records.size() - 1).has("snc"), records.get(records.size() - 1).toString());
     assertEquals(3, json(a.resolve("structured.json")).get("steps").size());
+    // The whole run's log: phases renumbered into one step sequence, a dev metric per phase.
+    List<JsonNode> all = jsonLines(a.resolve("metrics.jsonl"));
+    assertEquals(24, all.get(all.size() - 1).get("step").asLong());
+    long withDev = all.stream().filter(r -> r.has("dev") && r.get("dev").size() > 0).count();
+    assertEquals(3, withDev);
+    for (int i = 1; i < all.size(); i++) {
+      assertTrue(all.get(i).get("step").asLong() > all.get(i - 1).get("step").asLong());
+    }
+    assertTrue(Files.readString(a.resolve("summary.txt")).contains("24 of 24"),
+        Files.readString(a.resolve("summary.txt")));
+    assertTrue(Files.exists(a.resolve("plots/loss.png")));
   }
 
   @Test

@@ -7,10 +7,11 @@ import java.util.List;
 
 /**
  * Which units the next step prunes (cap-reference 3.6, selection): a global ascending sort of the
- * (layer-normalised) scores across layers. Heads: the highest-scoring head of every layer is
- * protected first (at least one head per layer; it may be an already-pruned one, as in the
- * reference), already-pruned heads are skipped, the lowest ones are pruned until the cumulative
- * count is reached. Neurons: the same without a per-layer minimum. Ties break by position so the
+ * (layer-normalised) scores across layers. Heads: the highest-scoring head still kept in every
+ * layer is protected first, so each layer keeps at least one head (an already-pruned unit still
+ * gets a score, and protecting it, as the reference may, could leave a layer with no head),
+ * already-pruned heads are skipped, the lowest ones are pruned until the cumulative count is
+ * reached. Neurons: the same without a per-layer minimum. Ties break by position so the
  * choice is deterministic.
  */
 public final class UnitSelector {
@@ -33,13 +34,16 @@ public final class UnitSelector {
     int hpl = current.headsPerLayer();
     boolean[] protectedHead = new boolean[layers * hpl];
     for (int l = 0; l < layers; l++) {
-      int best = l * hpl;
+      int best = -1;
       for (int i = l * hpl; i < (l + 1) * hpl; i++) {
-        if (scores.heads()[i] > scores.heads()[best]) {
+        if (current.isKept(Unit.HEAD, l, i - l * hpl)
+            && (best < 0 || scores.heads()[i] > scores.heads()[best])) {
           best = i;
         }
       }
-      protectedHead[best] = true;
+      if (best >= 0) {
+        protectedHead[best] = true;
+      }
     }
     pruneLowest(next, Unit.HEAD, scores.heads(), hpl, protectedHead, headsPruned);
     pruneLowest(next, Unit.NEURON, scores.neurons(), current.neuronsPerLayer(),

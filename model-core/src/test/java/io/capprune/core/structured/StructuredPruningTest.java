@@ -247,6 +247,22 @@ class StructuredPruningTest {
   }
 
   @Test
+  void theProtectedHeadIsAKeptOneEvenWhenAPrunedHeadScoresHighest() {
+    // Layer 0 is down to head 1; its pruned head 0 scores highest. Protecting head 0 would let the
+    // selection prune head 1 and leave layer 0 with no head.
+    UnitMasks current = UnitMasks.allKept(CONFIG);
+    current.prune(Unit.HEAD, 0, 0);
+    current.prune(Unit.HEAD, 0, 2);
+    current.prune(Unit.HEAD, 0, 3);
+    double[] heads = {0.99, 0.01, 0.02, 0.03, 0.5, 0.6, 0.7, 0.8, 0.55, 0.65, 0.75, 0.85};
+    ImportanceScores s = new ImportanceScores(3, heads, new double[3 * 12], 10);
+    UnitMasks next = UnitSelector.select(s, current, 5, 0);
+    assertTrue(next.isKept(Unit.HEAD, 0, 1));
+    assertEquals(1, next.kept(Unit.HEAD, 0));
+    assertEquals(12 - 5, next.totalKept(Unit.HEAD));
+  }
+
+  @Test
   void normalisationDividesEachLayerByItsL2Norm() {
     ImportanceScores s = new ImportanceScores(2, new double[] {3, 4, 0, 0}, new double[] {1, 0, 0, 2}, 1)
         .normalizedPerLayer();

@@ -24,23 +24,32 @@ public final class HalfBlocks {
     byte[] exponents = new byte[blocks];
     for (int b = 0; b < blocks; b++) {
       int from = b * BLOCK;
-      int to = Math.min(values.length, from + BLOCK);
-      float max = 0;
-      for (int i = from; i < to; i++) {
-        max = Math.max(max, Math.abs(values[i]));
-      }
-      int e = 0;
-      if (max > 0 && Float.isFinite(max)) {
-        // max * 2^e in [2^14, 2^15): well below binary16's largest finite value 65504
-        e = Math.max(-126, Math.min(126, 14 - Math.getExponent(max)));
-      }
-      exponents[b] = (byte) Math.max(Byte.MIN_VALUE, Math.min(Byte.MAX_VALUE, e));
-      float scale = Math.scalb(1f, exponents[b]);
-      for (int i = from; i < to; i++) {
-        halves[i] = HalfPrecision.floatToF16(values[i] * scale);
-      }
+      exponents[b] = encodeBlock(values, from, Math.min(values.length, from + BLOCK) - from, halves, from);
     }
     return new Encoded(halves, exponents);
+  }
+
+  /**
+   * Encodes one block of at most {@value #BLOCK} values, {@code src[srcFrom, srcFrom + n)}, into
+   * {@code dst} from {@code dstFrom}; returns the block's exponent. Lets a caller encode values it
+   * gathers block by block without a full-size fp32 copy.
+   */
+  public static byte encodeBlock(float[] src, int srcFrom, int n, short[] dst, int dstFrom) {
+    float max = 0;
+    for (int i = 0; i < n; i++) {
+      max = Math.max(max, Math.abs(src[srcFrom + i]));
+    }
+    int e = 0;
+    if (max > 0 && Float.isFinite(max)) {
+      // max * 2^e in [2^14, 2^15): well below binary16's largest finite value 65504
+      e = Math.max(-126, Math.min(126, 14 - Math.getExponent(max)));
+    }
+    byte exponent = (byte) Math.max(Byte.MIN_VALUE, Math.min(Byte.MAX_VALUE, e));
+    float scale = Math.scalb(1f, exponent);
+    for (int i = 0; i < n; i++) {
+      dst[dstFrom + i] = HalfPrecision.floatToF16(src[srcFrom + i] * scale);
+    }
+    return exponent;
   }
 
   public static float[] decode(Encoded e) {

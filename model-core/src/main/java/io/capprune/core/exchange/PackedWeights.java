@@ -58,21 +58,23 @@ public final class PackedWeights implements Serializable {
         throw new IllegalArgumentException("packing weights: no tensor '" + nm[i] + "'");
       }
       shapes[i] = w.shape().clone();
-      float[] values;
-      if (masks.masks(nm[i])) {
-        HostTensor m = maskValues.get(nm[i]);
-        if (m == null || m.numel() != w.numel()) {
-          throw new IllegalArgumentException("packing weights: mask of '" + nm[i] + "' missing or of "
-              + "another size");
-        }
-        values = kept(w.data(), m.data(), masks.bits(nm[i]), masks.kept(nm[i]));
-      } else {
-        values = w.data().clone();
+      boolean masked = masks.masks(nm[i]);
+      HostTensor m = masked ? maskValues.get(nm[i]) : null;
+      if (masked && (m == null || m.numel() != w.numel())) {
+        throw new IllegalArgumentException("packing weights: mask of '" + nm[i] + "' missing or of "
+            + "another size");
       }
       if (f != null) {
-        f[i] = values;
+        f[i] = masked ? kept(w.data(), m.data(), masks.bits(nm[i]), masks.kept(nm[i]))
+            : w.data().clone();
+      } else if (masked) {
+        // gathered and encoded block by block: no full-size fp32 copy of the kept entries
+        int count = masks.kept(nm[i]);
+        h[i] = new short[count];
+        x[i] = new byte[(count + HalfBlocks.BLOCK - 1) / HalfBlocks.BLOCK];
+        keptHalves(w.data(), m.data(), masks.bits(nm[i]), h[i], x[i]);
       } else {
-        HalfBlocks.Encoded e = HalfBlocks.encode(values);
+        HalfBlocks.Encoded e = HalfBlocks.encode(w.data());
         h[i] = e.halves();
         x[i] = e.exponents();
       }
@@ -96,6 +98,34 @@ public final class PackedWeights implements Serializable {
       throw new IllegalStateException("mask bits and count disagree: " + k + " vs " + count);
     }
     return out;
+  }
+
+  /** Like {@link #kept}, straight into block-scaled halves. */
+  private static void keptHalves(float[] w, float[] m, long[] bits, short[] halves, byte[] exponents) {
+    float[] block = new float[HalfBlocks.BLOCK];
+    int n = 0;
+    int k = 0;
+    int b = 0;
+    for (int word = 0; word < bits.length; word++) {
+      long bw = bits[word];
+      while (bw != 0) {
+        int j = (word << 6) + Long.numberOfTrailingZeros(bw);
+        block[n++] = w[j] * m[j];
+        bw &= bw - 1;
+        if (n == HalfBlocks.BLOCK) {
+          exponents[b++] = HalfBlocks.encodeBlock(block, 0, n, halves, k);
+          k += n;
+          n = 0;
+        }
+      }
+    }
+    if (n > 0) {
+      exponents[b++] = HalfBlocks.encodeBlock(block, 0, n, halves, k);
+      k += n;
+    }
+    if (k != halves.length || b != exponents.length) {
+      throw new IllegalStateException("mask bits and count disagree: " + k + " vs " + halves.length);
+    }
   }
 
   public WirePrecision precision() {

@@ -69,7 +69,8 @@ import org.apache.spark.serializer.SerializationStream;
  *
  * <p>Sections (arguments; default all): {@code memory pad worker driver exchange}. Options:
  * {@code --quick} (MiniLM size only in the worker section, fewer repetitions),
- * {@code --data DIR} (holds glue/SST-2 and models/, default ../shared/data).
+ * {@code --data DIR} (holds glue/SST-2 and models/, default ../shared/data), {@code --threads N}
+ * (PyTorch intra-op threads, default all cores).
  */
 public final class CapPruneBench {
   private static final long SEED = 8L;
@@ -89,11 +90,13 @@ public final class CapPruneBench {
   public static void main(String[] args) throws Exception {
     List<String> sections = new ArrayList<>();
     boolean quick = false;
+    int threads = Runtime.getRuntime().availableProcessors();
     Path data = Path.of(System.getProperty("capprune.home", "."), "..", "shared", "data");
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--quick" -> quick = true;
         case "--data" -> data = Path.of(args[++i]);
+        case "--threads" -> threads = Integer.parseInt(args[++i]);
         default -> sections.add(args[i]);
       }
     }
@@ -105,7 +108,10 @@ public final class CapPruneBench {
     System.out.printf("cap-prune bench: %d cores, max heap %d MB, load average at start %.2f%n",
         Runtime.getRuntime().availableProcessors(), Runtime.getRuntime().maxMemory() >> 20, load());
     DjlRuntime.configureOffline();
-    DjlRuntime.start(Runtime.getRuntime().availableProcessors());
+    // PyTorch intra-op threads. On an oversubscribed machine every op's thread barrier waits for a
+    // descheduled thread, which makes a tiny model's steps 10-50x slower: --threads 1 avoids it.
+    DjlRuntime.start(threads);
+    System.out.println("PyTorch intra-op threads: " + threads);
     try {
       for (String s : sections) {
         switch (s) {
@@ -253,11 +259,19 @@ public final class CapPruneBench {
       this.bank = bank(index, labels, config.hiddenSize(), bankRows, SEED);
     }
 
-    /** Seconds of one step: effective weights to leaves, forward, backward, gradients to the host. */
+    double lastCpu;
+
+    /**
+     * Wall seconds of one step: effective weights to leaves, forward, backward, gradients to the
+     * host; {@link #lastCpu} gets the process CPU seconds of it (all threads), which a busy machine
+     * inflates far less than wall time.
+     */
     double step(CapLoss loss, MicroBatch mb, long seed) {
       WorkerStep ws = new WorkerStep(new BertForSequenceClassification(config), loss);
+      long c0 = processCpuNanos();
       long t0 = System.nanoTime();
       ws.run(manager, frozen, trainable, List.of(mb), bank, mb.size(), seed, DataType.FLOAT32);
+      lastCpu = (processCpuNanos() - c0) / 1e9;
       return (System.nanoTime() - t0) / 1e9;
     }
 
@@ -265,6 +279,11 @@ public final class CapPruneBench {
     public void close() {
       manager.close();
     }
+  }
+
+  private static long processCpuNanos() {
+    return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
+        .getProcessCpuTime();
   }
 
   private static double median(List<Double> v) {
@@ -276,7 +295,7 @@ public final class CapPruneBench {
 
   private void workerSteps() {
     System.out.println("worker: plain fine-tuning step vs CAP step, batch 32, sequence length 128, CPU");
-    workerStep("MiniLM (6 x 384)", miniLm(), quick ? 3 : 5);
+    workerStep("MiniLM (6 x 384)", miniLm(), quick ? 3 : 7);
     if (!quick) {
       workerStep("BERT-base (12 x 768)", bertBase(), 3);
     }
@@ -298,18 +317,27 @@ public final class CapPruneBench {
       w.step(cap, mb, 0);
       List<Double> plain = new ArrayList<>();
       List<Double> capped = new ArrayList<>();
+      List<Double> plainCpu = new ArrayList<>();
+      List<Double> capCpu = new ArrayList<>();
+      List<Double> ratios = new ArrayList<>();
       for (int i = 0; i < reps; i++) {
-        // interleaved, so that a change of machine load hits both alike
+        // interleaved pairs, so that a change of machine load hits both alike
         plain.add(w.step(null, mb, i));
+        plainCpu.add(w.lastCpu);
         capped.add(w.step(cap, mb, i));
+        capCpu.add(w.lastCpu);
+        ratios.add(capped.get(i) / plain.get(i));
       }
       double p = median(plain);
       double c = median(capped);
-      row("a. " + name + " plain step", String.format("%.3f s", p),
-          "median of " + reps + ", all " + fmtList(plain) + ", load " + String.format("%.2f", load()));
-      row("a. " + name + " CAP step", String.format("%.3f s", c), "median of " + reps + ", all "
-          + fmtList(capped) + "; three banks, " + bankRows + "-row bank, 4,096 negatives per bank");
-      row("a. " + name + " CAP / plain", String.format("%.3f", c / p), "target <= 1.15");
+      row("a. " + name + " plain step", String.format("%.3f s wall, %.3f s CPU", p, median(plainCpu)),
+          "median of " + reps + ", wall " + fmtList(plain) + ", load " + String.format("%.2f", load()));
+      row("a. " + name + " CAP step", String.format("%.3f s wall, %.3f s CPU", c, median(capCpu)),
+          "median of " + reps + ", wall " + fmtList(capped) + "; three banks, " + bankRows
+              + "-row bank, 4,096 negatives per bank");
+      row("a. " + name + " CAP / plain", String.format("%.3f (pairs), %.3f (CPU)", median(ratios),
+          median(capCpu) / median(plainCpu)), "median of the pairs' wall ratios " + fmtList(ratios)
+              + "; target <= 1.15");
     }
   }
 
@@ -577,7 +605,7 @@ public final class CapPruneBench {
     List<String> names = List.copyOf(trainable.keySet());
     MaskSet none = MaskSet.none();
     Broadcast<MaskSet> masks = sc.broadcast(none);
-    WorkerSettings ws = new WorkerSettings(config, 16, 0, 0, false, 0, false);
+    WorkerSettings ws = new WorkerSettings(config, 16, 0, 0, false, DjlRuntime.numThreads(), false);
     CapLossConfig loss = CapLossConfig.defaults().withExtraExamples(16);
     List<long[]> samples = new ArrayList<>();
     long t0 = System.nanoTime();
@@ -597,8 +625,15 @@ public final class CapPruneBench {
       }
       if (s % 50 == 0 || s == steps - 1) {
         System.gc();
-        long heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
-        samples.add(new long[] {s, heap, rssBytes()});
+        java.lang.management.MemoryMXBean mx = ManagementFactory.getMemoryMXBean();
+        long heap = mx.getHeapMemoryUsage().getUsed();
+        long rss = rssBytes();
+        // native memory outside the JVM's own pools: RSS minus committed heap and non-heap (code
+        // cache, metaspace), so that the heap growing its committed size is not taken for a leak
+        long jvm = mx.getHeapMemoryUsage().getCommitted() + mx.getNonHeapMemoryUsage().getCommitted();
+        samples.add(new long[] {s, heap, rss, rss - jvm});
+        System.out.printf("    step %4d: heap used %s, RSS %s, RSS - JVM pools %s%n", s, mb(heap), mb(rss),
+            mb(rss - jvm));
       }
     }
     double secs = (System.nanoTime() - t0) / 1e9;
@@ -611,9 +646,12 @@ public final class CapPruneBench {
     row("d. heap after GC, step 0 -> " + (steps - 1), mb(first[1]) + " -> " + mb(lastS[1]),
         String.format("slope over steps %d-%d: %+.1f KB per 100 steps; %d steps in %.0f s",
             tail.get(0)[0], steps - 1, slope(tail, 1) * 100 / 1e3, steps, secs));
-    row("d. native RSS, step 0 -> " + (steps - 1), mb(first[2]) + " -> " + mb(lastS[2]),
+    row("d. RSS, step 0 -> " + (steps - 1), mb(first[2]) + " -> " + mb(lastS[2]),
         String.format("slope over steps %d-%d: %+.1f KB per 100 steps", tail.get(0)[0], steps - 1,
             slope(tail, 2) * 100 / 1e3));
+    row("d. native (RSS - JVM heap and non-heap committed), step 0 -> " + (steps - 1),
+        mb(first[3]) + " -> " + mb(lastS[3]), String.format("slope over steps %d-%d: %+.1f KB per "
+            + "100 steps", tail.get(0)[0], steps - 1, slope(tail, 3) * 100 / 1e3));
   }
 
   /** Least-squares slope of column {@code col} against the step (bytes per step). */
@@ -688,15 +726,21 @@ public final class CapPruneBench {
       // bank rows: any 32 distinct rows of the benchmark bank stand for the batch's rows
       List<Double> fixed = new ArrayList<>();
       List<Double> dynamic = new ArrayList<>();
+      double fixedCpu = 0;
+      double dynamicCpu = 0;
       w.step(cap, microBatch(ex, rowsOf.get(0), SEQ, bankRowsFor(ex, rowsOf.get(0))), 0);
       for (int b = 0; b < k; b++) {
         int[] rows = rowsOf.get(b);
         int[] bankRows = bankRowsFor(ex, rows);
         fixed.add(w.step(cap, microBatch(ex, rows, SEQ, bankRows), b));
+        fixedCpu += w.lastCpu;
         dynamic.add(w.step(cap, microBatch(ex, rows, 0, bankRows), b));
+        dynamicCpu += w.lastCpu;
       }
       double f = fixed.stream().mapToDouble(Double::doubleValue).average().orElse(0);
       double d = dynamic.stream().mapToDouble(Double::doubleValue).average().orElse(0);
+      row("2. process CPU of those steps", String.format("%.3f s -> %.3f s per step (%.2fx)",
+          fixedCpu / k, dynamicCpu / k, fixedCpu / dynamicCpu), "all threads of the JVM");
       row("2. CAP worker step on SST-2 batches, padded to 128", String.format("%.3f s", f),
           "mean over the epoch's first " + k + " batches " + fmtList(fixed));
       row("2. same batches, padded per batch", String.format("%.3f s", d), fmtList(dynamic));

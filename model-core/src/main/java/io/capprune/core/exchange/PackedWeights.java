@@ -4,6 +4,7 @@ import io.capprune.core.optim.ParallelLoops;
 import io.capprune.core.tensor.HostTensor;
 import java.io.Serializable;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -82,44 +83,43 @@ public final class PackedWeights implements Serializable {
     return new PackedWeights(precision, masks.id(), nm, shapes, f, h, x);
   }
 
-  /** w * m at the set bits, in order: exactly the non-structural entries of W * M. */
+  /**
+   * w * m at the entries whose mask is not zero, in order: exactly the non-structural entries of
+   * W * M. Reads the mask values the bits were made from (the driver does not change them between
+   * the two): a branch-free compaction is several times faster than walking the bits.
+   */
   private static float[] kept(float[] w, float[] m, long[] bits, int count) {
-    float[] out = new float[count];
+    float[] out = new float[count + 1]; // one slot of slack: every entry is written, kept ones advance
     int k = 0;
-    for (int word = 0; word < bits.length; word++) {
-      long b = bits[word];
-      while (b != 0) {
-        int j = (word << 6) + Long.numberOfTrailingZeros(b);
-        out[k++] = w[j] * m[j];
-        b &= b - 1;
-      }
+    for (int j = 0; j < w.length; j++) {
+      out[k] = w[j] * m[j];
+      k += m[j] != 0f ? 1 : 0;
     }
     if (k != count) {
       throw new IllegalStateException("mask bits and count disagree: " + k + " vs " + count);
     }
-    return out;
+    return Arrays.copyOf(out, count);
   }
 
-  /** Like {@link #kept}, straight into block-scaled halves. */
+  /** Like {@link #kept}, straight into block-scaled halves, one block at a time. */
   private static void keptHalves(float[] w, float[] m, long[] bits, short[] halves, byte[] exponents) {
-    float[] block = new float[HalfBlocks.BLOCK];
+    float[] block = new float[HalfBlocks.BLOCK + 1];
     int n = 0;
     int k = 0;
     int b = 0;
-    for (int word = 0; word < bits.length; word++) {
-      long bw = bits[word];
-      while (bw != 0) {
-        int j = (word << 6) + Long.numberOfTrailingZeros(bw);
-        block[n++] = w[j] * m[j];
-        bw &= bw - 1;
-        if (n == HalfBlocks.BLOCK) {
-          exponents[b++] = HalfBlocks.encodeBlock(block, 0, n, halves, k);
-          k += n;
-          n = 0;
-        }
+    for (int j = 0; j < w.length; j++) {
+      block[n] = w[j] * m[j];
+      n += m[j] != 0f ? 1 : 0;
+      if (n == HalfBlocks.BLOCK) {
+        exponents[b++] = HalfBlocks.encodeBlock(block, 0, n, halves, k);
+        k += n;
+        n = 0;
       }
     }
     if (n > 0) {
+      if (k + n > halves.length) {
+        throw new IllegalStateException("mask bits and count disagree: more than " + halves.length);
+      }
       exponents[b++] = HalfBlocks.encodeBlock(block, 0, n, halves, k);
       k += n;
     }

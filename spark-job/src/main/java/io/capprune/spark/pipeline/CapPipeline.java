@@ -704,7 +704,8 @@ public final class CapPipeline {
     return m;
   }
 
-  private io.capprune.core.exchange.WirePrecision exchangePrecision() {
+  /** cap.spark.exchange-precision: how weights and gradients travel in every training stage. */
+  io.capprune.core.exchange.WirePrecision exchangePrecision() {
     return io.capprune.core.exchange.WirePrecision.parse("cap.spark.exchange-precision",
         config.spark().exchangePrecision());
   }

@@ -146,7 +146,8 @@ final class StructuredPrune {
       TrainingState state = update.initialState(weights);
       masks.weightMasks(mc).forEach((name, m) ->
           System.arraycopy(m.data(), 0, state.masks().get(name).data(), 0, m.numel()));
-      DistributedTrainer trainer = new DistributedTrainer(p.sc, p.workerSettings(), loss, update);
+      DistributedTrainer trainer = new DistributedTrainer(p.sc, p.workerSettings(), loss, update,
+          p.exchangePrecision());
       try (MetricsLog log = MetricsLog.create(p.storage.fs(p.out.root()),
           p.out.resolve(STRUCTURED_DIR + "/step-" + (s + 1)), 20)) {
         trainer.train(shards, state, plan, null, log);

@@ -50,10 +50,30 @@ public final class DriverUpdate {
     return optimizer;
   }
 
+  /** scores = c * |W| / mean(|W|) per matrix: unit-free, so one c fits every matrix. */
+  static void initialiseScoresFromMagnitude(TrainingState state, double c) {
+    for (Map.Entry<String, HostTensor> e : state.scores().entrySet()) {
+      float[] w = state.weights().get(e.getKey()).data();
+      float[] s = e.getValue().data();
+      double sum = 0;
+      for (float x : w) {
+        sum += Math.abs(x);
+      }
+      double mean = sum / w.length;
+      float k = mean > 0 ? (float) (c / mean) : 0f;
+      for (int i = 0; i < w.length; i++) {
+        s[i] = k * Math.abs(w[i]);
+      }
+    }
+  }
+
   /** A fresh state for these weights with masks for the threshold of step 0. Takes ownership. */
   public TrainingState initialState(java.util.LinkedHashMap<String, HostTensor> weights) {
     TrainingState state = TrainingState.fresh(weights, pruning.criterion().usesScores(),
         pruning.freezeEmbeddings());
+    if (pruning.magnitudeScoreInit() > 0) {
+      initialiseScoresFromMagnitude(state, pruning.magnitudeScoreInit());
+    }
     if (pruning.criterion().recomputesMasks()) {
       recomputeMasks(state, pruning.thresholdAt(0));
     }

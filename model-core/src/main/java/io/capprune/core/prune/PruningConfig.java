@@ -9,6 +9,11 @@ package io.capprune.core.prune;
  * @param freezeEmbeddings embeddings get no gradient and no update (the unstructured reference)
  * @param scheduleStepOffset added to the optimizer step before the schedule is read: 0 for GLUE,
  *     1 for SQuAD, whose reference counts steps from 1
+ * @param magnitudeScoreInit 0: movement scores start at 0, as in the reference. {@code c > 0}: each
+ *     score starts at {@code c * |W| / mean(|W|)} of its matrix, so the first masks are magnitude
+ *     masks and movement takes over as the scores learn. Not in the reference: on short schedules
+ *     the weights move a few percent of their size, and zero-initialised scores then rank weights
+ *     without regard to their size (docs/results.md). MOVEMENT only.
  */
 public record PruningConfig(
     PruningCriterion criterion,
@@ -16,7 +21,8 @@ public record PruningConfig(
     boolean globalTopK,
     double finalLambda,
     boolean freezeEmbeddings,
-    int scheduleStepOffset) {
+    int scheduleStepOffset,
+    double magnitudeScoreInit) {
 
   public PruningConfig {
     if (criterion == null || schedule == null) {
@@ -46,6 +52,19 @@ public record PruningConfig(
     if (scheduleStepOffset < 0) {
       throw new IllegalArgumentException("pruning: schedule step offset must be >= 0, got " + scheduleStepOffset);
     }
+    if (!(magnitudeScoreInit >= 0 && Double.isFinite(magnitudeScoreInit))) {
+      throw new IllegalArgumentException("pruning: score-init-magnitude must be >= 0, got " + magnitudeScoreInit);
+    }
+    if (magnitudeScoreInit > 0 && criterion != PruningCriterion.MOVEMENT) {
+      throw new IllegalArgumentException(
+          "pruning: score-init-magnitude applies to MOVEMENT (top-k of scores) only, not " + criterion);
+    }
+  }
+
+  /** Scores start at 0 (the reference). */
+  public PruningConfig(PruningCriterion criterion, SparsitySchedule schedule, boolean globalTopK,
+      double finalLambda, boolean freezeEmbeddings, int scheduleStepOffset) {
+    this(criterion, schedule, globalTopK, finalLambda, freezeEmbeddings, scheduleStepOffset, 0);
   }
 
   /** Per-matrix top-k or soft threshold, frozen embeddings, steps counted from 0: the GLUE scripts. */

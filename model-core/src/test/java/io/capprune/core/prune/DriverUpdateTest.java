@@ -14,6 +14,7 @@ import io.capprune.core.optim.LinearWarmupDecay;
 import io.capprune.core.optim.OptimizerConfig;
 import io.capprune.core.tensor.HostTensor;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -143,6 +144,56 @@ class DriverUpdateTest {
       assertTrue(summary.clipCoefficient() < 1, "clipping active");
       assertEquals(0.05 / (summary.gradNorm() + 1e-6), summary.clipCoefficient(), 1e-12);
     }
+  }
+
+  @Test
+  void magnitudeScoreInitMakesTheFirstMovementMasksMagnitudeMasks() {
+    PruningConfig p = new PruningConfig(PruningCriterion.MOVEMENT,
+        SparsitySchedule.constant(0.25, 10), false, 0, true, 0, 2.0);
+    TrainingState state = new DriverUpdate(p, optimizer(0, 1e9)).initialState(ToyBert.random(SHAPES, 0.5, 3));
+    for (String name : state.scores().keySet()) {
+      float[] w = state.weights().get(name).data();
+      float[] s = state.scores().get(name).data();
+      double mean = 0;
+      for (float x : w) {
+        mean += Math.abs(x) / w.length;
+      }
+      for (int i = 0; i < w.length; i++) {
+        assertEquals(2.0 * Math.abs(w[i]) / mean, s[i], 1e-5 * (1 + s[i]), name + " score " + i);
+      }
+      // Kept = the int(0.25 n) largest |W|.
+      float[] mask = state.masks().get(name).data();
+      float[] sorted = new float[w.length];
+      for (int i = 0; i < w.length; i++) {
+        sorted[i] = Math.abs(w[i]);
+      }
+      Arrays.sort(sorted);
+      int keep = (int) (0.25 * w.length);
+      float cut = sorted[w.length - keep];
+      assertEquals(keep, (int) countOnes(mask), name);
+      for (int i = 0; i < w.length; i++) {
+        assertEquals(Math.abs(w[i]) >= cut ? 1f : 0f, mask[i], name + " mask " + i + " |w| " + Math.abs(w[i]));
+      }
+    }
+    // The reference's zero init leaves the scores at 0.
+    TrainingState zero = new DriverUpdate(pruning(PruningCriterion.MOVEMENT), optimizer(0, 1e9))
+        .initialState(ToyBert.random(SHAPES, 0.5, 3));
+    for (HostTensor scores : zero.scores().values()) {
+      assertEquals(0, scores.numel() - scores.countZeros());
+    }
+    assertFalse(zero.scores().isEmpty());
+  }
+
+  @Test
+  void magnitudeScoreInitIsRejectedForMethodsWithoutTopKScores() {
+    for (PruningCriterion c : new PruningCriterion[] {PruningCriterion.SOFT_MOVEMENT, PruningCriterion.MAGNITUDE}) {
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new PruningConfig(c,
+          new SparsitySchedule(1, 0, 0, 10, c == PruningCriterion.SOFT_MOVEMENT ? 0.0 : 1.0, 0.2), false,
+          0, true, 0, 1.0));
+      assertTrue(e.getMessage().contains("score-init-magnitude"), e.getMessage());
+    }
+    assertThrows(IllegalArgumentException.class, () -> new PruningConfig(PruningCriterion.MOVEMENT,
+        SparsitySchedule.constant(0.5, 10), false, 0, true, 0, -1));
   }
 
   @Test

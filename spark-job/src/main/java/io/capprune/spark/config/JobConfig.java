@@ -63,7 +63,7 @@ public record JobConfig(
       int warmupSteps, double warmupFraction, int initialWarmup, int finalWarmup,
       double finalThreshold, double initialThreshold, double softInitialThreshold,
       double softFinalThreshold, double finalLambda, boolean globalTopk, boolean freezeEmbeddings,
-      int snapshotEveryEpochs) implements Serializable {}
+      int snapshotEveryEpochs, double scoreInitMagnitude) implements Serializable {}
 
   /**
    * cap.structured: the CAP-f sequence (cap-reference 3.6). Retraining uses cap.prune's batch size,
@@ -174,7 +174,13 @@ public record JobConfig(
         pr.openUnit("final-threshold"), pr.closedUnit("initial-threshold"),
         pr.closedUnit("soft-initial-threshold"), pr.openUnit("soft-final-threshold"),
         pr.atLeast("final-lambda", 0), pr.bool("global-topk"), pr.bool("freeze-embeddings"),
-        pr.intAtLeast("snapshot-every-epochs", 1));
+        pr.intAtLeast("snapshot-every-epochs", 1), pr.atLeast("score-init-magnitude", 0));
+    if (prune.scoreInitMagnitude() > 0
+        && method.criterion() != PruneMethod.Criterion.MOVEMENT) {
+      throw new ConfigValidationException(pr.key("score-init-magnitude"),
+          "applies to movement and cap-movement (top-k of learned scores), not " + method.configName()
+              + "; set it to 0");
+    }
     if (prune.initialThreshold() < prune.finalThreshold()) {
       throw new ConfigValidationException(pr.key("initial-threshold"),
           "must be >= final-threshold " + prune.finalThreshold() + ", got " + prune.initialThreshold());

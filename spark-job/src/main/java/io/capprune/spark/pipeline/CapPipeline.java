@@ -272,7 +272,7 @@ public final class CapPipeline {
         soft ? p.softInitialThreshold() : p.initialThreshold(),
         soft ? p.softFinalThreshold() : p.finalThreshold());
     PruningConfig pruning = new PruningConfig(criterion, schedule, p.globalTopk(),
-        soft ? p.finalLambda() : 0, p.freezeEmbeddings(), 0);
+        soft ? p.finalLambda() : 0, p.freezeEmbeddings(), 0, p.scoreInitMagnitude());
     OptimizerConfig opt = new OptimizerConfig(p.learningRate(), p.scoreLearningRate(), p.weightDecay(),
         0.9, 0.999, p.adamEpsilon(), p.maxGradNorm(), new LinearWarmupDecay(warmup, total));
     DriverUpdate update = new DriverUpdate(pruning, opt);

@@ -53,6 +53,20 @@ class JobConfigTest {
   }
 
   @Test
+  void magnitudeScoreInitIsOffByDefaultAndOnlyForMovement() {
+    assertEquals(0, JobConfig.load(null, List.of()).prune().scoreInitMagnitude(), 0);
+    assertEquals(0.5, JobConfig.load(null, List.of("prune.method=movement", "prune.score-init-magnitude=0.5"))
+        .prune().scoreInitMagnitude(), 0);
+    var soft = assertThrows(ConfigValidationException.class, () -> JobConfig.load(null,
+        List.of("prune.method=cap-soft", "prune.score-init-magnitude=0.5")));
+    assertEquals("cap.prune.score-init-magnitude", soft.key());
+    assertTrue(soft.getMessage().contains("cap-soft"), soft.getMessage());
+    var negative = assertThrows(ConfigValidationException.class,
+        () -> JobConfig.load(null, List.of("prune.score-init-magnitude=-1")));
+    assertEquals("cap.prune.score-init-magnitude", negative.key());
+  }
+
+  @Test
   void badValuesNameTheKey() {
     var e1 = assertThrows(ConfigValidationException.class,
         () -> JobConfig.load(null, List.of("prune.final-threshold=1.5")));

@@ -52,10 +52,21 @@ public record PruningConfig(
     if (scheduleStepOffset < 0) {
       throw new IllegalArgumentException("pruning: schedule step offset must be >= 0, got " + scheduleStepOffset);
     }
-    if (!(magnitudeScoreInit >= 0 && Double.isFinite(magnitudeScoreInit))) {
-      throw new IllegalArgumentException("pruning: score-init-magnitude must be >= 0, got " + magnitudeScoreInit);
+    checkMagnitudeScoreInit(criterion, magnitudeScoreInit);
+  }
+
+  /**
+   * The rule for {@code magnitudeScoreInit}, public so that a configuration loader can apply it when
+   * it reads the key, before any training starts.
+   *
+   * @throws IllegalArgumentException if {@code c} is negative or not finite, or positive for a
+   *     criterion other than MOVEMENT
+   */
+  public static void checkMagnitudeScoreInit(PruningCriterion criterion, double c) {
+    if (!(c >= 0 && Double.isFinite(c))) {
+      throw new IllegalArgumentException("pruning: score-init-magnitude must be >= 0, got " + c);
     }
-    if (magnitudeScoreInit > 0 && criterion != PruningCriterion.MOVEMENT) {
+    if (c > 0 && criterion != PruningCriterion.MOVEMENT) {
       throw new IllegalArgumentException(
           "pruning: score-init-magnitude applies to MOVEMENT (top-k of scores) only, not " + criterion);
     }

@@ -6,6 +6,8 @@ import com.typesafe.config.ConfigParseOptions;
 import com.typesafe.config.ConfigRenderOptions;
 import com.typesafe.config.ConfigSyntax;
 import com.typesafe.config.ConfigValueFactory;
+import io.capprune.core.prune.PruningConfig;
+import io.capprune.core.prune.PruningCriterion;
 import java.io.File;
 import java.io.Serializable;
 import java.util.List;
@@ -175,11 +177,13 @@ public record JobConfig(
         pr.closedUnit("soft-initial-threshold"), pr.openUnit("soft-final-threshold"),
         pr.atLeast("final-lambda", 0), pr.bool("global-topk"), pr.bool("freeze-embeddings"),
         pr.intAtLeast("snapshot-every-epochs", 1), pr.atLeast("score-init-magnitude", 0));
-    if (prune.scoreInitMagnitude() > 0
-        && method.criterion() != PruneMethod.Criterion.MOVEMENT) {
+    try {
+      PruningConfig.checkMagnitudeScoreInit(method.criterion() == PruneMethod.Criterion.STRUCTURED
+          ? PruningCriterion.FIXED : PruningCriterion.valueOf(method.criterion().name()),
+          prune.scoreInitMagnitude());
+    } catch (IllegalArgumentException e) {
       throw new ConfigValidationException(pr.key("score-init-magnitude"),
-          "applies to movement and cap-movement (top-k of learned scores), not " + method.configName()
-              + "; set it to 0");
+          e.getMessage() + " (method " + method.configName() + "); set it to 0");
     }
     if (prune.initialThreshold() < prune.finalThreshold()) {
       throw new ConfigValidationException(pr.key("initial-threshold"),

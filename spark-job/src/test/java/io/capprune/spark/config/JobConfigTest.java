@@ -61,6 +61,10 @@ class JobConfigTest {
         List.of("prune.method=cap-soft", "prune.score-init-magnitude=0.5")));
     assertEquals("cap.prune.score-init-magnitude", soft.key());
     assertTrue(soft.getMessage().contains("cap-soft"), soft.getMessage());
+    var structured = assertThrows(ConfigValidationException.class, () -> JobConfig.load(null,
+        List.of("prune.method=cap-structured", "prune.score-init-magnitude=0.5")));
+    assertEquals("cap.prune.score-init-magnitude", structured.key());
+    assertTrue(structured.getMessage().contains("cap-structured"), structured.getMessage());
     var negative = assertThrows(ConfigValidationException.class,
         () -> JobConfig.load(null, List.of("prune.score-init-magnitude=-1")));
     assertEquals("cap.prune.score-init-magnitude", negative.key());

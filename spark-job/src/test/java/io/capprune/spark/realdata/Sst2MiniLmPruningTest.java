@@ -16,17 +16,18 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The short real-data check of the real-data suite: the real pre-trained MiniLM, the real SST-2
- * files, a teacher fine-tuned on a subset, then pruning to 50 % with distillation, evaluated on the
- * whole SST-2 dev set. It uses magnitude pruning: on budgets this short, movement scores (and so
- * CAP-movement) are unstable (three runs: 0.7603, 0.625, 0.628; docs/results.md), and a check that
- * passes by luck is no check. The CAP-movement comparison is issue 9's documented command.
+ * files, a teacher fine-tuned on a subset, then CAP-movement to 50 %, evaluated on the whole SST-2
+ * dev set: a short version of what bin/compare-on-glue runs with conf/experiments/sst2-minilm.conf.
+ * Scores start from magnitude (score-init-magnitude = 1, as in that file): from 0, 96 steps left
+ * movement scores unstable (three runs: 0.7603, 0.625, 0.628; docs/results.md), and a check that
+ * passes by luck is no check. With c = 1, seeds 42 and 7 gave 0.7844 and 0.7752.
  */
 @Tag("realdata")
 class Sst2MiniLmPruningTest {
   private static final Path DATA = Path.of(System.getProperty("capprune.sharedData", "../../shared/data"));
 
   @Test
-  void distilledMagnitudePruningKeepsSst2AccuracyWellAboveChanceAtHalfSparsity(@TempDir Path out)
+  void capMovementKeepsSst2AccuracyWellAboveChanceAtHalfSparsity(@TempDir Path out)
       throws Exception {
     ByteArrayOutputStream err = new ByteArrayOutputStream();
     long t0 = System.nanoTime();
@@ -42,7 +43,8 @@ class Sst2MiniLmPruningTest {
         "--conf", "finetune.epochs=2",
         "--conf", "finetune.learning-rate=1e-4",
         // 96 pruning steps: dense for 32, cubic to 50 % by step 80, then 16 at 50 %.
-        "--conf", "prune.method=magnitude",
+        "--conf", "prune.method=cap-movement",
+        "--conf", "prune.score-init-magnitude=1.0",
         "--conf", "prune.epochs=3",
         "--conf", "prune.learning-rate=1e-4",
         "--conf", "prune.warmup-steps=16",
@@ -58,12 +60,12 @@ class Sst2MiniLmPruningTest {
     JsonNode sparsity = json.readTree(Files.readString(out.resolve("run/sparsity.json")));
     double teacher = metrics.at("/teacher/acc").asDouble();
     double pruned = metrics.at("/pruned/acc").asDouble();
-    System.out.printf("SST-2 dev (872): teacher acc %.4f, magnitude + KD at %.2f%% sparsity acc %.4f, %.0f s%n",
+    System.out.printf("SST-2 dev (872): teacher acc %.4f, CAP-movement at %.2f%% sparsity acc %.4f, %.0f s%n",
         teacher, 100 * sparsity.get("sparsity").asDouble(), pruned, seconds);
     // Keep 50 %: exactly int(0.5 n) per matrix, so the total is 50 % to rounding.
     assertEquals(0.5, sparsity.get("sparsity").asDouble(), 1e-4);
     // Chance on SST-2 dev is 0.509 (majority class); a model that learned nothing stays near it.
-    // Measured with this schedule: 0.7947 (teacher 0.7833).
+    // Measured with this schedule (seed 42, the default): 0.7844 (teacher 0.7867).
     assertTrue(teacher > 0.70, "teacher dev accuracy " + teacher);
     assertTrue(pruned > 0.70, "pruned dev accuracy " + pruned);
   }

@@ -18,9 +18,9 @@ import org.junit.jupiter.api.io.TempDir;
  * The short real-data check of the real-data suite: the real pre-trained MiniLM, the real SST-2
  * files, a teacher fine-tuned on a subset, then CAP-movement to 50 %, evaluated on the whole SST-2
  * dev set: a short version of what bin/compare-on-glue runs with conf/experiments/sst2-minilm.conf.
- * Scores start from magnitude (score-init-magnitude = 1, as in that file): from 0, 96 steps left
- * movement scores unstable (three runs: 0.7603, 0.625, 0.628; docs/results.md), and a check that
- * passes by luck is no check. With c = 1, seeds 42 and 7 gave 0.7844 and 0.7752.
+ * Scores start from magnitude (score-init-magnitude = 1, as in that file): from 0, a 256-step
+ * schedule left movement scores unstable (three runs: 0.7603, 0.625, 0.628; docs/results.md), and a
+ * check that passes by luck is no check. With c = 1, seeds 42 and 7 gave 0.7844 and 0.7752.
  */
 @Tag("realdata")
 class Sst2MiniLmPruningTest {

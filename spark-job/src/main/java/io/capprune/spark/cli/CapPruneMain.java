@@ -40,6 +40,9 @@ public final class CapPruneMain {
                                   configuration, parameter counts, sparsity, heads and neurons kept per layer
         compare <run-dir>...      the dev metrics, sparsity and time of finished runs side by side (markdown)
         config-reference          every configuration key with its default and meaning (markdown)
+        gpu-check                 one task per executor: creates a tensor on the device a training task
+                                  would use and prints what each executor sees (GPU addresses,
+                                  CUDA_VISIBLE_DEVICES, device, GPU count, libtorch); run it before a long job
 
       options:
         --config FILE             a HOCON file layered over conf/reference.conf and the task preset
@@ -88,6 +91,9 @@ public final class CapPruneMain {
         case "demo", "run", "finetune", "prune", "evaluate", "export" -> {
           return pipeline(cli, err);
         }
+        case "gpu-check" -> {
+          return gpuCheck(cli, out, err);
+        }
         default -> {
           err.println("cap-prune: unknown command '" + cli.command() + "'");
           err.println(USAGE);
@@ -119,6 +125,9 @@ public final class CapPruneMain {
       overrides.addAll(cli.overrides());
     }
     JobConfig config = JobConfig.load(cli.configFile(), overrides);
+    // GPUs, partitions and executors against spark-submit's settings: a combination that cannot work
+    // stops here, before the inputs are read and before Spark starts (exit status 2, naming the key).
+    SparkContexts.plan(config);
     // Before the first progress line: under a plain spark-submit the root logger may be at WARN.
     if (ProgressLogging.ensureInfo() == ProgressLogging.Outcome.PINNED) {
       LOG.info("logger {} set to {} for the progress lines (the log configuration does not name it)",
@@ -151,6 +160,25 @@ public final class CapPruneMain {
     LOG.info("cap-prune {}: done in {} s; output in {}", cli.command(),
         String.format("%.0f", (System.nanoTime() - t0) / 1e9), validated.out().root());
     return 0;
+  }
+
+  private static int gpuCheck(CliArgs cli, PrintStream out, PrintStream err) {
+    if (!cli.positional().isEmpty()) {
+      err.println("cap-prune: gpu-check takes no arguments besides --config/--conf/--master");
+      return 2;
+    }
+    JobConfig config = JobConfig.load(cli.configFile(), cli.overrides());
+    SparkContexts.plan(config);
+    ProgressLogging.ensureInfo();
+    try {
+      return GpuCheck.run(config, out, err);
+    } catch (io.capprune.spark.config.ConfigValidationException e) {
+      throw e;
+    } catch (RuntimeException e) {
+      LOG.error("cap-prune gpu-check failed", e);
+      err.println("cap-prune: gpu-check failed: " + message(e));
+      return 1;
+    }
   }
 
   /**

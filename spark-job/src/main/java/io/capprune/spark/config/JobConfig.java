@@ -51,11 +51,36 @@ public record JobConfig(
   public static final Set<String> REPRESENTATIONS = Set.of("pooler", "cls", "mean");
   public static final Set<String> MODULES = Set.of("prc", "snc", "fic");
 
-  /** @param exchangePrecision fp32 or fp16: weights down and gradients up on the wire */
+  /**
+   * @param exchangePrecision fp32 or fp16: weights down and gradients up on the wire
+   * @param registrationMinRatio spark.scheduler.minRegisteredResourcesRatio unless spark-submit set it
+   * @param registrationMaxWait spark.scheduler.maxRegisteredResourcesWaitingTime without GPUs
+   * @param registrationMaxWaitGpu the same when tasks run on GPUs
+   */
   public record SparkSettings(String master, int partitions, int aggregateDepth,
-      String exchangePrecision) implements Serializable {}
+      String exchangePrecision, double registrationMinRatio, String registrationMaxWait,
+      String registrationMaxWaitGpu) implements Serializable {}
 
-  public record WorkerSettings(int microBatchSize, int threads, boolean useGpu) implements Serializable {}
+  /** @param useGpuMode cap.worker.use-gpu: auto, true or false */
+  public record WorkerSettings(int microBatchSize, int threads, String useGpuMode) implements Serializable {
+    public static final Set<String> GPU_MODES = Set.of("auto", "true", "false");
+
+    /** Whether tasks may use a GPU Spark assigns (auto or true); see GpuPlan for when they must. */
+    public boolean useGpu() {
+      return !useGpuMode.equals("false");
+    }
+  }
+
+  private static final Pattern SPARK_TIME = Pattern.compile("[0-9]+(ms|s|m|min|h|d)");
+
+  /** A time in Spark's format (60s, 15min, 1h), passed to Spark as it is. */
+  private static String sparkTime(ConfigReader r, String path) {
+    String v = r.string(path).trim();
+    if (!SPARK_TIME.matcher(v).matches()) {
+      throw new ConfigValidationException(r.key(path), "expected a time like 60s, 15min or 1h, got '" + v + "'");
+    }
+    return v;
+  }
 
   public record FinetuneSettings(int epochs, int batchSize, double learningRate, double warmupRatio,
       double weightDecay, double maxGradNorm) implements Serializable {}
@@ -226,9 +251,11 @@ public record JobConfig(
         cap.intAtLeast("max-dev-examples", 0),
         cap.longValue("seed"),
         new SparkSettings(sp.string("master"), sp.intAtLeast("partitions", 0),
-            sp.intAtLeast("aggregate-depth", 1), sp.oneOf("exchange-precision", Set.of("fp32", "fp16"))),
+            sp.intAtLeast("aggregate-depth", 1), sp.oneOf("exchange-precision", Set.of("fp32", "fp16")),
+            sp.closedUnit("registration-min-ratio"), sparkTime(sp, "registration-max-wait"),
+            sparkTime(sp, "registration-max-wait-gpu")),
         new WorkerSettings(wk.intAtLeast("micro-batch-size", 1), wk.intAtLeast("threads", 0),
-            wk.bool("use-gpu")),
+            wk.oneOf("use-gpu", WorkerSettings.GPU_MODES)),
         new FinetuneSettings(ft.intAtLeast("epochs", 0), ft.intAtLeast("batch-size", 1),
             ft.positive("learning-rate"), ft.closedUnit("warmup-ratio"), ft.atLeast("weight-decay", 0),
             ft.positive("max-grad-norm")),

@@ -25,8 +25,16 @@ public final class ConfigReference {
     sb.append("with `--config`, or one at a time with `--conf key=value` (the `cap.` prefix may be omitted).\n");
     sb.append("Task presets in `conf/tasks/<task>.conf` override some defaults; see the task's file.\n\n");
     Map<String, List<String[]>> sections = new TreeMap<>();
+    List<String[]> structured = new ArrayList<>();
+    String structuredPrefix = JobConfig.STRUCTURED_DEFAULTS + ".";
     for (Map.Entry<String, ConfigValue> e : ref.entrySet()) {
       String key = e.getKey();
+      if (key.startsWith(structuredPrefix)) {
+        structured.add(new String[] {key.substring(structuredPrefix.length()),
+            e.getValue().render(ConfigRenderOptions.concise()),
+            String.join(" ", e.getValue().origin().comments()).trim()});
+        continue;
+      }
       String[] parts = key.split("\\.");
       String section = parts.length > 2 ? parts[0] + "." + parts[1] : parts[0];
       String doc = String.join(" ", e.getValue().origin().comments()).trim();
@@ -38,6 +46,19 @@ public final class ConfigReference {
       sb.append("| key | default | meaning |\n|---|---|---|\n");
       s.getValue().sort((a, b) -> a[0].compareTo(b[0]));
       for (String[] row : s.getValue()) {
+        sb.append("| `").append(row[0]).append("` | `").append(row[1].replace("|", "\\|"))
+            .append("` | ").append(row[2].replace("|", "\\|")).append(" |\n");
+      }
+      sb.append('\n');
+    }
+    if (!structured.isEmpty()) {
+      sb.append("## Defaults of the structured methods\n\n");
+      sb.append("With `cap.prune.method = cap-structured` or `structured` these values replace the defaults\n");
+      sb.append("above (the reference's structured GLUE values, cap-reference 5.3); a key you set, or the task\n");
+      sb.append("preset sets, still wins.\n\n");
+      sb.append("| key | structured default | source |\n|---|---|---|\n");
+      structured.sort((a, b) -> a[0].compareTo(b[0]));
+      for (String[] row : structured) {
         sb.append("| `").append(row[0]).append("` | `").append(row[1].replace("|", "\\|"))
             .append("` | ").append(row[2].replace("|", "\\|")).append(" |\n");
       }

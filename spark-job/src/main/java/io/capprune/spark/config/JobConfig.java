@@ -137,8 +137,30 @@ public record JobConfig(
     String task = new ConfigReader(withRef, "cap").oneOf("task", TASKS);
     Config preset = ConfigFactory.parseResources(JobConfig.class.getClassLoader(),
         "capprune/tasks/" + task + ".conf");
-    Config full = user.withFallback(preset).withFallback(reference).resolve();
+    Config full = user.withFallback(preset).withFallback(methodDefaults(user.withFallback(preset), reference))
+        .withFallback(reference).resolve();
     return from(full);
+  }
+
+  /** The top-level section of reference.conf that holds the structured methods' defaults. */
+  public static final String STRUCTURED_DEFAULTS = "structured-method-defaults";
+
+  /**
+   * The reference's CAP-f values (reference.conf's {@value #STRUCTURED_DEFAULTS}) when the chosen
+   * method is structured, else nothing. They sit under the task preset and the user's keys, over
+   * the unstructured defaults: a key the user (or the preset) sets still wins.
+   */
+  static Config methodDefaults(Config given, Config reference) {
+    String name = given.withFallback(reference).hasPath("cap.prune.method")
+        ? given.withFallback(reference).getValue("cap.prune.method").unwrapped().toString() : "";
+    boolean structured;
+    try {
+      structured = PruneMethod.fromConfigName(name).structured();
+    } catch (IllegalArgumentException e) {
+      return ConfigFactory.empty(); // from() reports the bad name with its key
+    }
+    return structured && reference.hasPath(STRUCTURED_DEFAULTS)
+        ? reference.getConfig(STRUCTURED_DEFAULTS) : ConfigFactory.empty();
   }
 
   static Config parseOverrides(List<String> overrides) {

@@ -92,12 +92,7 @@ public final class RunDirectory {
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("identity", identity);
     m.put("created", java.time.Instant.now().toString());
-    try {
-      storage.writeString(resolve(RUN_FILE),
-          JSON.writerWithDefaultPrettyPrinter().writeValueAsString(m) + "\n", false);
-    } catch (IOException e) {
-      throw new IllegalStateException(e);
-    }
+    storage.writeString(resolve(RUN_FILE), JsonFiles.pretty(m), false);
   }
 
   /** The output directory cannot be used for this run. */

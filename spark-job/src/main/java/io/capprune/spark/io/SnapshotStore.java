@@ -98,13 +98,10 @@ public final class SnapshotStore {
     files.put(TENSORS, writeHashed(new Path(dir, TENSORS), out ->
         Safetensors.write(out, tensors, Map.of("format", "cap-prune-snapshot"), Safetensors.Dtype.F32)));
     files.put(STATE, writeHashed(new Path(dir, STATE), out ->
-        out.write(JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(json))));
-    try {
-      storage.writeBytes(marker, JSON.writerWithDefaultPrettyPrinter()
-          .writeValueAsBytes(Map.of("files", files)), false);
-    } catch (IOException e) {
-      throw new IllegalStateException(e);
-    }
+        out.write(JsonFiles.prettyBytes(json))));
+    Map<String, Object> committed = new LinkedHashMap<>();
+    committed.put("files", files);
+    storage.writeBytes(marker, JsonFiles.prettyBytes(committed), false);
     LOG.info("snapshot committed: {} (step {}, epoch {})", dir, state.step(), epoch);
     return dir;
   }

@@ -141,6 +141,15 @@ public final class CapPipeline {
       }
       checkTeacher(teacher, config.teacher(), studentConfig(config, task, pretrained), task);
     }
+    // Every check that needs the data's size or the model's shape, before Spark and training.
+    boolean trainsTeacher = config.teacher().isBlank() && (config.overwrite() || config.output().isBlank()
+        || !storage.exists(new Path(new Path(config.output(), TEACHER_DIR), CheckpointStore.CONFIG)));
+    io.capprune.spark.config.Preflight.check(config, train.size(), studentConfig(config, task, pretrained),
+        trainsTeacher);
+    if (config.spark().partitions() > 0) {
+      io.capprune.spark.config.Preflight.negativesWarning(config, train.size(), config.spark().partitions())
+          .ifPresent(LOG::warn);
+    }
     Map<String, String> identity = new LinkedHashMap<>();
     identity.put("task", task.name());
     identity.put("model", config.model());
@@ -259,12 +268,9 @@ public final class CapPipeline {
     DistributedTrainer.Plan plan = new DistributedTrainer.Plan("prune", p.epochs(), p.batchSize(),
         trainSize(), config.seed(), config.logEverySteps(), config.spark().aggregateDepth());
     long total = plan.totalSteps();
-    long warmup = p.warmupSteps() > 0 ? p.warmupSteps() : Math.max(1, Math.round(p.warmupFraction() * total));
-    if ((long) (p.initialWarmup() + p.finalWarmup()) * warmup >= total) {
-      throw new IllegalArgumentException("cap.prune.warmup-steps: " + warmup + " x (initial-warmup "
-          + p.initialWarmup() + " + final-warmup " + p.finalWarmup() + ") leaves no steps to prune in a run of "
-          + total + " steps; lower warmup-steps or raise epochs");
-    }
+    // Checked in validate() already, before Spark; the same rule here for a pipeline built otherwise.
+    io.capprune.spark.config.Preflight.checkSchedule(p, trainSize());
+    long warmup = io.capprune.spark.config.Preflight.warmupSteps(p, total);
     PruneMethod method = p.method();
     PruningCriterion criterion = PruningCriterion.valueOf(method.criterion().name());
     boolean soft = criterion == PruningCriterion.SOFT_MOVEMENT;
@@ -309,7 +315,7 @@ public final class CapPipeline {
     if (loss.uses(Kind.SNAP) && loss.contrastive()) {
       for (SnapshotStore.Snapshot s : earlier) {
         if (config.resume() && s.step() < state.step() && s.epoch() >= 1) {
-          shards = withSnapshotSlice(shards, snapshots.effectiveWeights(s));
+          shards = withSnapshotSlice(shards, snapshots.effectiveWeights(s), true);
         }
       }
     }
@@ -333,7 +339,7 @@ public final class CapPipeline {
             String.format("%.2f%%", 100 * st.sparsity().sparsity()), dev);
       }
       if (epoch >= 1 && epoch < p.epochs() && loss.contrastive() && loss.uses(Kind.SNAP)) {
-        next = withSnapshotSlice(current, st.effectiveWeights());
+        next = withSnapshotSlice(current, st.effectiveWeights(), true);
       }
       return next;
     };
@@ -360,8 +366,11 @@ public final class CapPipeline {
     metrics.put("pruned_step", last.step());
     Map<String, Object> perSnapshot = new LinkedHashMap<>();
     for (SnapshotStore.Snapshot s : new SnapshotStore(storage, out.resolve(SNAPSHOTS_DIR)).committed()) {
-      perSnapshot.put(Long.toString(s.step()), Map.of("epoch", s.epoch(),
-          "sparsity", s.state().get("sparsity"), "dev", s.state().getOrDefault("dev", Map.of())));
+      Map<String, Object> entry = new LinkedHashMap<>();
+      entry.put("epoch", s.epoch());
+      entry.put("sparsity", s.state().get("sparsity"));
+      entry.put("dev", s.state().getOrDefault("dev", new LinkedHashMap<>()));
+      perSnapshot.put(Long.toString(s.step()), entry);
     }
     metrics.put("snapshots", perSnapshot);
     writeJson(out.resolve(METRICS_JSON), metrics);
@@ -394,7 +403,12 @@ public final class CapPipeline {
     sparsity.put("remaining_encoder_fraction", report.remainingEncoderFraction());
     List<Map<String, Object>> matrices = new ArrayList<>();
     for (SparsityReport.Entry e : report.matrices()) {
-      matrices.add(Map.of("name", e.name(), "numel", e.numel(), "kept", e.kept(), "sparsity", e.sparsity()));
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("name", e.name());
+      m.put("numel", e.numel());
+      m.put("kept", e.kept());
+      m.put("sparsity", e.sparsity());
+      matrices.add(m);
     }
     sparsity.put("matrices", matrices);
     writeJson(out.resolve(SPARSITY_JSON), sparsity);
@@ -506,6 +520,10 @@ public final class CapPipeline {
     // A uniform random partition: shard-local negatives are then a uniform sample (decision 6).
     Collections.shuffle(examples, new Random(config.seed()));
     int partitions = partitions();
+    if (config.spark().partitions() == 0) {
+      // With cap.spark.partitions set, validate() has warned already.
+      io.capprune.spark.config.Preflight.negativesWarning(config, data.size(), partitions).ifPresent(LOG::warn);
+    }
     Broadcast<BertTokenizer> tok = sc.broadcast(tokenizer);
     // The examples travel as a broadcast, not as parallelize's data: a parallelized collection's
     // partitions carry their rows, so every later task (one per partition per training step) would
@@ -583,10 +601,16 @@ public final class CapPipeline {
     return next;
   }
 
-  /** Adds the student's current vectors as a new SnC slice (train mode, as the reference). */
-  JavaRDD<Shard> withSnapshotSlice(JavaRDD<Shard> shards, LinkedHashMap<String, HostTensor> weights) {
+  /**
+   * Adds the student's current vectors as a new SnC slice. The reference encodes unstructured
+   * snapshots in train mode (dropout on) and structured ones in eval mode (cap-reference 1.2).
+   *
+   * @param training dropout on while encoding
+   */
+  JavaRDD<Shard> withSnapshotSlice(JavaRDD<Shard> shards, LinkedHashMap<String, HostTensor> weights,
+      boolean training) {
     Broadcast<LinkedHashMap<String, HostTensor>> w = sc.broadcast(weights);
-    EncodeTask snap = new EncodeTask(workerSettings(), w, true, lossConfig().representation(),
+    EncodeTask snap = new EncodeTask(workerSettings(), w, training, lossConfig().representation(),
         config.seed() + 17);
     sc.setJobDescription("SnC snapshot slice");
     JavaRDD<Shard> next = shards.map(shard -> {
@@ -672,11 +696,7 @@ public final class CapPipeline {
   }
 
   void writeJson(Path path, Object value) {
-    try {
-      storage.writeString(path, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(value) + "\n", true);
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
+    storage.writeString(path, io.capprune.spark.io.JsonFiles.pretty(value), true);
   }
 
   @SuppressWarnings("unchecked")

@@ -75,6 +75,10 @@ public final class DemoInputs {
         "prune.final-threshold=0.1",
         "prune.freeze-embeddings=false",
         "loss.extra-examples=256",
+        // Used by --conf prune.method=cap-structured / structured: 2 layers x 4 heads can lose at
+        // most 6 of 8 heads (one per layer is kept), so 75 % at most, not the default 90 %.
+        "structured.head-fractions=[0.25, 0.5, 0.75]",
+        "structured.neuron-fractions=[0.25, 0.5, 0.75]",
         "log.every-steps=25");
   }
 }

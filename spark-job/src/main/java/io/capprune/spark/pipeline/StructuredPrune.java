@@ -106,7 +106,7 @@ final class StructuredPrune {
       for (SnapshotStore.Snapshot s : earlier) {
         int done = structuredStep(s);
         if (done >= 1 && done < start) {
-          shards = p.withSnapshotSlice(shards, snapshots.effectiveWeights(s));
+          shards = snapshotSlice(p, shards, snapshots.effectiveWeights(s));
         }
       }
     }
@@ -129,7 +129,7 @@ final class StructuredPrune {
           seq.neuronsPrunedAfter(s, totalNeurons));
       if (snc && s >= 1) {
         // The snapshot slice of the model before the new masks (step 0 contrasts with PrC/FiC only).
-        shards = p.withSnapshotSlice(shards, masks.maskedWeights(mc, weights));
+        shards = snapshotSlice(p, shards, masks.maskedWeights(mc, weights));
       }
       masks = next;
       LOG.info("prune: structured step {}/{}: importance in {} s; keeping {}", s + 1, seq.steps(),
@@ -164,6 +164,15 @@ final class StructuredPrune {
     writeSummary(snapshots);
     writeCombinedLog(snapshots);
     p.storage.writeString(p.out.resolve(CapPipeline.FINAL_MARKER), "step " + optimizerSteps + "\n", true);
+  }
+
+  /**
+   * A structured SnC slice: the model's vectors encoded in eval mode (no dropout), as the
+   * reference's structured runs do (cap-reference 1.2); unstructured snapshots use train mode.
+   */
+  static JavaRDD<Shard> snapshotSlice(CapPipeline p, JavaRDD<Shard> shards,
+      LinkedHashMap<String, HostTensor> weights) {
+    return p.withSnapshotSlice(shards, weights, false);
   }
 
   private DistributedTrainer.Plan plan(JobConfig.StructuredSettings st, JobConfig.PruneSettings ps, long n, int s) {

@@ -19,6 +19,7 @@ cap_usage() {
   echo "  --service-account SA    service account of the driver, allowed to create pods [CAP_PRUNE_K8S_SERVICE_ACCOUNT] (default spark)"
   echo "  --pod-template FILE     executor pod template [CAP_PRUNE_K8S_POD_TEMPLATE]"
   echo "                          (default deploy/k8s/executor-pod-template.yaml with --gpus, else executor-pod-template-cpu.yaml)"
+  echo "  --driver-gpu uses deploy/k8s/driver-pod-template-gpu.yaml [CAP_PRUNE_K8S_DRIVER_POD_TEMPLATE]"
   echo "Defaults that point into the image: --app-jar local://$IMAGE_ROOT/cap-prune.jar,"
   echo "  --natives-jar local://$IMAGE_ROOT/lib/$CAP_NATIVES_JAR_NAME, --discovery-script $IMAGE_ROOT/gpu-discovery.sh,"
   echo "  --log-config $IMAGE_ROOT/conf/log4j2.properties"
@@ -63,6 +64,10 @@ cap_mode_check() {
   fi
   # spark-submit reads the template here, at submission: it must exist even in a dry run.
   [[ -f "$POD_TEMPLATE" ]] || cap_die "--pod-template: $POD_TEMPLATE does not exist"
+  DRIVER_POD_TEMPLATE="${CAP_PRUNE_K8S_DRIVER_POD_TEMPLATE:-$CAP_HOME/deploy/k8s/driver-pod-template-gpu.yaml}"
+  if [[ "$DRIVER_GPU" == 1 && ! -f "$DRIVER_POD_TEMPLATE" ]]; then
+    cap_die "--driver-gpu: driver pod template $DRIVER_POD_TEMPLATE does not exist (CAP_PRUNE_K8S_DRIVER_POD_TEMPLATE)"
+  fi
 }
 
 cap_mode_master_args() {
@@ -83,6 +88,12 @@ cap_mode_log_config_ref() { LOG_REF="$LOG_CONFIG"; }
 cap_mode_gpu_args() {
   # Spark on Kubernetes turns the GPU amount into a pod resource limit of this vendor.
   SUBMIT_ARGS+=(--conf "spark.executor.resource.gpu.vendor=nvidia.com")
+}
+
+cap_mode_driver_gpu_args() {
+  # The driver pod: a GPU limit of this vendor, and a template that lets it onto GPU nodes.
+  SUBMIT_ARGS+=(--conf "spark.driver.resource.gpu.vendor=nvidia.com"
+    --conf "spark.kubernetes.driver.podTemplateFile=$DRIVER_POD_TEMPLATE")
 }
 
 cap_main "$@"

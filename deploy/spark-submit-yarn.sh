@@ -69,8 +69,28 @@ cap_mode_log_config_ref() {
 
 cap_mode_discovery_ref() {
   cap_need_local_file "GPU discovery script" "$DISCOVERY_SCRIPT" "pass --discovery-script FILE"
-  EXTRA_FILES+=("$DISCOVERY_SCRIPT")
+  cap_ship_discovery_script
   DISCOVERY_REF="./$(basename "$DISCOVERY_SCRIPT")"
+}
+
+# The driver's GPU (--driver-gpu): in cluster mode the driver runs in the application master's
+# container, which gets the shipped copy too; in client mode it runs here and uses the local script.
+cap_mode_driver_discovery_ref() {
+  cap_need_local_file "GPU discovery script" "$DISCOVERY_SCRIPT" "pass --discovery-script FILE"
+  if [[ "$DEPLOY_MODE" == cluster ]]; then
+    cap_ship_discovery_script
+    DRIVER_DISCOVERY_REF="./$(basename "$DISCOVERY_SCRIPT")"
+  else
+    DRIVER_DISCOVERY_REF="$DISCOVERY_SCRIPT"
+  fi
+}
+
+cap_ship_discovery_script() {
+  local f
+  for f in "${EXTRA_FILES[@]+"${EXTRA_FILES[@]}"}"; do
+    [[ "$f" == "$DISCOVERY_SCRIPT" ]] && return 0
+  done
+  EXTRA_FILES+=("$DISCOVERY_SCRIPT")
 }
 
 cap_main "$@"

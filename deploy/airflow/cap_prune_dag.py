@@ -16,6 +16,12 @@ docs/operations-deploy.md.
 
 Spark connection "spark_cap_prune": master yarn (or spark://..., k8s://...), extra
 {"deploy-mode": "cluster"}. The Airflow worker needs spark-submit on PATH (Spark 4.2.0, Scala 2.13).
+
+GPUs: set GPUS = True below. Each executor then asks for one GPU and each task for one (the job
+runs one task per executor), executors run the discovery script GPU_DISCOVERY_SCRIPT, and libtorch
+2.7.1 for CUDA 12.8 at LIBTORCH_DIR on every GPU node (or in the image) replaces the CPU natives jar,
+which is then not shipped (PYTORCH_LIBRARY_PATH, PYTORCH_VERSION, PYTORCH_FLAVOR on executors and
+driver). check_dag.py checks these settings together, as the deploy/ wrappers do for --gpus.
 """
 
 from __future__ import annotations
@@ -41,6 +47,36 @@ DJL_JAVA_OPTS = "-Dai.djl.offline=true -Dai.djl.default_engine=PyTorch"
 
 # Where one run writes: everything downstream (publish_model, users) derives from this one template.
 RUN_OUTPUT = "{{ params.output_root }}/{{ params.task }}/{{ ds_nodash }}"
+
+# GPU executors (see the module docstring). False: CPU executors with the natives jar.
+GPUS = False
+LIBTORCH_DIR = "/opt/libtorch/lib"
+GPU_DISCOVERY_SCRIPT = "/opt/cap-prune/gpu-discovery.sh"
+
+SPARK_CONF = {
+    # One task per executor: DJL allows one GradientCollector per JVM.
+    "spark.task.cpus": str(EXECUTOR_CORES),
+    "spark.executor.memoryOverhead": "8g",
+    # DJL never downloads anything, on the driver or on executors.
+    "spark.driver.extraJavaOptions": DJL_JAVA_OPTS,
+    "spark.executor.extraJavaOptions": DJL_JAVA_OPTS,
+    "spark.executorEnv.DJL_OFFLINE": "true",
+}
+# Reaches the driver: spark.yarn.appMasterEnv.* on YARN, spark.kubernetes.driverEnv.* on k8s.
+DRIVER_ENV = {"DJL_OFFLINE": "true"}
+# The CUDA libtorch on the nodes, for executors and driver.
+LIBTORCH_ENV = {"PYTORCH_LIBRARY_PATH": LIBTORCH_DIR, "PYTORCH_VERSION": "2.7.1", "PYTORCH_FLAVOR": "cu128"}
+GPU_CONF = {
+    # One GPU per executor and per task.
+    "spark.executor.resource.gpu.amount": "1",
+    "spark.task.resource.gpu.amount": "1",
+    "spark.executor.resource.gpu.discoveryScript": GPU_DISCOVERY_SCRIPT,
+    # The job keeps one shard per GPU executor for the whole run: a fixed set of executors.
+    "spark.dynamicAllocation.enabled": "false",
+    "spark.executorEnv.PYTORCH_LIBRARY_PATH": LIBTORCH_DIR,
+    "spark.executorEnv.PYTORCH_VERSION": "2.7.1",
+    "spark.executorEnv.PYTORCH_FLAVOR": "cu128",
+}
 
 default_args = {
     "owner": "cap-prune",
@@ -75,24 +111,15 @@ with DAG(
         application="{{ params.app_jar }}",
         java_class=MAIN_CLASS,
         name="cap-prune-{{ params.task }}-{{ ds_nodash }}",
-        # libtorch is not inside cap-prune.jar; a cluster with libtorch on its nodes drops this and
-        # sets spark.executorEnv.PYTORCH_LIBRARY_PATH in conf instead.
-        jars="{{ params.natives_jar }}",
+        # libtorch is not inside cap-prune.jar: the CPU natives jar, or (GPUS) the CUDA libtorch on
+        # the nodes named by PYTORCH_LIBRARY_PATH in conf and env_vars.
+        jars=None if GPUS else "{{ params.natives_jar }}",
         num_executors=4,
         executor_cores=EXECUTOR_CORES,
         executor_memory="16g",
         driver_memory="16g",
-        conf={
-            # One task per executor: DJL allows one GradientCollector per JVM.
-            "spark.task.cpus": str(EXECUTOR_CORES),
-            "spark.executor.memoryOverhead": "8g",
-            # DJL never downloads anything, on the driver or on executors.
-            "spark.driver.extraJavaOptions": DJL_JAVA_OPTS,
-            "spark.executor.extraJavaOptions": DJL_JAVA_OPTS,
-            "spark.executorEnv.DJL_OFFLINE": "true",
-        },
-        # Reaches the driver: spark.yarn.appMasterEnv.* on YARN, spark.kubernetes.driverEnv.* on k8s.
-        env_vars={"DJL_OFFLINE": "true"},
+        conf={**SPARK_CONF, **GPU_CONF} if GPUS else SPARK_CONF,
+        env_vars={**DRIVER_ENV, **LIBTORCH_ENV} if GPUS else DRIVER_ENV,
         application_args=[
             "run",
             "--output", RUN_OUTPUT,

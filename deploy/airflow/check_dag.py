@@ -12,7 +12,9 @@ DAG's source with the Python standard library only:
      others literally);
   4. the java_class exists as a .class in the built application jar;
   5. for cap-prune's main class: one task per executor (spark.task.cpus = executor_cores) and DJL
-     offline on the driver and on executors;
+     offline on the driver and on executors; with GPUs (spark.task.resource.gpu.amount), one GPU per
+     executor and per task, a discovery script, no dynamic allocation, and the CUDA libtorch named by
+     PYTORCH_LIBRARY_PATH for executors and driver instead of the CPU natives jar;
   6. the task wiring: every task is wired with >> / <<, there is no cycle, and every Spark task has a
      downstream task;
   7. it prints the spark-submit command each Spark task runs, with templates rendered for a sample
@@ -130,9 +132,18 @@ class Evaluator:
         if isinstance(node, (ast.List, ast.Tuple)):
             return [self.eval(e, depth + 1) for e in node.elts]
         if isinstance(node, ast.Dict):
-            if any(k is None for k in node.keys):
-                raise Unevaluable("dict unpacking")
-            return {self.eval(k, depth + 1): self.eval(v, depth + 1) for k, v in zip(node.keys, node.values)}
+            out = {}
+            for k, v in zip(node.keys, node.values):
+                if k is None:  # {**other, ...}
+                    merged = self.eval(v, depth + 1)
+                    if not isinstance(merged, dict):
+                        raise Unevaluable(ast.unparse(v))
+                    out.update(merged)
+                else:
+                    out[self.eval(k, depth + 1)] = self.eval(v, depth + 1)
+            return out
+        if isinstance(node, ast.IfExp):  # a if FLAG else b, with FLAG a module-level constant
+            return self.eval(node.body if self.eval(node.test, depth + 1) else node.orelse, depth + 1)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
             return self.eval(node.left, depth + 1) + self.eval(node.right, depth + 1)
         if isinstance(node, ast.Name) and node.id in self.names:
@@ -432,6 +443,27 @@ class Checker:
                 self.fail(node, f"{task_id}: conf {key} must hold -Dai.djl.offline=true")
         if str(conf.get("spark.executorEnv.DJL_OFFLINE", "")).lower() != "true":
             self.fail(node, f"{task_id}: conf spark.executorEnv.DJL_OFFLINE must be true")
+        if str(conf.get("spark.task.resource.gpu.amount", "0")) not in ("0", "0.0", ""):
+            self.check_gpu_constraints(node, task_id, values, conf)
+
+    def check_gpu_constraints(self, node, task_id, values, conf) -> None:
+        """What deploy/common.sh --gpus sets, and what the job refuses to start without."""
+        for key in ("spark.executor.resource.gpu.amount", "spark.task.resource.gpu.amount"):
+            if str(conf.get(key)) != "1":
+                self.fail(node, f"{task_id}: GPUs: conf {key} must be 1 (one GPU per executor and per task), "
+                                f"got {conf.get(key)}")
+        if not conf.get("spark.executor.resource.gpu.discoveryScript"):
+            self.fail(node, f"{task_id}: GPUs: conf spark.executor.resource.gpu.discoveryScript is not set")
+        if str(conf.get("spark.dynamicAllocation.enabled", "")).lower() != "false":
+            self.fail(node, f"{task_id}: GPUs: conf spark.dynamicAllocation.enabled must be false "
+                            f"(the job keeps one shard per GPU executor)")
+        env = values.get("env_vars") or {}
+        if not conf.get("spark.executorEnv.PYTORCH_LIBRARY_PATH") or not env.get("PYTORCH_LIBRARY_PATH"):
+            self.fail(node, f"{task_id}: GPUs need the CUDA libtorch: set PYTORCH_LIBRARY_PATH in conf "
+                            f"(spark.executorEnv.PYTORCH_LIBRARY_PATH) and in env_vars (the driver)")
+        if "pytorch-native-cpu" in str(values.get("jars") or "") or "natives_jar" in str(values.get("jars") or ""):
+            self.fail(node, f"{task_id}: GPUs: jars ships the CPU natives jar; drop it, the CUDA libtorch "
+                            f"comes from PYTORCH_LIBRARY_PATH")
 
     def check_wiring(self, tree: ast.Module, tasks: dict[str, str]) -> None:
         edges: set[tuple[str, str]] = set()

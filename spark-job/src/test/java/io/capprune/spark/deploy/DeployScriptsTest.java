@@ -67,7 +67,8 @@ class DeployScriptsTest {
   @Test
   void standaloneAsksForExecutorsTimesCoresAndOneGpuPerExecutorAndTask() throws Exception {
     Run r = wrapper("spark-submit-standalone.sh", List.of("--master", "spark://m1:7077", "--executors", "3",
-        "--executor-cores", "2", "--executor-memory", "12g", "--gpus"), List.of("prune", "--resume"));
+        "--executor-cores", "2", "--executor-memory", "12g", "--gpus", "--libtorch", "/opt/libtorch/lib"),
+        List.of("prune", "--resume"));
     assertEquals(0, r.exit, r.stderr);
     Command c = new Command(r.lines());
     assertEquals("spark://m1:7077", c.option("--master"));
@@ -80,6 +81,7 @@ class DeployScriptsTest {
     assertTrue(c.confs().contains("spark.task.resource.gpu.amount=1"), c.toString());
     assertTrue(c.confs().contains("spark.executor.resource.gpu.discoveryScript="
         + REPO.resolve("deploy/gpu-discovery.sh")), c.toString());
+    assertTrue(c.confs().contains("spark.dynamicAllocation.enabled=false"), "a fixed set of GPU executors: " + c);
     assertEquals(List.of("prune", "--resume"), c.jobArgs(appJar));
   }
 
@@ -94,7 +96,7 @@ class DeployScriptsTest {
   void yarnClusterShipsTheJobConfAndSetsTheDriverEnvironmentThroughTheAppMaster() throws Exception {
     Path jobConf = Files.writeString(tmp.resolve("weekly.conf"), "cap.task = rte\n");
     Run r = wrapper("spark-submit-yarn.sh", List.of("--job-conf", jobConf.toString(), "--queue", "ml",
-        "--executors", "4", "--gpus"), List.of("run", "--output", "hdfs:///runs/rte"));
+        "--executors", "4", "--gpus", "--libtorch", "/opt/libtorch/lib"), List.of("run", "--output", "hdfs:///runs/rte"));
     assertEquals(0, r.exit, r.stderr);
     Command c = new Command(r.lines());
     assertEquals("yarn", c.option("--master"));
@@ -133,7 +135,7 @@ class DeployScriptsTest {
   @Test
   void kubernetesUsesTheImageThePodTemplateAndTheGpuVendor() throws Exception {
     Run r = wrapper("spark-submit-k8s.sh", List.of("--master", "k8s://https://api:6443", "--image",
-        "registry/cap-prune:0.1.0", "--namespace", "ml", "--service-account", "cap", "--gpus"),
+        "registry/cap-prune:0.1.0", "--namespace", "ml", "--service-account", "cap", "--gpus", "--image-has-libtorch"),
         List.of("run", "--output", "s3a://bucket/runs/sst2"), false);
     assertEquals(0, r.exit, r.stderr);
     Command c = new Command(r.lines());
@@ -147,7 +149,8 @@ class DeployScriptsTest {
         + REPO.resolve("deploy/k8s/executor-pod-template.yaml")), c.toString());
     assertTrue(confs.contains("spark.executor.resource.gpu.vendor=nvidia.com"), c.toString());
     assertTrue(confs.contains("spark.kubernetes.driverEnv.DJL_OFFLINE=true"), c.toString());
-    assertEquals("local:///opt/cap-prune/lib/pytorch-native-cpu-2.7.1-linux-x86_64.jar", c.option("--jars"));
+    assertEquals(null, c.option("--jars"), "the image holds the CUDA libtorch: no CPU natives jar");
+    assertFalse(c.toString().contains("PYTORCH_LIBRARY_PATH"), "the image sets it: " + c);
     assertEquals(List.of("run", "--output", "s3a://bucket/runs/sst2"),
         c.jobArgsAfter("local:///opt/cap-prune/cap-prune.jar"), "the app jar inside the image");
     String template = Files.readString(REPO.resolve("deploy/k8s/executor-pod-template.yaml"));
@@ -160,6 +163,95 @@ class DeployScriptsTest {
     assertTrue(cpu.stdout.contains("podTemplateFile=" + REPO.resolve("deploy/k8s/executor-pod-template-cpu.yaml")),
         cpu.stdout);
     assertFalse(cpu.stdout.contains("resource.gpu"), cpu.stdout);
+    assertEquals("local:///opt/cap-prune/lib/pytorch-native-cpu-2.7.1-linux-x86_64.jar",
+        new Command(cpu.lines()).option("--jars"), "CPU executors: the natives jar in the image");
+  }
+
+  @Test
+  void gpusWithoutACudaLibtorchAreRefused() throws Exception {
+    for (List<String> master : List.of(List.of("spark-submit-yarn.sh"),
+        List.of("spark-submit-standalone.sh", "--master", "spark://m:7077"),
+        List.of("spark-submit-k8s.sh", "--master", "k8s://https://api:6443", "--image", "i:1"))) {
+      List<String> options = new ArrayList<>(master.subList(1, master.size()));
+      options.add("--gpus");
+      Run r = wrapper(master.get(0), options, List.of("run"), master.get(0).contains("k8s") ? false : true);
+      assertEquals(2, r.exit, master + ": " + r.stdout);
+      assertTrue(r.stderr.contains("--gpus needs a CUDA libtorch: pass --libtorch DIR")
+          && r.stderr.contains("--image-has-libtorch"), r.stderr);
+      assertEquals("", r.stdout, "no command printed");
+    }
+    Run driver = wrapper("spark-submit-yarn.sh", List.of("--driver-gpu"), List.of("run"));
+    assertEquals(2, driver.exit);
+    assertTrue(driver.stderr.contains("--driver-gpu needs a CUDA libtorch"), driver.stderr);
+    Run both = wrapper("spark-submit-yarn.sh", List.of("--gpus", "--libtorch", "/opt/lt", "--image-has-libtorch"),
+        List.of("run"));
+    assertEquals(2, both.exit);
+    assertTrue(both.stderr.contains("--libtorch and --image-has-libtorch: give one"), both.stderr);
+  }
+
+  @Test
+  void anImageWithLibtorchShipsNoNativesJarAndSetsNoPytorchVariables() throws Exception {
+    Run r = wrapper("spark-submit-yarn.sh", List.of("--gpus", "--image-has-libtorch"), List.of("run"));
+    assertEquals(0, r.exit, r.stderr);
+    Command c = new Command(r.lines());
+    assertEquals(null, c.option("--jars"));
+    assertFalse(c.toString().contains("PYTORCH_"), c.toString());
+    assertTrue(c.confs().contains("spark.task.resource.gpu.amount=1"), c.toString());
+  }
+
+  @Test
+  void theDriverCanHaveAGpuAndCores() throws Exception {
+    Run cluster = wrapper("spark-submit-yarn.sh", List.of("--gpus", "--driver-gpu", "--driver-cores", "6",
+        "--libtorch", "/opt/libtorch/lib"), List.of("run"));
+    assertEquals(0, cluster.exit, cluster.stderr);
+    Command c = new Command(cluster.lines());
+    assertEquals("6", c.option("--driver-cores"));
+    assertTrue(c.confs().contains("spark.driver.resource.gpu.amount=1"), c.toString());
+    assertTrue(c.confs().contains("spark.driver.resource.gpu.discoveryScript=./gpu-discovery.sh"),
+        "cluster mode: the driver runs in the application master's container, with the shipped copy: " + c);
+    assertTrue(c.confs().contains("spark.yarn.appMasterEnv.PYTORCH_FLAVOR=cu128"), c.toString());
+    List<String> files = List.of(c.option("--files").split(","));
+    assertEquals(1, files.stream().filter(f -> f.endsWith("gpu-discovery.sh")).count(), "shipped once: " + files);
+
+    Run client = wrapper("spark-submit-yarn.sh", List.of("--deploy-mode", "client", "--driver-gpu",
+        "--libtorch", "/opt/libtorch/lib"), List.of("run"));
+    assertEquals(0, client.exit, client.stderr);
+    Command cc = new Command(client.lines());
+    assertTrue(cc.confs().contains("spark.driver.resource.gpu.discoveryScript=" + REPO.resolve("deploy/gpu-discovery.sh")),
+        "client mode: the driver runs here: " + cc);
+    assertTrue(cc.env().contains("PYTORCH_FLAVOR=cu128"), "a GPU driver defaults to the CUDA flavour: " + cc.env());
+    assertFalse(cc.confs().contains("spark.task.resource.gpu.amount=1"), "executors stay on the CPU: " + cc);
+
+    Run k8s = wrapper("spark-submit-k8s.sh", List.of("--master", "k8s://https://api:6443", "--image", "i:1",
+        "--gpus", "--driver-gpu", "--image-has-libtorch"), List.of("run"), false);
+    assertEquals(0, k8s.exit, k8s.stderr);
+    List<String> kc = new Command(k8s.lines()).confs();
+    assertTrue(kc.contains("spark.driver.resource.gpu.vendor=nvidia.com"), kc.toString());
+    assertTrue(kc.contains("spark.kubernetes.driver.podTemplateFile="
+        + REPO.resolve("deploy/k8s/driver-pod-template-gpu.yaml")), kc.toString());
+    String template = Files.readString(REPO.resolve("deploy/k8s/driver-pod-template-gpu.yaml"));
+    assertTrue(template.contains("nvidia.com/gpu: 1") && template.contains("name: spark-kubernetes-driver"), template);
+
+    Run cores = wrapper("spark-submit-yarn.sh", List.of("--driver-cores", "many"), List.of("run"));
+    assertEquals(2, cores.exit);
+    assertTrue(cores.stderr.contains("--driver-cores: expected a positive integer, got 'many'"), cores.stderr);
+  }
+
+  @Test
+  void directMemoryIsCappedOnDriverAndExecutors() throws Exception {
+    Run r = wrapper("spark-submit-standalone.sh", List.of("--master", "spark://m:7077", "--max-direct-memory", "3g"),
+        List.of("run"));
+    assertEquals(0, r.exit, r.stderr);
+    Command c = new Command(r.lines());
+    assertTrue(c.driverJavaOptions().contains("-XX:MaxDirectMemorySize=3g"), c.driverJavaOptions());
+    assertTrue(c.confs().contains("spark.executor.extraJavaOptions=-Dai.djl.offline=true -Dai.djl.default_engine=PyTorch"
+        + " -XX:MaxDirectMemorySize=3g"), c.toString());
+    Run none = wrapper("spark-submit-standalone.sh", List.of("--master", "spark://m:7077"), List.of("run"));
+    assertFalse(none.stdout.contains("MaxDirectMemorySize"), "no cap unless asked: " + none.stdout);
+    Run bad = wrapper("spark-submit-standalone.sh", List.of("--master", "spark://m:7077", "--max-direct-memory",
+        "half"), List.of("run"));
+    assertEquals(2, bad.exit);
+    assertTrue(bad.stderr.contains("--max-direct-memory: expected a size like 2g, got 'half'"), bad.stderr);
   }
 
   @Test
@@ -253,6 +345,40 @@ class DeployScriptsTest {
   }
 
   @Test
+  void gpuDiscoveryReportsOnlyTheGpusCudaVisibleDevicesLists() throws Exception {
+    Path bin = Files.createDirectories(tmp.resolve("bin"));
+    executable(bin.resolve("nvidia-smi"), """
+        #!/bin/bash
+        printf '0\\n1\\n2\\n3\\n'
+        """);
+    Map<String, String> cases = new java.util.LinkedHashMap<>();
+    cases.put("2,3", "[\"2\",\"3\"]");
+    cases.put("3, 1", "[\"3\",\"1\"]");
+    cases.put("", "[]");
+    cases.put("2,-1,3", "[\"2\"]");
+    cases.put("1,7,2", "[\"1\"]");
+    for (Map.Entry<String, String> e : cases.entrySet()) {
+      Run r = bash(List.of(script("gpu-discovery.sh")), Map.of("PATH", bin + ":/usr/bin:/bin",
+          "CUDA_VISIBLE_DEVICES", e.getKey()));
+      assertEquals(0, r.exit, r.stderr);
+      assertEquals("{\"name\": \"gpu\", \"addresses\": " + e.getValue() + "}", r.stdout.strip(),
+          "CUDA_VISIBLE_DEVICES='" + e.getKey() + "'");
+      // what the job then does with each reported address: its position in the list
+      for (String address : e.getValue().replaceAll("[\\[\\]\"]", "").split(",")) {
+        if (!address.isEmpty()) {
+          int ordinal = io.capprune.spark.worker.GpuAddresses.cudaOrdinal(address, e.getKey());
+          assertTrue(ordinal >= 0 && ordinal < e.getKey().split(",").length, address + " -> " + ordinal);
+        }
+      }
+    }
+    Run uuid = bash(List.of(script("gpu-discovery.sh")), Map.of("PATH", bin + ":/usr/bin:/bin",
+        "CUDA_VISIBLE_DEVICES", "GPU-8f6c3a1e"));
+    assertEquals(1, uuid.exit);
+    assertTrue(uuid.stderr.contains("cannot match UUIDs or MIG ids"), uuid.stderr);
+    assertEquals("", uuid.stdout);
+  }
+
+  @Test
   void gpuDiscoveryWithoutNvidiaSmiReportsNoGpus() throws Exception {
     Path empty = Files.createDirectories(tmp.resolve("empty-bin"));
     Run r = bash(List.of(script("gpu-discovery.sh")), Map.of("PATH", empty.toString()));
@@ -319,6 +445,58 @@ class DeployScriptsTest {
     Run unknown = checkDag(REPO.resolve("deploy/airflow/cap_prune_dag.py"), jarWithMainClass(true), "--param", "outptu_root=x");
     assertEquals(2, unknown.exit, unknown.stdout);
     assertTrue(unknown.stderr.contains("--param outptu_root: not a param of the DAG"), unknown.stderr);
+  }
+
+  @Test
+  void theDagCanRequestGpusWithTheCudaLibtorchInsteadOfTheNativesJar() throws Exception {
+    assumePython();
+    Path gpuDag = dagWith(Map.of("GPUS = False", "GPUS = True"));
+    Run r = checkDag(gpuDag, jarWithMainClass(true), "--json");
+    assertEquals(0, r.exit, r.stderr + r.stdout);
+    List<String> argv = new ArrayList<>();
+    new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.stdout).path("tasks").get(0).path("command")
+        .forEach(a -> argv.add(a.asText()));
+    List<String> confs = new ArrayList<>();
+    for (int i = 0; i + 1 < argv.size(); i++) {
+      if (argv.get(i).equals("--conf")) {
+        confs.add(argv.get(i + 1));
+      }
+    }
+    for (String expected : List.of("spark.executor.resource.gpu.amount=1", "spark.task.resource.gpu.amount=1",
+        "spark.executor.resource.gpu.discoveryScript=/opt/cap-prune/gpu-discovery.sh",
+        "spark.dynamicAllocation.enabled=false", "spark.executorEnv.PYTORCH_LIBRARY_PATH=/opt/libtorch/lib",
+        "spark.executorEnv.PYTORCH_FLAVOR=cu128", "spark.yarn.appMasterEnv.PYTORCH_LIBRARY_PATH=/opt/libtorch/lib",
+        "spark.task.cpus=8")) {
+      assertTrue(confs.contains(expected), expected + " missing: " + argv);
+    }
+    assertFalse(argv.contains("--jars"), "no CPU natives jar on GPU executors: " + argv);
+
+    // The default DAG stays a CPU DAG with the natives jar.
+    Run cpu = checkDag(REPO.resolve("deploy/airflow/cap_prune_dag.py"), jarWithMainClass(true));
+    assertEquals(0, cpu.exit, cpu.stderr);
+    assertFalse(cpu.stdout.contains("resource.gpu"), cpu.stdout);
+    assertTrue(cpu.stdout.contains("--jars hdfs:///apps/cap-prune/pytorch-native-cpu-2.7.1-linux-x86_64.jar"), cpu.stdout);
+  }
+
+  @Test
+  void theDagCheckRejectsGpusWithoutTheCudaLibtorch() throws Exception {
+    assumePython();
+    Run noLibtorch = checkDag(dagWith(Map.of("GPUS = False", "GPUS = True",
+        "    \"spark.executorEnv.PYTORCH_LIBRARY_PATH\": LIBTORCH_DIR,\n", "")), jarWithMainClass(true));
+    assertEquals(1, noLibtorch.exit, noLibtorch.stdout);
+    assertTrue(noLibtorch.stderr.contains("GPUs need the CUDA libtorch"), noLibtorch.stderr);
+
+    Run cpuJar = checkDag(dagWith(Map.of("GPUS = False", "GPUS = True",
+        "jars=None if GPUS else \"{{ params.natives_jar }}\"", "jars=\"{{ params.natives_jar }}\"")),
+        jarWithMainClass(true));
+    assertEquals(1, cpuJar.exit, cpuJar.stdout);
+    assertTrue(cpuJar.stderr.contains("jars ships the CPU natives jar"), cpuJar.stderr);
+
+    Run twoGpus = checkDag(dagWith(Map.of("GPUS = False", "GPUS = True",
+        "\"spark.executor.resource.gpu.amount\": \"1\"", "\"spark.executor.resource.gpu.amount\": \"2\"")),
+        jarWithMainClass(true));
+    assertEquals(1, twoGpus.exit, twoGpus.stdout);
+    assertTrue(twoGpus.stderr.contains("spark.executor.resource.gpu.amount must be 1"), twoGpus.stderr);
   }
 
   @Test
@@ -404,6 +582,16 @@ class DeployScriptsTest {
     return file;
   }
 
+  /** The DAG with each key of {@code replacements} (which it must hold) replaced by its value. */
+  private Path dagWith(Map<String, String> replacements) throws IOException {
+    String dag = Files.readString(REPO.resolve("deploy/airflow/cap_prune_dag.py"));
+    for (Map.Entry<String, String> e : replacements.entrySet()) {
+      assertTrue(dag.contains(e.getKey()), "the DAG no longer holds " + e.getKey());
+      dag = dag.replace(e.getKey(), e.getValue());
+    }
+    return Files.writeString(tmp.resolve("dag_" + Integer.toHexString(replacements.hashCode()) + ".py"), dag);
+  }
+
   private Path brokenDag(String from, String to) throws IOException {
     String dag = Files.readString(REPO.resolve("deploy/airflow/cap_prune_dag.py"));
     assertTrue(dag.contains(from), "the DAG no longer holds " + from);
@@ -452,7 +640,8 @@ class DeployScriptsTest {
     Map<String, String> e = pb.environment();
     // The scripts read these; the test decides them, not the machine it runs on.
     for (String k : new HashMap<>(e).keySet()) {
-      if (k.startsWith("CAP_PRUNE_") || k.equals("SPARK_HOME") || k.equals("SPARK_SUBMIT")) {
+      if (k.startsWith("CAP_PRUNE_") || k.equals("SPARK_HOME") || k.equals("SPARK_SUBMIT")
+          || k.equals("CUDA_VISIBLE_DEVICES")) {
         e.remove(k);
       }
     }

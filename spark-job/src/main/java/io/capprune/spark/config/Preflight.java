@@ -29,6 +29,7 @@ public final class Preflight {
     if (trainExamples <= 0) {
       throw new ConfigValidationException("cap.data-dir", config.dataDir() + " gives no training examples");
     }
+    checkLabels(config);
     if (config.maxSeqLength() > model.maxPositionEmbeddings()) {
       fail("cap.max-seq-length", config.maxSeqLength() + " tokens exceed the model's "
           + model.maxPositionEmbeddings() + " position embeddings", model.maxPositionEmbeddings());
@@ -40,6 +41,22 @@ public final class Preflight {
       checkStructured(config.structured(), model);
     } else {
       checkSchedule(config.prune(), trainExamples);
+    }
+  }
+
+  /** cap.labels: none for a regression task, else at least two distinct names. */
+  static void checkLabels(JobConfig config) {
+    java.util.List<String> labels = config.labels();
+    if (labels.isEmpty()) {
+      return;
+    }
+    io.capprune.core.glue.GlueTask task = io.capprune.core.glue.GlueTask.of(config.task());
+    if (task.isRegression()) {
+      fail("cap.labels", "task " + config.task() + " is a regression task and has no labels, got " + labels, "[]");
+    }
+    if (labels.size() < 2 || new java.util.HashSet<>(labels).size() != labels.size()) {
+      fail("cap.labels", "needs at least two distinct label names in classifier order, got " + labels,
+          "[" + String.join(", ", task.labels()) + "]");
     }
   }
 

@@ -73,7 +73,9 @@ class BadInputTest {
         "--conf", "max-seq-length=32",
         "--conf", "max-train-examples=64",
         "--conf", "finetune.epochs=1",
-        "--conf", "prune.epochs=1",
+        // 3 epochs of 2 steps: the shortest run whose schedule (1 warm-up step x (2 + 3)) leaves a
+        // step to prune, so that the cases below fail on what they test and not on the schedule.
+        "--conf", "prune.epochs=3",
         "--output", output));
     args.addAll(List.of(extra));
     return cli(args);

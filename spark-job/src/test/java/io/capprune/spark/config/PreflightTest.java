@@ -133,7 +133,10 @@ class PreflightTest {
         new Case(List.of("prune.method=cap-structured", "structured.head-fractions=[0.93]",
             "structured.neuron-fractions=[0.5]"), 67_349, BERT_BASE, "cap.structured.head-fractions"),
         new Case(List.of("task=sst2", "max-seq-length=128"), 2_000, demo, "cap.max-seq-length"),
-        new Case(List.of("task=sst2", "finetune.epochs=0"), 2_000, BERT_BASE, "cap.finetune.epochs"));
+        new Case(List.of("task=sst2", "finetune.epochs=0"), 2_000, BERT_BASE, "cap.finetune.epochs"),
+        new Case(List.of("task=stsb", "labels=[low, high]"), 5_749, BERT_BASE, "cap.labels"),
+        new Case(List.of("task=rte", "labels=[entailment, entailment]"), 2_490, BERT_BASE, "cap.labels"),
+        new Case(List.of("task=rte", "labels=[entailment]"), 2_490, BERT_BASE, "cap.labels"));
     for (Case c : cases) {
       ConfigValidationException e = assertThrows(ConfigValidationException.class,
           () -> Preflight.check(JobConfig.load(null, c.settings()), c.n(), c.model(), true), c.settings()::toString);

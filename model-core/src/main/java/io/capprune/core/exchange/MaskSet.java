@@ -63,6 +63,22 @@ public final class MaskSet implements Serializable {
     return new MaskSet(bits, counts);
   }
 
+  /**
+   * A set from bits built elsewhere (on a device, {@link DevicePacking}): bit j of word j/64 of a
+   * matrix is its entry j; the counts are the bits set. Takes ownership of the arrays.
+   */
+  static MaskSet ofBits(LinkedHashMap<String, long[]> bits) {
+    LinkedHashMap<String, Integer> counts = new LinkedHashMap<>();
+    for (Map.Entry<String, long[]> e : bits.entrySet()) {
+      int n = 0;
+      for (long w : e.getValue()) {
+        n += Long.bitCount(w);
+      }
+      counts.put(e.getKey(), n);
+    }
+    return new MaskSet(new LinkedHashMap<>(bits), counts);
+  }
+
   /** No masked matrices: every tensor travels dense. */
   public static MaskSet none() {
     return new MaskSet(new LinkedHashMap<>(), new LinkedHashMap<>());

@@ -85,6 +85,8 @@ public final class DriverUpdate {
    * trainable parameter. Gradients of frozen parameters are ignored.
    */
   public UpdateSummary apply(TrainingState state, Map<String, HostTensor> grads) {
+    // a state a device update held continues on the host: its arrays come back first
+    state.releaseDevice();
     PruningCriterion criterion = pruning.criterion();
     if (criterion.usesScores() && state.scores().isEmpty() && !state.masks().isEmpty()) {
       throw new IllegalArgumentException("training state has no scores but the method is " + criterion);
@@ -198,6 +200,7 @@ public final class DriverUpdate {
 
   /** Recomputes every mask in place for {@code threshold}; returns the kept count per matrix. */
   long[] recomputeMasks(TrainingState state, double threshold) {
+    state.releaseDevice();
     List<String> names = new ArrayList<>(state.masks().keySet());
     int m = names.size();
     if (!pruning.criterion().recomputesMasks()) {

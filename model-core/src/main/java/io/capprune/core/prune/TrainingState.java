@@ -31,6 +31,11 @@ public final class TrainingState {
   private final LinkedHashMap<String, HostTensor> expAvgSq;
   private final long encoderOtherParams;
   private long step;
+  /**
+   * Set while a {@link DeviceDriverUpdate} holds this state on its device: the arrays there are
+   * then the current ones, and every accessor below first copies them into the host tensors.
+   */
+  private DeviceDriverUpdate.Resident resident;
 
   /** Restores a state (for example from a snapshot); every map is checked against the weights. */
   public TrainingState(
@@ -159,23 +164,28 @@ public final class TrainingState {
   }
 
   public Map<String, HostTensor> weights() {
+    syncFromDevice();
     return Collections.unmodifiableMap(weights);
   }
 
   /** Scores by weight name; empty for magnitude pruning. */
   public Map<String, HostTensor> scores() {
+    syncFromDevice();
     return Collections.unmodifiableMap(scores);
   }
 
   public Map<String, HostTensor> masks() {
+    syncFromDevice();
     return Collections.unmodifiableMap(masks);
   }
 
   public Map<String, HostTensor> expAvg() {
+    syncFromDevice();
     return Collections.unmodifiableMap(expAvg);
   }
 
   public Map<String, HostTensor> expAvgSq() {
+    syncFromDevice();
     return Collections.unmodifiableMap(expAvgSq);
   }
 
@@ -196,12 +206,67 @@ public final class TrainingState {
     step++;
   }
 
+  DeviceDriverUpdate.Resident resident() {
+    return resident;
+  }
+
+  void resident(DeviceDriverUpdate.Resident r) {
+    this.resident = r;
+  }
+
+  /** The maps themselves, without copying from the device (for the device update's upload). */
+  LinkedHashMap<String, HostTensor> weightsOnHost() {
+    return weights;
+  }
+
+  LinkedHashMap<String, HostTensor> scoresOnHost() {
+    return scores;
+  }
+
+  LinkedHashMap<String, HostTensor> masksOnHost() {
+    return masks;
+  }
+
+  LinkedHashMap<String, HostTensor> expAvgOnHost() {
+    return expAvg;
+  }
+
+  LinkedHashMap<String, HostTensor> expAvgSqOnHost() {
+    return expAvgSq;
+  }
+
+  /** Copies the device's arrays into the host tensors if they changed there since the last copy. */
+  private void syncFromDevice() {
+    if (resident != null) {
+      resident.toHost(this);
+    }
+  }
+
+  /**
+   * Copies the state back from a device that holds it and frees the device's arrays; the host
+   * tensors are the state again. No-op when no device holds it.
+   */
+  public void releaseDevice() {
+    if (resident != null) {
+      DeviceDriverUpdate.Resident r = resident;
+      r.toHost(this);
+      resident = null;
+      r.close();
+    }
+  }
+
+  /** Whether a device update holds this state on its device (its arrays are the current ones). */
+  public boolean onDevice() {
+    return resident != null;
+  }
+
   long encoderOtherParams() {
     return encoderOtherParams;
   }
 
   /** Non-zero count of the current masks. */
   public SparsityReport sparsity() {
+    syncFromDevice();
     return SparsityReport.of(masks, weights);
   }
 
@@ -219,6 +284,7 @@ public final class TrainingState {
    * false: what a training step publishes (frozen tensors travel once per stage, not per step).
    */
   public LinkedHashMap<String, HostTensor> effectiveWeights(boolean includeFrozen) {
+    syncFromDevice();
     List<String> names = new ArrayList<>(weights.keySet());
     if (!includeFrozen) {
       names.removeAll(frozen);

@@ -1,0 +1,780 @@
+package io.capprune.core.prune;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import io.capprune.core.exchange.DevicePacking;
+import io.capprune.core.exchange.MaskSet;
+import io.capprune.core.exchange.PackedWeights;
+import io.capprune.core.exchange.WirePrecision;
+import io.capprune.core.optim.AdamW;
+import io.capprune.core.optim.GradientClipper;
+import io.capprune.core.optim.OptimizerConfig;
+import io.capprune.core.tensor.HostTensor;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@link DriverUpdate}'s step through DJL on a device (the driver's GPU): the state lives there
+ * between steps as flat vectors over the trainable tensors in the state's order (weights, AdamW
+ * moments, scores and their moments, masks), a step uploads the aggregated gradient once, and the
+ * next broadcast ({@link MaskSet} bits and {@link PackedWeights}) is built there and downloaded
+ * once each. The host tensors of the {@link TrainingState} are brought up to date only when
+ * someone reads them (snapshots, evaluation): every accessor of the state copies back first.
+ *
+ * <p>The arithmetic is DriverUpdate's, operation by operation in float32 with the same rounding
+ * order (every operation is a separate kernel, so nothing is contracted into an FMA): on the CPU
+ * the weights, moments and scores come out bit-identical, and so do the top-k masks, whose ties
+ * go to the lowest flat index as in {@link MaskComputer}. What differs: the global norm is summed
+ * in float64 in another order (the clip coefficient agrees to float64 rounding), and soft
+ * movement's sigmoid and regulariser gradient are computed in float32 instead of float64.
+ *
+ * <p>Not thread-safe; one state at a time. {@link #close} frees the device memory (the state goes
+ * back to the host first).
+ */
+public final class DeviceDriverUpdate implements AutoCloseable {
+
+  private final PruningConfig pruning;
+  private final OptimizerConfig optimizer;
+  private final Device device;
+  private Resident resident;
+
+  public DeviceDriverUpdate(PruningConfig pruning, OptimizerConfig optimizer, Device device) {
+    this.pruning = pruning;
+    this.optimizer = optimizer;
+    this.device = device;
+  }
+
+  public Device device() {
+    return device;
+  }
+
+  public PruningConfig pruning() {
+    return pruning;
+  }
+
+  public OptimizerConfig optimizer() {
+    return optimizer;
+  }
+
+  /** A fresh state for these weights, masks for the threshold of step 0 computed on the device. */
+  public TrainingState initialState(LinkedHashMap<String, HostTensor> weights) {
+    TrainingState state = TrainingState.fresh(weights, pruning.criterion().usesScores(),
+        pruning.freezeEmbeddings());
+    if (pruning.magnitudeScoreInit() > 0) {
+      DriverUpdate.initialiseScoresFromMagnitude(state, pruning.magnitudeScoreInit());
+    }
+    if (pruning.criterion().recomputesMasks()) {
+      Resident r = bind(state);
+      r.recomputeMasks(pruning.thresholdAt(0));
+      r.dirty = true;
+    }
+    return state;
+  }
+
+  /** {@link DriverUpdate#apply}: the gradients by name, copied into one flat upload. */
+  public UpdateSummary apply(TrainingState state, Map<String, HostTensor> grads) {
+    Resident r = bind(state);
+    for (Map.Entry<String, HostTensor> e : grads.entrySet()) {
+      HostTensor w = state.weightsOnHost().get(e.getKey());
+      if (w == null) {
+        throw new IllegalArgumentException("gradient for unknown tensor '" + e.getKey() + "'");
+      }
+      if (!e.getValue().sameShape(w)) {
+        throw new IllegalArgumentException("gradient of '" + e.getKey() + "' has shape "
+            + java.util.Arrays.toString(e.getValue().shape()) + " but the weight has "
+            + java.util.Arrays.toString(w.shape()));
+      }
+    }
+    float[] flat = new float[(int) r.n];
+    for (int i = 0; i < r.names.size(); i++) {
+      HostTensor g = grads.get(r.names.get(i));
+      if (g == null) {
+        throw new IllegalArgumentException("no gradient for trainable tensor '" + r.names.get(i) + "'");
+      }
+      System.arraycopy(g.data(), 0, flat, (int) r.offsets[i], g.numel());
+    }
+    return applyFlat(state, flat);
+  }
+
+  /**
+   * Applies a flat gradient: dL/dW' of every trainable tensor (the state's order without the
+   * frozen tensors, as {@link #trainableNames} lists them), concatenated.
+   */
+  public UpdateSummary applyFlat(TrainingState state, float[] flatGradient) {
+    Resident r = bind(state);
+    if (flatGradient.length != r.n) {
+      throw new IllegalArgumentException("flat gradient of " + flatGradient.length
+          + " values, the trainable tensors have " + r.n);
+    }
+    try (NDManager step = r.manager.newSubManager()) {
+      NDArray g = r.upload(step, flatGradient);
+      return apply(state, g);
+    }
+  }
+
+  /**
+   * Applies a flat gradient already on this update's device (float32, {@link #trainableNames}
+   * order); {@code g} is read, not kept.
+   */
+  public UpdateSummary apply(TrainingState state, NDArray g) {
+    Resident r = bind(state);
+    if (g.size() != r.n || g.getDataType() != DataType.FLOAT32) {
+      throw new IllegalArgumentException("flat gradient of " + g.size() + " " + g.getDataType()
+          + " values, the trainable tensors have " + r.n + " float32");
+    }
+    UpdateSummary s = r.step(state, g.toDevice(device, false));
+    return s;
+  }
+
+  /** The trainable tensors in the order of the flat vectors. */
+  public List<String> trainableNames(TrainingState state) {
+    return List.copyOf(bind(state).names);
+  }
+
+  /** The bits of the current masks, computed on the device (the same bits as MaskSet.of). */
+  public MaskSet maskSet(TrainingState state) {
+    Resident r = bind(state);
+    if (r.maskSet == null) {
+      try (NDManager tmp = r.manager.newSubManager()) {
+        LinkedHashMap<String, NDArray> masks = new LinkedHashMap<>();
+        for (int j = 0; j < r.prunable.length; j++) {
+          masks.put(r.names.get(r.prunable[j]), r.segment(tmp, r.mask, r.prunable[j]));
+        }
+        r.maskSet = DevicePacking.maskSet(masks);
+      }
+    }
+    return r.maskSet;
+  }
+
+  /**
+   * The step's broadcast: {@code names} (the trainable tensors, in order) packed against
+   * {@code masks} as {@link PackedWeights#pack} packs them, selected and encoded on the device.
+   */
+  public PackedWeights pack(TrainingState state, List<String> names, MaskSet masks,
+      WirePrecision precision) {
+    Resident r = bind(state);
+    if (!names.equals(r.names)) {
+      throw new IllegalArgumentException("device packing packs the trainable tensors in the "
+          + "state's order, got another list of " + names.size() + " names");
+    }
+    List<int[]> shapes = new ArrayList<>();
+    for (String name : names) {
+      shapes.add(state.weightsOnHost().get(name).shape());
+    }
+    try (NDManager m = r.manager.newSubManager()) {
+      NDArray values;
+      NDArray keep;
+      boolean allPrunable = masks.names().size() == r.prunable.length;
+      for (int j = 0; allPrunable && j < r.prunable.length; j++) {
+        allPrunable = masks.masks(r.names.get(r.prunable[j]));
+      }
+      if (allPrunable) {
+        // the mask is 1 on every tensor that is not pruned: W * M is the effective weights
+        values = r.w.mul(r.mask);
+        keep = r.mask.neq(0f);
+      } else {
+        NDList vs = new NDList();
+        NDList ks = new NDList();
+        for (int i = 0; i < names.size(); i++) {
+          NDArray w = r.segment(m, r.w, i);
+          if (masks.masks(names.get(i))) {
+            NDArray mk = r.segment(m, r.mask, i);
+            vs.add(w.mul(mk));
+            ks.add(mk.neq(0f));
+          } else {
+            vs.add(w);
+            ks.add(r.segment(m, r.mask, i).neq(Float.NaN));
+          }
+        }
+        values = NDArrays.concat(vs);
+        keep = NDArrays.concat(ks);
+      }
+      values.attach(m);
+      keep.attach(m);
+      return DevicePacking.pack(names, shapes, values, keep, masks, precision);
+    }
+  }
+
+  /** Copies the state back to the host and frees the device's arrays. */
+  @Override
+  public void close() {
+    if (resident != null && resident.owner != null) {
+      resident.owner.releaseDevice();
+    }
+    resident = null;
+  }
+
+  private Resident bind(TrainingState state) {
+    PruningCriterion criterion = pruning.criterion();
+    if (criterion.usesScores() && state.scoresOnHost().isEmpty() && !state.masksOnHost().isEmpty()) {
+      throw new IllegalArgumentException("training state has no scores but the method is " + criterion);
+    }
+    if (resident != null && resident.owner == state && state.resident() == resident) {
+      return resident;
+    }
+    if (resident != null && resident.owner != null && resident.owner != state) {
+      resident.owner.releaseDevice();
+    }
+    state.releaseDevice();
+    resident = new Resident(state);
+    state.resident(resident);
+    return resident;
+  }
+
+  /** The state's arrays on the device and what a step needs besides them. */
+  final class Resident implements AutoCloseable {
+    final NDManager manager;
+    TrainingState owner;
+    final List<String> names = new ArrayList<>();
+    final long[] offsets;
+    final long[] numels;
+    final long n;
+    /** Indices into names of the prunable matrices, in order. */
+    final int[] prunable;
+    final boolean scores;
+    NDArray w;
+    NDArray m1;
+    NDArray v1;
+    /** Mask values; 1 on every entry of a tensor that is not pruned. */
+    NDArray mask;
+    NDArray s;
+    NDArray sm;
+    NDArray sv;
+    /** 1 on the entries of prunable matrices, 0 elsewhere. */
+    final NDArray prunableFlag;
+    /** 1 on the entries of tensors with weight decay, 0 elsewhere. */
+    final NDArray decayFlag;
+    /** 1 / numel of the matrix on prunable entries, 0 elsewhere (soft movement). */
+    final NDArray inverseNumel;
+    /** Whether the host tensors miss changes made here. */
+    boolean dirty;
+    MaskSet maskSet;
+    long[] kept;
+    /** Reused for uploads: a direct buffer of n floats. */
+    private ByteBuffer staging;
+
+    Resident(TrainingState state) {
+      this.owner = state;
+      this.manager = NDManager.newBaseManager(device);
+      LinkedHashMap<String, HostTensor> weights = state.weightsOnHost();
+      List<Integer> pr = new ArrayList<>();
+      for (String name : weights.keySet()) {
+        if (!state.frozen().contains(name)) {
+          if (state.masksOnHost().containsKey(name)) {
+            pr.add(names.size());
+          }
+          names.add(name);
+        }
+      }
+      offsets = new long[names.size()];
+      numels = new long[names.size()];
+      long total = 0;
+      for (int i = 0; i < names.size(); i++) {
+        offsets[i] = total;
+        numels[i] = weights.get(names.get(i)).numel();
+        total += numels[i];
+      }
+      if (total > Integer.MAX_VALUE - 16) {
+        throw new IllegalArgumentException("more than 2^31 trainable elements");
+      }
+      n = total;
+      prunable = pr.stream().mapToInt(Integer::intValue).toArray();
+      scores = !state.scoresOnHost().isEmpty();
+      boolean[] isPrunable = new boolean[names.size()];
+      for (int j : prunable) {
+        isPrunable[j] = true;
+      }
+      w = upload(manager, gather(i -> weights.get(names.get(i)).data(), 0f));
+      m1 = upload(manager, gather(i -> state.expAvgOnHost().get(names.get(i)).data(), 0f));
+      v1 = upload(manager, gather(i -> state.expAvgSqOnHost().get(names.get(i)).data(), 0f));
+      mask = upload(manager, gather(i -> isPrunable[i] ? state.masksOnHost().get(names.get(i)).data()
+          : null, 1f));
+      if (scores) {
+        s = upload(manager, gather(i -> isPrunable[i] ? state.scoresOnHost().get(names.get(i)).data()
+            : null, 0f));
+        sm = upload(manager, gather(i -> isPrunable[i] ? state.expAvgOnHost()
+            .get(ParameterNames.scoresName(names.get(i))).data() : null, 0f));
+        sv = upload(manager, gather(i -> isPrunable[i] ? state.expAvgSqOnHost()
+            .get(ParameterNames.scoresName(names.get(i))).data() : null, 0f));
+      }
+      prunableFlag = upload(manager, constant(i -> isPrunable[i] ? 1f : 0f));
+      decayFlag = optimizer.weightDecay() == 0 ? null
+          : upload(manager, constant(i -> ParameterNames.isNoDecay(names.get(i)) ? 0f : 1f));
+      inverseNumel = pruning.criterion() == PruningCriterion.SOFT_MOVEMENT
+          ? upload(manager, constant(i -> isPrunable[i] ? (float) (1.0 / numels[i]) : 0f)) : null;
+      kept = countKept();
+    }
+
+    private float[] gather(java.util.function.IntFunction<float[]> source, float fill) {
+      float[] flat = new float[(int) n];
+      for (int i = 0; i < names.size(); i++) {
+        float[] d = source.apply(i);
+        if (d == null) {
+          java.util.Arrays.fill(flat, (int) offsets[i], (int) (offsets[i] + numels[i]), fill);
+        } else {
+          System.arraycopy(d, 0, flat, (int) offsets[i], d.length);
+        }
+      }
+      return flat;
+    }
+
+    private float[] constant(java.util.function.IntFunction<Float> value) {
+      float[] flat = new float[(int) n];
+      for (int i = 0; i < names.size(); i++) {
+        java.util.Arrays.fill(flat, (int) offsets[i], (int) (offsets[i] + numels[i]), value.apply(i));
+      }
+      return flat;
+    }
+
+    /** One copy into a reused direct buffer, one to the device; the array belongs to {@code m}. */
+    NDArray upload(NDManager m, float[] values) {
+      if (staging == null || staging.capacity() < 4L * values.length) {
+        staging = ByteBuffer.allocateDirect(4 * values.length).order(ByteOrder.nativeOrder());
+      }
+      staging.clear();
+      staging.asFloatBuffer().put(values);
+      staging.limit(4 * values.length);
+      // over the direct buffer itself (a FloatBuffer would be copied into a fresh direct buffer);
+      // on the CPU the array is a view of it, hence the engine-owned duplicate below
+      NDArray a = m.create(staging, new Shape(values.length), DataType.FLOAT32);
+      if (!a.getDevice().equals(device)) {
+        NDArray moved = a.toDevice(device, true);
+        a.close();
+        a = moved;
+      }
+      NDArray owned = a.duplicate();
+      a.close();
+      return owned;
+    }
+
+    /** A view of tensor i's part of a flat vector, attached to {@code into}. */
+    NDArray segment(NDManager into, NDArray flat, int i) {
+      NDArray v = flat.get(new NDIndex("{}:{}", offsets[i], offsets[i] + numels[i]));
+      v.attach(into);
+      return v;
+    }
+
+    UpdateSummary step(TrainingState state, NDArray g) {
+      PruningCriterion criterion = pruning.criterion();
+      long t = state.step();
+      double threshold = pruning.thresholdAt(t);
+      double lambda = pruning.lambdaAt(t);
+      int numPrunable = prunable.length;
+      double regularizer = 0;
+      try (NDManager tmp = manager.newSubManager()) {
+        NDArray gw = g.mul(mask);
+        gw.attach(tmp);
+        NDArray gs = null;
+        if (scores) {
+          gs = g.mul(w);
+          gs.attach(tmp);
+          gs.muli(prunableFlag);
+          if (criterion == PruningCriterion.SOFT_MOVEMENT) {
+            NDArray sig = s.getNDArrayInternal().sigmoid();
+            sig.attach(tmp);
+            if (numPrunable > 0) {
+              regularizer = sig.mul(inverseNumel).toType(DataType.FLOAT64, false).sum().getDouble()
+                  / numPrunable;
+            }
+            if (lambda != 0) {
+              NDArray r = sig.neg().add(1f).mul(sig);
+              r.muli(inverseNumel).muli((float) (lambda / numPrunable));
+              gs.addi(r);
+            }
+          }
+        }
+        double sq = squaredNorm(gw) + (gs == null ? 0 : squaredNorm(gs));
+        if (!Double.isFinite(sq)) {
+          throw notFinite(g);
+        }
+        double norm = Math.sqrt(sq);
+        double clip = GradientClipper.coefficient(norm, optimizer.maxGradNorm());
+        float cf = (float) clip;
+        if (cf != 1f) {
+          gw.muli(cf);
+          if (gs != null) {
+            gs.muli(cf);
+          }
+        }
+        double mult = optimizer.lrSchedule().multiplier(t);
+        double lr = optimizer.learningRate() * mult;
+        double scoresLr = optimizer.scoresLearningRate() * mult;
+        long adamStep = t + 1;
+        AdamW.StepCoefficients cw = AdamW.coefficients(lr, optimizer.beta1(), optimizer.beta2(),
+            optimizer.epsilon(), optimizer.weightDecay(), adamStep);
+        AdamW.StepCoefficients cs = AdamW.coefficients(scoresLr, optimizer.beta1(),
+            optimizer.beta2(), optimizer.epsilon(), 0, adamStep);
+        // dL/dS used W before this step's update (gs is computed above), as autograd does
+        adamW(w, gw, m1, v1, cw, decayFlag);
+        if (gs != null) {
+          adamW(s, gs, sm, sv, cs, null);
+        }
+        state.advance();
+        dirty = true;
+        maskSet = null;
+        double next = pruning.thresholdAt(t + 1);
+        if (criterion.recomputesMasks()) {
+          recomputeMasks(next);
+        }
+        List<SparsityReport.Entry> entries = new ArrayList<>();
+        for (int j = 0; j < prunable.length; j++) {
+          entries.add(new SparsityReport.Entry(names.get(prunable[j]), numels[prunable[j]], kept[j]));
+        }
+        regularizer = criterion == PruningCriterion.SOFT_MOVEMENT && numPrunable > 0 ? regularizer : 0;
+        return new UpdateSummary(t, norm, clip, lr, scoresLr, threshold, next, lambda, regularizer,
+            new SparsityReport(entries, state.encoderOtherParams()));
+      }
+    }
+
+    /** Sum of squares in float64 (the clip norm sums in double too). */
+    private double squaredNorm(NDArray x) {
+      try (NDArray d = x.toType(DataType.FLOAT64, false); NDArray sq = d.square();
+          NDArray sum = sq.sum()) {
+        return sum.getDouble();
+      }
+    }
+
+    /** The message DriverUpdate gives: the first tensor whose gradient is not finite. */
+    private IllegalArgumentException notFinite(NDArray g) {
+      for (int i = 0; i < names.size(); i++) {
+        double sq;
+        try (NDManager tmp = manager.newSubManager(); NDArray seg = segment(tmp, g, i); NDArray d = seg.toType(DataType.FLOAT64, false);
+            NDArray x = d.square(); NDArray sum = x.sum()) {
+          sq = sum.getDouble();
+        }
+        if (!Double.isFinite(sq)) {
+          return new IllegalArgumentException("gradient of '" + names.get(i)
+              + "' is not finite (squared norm " + sq + "); state left unchanged");
+        }
+      }
+      return new IllegalArgumentException("gradient is not finite; state left unchanged");
+    }
+
+    /**
+     * AdamW in place, in DriverUpdate's order of float operations: m = b1 m + a1 g; v = b2 v +
+     * (a2 g) g; p = p - (step m) / (sqrt(v) + eps); p = p - decay p (where {@code decayFlag}).
+     */
+    private void adamW(NDArray p, NDArray grad, NDArray m, NDArray v, AdamW.StepCoefficients c,
+        NDArray decayFlag) {
+      try (NDManager tmp = manager.newSubManager()) {
+        m.muli(c.beta1());
+        NDArray a = grad.mul(c.oneMinusBeta1());
+        a.attach(tmp);
+        m.addi(a);
+        v.muli(c.beta2());
+        NDArray b = grad.mul(c.oneMinusBeta2());
+        b.attach(tmp);
+        b.muli(grad);
+        v.addi(b);
+        NDArray den = sqrt(tmp, v);
+        den.addi(c.eps());
+        NDArray u = m.mul(c.stepSize());
+        u.attach(tmp);
+        u.divi(den);
+        p.subi(u);
+        if (c.decay() != 0f && decayFlag != null) {
+          NDArray d = p.mul(c.decay());
+          d.attach(tmp);
+          d.muli(decayFlag);
+          p.subi(d);
+        }
+      }
+    }
+
+    /**
+     * The correctly rounded float32 square root, as Java's {@code (float) Math.sqrt}. CUDA's
+     * float sqrt is; libtorch's CPU kernel goes through MKL's vsSqrt, which may be 1 ulp off, so
+     * there it is taken in float64 and rounded (exact: float64 holds twice float32's precision).
+     */
+    private NDArray sqrt(NDManager tmp, NDArray v) {
+      if (device.isGpu()) {
+        NDArray r = v.sqrt();
+        r.attach(tmp);
+        return r;
+      }
+      NDArray wide = v.toType(DataType.FLOAT64, false);
+      wide.attach(tmp);
+      NDArray root = wide.sqrt();
+      root.attach(tmp);
+      NDArray r = root.toType(DataType.FLOAT32, false);
+      r.attach(tmp);
+      return r;
+    }
+
+    /** Masks for {@code threshold}; fills {@link #kept}. */
+    void recomputeMasks(double threshold) {
+      PruningCriterion criterion = pruning.criterion();
+      maskSet = null;
+      if (prunable.length == 0) {
+        return;
+      }
+      try (NDManager tmp = manager.newSubManager()) {
+        NDArray[] rows = new NDArray[prunable.length];
+        if (criterion == PruningCriterion.SOFT_MOVEMENT) {
+          softMasks(tmp, threshold, rows);
+        } else if (pruning.globalTopK()) {
+          globalTopK(tmp, threshold, rows);
+        } else {
+          // one top-k per group of same-sized matrices, stacked into rows
+          LinkedHashMap<Long, List<Integer>> groups = new LinkedHashMap<>();
+          for (int j = 0; j < prunable.length; j++) {
+            groups.computeIfAbsent(numels[prunable[j]], k -> new ArrayList<>()).add(j);
+          }
+          for (Map.Entry<Long, List<Integer>> e : groups.entrySet()) {
+            List<Integer> members = e.getValue();
+            int k = (int) MaskComputer.keepCount(threshold, e.getKey());
+            NDList views = new NDList();
+            for (int j : members) {
+              views.add(source(tmp, prunable[j]));
+            }
+            NDArray x = members.size() == 1 ? views.get(0).reshape(1, e.getKey())
+                : NDArrays.stack(views);
+            x.attach(tmp);
+            NDArray keep = topK(tmp, x, k, members);
+            for (int r = 0; r < members.size(); r++) {
+              rows[members.get(r)] = keep.get(r);
+              kept[members.get(r)] = k;
+            }
+          }
+        }
+        // the new mask vector: the rows in place of the prunable matrices, ones elsewhere
+        NDList parts = new NDList();
+        int j = 0;
+        NDArray ones = null;
+        for (int i = 0; i < names.size(); i++) {
+          if (j < prunable.length && prunable[j] == i) {
+            parts.add(rows[j++].toType(DataType.FLOAT32, false));
+          } else {
+            if (ones == null) {
+              long max = 0;
+              for (long len : numels) {
+                max = Math.max(max, len);
+              }
+              ones = tmp.ones(new Shape(max), DataType.FLOAT32, device);
+            }
+            parts.add(ones.get(new NDIndex("0:{}", numels[i])));
+          }
+        }
+        NDArray next = NDArrays.concat(parts);
+        next.attach(manager);
+        mask.close();
+        mask = next;
+      }
+    }
+
+    /** The values top-k ranks for prunable tensor i: scores, or |W| for magnitude. */
+    private NDArray source(NDManager tmp, int i) {
+      if (pruning.criterion() == PruningCriterion.MAGNITUDE) {
+        NDArray a = segment(tmp, w, i).abs();
+        a.attach(tmp);
+        return a;
+      }
+      return segment(tmp, s, i);
+    }
+
+    /**
+     * Per row of {@code x} (b rows of n values) the k largest, ties to the lowest index: the k-th
+     * largest value t of each row, then every value above t and the first (k - #above) equal to t.
+     * Returns a boolean (b, n) array.
+     */
+    private NDArray topK(NDManager tmp, NDArray x, int k, List<Integer> members) {
+      long b = x.getShape().get(0);
+      long n = x.getShape().get(1);
+      if (k == 0) {
+        return tmp.zeros(new Shape(b, n), DataType.BOOLEAN, device);
+      }
+      NDList top = x.topK(k, 1, true, false);
+      top.attach(tmp);
+      NDArray t = top.get(0).min(new int[] {1}, true);
+      t.attach(tmp);
+      float[] thresholds = t.toFloatArray();
+      for (int r = 0; r < b; r++) {
+        if (Float.isNaN(thresholds[r])) {
+          throw nanError(members.get(r));
+        }
+      }
+      NDArray above = x.gt(t);
+      NDArray equal = x.eq(t);
+      above.attach(tmp);
+      equal.attach(tmp);
+      NDArray counts = NDArrays.stack(new NDList(above.sum(new int[] {1}), equal.sum(new int[] {1})));
+      counts.attach(tmp);
+      long[] c = counts.toType(DataType.INT64, false).toLongArray();
+      boolean excessTies = false;
+      for (int r = 0; r < b; r++) {
+        excessTies |= c[(int) b + r] > k - c[r];
+      }
+      if (!excessTies) {
+        NDArray keep = above.logicalOr(equal);
+        keep.attach(tmp);
+        return keep;
+      }
+      // the first (k - above) ties by index: a running count of the ties along each row
+      long[] need = new long[(int) b];
+      for (int r = 0; r < b; r++) {
+        need[r] = k - c[r];
+      }
+      NDArray rank = equal.toType(DataType.INT64, false).cumSum(1);
+      rank.attach(tmp);
+      NDArray needed = tmp.create(need).toDevice(device, false).reshape(b, 1);
+      needed.attach(tmp);
+      NDArray keep = above.logicalOr(equal.logicalAnd(rank.lte(needed)));
+      keep.attach(tmp);
+      return keep;
+    }
+
+    private void globalTopK(NDManager tmp, double threshold, NDArray[] rows) {
+      NDList views = new NDList();
+      long total = 0;
+      List<Integer> members = new ArrayList<>();
+      for (int j = 0; j < prunable.length; j++) {
+        views.add(source(tmp, prunable[j]));
+        total += numels[prunable[j]];
+        members.add(j);
+      }
+      int k = (int) MaskComputer.keepCount(threshold, total);
+      NDArray x = (views.size() == 1 ? views.get(0) : NDArrays.concat(views)).reshape(1, total);
+      x.attach(tmp);
+      NDArray keep = topK(tmp, x, k, List.of(0)).reshape(total);
+      keep.attach(tmp);
+      long from = 0;
+      NDList slices = new NDList();
+      for (int j = 0; j < prunable.length; j++) {
+        rows[j] = keep.get(new NDIndex("{}:{}", from, from + numels[prunable[j]]));
+        slices.add(rows[j].toType(DataType.INT64, false).sum());
+        from += numels[prunable[j]];
+      }
+      NDArray counts = NDArrays.stack(slices);
+      counts.attach(tmp);
+      kept = counts.toLongArray();
+    }
+
+    /** sigmoid(S) > tau as S > logit(tau); at least {@link MaskComputer#softFloor} kept per matrix. */
+    private void softMasks(NDManager tmp, double tau, NDArray[] rows) {
+      if (!(tau >= 0 && tau <= 1)) {
+        throw new IllegalArgumentException("soft threshold of '" + names.get(prunable[0])
+            + "' must be in [0, 1], got " + tau);
+      }
+      double cut = tau <= 0 ? Double.NEGATIVE_INFINITY
+          : tau >= 1 ? Double.POSITIVE_INFINITY : Math.log(tau / (1 - tau));
+      // float v > double cut  <=>  v > (float) cut, or v >= (float) cut where rounding went up
+      float cf = (float) cut;
+      NDArray keepAll = (double) cf > cut ? s.gte(cf) : s.gt(cf);
+      keepAll.attach(tmp);
+      NDList sums = new NDList();
+      for (int j = 0; j < prunable.length; j++) {
+        rows[j] = segment(tmp, keepAll, prunable[j]);
+        sums.add(rows[j].toType(DataType.INT64, false).sum());
+      }
+      NDArray counts = NDArrays.stack(sums);
+      counts.attach(tmp);
+      long[] c = counts.toLongArray();
+      for (int j = 0; j < prunable.length; j++) {
+        int i = prunable[j];
+        int floor = MaskComputer.softFloor((int) numels[i]);
+        kept[j] = c[j];
+        if (c[j] < floor) {
+          NDArray x = segment(tmp, s, i).reshape(1, numels[i]);
+          x.attach(tmp);
+          rows[j] = topK(tmp, x, floor, List.of(j)).reshape(numels[i]);
+          kept[j] = floor;
+        }
+      }
+      try (NDArray nan = s.isNaN().any()) {
+        if (nan.getBoolean()) {
+          for (int j = 0; j < prunable.length; j++) {
+            try (NDManager m = manager.newSubManager(); NDArray seg = segment(m, s, prunable[j]);
+                NDArray any = seg.isNaN().any()) {
+              if (any.getBoolean()) {
+                throw nanError(j);
+              }
+            }
+          }
+        }
+      }
+    }
+
+    private IllegalArgumentException nanError(int j) {
+      int i = prunable[j];
+      NDArray src = pruning.criterion() == PruningCriterion.MAGNITUDE ? w : s;
+      float[] v;
+      try (NDManager m = manager.newSubManager(); NDArray seg = segment(m, src, i)) {
+        v = seg.toFloatArray();
+      }
+      int at = 0;
+      while (at < v.length && !Float.isNaN(v[at])) {
+        at++;
+      }
+      return new IllegalArgumentException("'" + names.get(i) + "' holds NaN (first at flat index "
+          + at + ")");
+    }
+
+    /** Kept entries per prunable matrix, counted on the device. */
+    private long[] countKept() {
+      if (prunable.length == 0) {
+        return new long[0];
+      }
+      try (NDManager tmp = manager.newSubManager()) {
+        NDList sums = new NDList();
+        for (int j = 0; j < prunable.length; j++) {
+          NDArray seg = segment(tmp, mask, prunable[j]);
+          sums.add(seg.neq(0f).toType(DataType.INT64, false).sum());
+        }
+        NDArray counts = NDArrays.stack(sums);
+        counts.attach(tmp);
+        return counts.toLongArray();
+      }
+    }
+
+    /** Copies every array into the host tensors (when something changed here). */
+    void toHost(TrainingState state) {
+      if (!dirty) {
+        return;
+      }
+      scatter(w, i -> state.weightsOnHost().get(names.get(i)).data());
+      scatter(m1, i -> state.expAvgOnHost().get(names.get(i)).data());
+      scatter(v1, i -> state.expAvgSqOnHost().get(names.get(i)).data());
+      scatter(mask, i -> state.masksOnHost().containsKey(names.get(i))
+          ? state.masksOnHost().get(names.get(i)).data() : null);
+      if (scores) {
+        scatter(s, i -> state.scoresOnHost().containsKey(names.get(i))
+            ? state.scoresOnHost().get(names.get(i)).data() : null);
+        scatter(sm, i -> state.scoresOnHost().containsKey(names.get(i))
+            ? state.expAvgOnHost().get(ParameterNames.scoresName(names.get(i))).data() : null);
+        scatter(sv, i -> state.scoresOnHost().containsKey(names.get(i))
+            ? state.expAvgSqOnHost().get(ParameterNames.scoresName(names.get(i))).data() : null);
+      }
+      dirty = false;
+    }
+
+    private void scatter(NDArray flat, java.util.function.IntFunction<float[]> target) {
+      float[] all = flat.toFloatArray();
+      for (int i = 0; i < names.size(); i++) {
+        float[] d = target.apply(i);
+        if (d != null) {
+          System.arraycopy(all, (int) offsets[i], d, 0, d.length);
+        }
+      }
+    }
+
+    @Override
+    public void close() {
+      owner = null;
+      manager.close();
+      staging = null;
+      if (resident == this) {
+        resident = null;
+      }
+    }
+  }
+}

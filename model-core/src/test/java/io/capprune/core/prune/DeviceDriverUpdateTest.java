@@ -1,0 +1,308 @@
+package io.capprune.core.prune;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Device;
+import io.capprune.core.exchange.HalfBlocks;
+import io.capprune.core.exchange.MaskSet;
+import io.capprune.core.exchange.PackedWeights;
+import io.capprune.core.exchange.WirePrecision;
+import io.capprune.core.optim.LinearWarmupDecay;
+import io.capprune.core.optim.OptimizerConfig;
+import io.capprune.core.tensor.HostTensor;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * The device update (run here on the CPU through DJL) against {@link DriverUpdate}, the host
+ * implementation: same masks, and weights, scores and moments bit for bit (soft movement: within
+ * float32 rounding of its sigmoid), step after step with clipping and decay active; and the
+ * broadcast it builds against {@link MaskSet#of} and {@link PackedWeights#pack}.
+ */
+class DeviceDriverUpdateTest {
+
+  /**
+   * Where the device update runs: the CPU, or {@code -Dcapprune.test.device=gpu} to run these
+   * comparisons on the GPU (the same tolerances: CUDA's float sqrt and division are IEEE-rounded).
+   */
+  private static final Device DEVICE = "gpu".equals(System.getProperty("capprune.test.device"))
+      ? Device.gpu() : Device.cpu();
+
+  private static final Map<String, int[]> SHAPES = ToyBert.shapes(2, 8, 16, 12, 3);
+  private static final String Q = "encoder.layer.0.attention.self.query.weight";
+  private static final String CLS = "classifier.weight";
+
+  private static OptimizerConfig optimizer(double weightDecay, double maxGradNorm) {
+    return new OptimizerConfig(0.01, 0.1, weightDecay, 0.9, 0.999, 1e-8, maxGradNorm,
+        new LinearWarmupDecay(0, 10));
+  }
+
+  private static PruningConfig pruning(PruningCriterion c, boolean global) {
+    SparsitySchedule s = c == PruningCriterion.SOFT_MOVEMENT
+        ? new SparsitySchedule(1, 0, 0, 10, 0.0, 0.6)
+        : new SparsitySchedule(1, 0, 0, 10, 1.0, 0.2);
+    return new PruningConfig(c, s, global, c == PruningCriterion.SOFT_MOVEMENT ? 30 : 0, true, 0);
+  }
+
+  private static LinkedHashMap<String, HostTensor> copy(Map<String, HostTensor> m) {
+    LinkedHashMap<String, HostTensor> c = new LinkedHashMap<>();
+    m.forEach((k, v) -> c.put(k, v.copy()));
+    return c;
+  }
+
+  private static void assertClose(Map<String, HostTensor> expected, Map<String, HostTensor> actual,
+      float relative, String what) {
+    assertEquals(expected.keySet(), actual.keySet(), what);
+    expected.forEach((k, e) -> {
+      float[] a = actual.get(k).data();
+      float[] x = e.data();
+      for (int i = 0; i < x.length; i++) {
+        float tol = relative * Math.max(1e-3f, Math.abs(x[i]));
+        if (relative == 0f) {
+          assertEquals(Float.floatToIntBits(x[i] + 0f), Float.floatToIntBits(a[i] + 0f),
+              what + " " + k + "[" + i + "] " + x[i] + " vs " + a[i]);
+        } else {
+          assertEquals(x[i], a[i], tol, what + " " + k + "[" + i + "]");
+        }
+      }
+    });
+  }
+
+  /** The FIXED criterion needs masks from outside: half of every matrix, by a pattern. */
+  private static void fixMasks(TrainingState state) {
+    for (HostTensor m : state.masks().values()) {
+      for (int i = 0; i < m.numel(); i++) {
+        m.data()[i] = (i * 7) % 3 == 0 ? 0f : 1f;
+      }
+    }
+  }
+
+  private static void compareSteps(PruningConfig p, OptimizerConfig o, int steps, float relative) {
+    DriverUpdate host = new DriverUpdate(p, o);
+    TrainingState expected = host.initialState(ToyBert.random(SHAPES, 0.5, 1));
+    try (DeviceDriverUpdate device = new DeviceDriverUpdate(p, o, DEVICE)) {
+      TrainingState actual = device.initialState(ToyBert.random(SHAPES, 0.5, 1));
+      if (p.criterion() == PruningCriterion.FIXED) {
+        fixMasks(expected);
+        actual.releaseDevice();
+        fixMasks(actual);
+      }
+      assertTrue(p.criterion() == PruningCriterion.FIXED || actual.onDevice());
+      assertClose(expected.masks(), actual.masks(), 0f, "initial masks");
+      for (long t = 0; t < steps; t++) {
+        LinkedHashMap<String, HostTensor> grads = ToyBert.random(SHAPES, 0.3, 100 + t);
+        UpdateSummary se = host.apply(expected, copy(grads));
+        UpdateSummary sa = device.apply(actual, grads);
+        assertTrue(actual.onDevice());
+        String when = p.criterion() + " step " + t;
+        assertEquals(se.gradNorm(), sa.gradNorm(), 1e-5 * se.gradNorm(), when);
+        assertEquals(se.clipCoefficient(), sa.clipCoefficient(), 1e-5, when);
+        assertTrue(se.clipCoefficient() < 1, "clipping active");
+        assertEquals(se.regularizer(), sa.regularizer(), 1e-6, when);
+        assertEquals(se.sparsity(), sa.sparsity(), when);
+        assertEquals(t + 1, actual.step());
+        // reading the state copies it back from the device
+        assertClose(expected.masks(), actual.masks(), 0f, "masks " + when);
+        assertClose(expected.weights(), actual.weights(), relative, "weights " + when);
+        assertClose(expected.scores(), actual.scores(), relative, "scores " + when);
+        assertClose(expected.expAvg(), actual.expAvg(), relative, "exp_avg " + when);
+        assertClose(expected.expAvgSq(), actual.expAvgSq(), relative, "exp_avg_sq " + when);
+        assertEquals(expected.sparsity(), actual.sparsity(), when);
+      }
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(PruningCriterion.class)
+  void stepsEqualTheHostUpdate(PruningCriterion criterion) {
+    // clip at 0.05 so clipping is active, weight decay on, masks change every step
+    compareSteps(pruning(criterion, false), optimizer(0.01, 0.05), 4,
+        criterion == PruningCriterion.SOFT_MOVEMENT ? 1e-4f : 0f);
+  }
+
+  @Test
+  void globalTopKEqualsTheHostUpdate() {
+    compareSteps(pruning(PruningCriterion.MAGNITUDE, true), optimizer(0.01, 0.05), 3, 0f);
+    compareSteps(pruning(PruningCriterion.MOVEMENT, true), optimizer(0, 0.05), 3, 0f);
+  }
+
+  @Test
+  void tiesGoToTheLowestIndexAsOnTheHost() {
+    // scores start at 0 and the schedule keeps half from step 0: every score ties
+    PruningConfig p = new PruningConfig(PruningCriterion.MOVEMENT,
+        SparsitySchedule.constant(0.5, 10), false, 0, true, 0);
+    try (DeviceDriverUpdate device = new DeviceDriverUpdate(p, optimizer(0, 1e9), DEVICE)) {
+      TrainingState state = device.initialState(ToyBert.random(SHAPES, 0.5, 1));
+      float[] mask = state.masks().get(Q).data();
+      for (int i = 0; i < mask.length; i++) {
+        assertEquals(i < 32 ? 1f : 0f, mask[i], "index " + i);
+      }
+      // a zero gradient keeps the scores tied: the same half again after a step
+      LinkedHashMap<String, HostTensor> zero = new LinkedHashMap<>();
+      SHAPES.forEach((k, s) -> zero.put(k, HostTensor.zeros(s)));
+      device.apply(state, zero);
+      mask = state.masks().get(Q).data();
+      for (int i = 0; i < mask.length; i++) {
+        assertEquals(i < 32 ? 1f : 0f, mask[i], "after a step, index " + i);
+      }
+    }
+  }
+
+  @Test
+  void magnitudeScoreInitGivesTheHostMasks() {
+    PruningConfig p = new PruningConfig(PruningCriterion.MOVEMENT,
+        SparsitySchedule.constant(0.25, 10), false, 0, true, 0, 2.0);
+    TrainingState host = new DriverUpdate(p, optimizer(0, 1e9)).initialState(ToyBert.random(SHAPES, 0.5, 3));
+    try (DeviceDriverUpdate device = new DeviceDriverUpdate(p, optimizer(0, 1e9), DEVICE)) {
+      TrainingState state = device.initialState(ToyBert.random(SHAPES, 0.5, 3));
+      assertClose(host.masks(), state.masks(), 0f, "masks");
+      assertClose(host.scores(), state.scores(), 0f, "scores");
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(WirePrecision.class)
+  void broadcastEqualsTheHostPacking(WirePrecision precision) {
+    PruningConfig p = pruning(PruningCriterion.MOVEMENT, false);
+    try (DeviceDriverUpdate device = new DeviceDriverUpdate(p, optimizer(0.01, 1), DEVICE)) {
+      TrainingState state = device.initialState(ToyBert.random(SHAPES, 0.5, 1));
+      for (long t = 0; t < 3; t++) {
+        device.apply(state, ToyBert.random(SHAPES, 0.3, 7 + t));
+        List<String> names = device.trainableNames(state);
+        MaskSet bits = device.maskSet(state);
+        // host packing reads the state through its accessors, i.e. after the copy back
+        MaskSet expectedBits = MaskSet.of(state.masks());
+        assertTrue(expectedBits.sameBits(bits), "mask bits step " + t);
+        for (String n : expectedBits.names()) {
+          assertEquals(expectedBits.kept(n), bits.kept(n), n);
+        }
+        assertTrue(bits.kept(Q) < 64, "the masks prune something");
+        PackedWeights got = device.pack(state, names, bits, precision);
+        PackedWeights want = PackedWeights.pack(state.weights(), state.masks(), names, bits, precision);
+        assertEquals(want.maskSetId(), got.maskSetId());
+        assertEquals(want.names(), got.names());
+        assertEquals(want.packedCounts(), got.packedCounts());
+        for (int i = 0; i < names.size(); i++) {
+          assertArrayEquals(want.shape(i), got.shape(i));
+        }
+        if (precision == WirePrecision.FP32) {
+          assertArrayEquals(want.fp32Stream(), got.fp32Stream(), 0f);
+        } else {
+          assertArrayEquals(want.halfStream().halves(), got.halfStream().halves());
+          assertArrayEquals(want.halfStream().exponents(), got.halfStream().exponents());
+        }
+        // a set that masks nothing: every tensor whole, as the host packs it
+        PackedWeights dense = device.pack(state, names, MaskSet.none(), WirePrecision.FP32);
+        PackedWeights denseHost = PackedWeights.pack(state.weights(), state.masks(), names,
+            MaskSet.none(), WirePrecision.FP32);
+        assertArrayEquals(denseHost.fp32Stream(), dense.fp32Stream(), 0f);
+      }
+    }
+  }
+
+  @Test
+  void flatGradientInTheTrainableOrder() {
+    PruningConfig p = pruning(PruningCriterion.MOVEMENT, false);
+    try (DeviceDriverUpdate a = new DeviceDriverUpdate(p, optimizer(0.01, 1), DEVICE);
+        DeviceDriverUpdate b = new DeviceDriverUpdate(p, optimizer(0.01, 1), DEVICE)) {
+      TrainingState sa = a.initialState(ToyBert.random(SHAPES, 0.5, 1));
+      TrainingState sb = b.initialState(ToyBert.random(SHAPES, 0.5, 1));
+      LinkedHashMap<String, HostTensor> grads = ToyBert.random(SHAPES, 0.3, 5);
+      List<String> names = a.trainableNames(sa);
+      assertFalse(names.contains("embeddings.word_embeddings.weight"));
+      int n = names.stream().mapToInt(x -> grads.get(x).numel()).sum();
+      float[] flat = new float[n];
+      int o = 0;
+      for (String name : names) {
+        float[] g = grads.get(name).data();
+        System.arraycopy(g, 0, flat, o, g.length);
+        o += g.length;
+      }
+      a.apply(sa, grads);
+      b.applyFlat(sb, flat);
+      assertClose(sa.weights(), sb.weights(), 0f, "weights");
+      assertClose(sa.masks(), sb.masks(), 0f, "masks");
+      assertThrows(IllegalArgumentException.class, () -> b.applyFlat(sb, new float[n - 1]));
+    }
+  }
+
+  @Test
+  void badGradientsAreRejectedAndLeaveTheStateUnchanged() {
+    PruningConfig p = pruning(PruningCriterion.MOVEMENT, false);
+    try (DeviceDriverUpdate update = new DeviceDriverUpdate(p, optimizer(0, 1), DEVICE)) {
+      TrainingState state = update.initialState(ToyBert.random(SHAPES, 0.5, 1));
+      LinkedHashMap<String, HostTensor> w = copy(state.weights());
+      LinkedHashMap<String, HostTensor> g = ToyBert.random(SHAPES, 0.3, 5);
+      g.put("encoder.layer.9.output.dense.weight", HostTensor.zeros(2));
+      assertEquals("gradient for unknown tensor 'encoder.layer.9.output.dense.weight'",
+          assertThrows(IllegalArgumentException.class, () -> update.apply(state, g)).getMessage());
+      LinkedHashMap<String, HostTensor> g2 = ToyBert.random(SHAPES, 0.3, 5);
+      g2.remove(CLS);
+      assertEquals("no gradient for trainable tensor '" + CLS + "'",
+          assertThrows(IllegalArgumentException.class, () -> update.apply(state, g2)).getMessage());
+      LinkedHashMap<String, HostTensor> g4 = ToyBert.random(SHAPES, 0.3, 5);
+      g4.get(CLS).data()[3] = Float.NaN;
+      String msg = assertThrows(IllegalArgumentException.class, () -> update.apply(state, g4)).getMessage();
+      assertTrue(msg.startsWith("gradient of '" + CLS + "' is not finite"), msg);
+      assertEquals(0, state.step());
+      assertClose(w, state.weights(), 0f, "weights after rejected updates");
+    }
+  }
+
+  @Test
+  void theHostUpdateContinuesAStateTheDeviceHeld() {
+    PruningConfig p = pruning(PruningCriterion.MOVEMENT, false);
+    OptimizerConfig o = optimizer(0.01, 0.05);
+    DriverUpdate host = new DriverUpdate(p, o);
+    TrainingState expected = host.initialState(ToyBert.random(SHAPES, 0.5, 1));
+    TrainingState mixed;
+    try (DeviceDriverUpdate device = new DeviceDriverUpdate(p, o, DEVICE)) {
+      mixed = device.initialState(ToyBert.random(SHAPES, 0.5, 1));
+      for (long t = 0; t < 2; t++) {
+        host.apply(expected, ToyBert.random(SHAPES, 0.3, 100 + t));
+        device.apply(mixed, ToyBert.random(SHAPES, 0.3, 100 + t));
+      }
+      host.apply(expected, ToyBert.random(SHAPES, 0.3, 102));
+      host.apply(mixed, ToyBert.random(SHAPES, 0.3, 102));
+      assertFalse(mixed.onDevice());
+      host.apply(expected, ToyBert.random(SHAPES, 0.3, 103));
+      device.apply(mixed, ToyBert.random(SHAPES, 0.3, 103));
+    }
+    // closing the device update copied the state back
+    assertFalse(mixed.onDevice());
+    assertEquals(4, mixed.step());
+    assertClose(expected.weights(), mixed.weights(), 0f, "weights");
+    assertClose(expected.masks(), mixed.masks(), 0f, "masks");
+    assertClose(expected.scores(), mixed.scores(), 0f, "scores");
+  }
+
+  @Test
+  void halfBlocksOfTheStreamAreTheHostEncoding() {
+    // the fp16 stream is HalfBlocks over the fp32 stream, with blocks across tensor boundaries
+    PruningConfig p = pruning(PruningCriterion.MAGNITUDE, false);
+    try (DeviceDriverUpdate device = new DeviceDriverUpdate(p, optimizer(0, 1), DEVICE)) {
+      TrainingState state = device.initialState(ToyBert.random(ToyBert.shapes(2, 32, 64, 12, 2), 0.5, 1));
+      List<String> names = device.trainableNames(state);
+      MaskSet bits = device.maskSet(state);
+      float[] fp32 = device.pack(state, names, bits, WirePrecision.FP32).fp32Stream();
+      assertTrue(fp32.length > 2 * HalfBlocks.BLOCK);
+      HalfBlocks.Encoded e = HalfBlocks.encode(fp32);
+      HalfBlocks.Encoded got = device.pack(state, names, bits, WirePrecision.FP16).halfStream();
+      assertArrayEquals(e.halves(), got.halves());
+      assertArrayEquals(e.exponents(), got.exponents());
+    }
+  }
+
+  static List<String> names(Map<String, ?> m) {
+    return new ArrayList<>(m.keySet());
+  }
+}

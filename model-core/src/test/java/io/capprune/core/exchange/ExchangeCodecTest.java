@@ -6,8 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import io.capprune.core.prune.TrainingState;
+import io.capprune.core.tensor.FlatParameters;
 import io.capprune.core.tensor.HostTensor;
+import io.capprune.core.tensor.NDArrays;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -87,6 +92,45 @@ class ExchangeCodecTest {
     return names;
   }
 
+  /** The weights a worker sees: {@code packed} decoded on the device (the CPU here), per tensor. */
+  private static Map<String, HostTensor> unpack(DeviceWeights device, PackedWeights packed,
+      MaskSet masks, NDManager step) {
+    FlatParameters flat = device.unpack(packed, masks, step);
+    return toHost(flat, step);
+  }
+
+  private static Map<String, HostTensor> toHost(FlatParameters flat, NDManager step) {
+    assertEquals(DataType.FLOAT32, flat.values().getDataType());
+    Map<String, float[]> values = flat.split(flat.values().toFloatArray());
+    Map<String, NDArray> views = flat.views(step);
+    Map<String, HostTensor> out = new LinkedHashMap<>();
+    for (String name : flat.names()) {
+      out.put(name, new HostTensor(NDArrays.toInts(views.get(name).getShape()), values.get(name)));
+    }
+    return out;
+  }
+
+  /** Same bits, except that 0 and −0 count as equal (a pruned entry is +0 on the device). */
+  private static void assertSameFloats(float[] expected, float[] got, String name) {
+    assertEquals(expected.length, got.length, name);
+    for (int i = 0; i < expected.length; i++) {
+      if (expected[i] == 0f && got[i] == 0f) {
+        continue;
+      }
+      assertEquals(Float.floatToRawIntBits(expected[i]), Float.floatToRawIntBits(got[i]),
+          name + "[" + i + "]: expected " + expected[i] + ", got " + got[i]);
+    }
+  }
+
+  private static void assertEffectiveWeights(Map<String, HostTensor> expected,
+      Map<String, HostTensor> got) {
+    assertEquals(List.copyOf(expected.keySet()), List.copyOf(got.keySet()));
+    for (String name : expected.keySet()) {
+      assertArrayEquals(expected.get(name).shape(), got.get(name).shape(), name);
+      assertSameFloats(expected.get(name).data(), got.get(name).data(), name);
+    }
+  }
+
   @Test
   void fp32PackingIsExactlyTheEffectiveWeightsAndSendsOnlyKeptEntries() {
     TrainingState s = state(0.7);
@@ -94,16 +138,21 @@ class ExchangeCodecTest {
     MaskSet masks = MaskSet.of(s.masks());
     PackedWeights p = PackedWeights.pack(s.weights(), s.masks(), trainable(s), masks, WirePrecision.FP32);
     Map<String, HostTensor> expected = s.effectiveWeights(false);
-    Map<String, HostTensor> got = p.unpack(masks);
-    assertEquals(List.copyOf(expected.keySet()), List.copyOf(got.keySet()));
     long dense = 0;
+    long kept = 0;
     for (String name : expected.keySet()) {
-      assertArrayEquals(expected.get(name).shape(), got.get(name).shape(), name);
-      assertArrayEquals(expected.get(name).data(), got.get(name).data(), 0f, name);
-      dense += 4L * expected.get(name).numel();
+      dense += expected.get(name).numel();
+      kept += masks.masks(name) ? masks.kept(name) : expected.get(name).numel();
     }
-    assertTrue(p.payloadBytes() < 0.5 * dense, "at 70 % sparsity the payload is "
-        + p.payloadBytes() + " bytes of " + dense);
+    assertEquals(kept, p.streamLength(), "only the kept entries travel");
+    try (NDManager manager = NDManager.newBaseManager();
+        DeviceWeights device = DeviceWeights.on(manager);
+        NDManager step = manager.newSubManager()) {
+      assertEffectiveWeights(expected, unpack(device, p, masks, step));
+    }
+    assertTrue(p.payloadBytes() < 0.5 * 4 * dense, "at 70 % sparsity the payload is "
+        + p.payloadBytes() + " bytes of " + 4 * dense);
+    assertEquals(4L * kept, p.payloadBytes());
     // the frozen embeddings are not in a step's weights at all
     assertFalse(p.names().contains("bert.embeddings.word_embeddings.weight"));
   }
@@ -114,11 +163,35 @@ class ExchangeCodecTest {
     MaskSet masks = MaskSet.of(s.masks());
     PackedWeights p32 = PackedWeights.pack(s.weights(), s.masks(), trainable(s), masks, WirePrecision.FP32);
     PackedWeights p16 = PackedWeights.pack(s.weights(), s.masks(), trainable(s), masks, WirePrecision.FP16);
+    assertEquals(WirePrecision.FP16, p16.precision());
     Map<String, HostTensor> expected = s.effectiveWeights(false);
-    Map<String, HostTensor> got = p16.unpack(masks);
+    // the host decoder of the same stream, laid out at the kept entries: the device must match it
+    float[] stream = HalfBlocks.decode(p16.halfStream());
+    Map<String, float[]> hostDecoded = new LinkedHashMap<>();
+    int k = 0;
     for (String name : expected.keySet()) {
+      float[] w = new float[expected.get(name).numel()];
+      float[] m = masks.masks(name) ? s.masks().get(name).data() : null;
+      for (int i = 0; i < w.length; i++) {
+        if (m == null || m[i] != 0f) {
+          w[i] = stream[k++];
+        }
+      }
+      hostDecoded.put(name, w);
+    }
+    assertEquals(stream.length, k);
+    Map<String, HostTensor> got;
+    try (NDManager manager = NDManager.newBaseManager();
+        DeviceWeights device = DeviceWeights.on(manager);
+        NDManager step = manager.newSubManager()) {
+      got = unpack(device, p16, masks, step);
+    }
+    assertEquals(List.copyOf(expected.keySet()), List.copyOf(got.keySet()));
+    for (String name : expected.keySet()) {
+      assertArrayEquals(expected.get(name).shape(), got.get(name).shape(), name);
       float[] e = expected.get(name).data();
       float[] g = got.get(name).data();
+      assertSameFloats(hostDecoded.get(name), g, name + " (device vs host decoder)");
       for (int i = 0; i < e.length; i++) {
         assertEquals(e[i], g[i], Math.abs(e[i]) * 0x1p-11 + 1e-8, name + "[" + i + "]");
         if (e[i] == 0f) {
@@ -130,6 +203,96 @@ class ExchangeCodecTest {
         + p32.payloadBytes());
   }
 
+  /**
+   * One DeviceWeights over several steps, as a worker keeps it: the keep pattern follows the mask
+   * set, the wire precision may change, and a step's weights stay intact when a later step reuses
+   * the upload buffer.
+   */
+  @Test
+  void deviceWeightsFollowMaskChangesAcrossSteps() {
+    TrainingState s = state(0.6);
+    List<String> names = trainable(s);
+    try (NDManager manager = NDManager.newBaseManager();
+        DeviceWeights device = DeviceWeights.on(manager);
+        NDManager steps = manager.newSubManager()) {
+      MaskSet first = MaskSet.of(s.masks());
+      Map<String, HostTensor> expectedFirst = s.effectiveWeights(false);
+      Map<String, HostTensor> gotFirst = unpack(device, PackedWeights.pack(s.weights(), s.masks(),
+          names, first, WirePrecision.FP32), first, steps);
+      FlatParameters firstFlat = device.unpack(PackedWeights.pack(s.weights(), s.masks(), names,
+          first, WirePrecision.FP32), first, steps);
+      assertEffectiveWeights(expectedFirst, gotFirst);
+
+      // new weights and new masks (another mask set): the keep pattern must be rebuilt
+      SplittableRandom r = new SplittableRandom(5);
+      for (HostTensor w : s.weights().values()) {
+        for (int i = 0; i < w.data().length; i++) {
+          w.data()[i] += (float) (r.nextGaussian() * 0.01);
+        }
+      }
+      for (HostTensor m : s.masks().values()) {
+        for (int i = 0; i < m.data().length; i++) {
+          m.data()[i] = r.nextDouble() < 0.3 ? 0f : 1f;
+        }
+      }
+      MaskSet second = MaskSet.of(s.masks());
+      assertFalse(first.sameBits(second));
+      assertEffectiveWeights(s.effectiveWeights(false), unpack(device, PackedWeights.pack(s.weights(),
+          s.masks(), names, second, WirePrecision.FP32), second, steps));
+      // the earlier step's vector was not overwritten by the later upload
+      assertEffectiveWeights(expectedFirst, toHost(firstFlat, steps));
+
+      // the same masks in fp16, then every mask dropped (nothing masked: the stream is the vector)
+      Map<String, HostTensor> fp16 = unpack(device, PackedWeights.pack(s.weights(), s.masks(), names,
+          second, WirePrecision.FP16), second, steps);
+      Map<String, HostTensor> expected = s.effectiveWeights(false);
+      for (String name : names) {
+        float[] e = expected.get(name).data();
+        float[] g = fp16.get(name).data();
+        for (int i = 0; i < e.length; i++) {
+          assertEquals(e[i], g[i], Math.abs(e[i]) * 0x1p-11 + 1e-8, name + "[" + i + "]");
+        }
+      }
+      MaskSet none = MaskSet.none();
+      PackedWeights dense = PackedWeights.pack(s.weights(), s.masks(), names, none, WirePrecision.FP32);
+      assertEquals(dense.streamLength(), names.stream().mapToInt(n -> s.weights().get(n).numel()).sum());
+      Map<String, HostTensor> denseGot = unpack(device, dense, none, steps);
+      for (String name : names) {
+        assertSameFloats(s.weights().get(name).data(), denseGot.get(name).data(), name);
+      }
+    }
+  }
+
+  /** What a step unpacks dies with the step's manager; only the keep pattern stays resident. */
+  @Test
+  void residentDeviceWeightsKeepNothingOfAStep() {
+    TrainingState s = state(0.5);
+    List<String> names = trainable(s);
+    MaskSet masks = MaskSet.of(s.masks());
+    try (NDManager base = NDManager.newBaseManager();
+        DeviceWeights device = DeviceWeights.on(base)) {
+      try (NDManager step = base.newSubManager()) {
+        device.unpack(PackedWeights.pack(s.weights(), s.masks(), names, masks, WirePrecision.FP32),
+            masks, step);
+      }
+      int resident = base.getManagedArrays().size();
+      for (int t = 0; t < 4; t++) {
+        WirePrecision precision = t % 2 == 0 ? WirePrecision.FP16 : WirePrecision.FP32;
+        if (t == 2) {
+          s.masks().values().iterator().next().data()[3] = 1 - s.masks().values().iterator().next().data()[3];
+          masks = MaskSet.of(s.masks()); // a new keep pattern replaces the old one
+        }
+        try (NDManager step = base.newSubManager()) {
+          FlatParameters flat = device.unpack(PackedWeights.pack(s.weights(), s.masks(), names, masks,
+              precision), masks, step);
+          flat.views(step);
+          flat.values().toFloatArray();
+        }
+        assertEquals(resident, base.getManagedArrays().size(), "arrays left after step " + t);
+      }
+    }
+  }
+
   @Test
   void weightsUnpackOnlyWithTheMaskSetTheyWerePackedAgainst() {
     TrainingState s = state(0.5);
@@ -137,10 +300,121 @@ class ExchangeCodecTest {
     MaskSet same = MaskSet.of(s.masks());
     assertTrue(masks.sameBits(same), "same masks, same bits");
     PackedWeights p = PackedWeights.pack(s.weights(), s.masks(), trainable(s), masks, WirePrecision.FP32);
-    IllegalStateException e = assertThrows(IllegalStateException.class, () -> p.unpack(same));
-    assertTrue(e.getMessage().contains("mask set"), e.getMessage());
+    try (NDManager manager = NDManager.newBaseManager();
+        DeviceWeights device = DeviceWeights.on(manager);
+        NDManager step = manager.newSubManager()) {
+      IllegalStateException e = assertThrows(IllegalStateException.class,
+          () -> device.unpack(p, same, step));
+      assertTrue(e.getMessage().contains("mask set"), e.getMessage());
+      assertThrows(IllegalStateException.class, () -> device.unpack(p, null, step));
+      // the refusal left nothing behind: the right mask set still unpacks
+      assertEffectiveWeights(s.effectiveWeights(false), unpack(device, p, masks, step));
+    }
     s.masks().values().iterator().next().data()[0] = 1 - s.masks().values().iterator().next().data()[0];
     assertFalse(masks.sameBits(MaskSet.of(s.masks())), "one flipped entry changes the bits");
+  }
+
+  /** Exactly the host encoder's bits, halves and block exponents, whatever the data. */
+  @Test
+  void deviceEncoderGivesTheHostEncodersBits() {
+    int block = HalfBlocks.BLOCK;
+    List<float[]> blocks = new ArrayList<>();
+    SplittableRandom r = new SplittableRandom(11);
+    blocks.add(gaussian(r, block, 1e-9)); // below binary16's smallest subnormal unscaled
+    blocks.add(gaussian(r, block, 1e6)); // above its largest finite value unscaled
+    float[] mixed = new float[block];
+    for (int i = 0; i < block; i++) {
+      // magnitudes from 1e-30 to 1e4 in one block: the small ones flush to zero or subnormals
+      mixed[i] = (float) ((r.nextBoolean() ? 1 : -1) * Math.pow(10, r.nextDouble(-30, 4)));
+    }
+    blocks.add(mixed);
+    float[] zeros = new float[block];
+    zeros[3] = -0f;
+    blocks.add(zeros);
+    float[] subnormal = new float[block];
+    for (int i = 0; i < block; i++) {
+      // float32 subnormals only: the scale is capped at 2^126
+      subnormal[i] = Float.intBitsToFloat(r.nextInt(1, 0x800000)) * (r.nextBoolean() ? 1 : -1);
+    }
+    blocks.add(subnormal);
+    for (int p : new int[] {-100, -24, -1, 0, 10, 14, 15, 16, 100}) {
+      // the block maximum just below a power of two, and exactly one
+      for (boolean exact : new boolean[] {false, true}) {
+        float[] v = gaussian(r, block, Math.scalb(1f, p - 3));
+        float top = Math.scalb(1f, p);
+        v[r.nextInt(block)] = exact ? top : Math.nextDown(top);
+        for (int i = 0; i < block; i++) {
+          if (Math.abs(v[i]) > Math.nextDown(top)) {
+            v[i] = Math.copySign(Math.nextDown(top) / 2, v[i]);
+          }
+        }
+        blocks.add(v);
+      }
+    }
+    // scale 1 (maximum 2^14): round-to-nearest-even ties, normal and subnormal
+    float[] ties = new float[block];
+    float[] tieValues = {0x1p14f, 1f + 0x1p-11f, 1f + 0x3p-11f, -(1f + 0x1p-11f), 0x1p-25f, 0x3p-25f,
+        -0x1p-25f, 2049f, 2051f, 0x1p-15f + 0x1p-25f, 1e-10f, 0x1.ffep13f, 0x1.fffp13f};
+    System.arraycopy(tieValues, 0, ties, 0, tieValues.length);
+    blocks.add(ties);
+    float[] largest = gaussian(r, block, 1e30);
+    largest[5] = Float.MAX_VALUE;
+    largest[6] = -Float.MAX_VALUE;
+    largest[7] = Float.MIN_NORMAL;
+    blocks.add(largest);
+    float[] withNaN = gaussian(r, block, 1);
+    withNaN[10] = Float.NaN;
+    withNaN[11] = 1e6f; // unscaled in a non-finite block: overflows to infinity like the host
+    withNaN[12] = 1e-9f;
+    int nanAt = blocks.size() * block + 10;
+    blocks.add(withNaN);
+    float[] withInf = gaussian(r, block, 100);
+    withInf[0] = Float.POSITIVE_INFINITY;
+    withInf[1] = Float.NEGATIVE_INFINITY;
+    withInf[2] = 70000f;
+    blocks.add(withInf);
+    float[] allNaN = new float[block];
+    java.util.Arrays.fill(allNaN, Float.NaN);
+    blocks.add(allNaN);
+    blocks.add(gaussian(r, 17, 3e-3)); // a partial last block
+    int length = blocks.stream().mapToInt(b -> b.length).sum();
+    float[] values = new float[length];
+    int o = 0;
+    for (float[] b : blocks) {
+      System.arraycopy(b, 0, values, o, b.length);
+      o += b.length;
+    }
+    HalfBlocks.Encoded host = HalfBlocks.encode(values);
+    HalfBlocks.Encoded device;
+    try (NDManager manager = NDManager.newBaseManager()) {
+      device = HalfBlocks.encode(manager.create(values));
+      assertEquals(0, HalfBlocks.encode(manager.create(new float[0])).halves().length);
+    }
+    assertEquals(host.exponents().length, device.exponents().length);
+    assertEquals((length + block - 1) / block, device.exponents().length);
+    for (int b = 0; b < host.exponents().length; b++) {
+      assertEquals(host.exponents()[b], device.exponents()[b], "exponent of block " + b);
+    }
+    assertEquals(host.halves().length, device.halves().length);
+    for (int i = 0; i < length; i++) {
+      assertEquals(Integer.toHexString(host.halves()[i] & 0xffff),
+          Integer.toHexString(device.halves()[i] & 0xffff),
+          "value " + i + " (block " + i / block + "): " + values[i]);
+    }
+    // the data really were tricky: subnormal and non-finite halves, scaled and unscaled blocks
+    float[] back = HalfBlocks.decode(device);
+    assertTrue(Float.isNaN(back[nanAt]), "NaN survives");
+    assertEquals(Float.POSITIVE_INFINITY, back[nanAt + 1], "unscaled 1e6 overflows the half");
+    assertEquals(126, device.exponents()[4], "a subnormal-only block takes the largest scale");
+    assertEquals(0, device.exponents()[3], "an all-zero block is unscaled");
+  }
+
+  private static float[] gaussian(SplittableRandom r, int n, double scale) {
+    float[] v = new float[n];
+    for (int i = 0; i < n; i++) {
+      v[i] = (float) (r.nextGaussian() * scale);
+    }
+    return v;
   }
 
   @Test

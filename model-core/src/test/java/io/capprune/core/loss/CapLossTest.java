@@ -12,10 +12,15 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
+import io.capprune.core.bank.DeviceBank;
+import io.capprune.core.bank.Negatives;
 import io.capprune.core.bank.RepresentationBank;
 import io.capprune.core.bank.RepresentationBank.Kind;
-import io.capprune.core.bank.RepresentationBank.Negatives;
+import io.capprune.core.bert.DjlRuntime;
+import java.util.EnumMap;
 import java.util.EnumSet;
+import java.util.HashSet;
+import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -102,16 +107,49 @@ class CapLossTest {
         assertThrows(IllegalArgumentException.class, () -> c.withExtraExamples(-5)).getMessage());
   }
 
+  /** CapLoss's draws, redrawn: the engine reseeded, one draw per bank in the order PRE, FINE, SNAP. */
+  private static Map<Kind, Negatives> redraw(DeviceBank device, NDArray rows, int extra, long seed) {
+    DjlRuntime.seed((int) seed);
+    Map<Kind, Negatives> draws = new EnumMap<>(Kind.class);
+    for (Kind kind : Kind.values()) {
+      draws.put(kind, device.sampleNegatives(kind, extra, rows));
+    }
+    return draws;
+  }
+
+  private static int batchRowsAmong(Negatives negatives) {
+    Set<Long> batch = new HashSet<>();
+    for (int r : ROWS) {
+      batch.add(500 + 3L * r);
+    }
+    int hits = 0;
+    for (long g : negatives.index().toLongArray()) {
+      hits += batch.contains(g) ? 1 : 0;
+    }
+    return hits;
+  }
+
   @Test
   void combinesTheTermsWithTheirWeights() {
     RepresentationBank bank = bank(false, 2);
     CapLossConfig config = CapLossConfig.defaults().withExtraExamples(6);
     SplittableRandom random = new SplittableRandom(8);
-    try (NDManager manager = NDManager.newBaseManager()) {
+    try (NDManager manager = NDManager.newBaseManager();
+        DeviceBank device = DeviceBank.upload(manager, bank)) {
       NDArray logits = manager.create(Gradients.random(random, ROWS.length * C, 1), new Shape(ROWS.length, C))
           .toType(DataType.FLOAT32, false);
       NDArray z = manager.create(unitRows(random, ROWS.length), new Shape(ROWS.length, H));
-      CapLoss.Output out = new CapLoss(config).compute(logits, z, Targets.classes(batchLabels()), bank, ROWS, SEED);
+      NDArray rows = manager.create(java.util.Arrays.stream(ROWS).asLongStream().toArray());
+      // a seed whose SNAP draw holds a batch row (3 rows of 12 with 4 in the batch: about 3 in 4
+      // seeds), so the count of positives below checks that such a row is one more positive
+      long seed = SEED;
+      while (batchRowsAmong(redraw(device, rows, 6, seed).get(Kind.SNAP)) == 0) {
+        seed++;
+        assertTrue(seed < SEED + 100, "no seed draws a batch row among the SNAP extras");
+      }
+      Map<Kind, Negatives> draws = redraw(device, rows, 6, seed);
+      DjlRuntime.seed((int) seed);
+      CapLoss.Output out = new CapLoss(config).compute(logits, z, Targets.classes(batchLabels()), bank, ROWS);
 
       float ce = ClassificationLoss.crossEntropy(logits, batchLabels()).getFloat();
       NDArray teacher = manager.create(bank.teacherLogits(ROWS), new Shape(ROWS.length, C));
@@ -119,11 +157,12 @@ class CapLossTest {
       ContrastiveLoss contrastive = new ContrastiveLoss(0.1f, 0.1f, 10f);
       float[] bankTerm = new float[3];
       for (Kind kind : Kind.values()) {
-        Negatives negatives = bank.sampleNegatives(kind, 6, ROWS, CapLoss.seedFor(SEED, kind));
+        Negatives negatives = draws.get(kind);
         assertEquals(kind == Kind.SNAP ? 3 * 2 : 6, negatives.columns(), "floor(6 / R) rows × R slices");
+        assertTrue(negatives.valid() == null || negatives.valid().all().getBoolean(), "no padding");
         bankTerm[kind.ordinal()] = contrastive.compute(z, bank.globalIndices(ROWS), batchLabels(),
-            bank.gather(manager, kind, ROWS), negatives.toNDArray(manager), negatives.globalIndex(),
-            negatives.labels()).totalValue();
+            bank.gather(manager, kind, ROWS), negatives.vectors(), negatives.index().toLongArray(),
+            toInts(negatives.labels().toLongArray())).totalValue();
         assertTrue(bankTerm[kind.ordinal()] > 0);
       }
       LossTerms t = out.terms();
@@ -135,18 +174,58 @@ class CapLossTest {
       double expected = 0.1f * ce + 0.9f * kd + t.prc() + t.snc() + t.fic();
       assertEquals(expected, t.total(), 1e-5);
       assertEquals(t.total(), out.total().getFloat());
+      double[] termValues = out.termValues().toType(DataType.FLOAT64, false).toDoubleArray();
+      assertArrayEquals(new double[] {t.ce(), t.kd(), t.prc(), t.snc(), t.fic(), t.total()}, termValues);
       assertEquals(3, out.contrastive().size());
       // own R = 2 snapshots per anchor, plus both slices of any drawn row that is in the batch
-      int drawnBatchRows = (int) java.util.Arrays.stream(
-          bank.sampleNegatives(Kind.SNAP, 6, ROWS, CapLoss.seedFor(SEED, Kind.SNAP)).rows())
-          .filter(r -> java.util.Arrays.stream(ROWS).anyMatch(b -> b == r)).count();
-      assertTrue(drawnBatchRows >= 1, "this seed draws a batch row among the SNAP extras");
-      assertEquals(2 * ROWS.length + 2 * drawnBatchRows, out.contrastive().get(Kind.SNAP).unsupPositives());
+      int drawnBatchColumns = batchRowsAmong(draws.get(Kind.SNAP));
+      assertTrue(drawnBatchColumns >= 2);
+      assertEquals(2 * ROWS.length + drawnBatchColumns, out.contrastive().get(Kind.SNAP).unsupPositives());
 
       // same seed, same draws; another seed draws other negatives
-      assertEquals(t.total(), new CapLoss(config).compute(logits, z, Targets.classes(batchLabels()), bank, ROWS, SEED).terms().total());
-      assertNotEquals(t.prc(), new CapLoss(config).compute(logits, z, Targets.classes(batchLabels()), bank, ROWS, SEED + 1).terms().prc());
+      DjlRuntime.seed((int) seed);
+      assertEquals(t.total(), new CapLoss(config).compute(logits, z, Targets.classes(batchLabels()), bank, ROWS).terms().total());
+      DjlRuntime.seed((int) seed + 1);
+      assertNotEquals(t.prc(), new CapLoss(config).compute(logits, z, Targets.classes(batchLabels()), bank, ROWS).terms().prc());
     }
+  }
+
+  /** The device entry point, with a resident bank and tensor targets, is the host adapter's loss. */
+  @Test
+  void deviceEntryPointMatchesTheHostAdapter() {
+    RepresentationBank bank = bank(false, 3);
+    CapLossConfig config = CapLossConfig.defaults().withExtraExamples(8);
+    SplittableRandom random = new SplittableRandom(12);
+    try (NDManager manager = NDManager.newBaseManager();
+        DeviceBank device = DeviceBank.upload(manager, bank)) {
+      NDArray logits = manager.create(Gradients.random(random, ROWS.length * C, 1), new Shape(ROWS.length, C));
+      NDArray z = manager.create(unitRows(random, ROWS.length), new Shape(ROWS.length, H))
+          .toType(DataType.FLOAT64, false);
+      DjlRuntime.seed(5);
+      LossTerms host = new CapLoss(config).compute(logits, z, Targets.classes(batchLabels()), bank, ROWS)
+          .terms();
+      DjlRuntime.seed(5);
+      CapLoss.Output out = new CapLoss(config).compute(logits, z,
+          manager.create(java.util.Arrays.stream(batchLabels()).asLongStream().toArray()), false,
+          device, manager.create(java.util.Arrays.stream(ROWS).asLongStream().toArray()));
+      assertEquals(DataType.FLOAT64, out.total().getDataType());
+      LossTerms onDevice = out.terms();
+      assertEquals(host.ce(), onDevice.ce(), 0.0);
+      assertEquals(host.kd(), onDevice.kd(), 0.0);
+      assertEquals(host.prc(), onDevice.prc(), 1e-12);
+      assertEquals(host.snc(), onDevice.snc(), 1e-12);
+      assertEquals(host.fic(), onDevice.fic(), 1e-12);
+      assertEquals(host.total(), onDevice.total(), 1e-12);
+      assertTrue(onDevice.snc() > 0 && onDevice.prc() > 0 && onDevice.fic() > 0);
+    }
+  }
+
+  private static int[] toInts(long[] v) {
+    int[] out = new int[v.length];
+    for (int i = 0; i < v.length; i++) {
+      out[i] = Math.toIntExact(v[i]);
+    }
+    return out;
   }
 
   @Test
@@ -158,18 +237,20 @@ class CapLossTest {
           .get(":, :3");
       NDArray z = manager.create(unitRows(random, ROWS.length), new Shape(ROWS.length, H));
       Targets y = Targets.classes(batchLabels());
-      LossTerms all = new CapLoss(CapLossConfig.defaults()).compute(logits, z, y, noSnapshots, ROWS, 1).terms();
+      // 4096 extras per bank cover this 12-row bank: every draw is the whole bank, in some order
+      DjlRuntime.seed(1);
+      LossTerms all = new CapLoss(CapLossConfig.defaults()).compute(logits, z, y, noSnapshots, ROWS).terms();
       assertEquals(0f, all.snc(), "SnC is inactive until the first snapshot");
       assertTrue(all.prc() > 0 && all.fic() > 0);
 
       LossTerms off = new CapLoss(CapLossConfig.defaults().withContrastive(false))
-          .compute(logits, z, y, noSnapshots, ROWS, 1).terms();
+          .compute(logits, z, y, noSnapshots, ROWS).terms();
       assertEquals(0f, off.prc() + off.snc() + off.fic());
       assertEquals(0.1f * off.ce() + 0.9f * off.kd(), off.total(), 1e-6);
       assertEquals(all.ce(), off.ce());
 
       LossTerms ficOnly = new CapLoss(CapLossConfig.defaults().withBanks(Set.of(Kind.FINE)))
-          .compute(logits, z, y, noSnapshots, ROWS, 1).terms();
+          .compute(logits, z, y, noSnapshots, ROWS).terms();
       assertEquals(0f, ficOnly.prc());
       assertEquals(all.fic(), ficOnly.fic(), 1e-6);
     }
@@ -181,8 +262,9 @@ class CapLossTest {
     try (NDManager manager = NDManager.newBaseManager()) {
       NDArray logits = manager.create(new float[] {1, 2, 3, 4}, new Shape(4, 1));
       NDArray z = manager.create(unitRows(new SplittableRandom(3), 4), new Shape(4, H));
+      DjlRuntime.seed(4);
       CapLoss.Output out = new CapLoss(CapLossConfig.defaults())
-          .compute(logits, z, Targets.regression(1.5f, 2f, 2f, 5f), bank, ROWS, 4);
+          .compute(logits, z, Targets.regression(1.5f, 2f, 2f, 5f), bank, ROWS);
       assertEquals((0.25 + 0 + 1 + 1) / 4, out.terms().ce(), 1e-6);
       assertEquals(0f, out.terms().kd());
       for (ContrastiveLoss.Result r : out.contrastive().values()) {
@@ -207,7 +289,8 @@ class CapLossTest {
       u.setRequiresGradient(true);
       CapLoss.Output out;
       try (GradientCollector collector = Engine.getInstance().newGradientCollector()) {
-        out = loss.compute(logits, Representation.normalize(u), Targets.classes(batchLabels()), bank, ROWS, 3);
+        DjlRuntime.seed(3);
+        out = loss.compute(logits, Representation.normalize(u), Targets.classes(batchLabels()), bank, ROWS);
         collector.backward(out.total());
       }
       assertEquals(DataType.FLOAT64, out.total().getDataType());
@@ -232,14 +315,14 @@ class CapLossTest {
       assertEquals("batch row 2 has label " + wrong[2] + " but bank row 5 (global index 515) has label "
               + batchLabels()[2],
           assertThrows(IllegalArgumentException.class, () -> new CapLoss(CapLossConfig.defaults())
-              .compute(logits, z, Targets.classes(wrong), bank, ROWS, 1)).getMessage());
+              .compute(logits, z, Targets.classes(wrong), bank, ROWS)).getMessage());
       RepresentationBank noTeacher = new RepresentationBank(new long[] {0, 1, 2, 3, 4, 5, 6, 7}, null, null, 0, H);
       assertEquals("wKd is 0.9 but the bank holds no teacher logits",
           assertThrows(IllegalStateException.class, () -> new CapLoss(CapLossConfig.defaults())
-              .compute(manager.zeros(new Shape(4, 1)), z, Targets.regression(1, 2, 3, 4), noTeacher, ROWS, 1)).getMessage());
+              .compute(manager.zeros(new Shape(4, 1)), z, Targets.regression(1, 2, 3, 4), noTeacher, ROWS)).getMessage());
       assertEquals("targets has 3 entries but the batch has 4 rows",
           assertThrows(IllegalArgumentException.class, () -> new CapLoss(CapLossConfig.defaults())
-              .compute(logits, z, Targets.classes(0, 1, 2), bank, ROWS, 1)).getMessage());
+              .compute(logits, z, Targets.classes(0, 1, 2), bank, ROWS)).getMessage());
     }
   }
 }

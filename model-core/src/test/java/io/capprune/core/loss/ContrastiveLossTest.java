@@ -343,6 +343,95 @@ class ContrastiveLossTest {
     }
   }
 
+  /**
+   * Padding columns (valid = false), as a shard smaller than the draw produces, take no part: the
+   * loss, both positive counts and the gradient equal those without them, although each padding
+   * column here is a copy of an anchor with its global index and label, which would otherwise be
+   * the strongest positive of all.
+   */
+  @Test
+  void paddingColumnsTakeNoPart() {
+    int b = 4;
+    int r = 2;
+    int h = 6;
+    Case c = Case.random(new SplittableRandom(6), b, r, 5, h, 2);
+    double[][] extras = c.extras();
+    int e = extras.length; // 5 rows × 2 slices
+    // padded: rows 0..4 of the real extras with padding rows (2 slices each) before, between, after
+    int[] layout = {-1, 0, 1, -2, 2, 3, -3, -4, 4, -1};
+    int columns = layout.length * r;
+    double[] vectors = new double[columns * h];
+    long[] index = new long[columns];
+    long[] labels = new long[columns];
+    boolean[] valid = new boolean[columns];
+    for (int k = 0; k < layout.length; k++) {
+      for (int s = 0; s < r; s++) {
+        int col = k * r + s;
+        if (layout[k] >= 0) {
+          int from = layout[k] * r + s;
+          System.arraycopy(extras[from], 0, vectors, col * h, h);
+          index[col] = c.extraIndex()[from];
+          labels[col] = c.extraLabels()[from];
+          valid[col] = true;
+        } else {
+          int anchor = -layout[k] - 1;
+          System.arraycopy(c.z()[anchor], 0, vectors, col * h, h);
+          index[col] = c.index()[anchor];
+          labels[col] = c.labels()[anchor];
+        }
+      }
+    }
+    long[] realLabels = new long[e];
+    for (int j = 0; j < e; j++) {
+      realLabels[j] = c.extraLabels()[j];
+    }
+    long[] batchLabels = java.util.Arrays.stream(c.labels()).asLongStream().toArray();
+    try (NDManager manager = NDManager.newBaseManager()) {
+      NDArray bank = manager.create(flat(c.bank()), new Shape(b, r, h));
+      java.util.function.BiFunction<NDArray, Boolean, ContrastiveLoss.Result> run = (z, padded) -> {
+        io.capprune.core.bank.Negatives negatives = padded
+            ? new io.capprune.core.bank.Negatives(manager.create(vectors, new Shape(columns, h)),
+                manager.create(index), manager.create(labels), manager.create(valid))
+            : new io.capprune.core.bank.Negatives(manager.create(flat(extras), new Shape(e, h)),
+                manager.create(c.extraIndex()), manager.create(realLabels), null);
+        return LOSS.compute(z, z.stopGradient(), manager.create(c.index()),
+            manager.create(batchLabels), bank, negatives);
+      };
+      NDArray z = manager.create(flat(c.z()), new Shape(b, h));
+      ContrastiveLoss.Result without = run.apply(z, false);
+      ContrastiveLoss.Result with = run.apply(z, true);
+      assertEquals(b * (r + 1) + e, without.columns());
+      assertEquals(b * (r + 1) + columns, with.columns(), "padding columns are counted in M");
+      assertEquals(without.unsupPositives(), with.unsupPositives());
+      assertEquals(without.supPositives(), with.supPositives());
+      assertTrue(without.supPositives() > without.unsupPositives());
+      assertEquals(without.unsupValue(), with.unsupValue(), 1e-12 * Math.abs(without.unsupValue()));
+      assertEquals(without.supValue(), with.supValue(), 1e-12 * Math.abs(without.supValue()));
+      // the same padding columns marked valid would change the loss: the mask is what removes them
+      java.util.Arrays.fill(valid, true);
+      ContrastiveLoss.Result unmasked = run.apply(z, true);
+      assertTrue(unmasked.unsupPositives() > without.unsupPositives());
+      assertTrue(Math.abs(unmasked.totalValue() - without.totalValue()) > 1e-3 * Math.abs(without.totalValue()));
+      for (int k = 0; k < layout.length; k++) {
+        for (int s = 0; s < r; s++) {
+          valid[k * r + s] = layout[k] >= 0;
+        }
+      }
+      double[] gradWithout = Gradients.autograd(manager, flat(c.z()), new Shape(b, h),
+          x -> run.apply(x, false).total());
+      double[] gradWith = Gradients.autograd(manager, flat(c.z()), new Shape(b, h),
+          x -> run.apply(x, true).total());
+      assertArrayEquals(gradWithout, gradWith, 1e-12);
+      assertTrue(java.util.Arrays.stream(gradWith).map(Math::abs).sum() > 1e-3);
+      // all columns valid, given explicitly, is the same as no validity at all
+      ContrastiveLoss.Result allValid = LOSS.compute(z, z.stopGradient(), manager.create(c.index()),
+          manager.create(batchLabels), bank, new io.capprune.core.bank.Negatives(
+              manager.create(flat(extras), new Shape(e, h)), manager.create(c.extraIndex()),
+              manager.create(realLabels), manager.ones(new Shape(e), DataType.BOOLEAN)));
+      assertEquals(without.totalValue(), allValid.totalValue(), 0.0);
+    }
+  }
+
   @Test
   void badInputIsNamed() {
     try (NDManager manager = NDManager.newBaseManager()) {

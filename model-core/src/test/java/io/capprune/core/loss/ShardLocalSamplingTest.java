@@ -1,13 +1,17 @@
 package io.capprune.core.loss;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.capprune.core.bank.DeviceBank;
+import io.capprune.core.bank.Negatives;
 import io.capprune.core.bank.RepresentationBank;
 import io.capprune.core.bank.RepresentationBank.Kind;
-import io.capprune.core.bank.RepresentationBank.Negatives;
+import io.capprune.core.bert.DjlRuntime;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -18,6 +22,10 @@ import org.junit.jupiter.api.Test;
  * two draws have the same distribution except that a batch row is more likely to be drawn as its
  * own extra (E/n_shard instead of E/N). This measures the CAP loss under both on the same batches
  * and checks the expectations agree within the sampling noise.
+ *
+ * <p>All draws run on the device with the engine's generator: the batch-aware one is
+ * {@link DeviceBank#sampleNegatives}; the plain shard draw and the reference's global draw, which
+ * only this test needs, are the E smallest of uniform keys over the shard's or all N rows.
  */
 class ShardLocalSamplingTest {
 
@@ -83,6 +91,30 @@ class ShardLocalSamplingTest {
     return bank;
   }
 
+  /** k distinct rows of [0, n), uniform over k-subsets (a partial Fisher-Yates shuffle). */
+  private static int[] distinct(SplittableRandom random, int n, int k) {
+    int[] perm = java.util.stream.IntStream.range(0, n).toArray();
+    for (int i = 0; i < k; i++) {
+      int j = i + random.nextInt(n - i);
+      int tmp = perm[i];
+      perm[i] = perm[j];
+      perm[j] = tmp;
+    }
+    return Arrays.copyOf(perm, k);
+  }
+
+  /**
+   * The draw that ignores the batch, with the engine's generator: E distinct rows uniformly from
+   * all of {@code bank}'s rows (the E smallest of n uniform keys). On the bank of the whole
+   * training set it is the reference's draw; on a shard it is the plain shard-local draw.
+   */
+  private static Negatives uniformDraw(DeviceBank bank, int n, int e, NDManager manager) {
+    NDArray keys = manager.randomUniform(0f, 1f, new Shape(n), DataType.FLOAT32);
+    NDArray rows = keys.topK(e, 0, false, false).get(1);
+    return new Negatives(bank.gather(Kind.PRE, rows).reshape(e, H), bank.globalIndex(rows),
+        bank.labels(rows), null);
+  }
+
   private static double mean(double[] x) {
     return Arrays.stream(x).average().orElseThrow();
   }
@@ -104,36 +136,44 @@ class ShardLocalSamplingTest {
   private record Losses(double[] plainLocal, double[] batchAwareLocal, double[] global) {}
 
   private static Losses measure(Data d, int[][] shards) {
-    RepresentationBank global = bankOf(d, java.util.stream.IntStream.range(0, N).toArray(), N);
-    RepresentationBank[] local = new RepresentationBank[shards.length];
-    for (int s = 0; s < shards.length; s++) {
-      local[s] = bankOf(d, shards[s], N);
-    }
     ContrastiveLoss loss = new ContrastiveLoss(0.1f, 0.1f, 10f);
     SplittableRandom random = new SplittableRandom(7);
     Losses out = new Losses(new double[TRIALS], new double[TRIALS], new double[TRIALS]);
-    for (int t = 0; t < TRIALS; t++) {
-      int shard = random.nextInt(shards.length);
-      int[] localRows = RepresentationBank.sampleDistinct(shards[shard].length, B, random.nextLong());
-      float[] z = new float[B * H];
-      for (int i = 0; i < B; i++) {
-        System.arraycopy(d.student(), shards[shard][localRows[i]] * H, z, i * H, H);
+    try (NDManager base = NDManager.newBaseManager()) {
+      DeviceBank global =
+          DeviceBank.upload(base, bankOf(d, java.util.stream.IntStream.range(0, N).toArray(), N));
+      DeviceBank[] local = new DeviceBank[shards.length];
+      for (int s = 0; s < shards.length; s++) {
+        local[s] = DeviceBank.upload(base, bankOf(d, shards[s], N));
       }
-      try (NDManager manager = NDManager.newBaseManager()) {
-        NDArray anchors = manager.create(z, new Shape(B, H));
-        RepresentationBank own = local[shard];
-        NDArray slices = own.gather(manager, Kind.PRE, localRows);
-        long[] index = own.globalIndices(localRows);
-        int[] labels = own.labels(localRows);
-        Negatives[] draws = {
-          own.sampleNegatives(Kind.PRE, EXTRA, random.nextLong()),
-          own.sampleNegatives(Kind.PRE, EXTRA, localRows, random.nextLong()),
-          global.sampleNegatives(Kind.PRE, EXTRA, random.nextLong())
-        };
-        double[][] targets = {out.plainLocal(), out.batchAwareLocal(), out.global()};
-        for (int k = 0; k < 3; k++) {
-          targets[k][t] = loss.compute(anchors, index, labels, slices, draws[k].toNDArray(manager),
-              draws[k].globalIndex(), draws[k].labels()).totalValue();
+      DjlRuntime.seed(2022);
+      for (int t = 0; t < TRIALS; t++) {
+        int shard = random.nextInt(shards.length);
+        int[] localRows = distinct(random, shards[shard].length, B);
+        float[] z = new float[B * H];
+        long[] rows = new long[B];
+        for (int i = 0; i < B; i++) {
+          System.arraycopy(d.student(), shards[shard][localRows[i]] * H, z, i * H, H);
+          rows[i] = localRows[i];
+        }
+        try (NDManager manager = base.newSubManager()) {
+          NDArray anchors = manager.create(z, new Shape(B, H));
+          NDArray batchRows = manager.create(rows);
+          DeviceBank own = local[shard];
+          NDArray slices = own.gather(Kind.PRE, batchRows);
+          NDArray index = own.globalIndex(batchRows);
+          NDArray labels = own.labels(batchRows);
+          Negatives[] draws = {
+            uniformDraw(own, shards[shard].length, EXTRA, manager),
+            own.sampleNegatives(Kind.PRE, EXTRA, batchRows),
+            uniformDraw(global, N, EXTRA, manager)
+          };
+          double[][] targets = {out.plainLocal(), out.batchAwareLocal(), out.global()};
+          for (int k = 0; k < 3; k++) {
+            assertEquals(EXTRA, draws[k].columns());
+            targets[k][t] = loss.compute(anchors, anchors.stopGradient(), index, labels, slices,
+                draws[k]).totalValue();
+          }
         }
       }
     }
@@ -157,7 +197,16 @@ class ShardLocalSamplingTest {
 
   @Test
   void shardLocalNegativesMatchGlobalOnARandomPartition() {
-    Losses m = measure(data(), randomPartition(new SplittableRandom(11)));
+    Losses m;
+    ai.djl.engine.Engine.getEngine(DjlRuntime.ENGINE);
+    int threads = DjlRuntime.numThreads();
+    // thousands of small ops: one intra-op thread is many times faster on a loaded machine
+    DjlRuntime.start(1);
+    try {
+      m = measure(data(), randomPartition(new SplittableRandom(11)));
+    } finally {
+      DjlRuntime.start(threads);
+    }
     double[] aware = minus(m.batchAwareLocal(), m.global());
     double[] plain = minus(m.plainLocal(), m.global());
     double seAware = sd(aware) / Math.sqrt(TRIALS);

@@ -63,8 +63,28 @@ class NDArraysTest {
       assertEquals("tensor 'ids': cannot copy a int64 array to a float32 HostTensor", e.getMessage());
       var e2 = assertThrows(IllegalArgumentException.class,
           () -> NDArrays.toNDArray(m, HostTensor.zeros(2), DataType.INT32));
-      assertEquals("unsupported parameter data type int32 (supported: float32, float64, float16,"
-          + " bfloat16)", e2.getMessage());
+      assertEquals("unsupported parameter data type int32 (supported: float32, float64, float16)",
+          e2.getMessage());
+      // refused with a message, before DJL's JNI could abort the JVM on a bfloat16 tensor
+      var e3 = assertThrows(IllegalArgumentException.class,
+          () -> NDArrays.toNDArray(m, HostTensor.zeros(2), DataType.BFLOAT16));
+      assertEquals(NDArrays.BFLOAT16_UNSUPPORTED, e3.getMessage());
+    }
+  }
+
+  @Test
+  void whereExpandsZeroDimOperandsToTheCondition() {
+    try (NDManager m = NDManager.newBaseManager()) {
+      NDArray condition = m.create(new boolean[] {true, false, true, false});
+      NDArray x = m.create(new float[] {1, 2, 3, 4});
+      NDArray picked = NDArrays.where(condition, NDArrays.scalar(m, -1, DataType.FLOAT32), x);
+      assertEquals(new Shape(4), picked.getShape());
+      assertArrayEquals(new float[] {-1, 2, -1, 4}, picked.toFloatArray());
+      assertArrayEquals(new float[] {1, 7, 3, 7},
+          NDArrays.where(condition, x, NDArrays.scalar(m, 7, DataType.FLOAT32)).toFloatArray());
+      NDArray matrix = m.create(new boolean[] {true, false, false, true}, new Shape(2, 2));
+      assertArrayEquals(new float[] {5, 0, 0, 5}, NDArrays.where(matrix,
+          NDArrays.scalar(m, 5, DataType.FLOAT32), NDArrays.scalar(m, 0, DataType.FLOAT32)).toFloatArray());
     }
   }
 }

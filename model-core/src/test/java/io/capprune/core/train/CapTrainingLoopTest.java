@@ -180,7 +180,7 @@ class CapTrainingLoopTest {
     WorkerStep worker = new WorkerStep(new BertForSequenceClassification(config), null);
     for (int t = 0; t < TEACHER_STEPS; t++) {
       LinkedHashMap<String, HostTensor> trainable = state.effectiveWeights();
-      DjlRuntime.seed(t);
+      // the step seeds the engine's generator (dropout) from its seed argument, t
       WorkerStep.Result r = worker.run(manager, Map.of(), trainable,
           microBatches(data, batch(t), BATCH, padId), null, BATCH, t, DataType.FLOAT32);
       dense.apply(state, gradients(r, trainable));
@@ -243,7 +243,7 @@ class CapTrainingLoopTest {
       for (int t = 0; t < STEPS; t++) {
         LinkedHashMap<String, HostTensor> trainable = state.effectiveWeights();
         trainable.keySet().removeAll(state.frozen());
-        DjlRuntime.seed(1000 + t);
+        // the step seeds the engine's generator (dropout, negatives) from its seed argument
         WorkerStep.Result r = worker.run(base, frozen, trainable,
             microBatches(data, batch(t), MICRO_BATCH, pad), bank, BATCH, SEED * 7919 + t,
             DataType.FLOAT32);

@@ -7,16 +7,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import io.capprune.core.bank.DeviceBank;
 import io.capprune.core.bank.RepresentationBank;
 import io.capprune.core.bank.RepresentationBank.Kind;
 import io.capprune.core.bert.BertForSequenceClassification;
 import io.capprune.core.bert.BertInit;
 import io.capprune.core.bert.DjlRuntime;
 import io.capprune.core.checkpoint.BertConfig;
+import io.capprune.core.exchange.HalfBlocks;
+import io.capprune.core.exchange.WirePrecision;
 import io.capprune.core.loss.CapLoss;
 import io.capprune.core.loss.CapLossConfig;
 import io.capprune.core.loss.Targets;
 import io.capprune.core.prune.ParameterNames;
+import io.capprune.core.tensor.FlatParameters;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.tensor.NDArrays;
 import java.util.ArrayList;
@@ -333,6 +337,63 @@ class WorkerStepGradientTest {
     }
     assertTrue(Math.sqrt(diff) > 0.1 * Math.sqrt(norm),
         "contrastive part of the gradient " + Math.sqrt(diff) + " vs CE+KD part " + Math.sqrt(norm));
+  }
+
+  /**
+   * The worker's own entry point, with the weights and the bank resident on the device as a worker
+   * keeps them across steps: it computes what the heap adapter computes (same seed, same dropout
+   * and negatives), step after step, and its fp16 wire gradient is exactly the host encoding of
+   * the fp32 one.
+   */
+  @Test
+  void deviceEntryPointMatchesTheHeapAdapterAndEncodesFp16OnTheDevice() {
+    LinkedHashMap<String, HostTensor> all = randomParams(CONFIG, 8);
+    Map<String, NDArray> frozen = frozen(all, DataType.FLOAT32);
+    LinkedHashMap<String, HostTensor> trainable = trainable(all);
+    List<MicroBatch> mbs = List.of(microBatch(new int[] {0, 3, 4, 9}), microBatch(new int[] {13, 17, 20}));
+    WorkerStep step = new WorkerStep(new BertForSequenceClassification(CONFIG), new CapLoss(CAP));
+    WorkerStep.Result heap = step.run(base, frozen, trainable, mbs, BANK, 8, STEP_SEED, DataType.FLOAT32);
+    assertEquals(WirePrecision.FP32, heap.precision());
+    assertEquals(List.copyOf(trainable.keySet()), heap.names());
+    try (DeviceBank bank = DeviceBank.upload(base, BANK);
+        NDManager weights = base.newSubManager()) {
+      FlatParameters flat = FlatParameters.upload(weights, trainable);
+      for (int repeat = 0; repeat < 2; repeat++) {
+        WorkerStep.Result fp32 = step.run(base, frozen, flat, mbs, bank, 8, STEP_SEED,
+            DataType.FLOAT32, WirePrecision.FP32);
+        assertArrayEquals(heap.lossTerms(), fp32.lossTerms(), 0.0, "step " + repeat);
+        assertArrayEquals(heap.flatGradient(), fp32.flatGradient(), 0f, "step " + repeat);
+        assertEquals(7, fp32.examples());
+        WorkerStep.Result fp16 = step.run(base, frozen, flat, mbs, bank, 8, STEP_SEED,
+            DataType.FLOAT32, WirePrecision.FP16);
+        assertEquals(WirePrecision.FP16, fp16.precision());
+        assertEquals(null, fp16.fp32());
+        HalfBlocks.Encoded host = HalfBlocks.encode(fp32.flatGradient());
+        assertArrayEquals(host.halves(), fp16.fp16().halves(), "fp16 wire: the host encoder's halves");
+        assertArrayEquals(host.exponents(), fp16.fp16().exponents(), "and its block exponents");
+        assertArrayEquals(heap.lossTerms(), fp16.lossTerms(), 0.0);
+        // decoded and cut per tensor: within the block-scaled half tolerance of the fp32 gradient
+        Map<String, float[]> exact = fp32.gradients();
+        Map<String, float[]> half = fp16.gradients();
+        assertEquals(List.copyOf(exact.keySet()), List.copyOf(half.keySet()));
+        float max = 0;
+        for (float v : fp32.flatGradient()) {
+          max = Math.max(max, Math.abs(v));
+        }
+        for (String name : exact.keySet()) {
+          float[] e = exact.get(name);
+          float[] g = half.get(name);
+          assertEquals(trainable.get(name).numel(), g.length, name);
+          for (int i = 0; i < e.length; i++) {
+            assertEquals(e[i], g[i], Math.abs(e[i]) * 0x1p-11 + max * 0x1p-24, name + "[" + i + "]");
+          }
+        }
+      }
+    }
+    // another seed draws other negatives
+    WorkerStep.Result other = step.run(base, frozen, trainable, mbs, BANK, 8, STEP_SEED + 1,
+        DataType.FLOAT32);
+    assertTrue(other.lossTerms()[2] != heap.lossTerms()[2], "PrC with other negatives");
   }
 
   @Test

@@ -186,7 +186,8 @@ public final class Preflight {
         + " about %d extra negatives per bank instead of %d. %s, or set cap.loss.extra-examples to at most"
         + " %d to run with the number that is used.",
         extra, partitions, smallest, trainExamples, drawn, wanted,
-        most > 0 ? "To draw " + wanted + ", use at most " + most + " partitions (cap.spark.partitions)"
+        most > 1 ? "To draw " + wanted + ", use at most " + most + " partitions (cap.spark.partitions)"
+            : most == 1 ? "To draw " + wanted + ", use one partition (cap.spark.partitions = 1)"
             : "No partitioning of this training set gives " + wanted,
         drawn));
   }

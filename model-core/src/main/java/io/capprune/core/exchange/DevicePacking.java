@@ -41,22 +41,23 @@ public final class DevicePacking {
         NDArray mask = masks.get(names.get(i));
         long n = mask.size();
         padded[i] = (n + 63) / 64 * 64;
-        NDArray keep = mask.neq(0f).toType(DataType.FLOAT32, false);
-        parts.add(keep);
+        parts.add(mask.reshape(n));
         if (padded[i] > n) {
-          parts.add(m.zeros(new Shape(padded[i] - n), DataType.FLOAT32, mask.getDevice()));
+          NDArray pad = m.zeros(new Shape(padded[i] - n), mask.getDataType(), mask.getDevice());
+          parts.add(pad);
         }
         total += padded[i];
       }
-      for (NDArray p : parts) {
-        p.attach(m);
-      }
       NDArray all = parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts);
+      all.attach(m);
       // bit j of byte b = entry 8b + j; little-endian longs of these bytes are MaskSet's words
-      NDArray weights = m.create(new float[] {1, 2, 4, 8, 16, 32, 64, 128}).toDevice(all.getDevice(), false)
-          .reshape(1, 8);
-      NDArray bytes = all.reshape(total / 8, 8).mul(weights).sum(new int[] {1})
+      NDArray weights = m.create(new int[] {1, 2, 4, 8, 16, 32, 64, 128})
+          .toType(DataType.UINT8, false).toDevice(all.getDevice(), false).reshape(1, 8);
+      NDArray keep = all.neq(0f).toType(DataType.UINT8, false);
+      keep.attach(m);
+      NDArray bytes = keep.reshape(total / 8, 8).mul(weights).sum(new int[] {1})
           .toType(DataType.UINT8, false);
+      bytes.attach(m);
       ByteBuffer buf = bytes.toByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
       LongBuffer words = buf.asLongBuffer();
       LinkedHashMap<String, long[]> bits = new LinkedHashMap<>();

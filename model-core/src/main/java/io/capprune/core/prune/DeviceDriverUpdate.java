@@ -123,6 +123,19 @@ public final class DeviceDriverUpdate implements AutoCloseable {
   }
 
   /**
+   * Copies a flat gradient ({@link #trainableNames} order) to the device, attached to {@code
+   * into}: what {@link #applyFlat} does before {@link #apply(TrainingState, NDArray)}.
+   */
+  public NDArray upload(TrainingState state, float[] flatGradient, NDManager into) {
+    Resident r = bind(state);
+    if (flatGradient.length != r.n) {
+      throw new IllegalArgumentException("flat gradient of " + flatGradient.length
+          + " values, the trainable tensors have " + r.n);
+    }
+    return r.upload(into, flatGradient);
+  }
+
+  /**
    * Applies a flat gradient already on this update's device (float32, {@link #trainableNames}
    * order); {@code g} is read, not kept.
    */
@@ -174,13 +187,16 @@ public final class DeviceDriverUpdate implements AutoCloseable {
     try (NDManager m = r.manager.newSubManager()) {
       NDArray values;
       NDArray keep;
+      boolean ownValues = true;
       boolean allPrunable = masks.names().size() == r.prunable.length;
       for (int j = 0; allPrunable && j < r.prunable.length; j++) {
         allPrunable = masks.masks(r.names.get(r.prunable[j]));
       }
       if (allPrunable) {
-        // the mask is 1 on every tensor that is not pruned: W * M is the effective weights
-        values = r.w.mul(r.mask);
+        // the mask is 1 on every tensor that is not pruned; where it keeps an entry W * M = W,
+        // as masks are 0/1 (FIXED masks come from outside: multiplied, as the host packer does)
+        ownValues = pruning.criterion() == PruningCriterion.FIXED;
+        values = ownValues ? r.w.mul(r.mask) : r.w;
         keep = r.mask.neq(0f);
       } else {
         NDList vs = new NDList();
@@ -199,7 +215,9 @@ public final class DeviceDriverUpdate implements AutoCloseable {
         values = NDArrays.concat(vs);
         keep = NDArrays.concat(ks);
       }
-      values.attach(m);
+      if (ownValues) {
+        values.attach(m);
+      }
       keep.attach(m);
       return DevicePacking.pack(names, shapes, values, keep, masks, precision);
     }
@@ -250,10 +268,10 @@ public final class DeviceDriverUpdate implements AutoCloseable {
     NDArray s;
     NDArray sm;
     NDArray sv;
-    /** 1 on the entries of prunable matrices, 0 elsewhere. */
-    final NDArray prunableFlag;
-    /** 1 on the entries of tensors with weight decay, 0 elsewhere. */
-    final NDArray decayFlag;
+    /** [from, to) runs of the flat vectors that hold no prunable matrix. */
+    final List<int[]> others;
+    /** [from, to) runs of the flat vectors whose tensors have weight decay. */
+    final List<int[]> decayRuns;
     /** 1 / numel of the matrix on prunable entries, 0 elsewhere (soft movement). */
     final NDArray inverseNumel;
     /** Whether the host tensors miss changes made here. */
@@ -307,9 +325,8 @@ public final class DeviceDriverUpdate implements AutoCloseable {
         sv = upload(manager, gather(i -> isPrunable[i] ? state.expAvgSqOnHost()
             .get(ParameterNames.scoresName(names.get(i))).data() : null, 0f));
       }
-      prunableFlag = upload(manager, constant(i -> isPrunable[i] ? 1f : 0f));
-      decayFlag = optimizer.weightDecay() == 0 ? null
-          : upload(manager, constant(i -> ParameterNames.isNoDecay(names.get(i)) ? 0f : 1f));
+      others = runs(i -> !isPrunable[i]);
+      decayRuns = runs(i -> !ParameterNames.isNoDecay(names.get(i)));
       inverseNumel = pruning.criterion() == PruningCriterion.SOFT_MOVEMENT
           ? upload(manager, constant(i -> isPrunable[i] ? (float) (1.0 / numels[i]) : 0f)) : null;
       kept = countKept();
@@ -326,6 +343,24 @@ public final class DeviceDriverUpdate implements AutoCloseable {
         }
       }
       return flat;
+    }
+
+    /** Maximal [from, to) runs of consecutive tensors that {@code in} selects. */
+    private List<int[]> runs(java.util.function.IntPredicate in) {
+      List<int[]> out = new ArrayList<>();
+      for (int i = 0; i < names.size(); i++) {
+        if (!in.test(i)) {
+          continue;
+        }
+        int from = (int) offsets[i];
+        int to = (int) (offsets[i] + numels[i]);
+        if (!out.isEmpty() && out.get(out.size() - 1)[1] == from) {
+          out.get(out.size() - 1)[1] = to;
+        } else {
+          out.add(new int[] {from, to});
+        }
+      }
+      return out;
     }
 
     private float[] constant(java.util.function.IntFunction<Float> value) {
@@ -378,7 +413,10 @@ public final class DeviceDriverUpdate implements AutoCloseable {
         if (scores) {
           gs = g.mul(w);
           gs.attach(tmp);
-          gs.muli(prunableFlag);
+          // no scores outside the prunable matrices: their part of gs is 0 (not in the norm)
+          for (int[] run : others) {
+            gs.set(new NDIndex("{}:{}", run[0], run[1]), 0f);
+          }
           if (criterion == PruningCriterion.SOFT_MOVEMENT) {
             NDArray sig = s.getNDArrayInternal().sigmoid();
             sig.attach(tmp);
@@ -415,9 +453,9 @@ public final class DeviceDriverUpdate implements AutoCloseable {
         AdamW.StepCoefficients cs = AdamW.coefficients(scoresLr, optimizer.beta1(),
             optimizer.beta2(), optimizer.epsilon(), 0, adamStep);
         // dL/dS used W before this step's update (gs is computed above), as autograd does
-        adamW(w, gw, m1, v1, cw, decayFlag);
+        adamW(w, gw, m1, v1, cw, true);
         if (gs != null) {
-          adamW(s, gs, sm, sv, cs, null);
+          adamW(s, gs, sm, sv, cs, false);
         }
         state.advance();
         dirty = true;
@@ -436,10 +474,12 @@ public final class DeviceDriverUpdate implements AutoCloseable {
       }
     }
 
-    /** Sum of squares in float64 (the clip norm sums in double too). */
+    /**
+     * Sum of squares in float64, as the clip norm sums on the host: the float64 copy's dot product
+     * with itself (one read of it; squares of floats are exact in float64).
+     */
     private double squaredNorm(NDArray x) {
-      try (NDArray d = x.toType(DataType.FLOAT64, false); NDArray sq = d.square();
-          NDArray sum = sq.sum()) {
+      try (NDArray d = x.toType(DataType.FLOAT64, false); NDArray sum = d.dot(d)) {
         return sum.getDouble();
       }
     }
@@ -462,10 +502,10 @@ public final class DeviceDriverUpdate implements AutoCloseable {
 
     /**
      * AdamW in place, in DriverUpdate's order of float operations: m = b1 m + a1 g; v = b2 v +
-     * (a2 g) g; p = p - (step m) / (sqrt(v) + eps); p = p - decay p (where {@code decayFlag}).
+     * (a2 g) g; p = p - (step m) / (sqrt(v) + eps); p = p - decay p (on {@link #decayRuns} when {@code decayed}).
      */
     private void adamW(NDArray p, NDArray grad, NDArray m, NDArray v, AdamW.StepCoefficients c,
-        NDArray decayFlag) {
+        boolean decayed) {
       try (NDManager tmp = manager.newSubManager()) {
         m.muli(c.beta1());
         NDArray a = grad.mul(c.oneMinusBeta1());
@@ -482,11 +522,15 @@ public final class DeviceDriverUpdate implements AutoCloseable {
         u.attach(tmp);
         u.divi(den);
         p.subi(u);
-        if (c.decay() != 0f && decayFlag != null) {
-          NDArray d = p.mul(c.decay());
-          d.attach(tmp);
-          d.muli(decayFlag);
-          p.subi(d);
+        if (c.decay() != 0f && decayed) {
+          // p - decay p on the runs of tensors with weight decay (views: in place in p)
+          for (int[] run : decayRuns) {
+            NDArray seg = p.get(new NDIndex("{}:{}", run[0], run[1]));
+            seg.attach(tmp);
+            NDArray d = seg.mul(c.decay());
+            d.attach(tmp);
+            seg.subi(d);
+          }
         }
       }
     }

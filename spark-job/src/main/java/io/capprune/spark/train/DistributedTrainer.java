@@ -4,6 +4,7 @@ import io.capprune.core.exchange.MaskSet;
 import io.capprune.core.exchange.PackedWeights;
 import io.capprune.core.exchange.WirePrecision;
 import io.capprune.core.loss.CapLossConfig;
+import io.capprune.core.prune.DeviceDriverUpdate;
 import io.capprune.core.prune.DriverUpdate;
 import io.capprune.core.prune.TrainingState;
 import io.capprune.core.prune.UpdateSummary;
@@ -13,6 +14,7 @@ import io.capprune.spark.report.EtaEstimator;
 import io.capprune.spark.report.MetricsLog;
 import io.capprune.spark.report.ProgressLine;
 import io.capprune.spark.report.StepRecord;
+import io.capprune.spark.worker.GpuAddresses;
 import io.capprune.spark.worker.TrainStepTask;
 import io.capprune.spark.worker.WorkerSettings;
 import java.io.IOException;
@@ -31,6 +33,13 @@ import org.slf4j.LoggerFactory;
  * publishes the effective weights (a TorrentBroadcast), every partition computes the gradient of its
  * share of the global batch, treeAggregate sums them on the executors, and the driver clips,
  * applies AdamW, updates scores and masks ({@link DriverUpdate}) and moves on.
+ *
+ * <p>Where the driver's update runs ({@value #DRIVER_UPDATE}): {@code auto} (default) runs it on
+ * the driver's GPU when it has one ({@code spark.driver.resource.gpu.amount}, or in client mode a
+ * GPU the driver's host shows) through {@link DeviceDriverUpdate}, with the state resident there
+ * and the broadcast built there; else on the heap ({@link DriverUpdate}), which on CPUs is the
+ * faster of the two. {@code host}, {@code cpu} (the device update on the CPU) and {@code gpu}
+ * (fails when there is none) choose one.
  *
  * <p>The global batch of step t is the t-th slice of a seeded permutation of the training set per
  * epoch, chosen by the driver; each partition takes the rows of it that it holds. So the same rows
@@ -66,6 +75,9 @@ public final class DistributedTrainer {
       return (long) stepsPerEpoch() * epochs;
     }
   }
+
+  /** Spark conf key: auto, host, cpu or gpu (see the class comment). */
+  public static final String DRIVER_UPDATE = "spark.capprune.driver.update";
 
   private final JavaSparkContext sc;
   private final WorkerSettings worker;
@@ -112,6 +124,7 @@ public final class DistributedTrainer {
     MaskSet masks = null;
     Broadcast<MaskSet> masksBroadcast = null;
     maskBroadcasts = 0;
+    DeviceDriverUpdate onDevice = driverUpdateDevice();
     EtaEstimator eta = new EtaEstimator(20);
     long startNanos = System.nanoTime();
     long startStep = state.step();
@@ -141,6 +154,8 @@ public final class DistributedTrainer {
               metrics.flush();
             }
             shards = hook.atEpochBoundary(epoch, state, shards, dev);
+            // the hook saw the state on the host; it continues from there (uploaded again)
+            state.releaseDevice();
           }
         }
         if (permutationEpoch != epoch) {
@@ -152,7 +167,7 @@ public final class DistributedTrainer {
         long[] batch = java.util.Arrays.copyOfRange(permutation, from, to);
 
         long tPublish = System.nanoTime();
-        MaskSet current = MaskSet.of(state.masks());
+        MaskSet current = onDevice != null ? onDevice.maskSet(state) : MaskSet.of(state.masks());
         if (!current.sameBits(masks)) {
           if (masksBroadcast != null) {
             masksBroadcast.destroy();
@@ -161,8 +176,9 @@ public final class DistributedTrainer {
           masksBroadcast = sc.broadcast(masks);
           maskBroadcasts++;
         }
-        PackedWeights packed = PackedWeights.pack(state.weights(), state.masks(), trainableNames,
-            masks, precision);
+        PackedWeights packed = onDevice != null
+            ? onDevice.pack(state, trainableNames, masks, precision)
+            : PackedWeights.pack(state.weights(), state.masks(), trainableNames, masks, precision);
         Broadcast<PackedWeights> weights = sc.broadcast(packed);
         long tJob = System.nanoTime();
         TrainStepTask task = new TrainStepTask(worker, loss, weights, masksBroadcast, frozen, batch,
@@ -179,7 +195,8 @@ public final class DistributedTrainer {
               + " (the shards do not cover the training set)");
         }
         long tUpdate = System.nanoTime();
-        UpdateSummary s = update.apply(state, layout.unflatten(g.gradient()));
+        UpdateSummary s = onDevice != null ? onDevice.applyFlat(state, g.gradient())
+            : update.apply(state, layout.unflatten(g.gradient()));
         updateSecs += (System.nanoTime() - tUpdate) / 1e9;
         publishSecs += (tJob - tPublish) / 1e9;
         jobSecs += (tJobEnd - tJob) / 1e9;
@@ -252,12 +269,65 @@ public final class DistributedTrainer {
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write metrics: " + e.getMessage(), e);
     } finally {
+      if (onDevice != null) {
+        // the state goes back to the host tensors, the device's memory is freed
+        onDevice.close();
+      }
       frozen.destroy();
       if (masksBroadcast != null) {
         masksBroadcast.destroy();
       }
     }
     return state;
+  }
+
+  /**
+   * The device update for this driver ({@value #DRIVER_UPDATE}), or null for the heap update.
+   * The driver's GPU: the one Spark assigned ({@code spark.driver.resource.gpu.amount}, mapped
+   * through CUDA_VISIBLE_DEVICES), else in client mode GPU 0 when CUDA shows one and the PyTorch
+   * engine can use it.
+   */
+  private DeviceDriverUpdate driverUpdateDevice() {
+    String mode = sc.getConf().get(DRIVER_UPDATE, "auto").trim().toLowerCase(java.util.Locale.ROOT);
+    switch (mode) {
+      case "host":
+        return null;
+      case "cpu":
+        LOG.info("driver update: through DJL on the CPU ({}=cpu)", DRIVER_UPDATE);
+        return new DeviceDriverUpdate(update.pruning(), update.optimizer(), ai.djl.Device.cpu());
+      case "auto":
+      case "gpu":
+        break;
+      default:
+        throw new IllegalArgumentException(DRIVER_UPDATE + ": expected auto, host, cpu or gpu, got '"
+            + mode + "'");
+    }
+    Integer ordinal = null;
+    String why;
+    org.apache.spark.resource.ResourceInformation gpus = sc.resources().get("gpu");
+    if (gpus != null && gpus.addresses().length > 0) {
+      ordinal = GpuAddresses.cudaOrdinal(gpus.addresses()[0], System.getenv("CUDA_VISIBLE_DEVICES"));
+      why = "Spark assigned the driver GPU " + gpus.addresses()[0];
+    } else if (!"cluster".equals(sc.getConf().get("spark.submit.deployMode", "client"))
+        && ai.djl.util.cuda.CudaUtils.getGpuCount() > 0) {
+      ordinal = 0;
+      why = "the driver's host shows " + ai.djl.util.cuda.CudaUtils.getGpuCount() + " GPU(s)";
+    } else {
+      why = "the driver has no GPU";
+    }
+    if (ordinal != null) {
+      int engineGpus = ai.djl.engine.Engine.getEngine("PyTorch").getGpuCount();
+      if (engineGpus > ordinal) {
+        LOG.info("driver update: on gpu({}) ({})", ordinal, why);
+        return new DeviceDriverUpdate(update.pruning(), update.optimizer(), ai.djl.Device.gpu(ordinal));
+      }
+      why += ", but the PyTorch engine sees " + engineGpus + " (a CPU libtorch?)";
+    }
+    if (mode.equals("gpu")) {
+      throw new IllegalStateException(DRIVER_UPDATE + "=gpu: " + why);
+    }
+    LOG.info("driver update: on the heap ({})", why);
+    return null;
   }
 
   /** Global indices [0, n) in the order of a seeded shuffle for this epoch. */

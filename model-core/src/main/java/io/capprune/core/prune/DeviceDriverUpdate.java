@@ -46,12 +46,27 @@ public final class DeviceDriverUpdate implements AutoCloseable {
   private final PruningConfig pruning;
   private final OptimizerConfig optimizer;
   private final Device device;
+  /**
+   * How the per-tensor parts of a step (weight decay only on some tensors, score gradients only
+   * on the prunable matrices) are applied: by multiplying with 0/1 vectors over the whole state
+   * (one kernel each: the GPU's choice, where a pass costs far less than a launch per tensor), or
+   * in place on the runs of tensors concerned (the CPU's choice, where every pass over the state
+   * costs). The same arithmetic either way (a product with 1 or 0 is exact).
+   */
+  private final boolean flagVectors;
   private Resident resident;
 
   public DeviceDriverUpdate(PruningConfig pruning, OptimizerConfig optimizer, Device device) {
+    this(pruning, optimizer, device, device.isGpu());
+  }
+
+  /** With the strategy for per-tensor parts chosen (tests run both on the CPU). */
+  DeviceDriverUpdate(PruningConfig pruning, OptimizerConfig optimizer, Device device,
+      boolean flagVectors) {
     this.pruning = pruning;
     this.optimizer = optimizer;
     this.device = device;
+    this.flagVectors = flagVectors;
   }
 
   public Device device() {
@@ -268,6 +283,10 @@ public final class DeviceDriverUpdate implements AutoCloseable {
     NDArray s;
     NDArray sm;
     NDArray sv;
+    /** With {@link #flagVectors}: 1 on the entries of prunable matrices, 0 elsewhere. */
+    final NDArray prunableFlag;
+    /** With {@link #flagVectors}: 1 on the entries of tensors with weight decay, 0 elsewhere. */
+    final NDArray decayFlag;
     /** [from, to) runs of the flat vectors that hold no prunable matrix. */
     final List<int[]> others;
     /** [from, to) runs of the flat vectors whose tensors have weight decay. */
@@ -325,6 +344,10 @@ public final class DeviceDriverUpdate implements AutoCloseable {
         sv = upload(manager, gather(i -> isPrunable[i] ? state.expAvgSqOnHost()
             .get(ParameterNames.scoresName(names.get(i))).data() : null, 0f));
       }
+      prunableFlag = flagVectors && scores ? upload(manager, constant(i -> isPrunable[i] ? 1f : 0f))
+          : null;
+      decayFlag = flagVectors && optimizer.weightDecay() != 0
+          ? upload(manager, constant(i -> ParameterNames.isNoDecay(names.get(i)) ? 0f : 1f)) : null;
       others = runs(i -> !isPrunable[i]);
       decayRuns = runs(i -> !ParameterNames.isNoDecay(names.get(i)));
       inverseNumel = pruning.criterion() == PruningCriterion.SOFT_MOVEMENT
@@ -385,7 +408,10 @@ public final class DeviceDriverUpdate implements AutoCloseable {
       if (!a.getDevice().equals(device)) {
         NDArray moved = a.toDevice(device, true);
         a.close();
-        a = moved;
+        return moved;
+      }
+      if (device.isGpu()) {
+        return a;
       }
       NDArray owned = a.duplicate();
       a.close();
@@ -414,8 +440,12 @@ public final class DeviceDriverUpdate implements AutoCloseable {
           gs = g.mul(w);
           gs.attach(tmp);
           // no scores outside the prunable matrices: their part of gs is 0 (not in the norm)
-          for (int[] run : others) {
-            gs.set(new NDIndex("{}:{}", run[0], run[1]), 0f);
+          if (flagVectors) {
+            gs.muli(prunableFlag);
+          } else {
+            for (int[] run : others) {
+              gs.set(new NDIndex("{}:{}", run[0], run[1]), 0f);
+            }
           }
           if (criterion == PruningCriterion.SOFT_MOVEMENT) {
             NDArray sig = s.getNDArrayInternal().sigmoid();
@@ -522,7 +552,12 @@ public final class DeviceDriverUpdate implements AutoCloseable {
         u.attach(tmp);
         u.divi(den);
         p.subi(u);
-        if (c.decay() != 0f && decayed) {
+        if (c.decay() != 0f && decayed && flagVectors) {
+          NDArray d = p.mul(c.decay());
+          d.attach(tmp);
+          d.muli(decayFlag);
+          p.subi(d);
+        } else if (c.decay() != 0f && decayed) {
           // p - decay p on the runs of tensors with weight decay (views: in place in p)
           for (int[] run : decayRuns) {
             NDArray seg = p.get(new NDIndex("{}:{}", run[0], run[1]));

@@ -129,6 +129,28 @@ class DeviceDriverUpdateTest {
         criterion == PruningCriterion.SOFT_MOVEMENT ? 1e-4f : 0f);
   }
 
+  @ParameterizedTest
+  @EnumSource(value = PruningCriterion.class, names = {"MOVEMENT", "MAGNITUDE"})
+  void bothWaysOfApplyingPerTensorPartsGiveTheHostUpdate(PruningCriterion criterion) {
+    // the other strategy than this device's default (flag vectors on the CPU, runs on a GPU)
+    PruningConfig p = pruning(criterion, false);
+    OptimizerConfig o = optimizer(0.01, 0.05);
+    DriverUpdate host = new DriverUpdate(p, o);
+    TrainingState expected = host.initialState(ToyBert.random(SHAPES, 0.5, 1));
+    try (DeviceDriverUpdate device = new DeviceDriverUpdate(p, o, DEVICE, !DEVICE.isGpu())) {
+      TrainingState actual = device.initialState(ToyBert.random(SHAPES, 0.5, 1));
+      for (long t = 0; t < 3; t++) {
+        LinkedHashMap<String, HostTensor> grads = ToyBert.random(SHAPES, 0.3, 100 + t);
+        host.apply(expected, copy(grads));
+        device.apply(actual, grads);
+      }
+      assertClose(expected.masks(), actual.masks(), 0f, "masks");
+      assertClose(expected.weights(), actual.weights(), 0f, "weights");
+      assertClose(expected.scores(), actual.scores(), 0f, "scores");
+      assertClose(expected.expAvg(), actual.expAvg(), 0f, "exp_avg");
+    }
+  }
+
   @Test
   void globalTopKEqualsTheHostUpdate() {
     compareSteps(pruning(PruningCriterion.MAGNITUDE, true), optimizer(0.01, 0.05), 3, 0f);

@@ -238,6 +238,21 @@ public final class DeviceDriverUpdate implements AutoCloseable {
     }
   }
 
+  /**
+   * The mask selection alone for {@code threshold}, waiting for the device (for the benchmark:
+   * where a step's time goes). Leaves the state as a step that ended with this threshold does.
+   */
+  void recomputeMasks(TrainingState state, double threshold) {
+    Resident r = bind(state);
+    r.recomputeMasks(threshold);
+    r.dirty = true;
+    try (NDManager m = r.manager.newSubManager()) {
+      NDArray first = r.mask.get(0);
+      first.attach(m);
+      first.getFloat();
+    }
+  }
+
   /** Copies the state back to the host and frees the device's arrays. */
   @Override
   public void close() {

@@ -267,6 +267,15 @@ public final class DriverUpdateBenchmark {
             median(uploadMs), median(sumWithUpload)),
         median(cpuMs), loadBefore, load());
     if (dev != null) {
+      // where the device's time goes: the mask selection of a step alone (same threshold again)
+      double[] select = new double[runs];
+      for (int i = 0; i < runs; i++) {
+        long t0 = System.nanoTime();
+        dev.recomputeMasks(state, last.nextThreshold());
+        select[i] = (System.nanoTime() - t0) / 1e6;
+      }
+      System.out.printf("  of the update: mask selection (top-k per group of same-sized matrices, "
+          + "new mask vector) %.1f ms%n", median(select));
       dev.close();
     }
   }

@@ -316,12 +316,18 @@ public final class DistributedTrainer {
       why = "the driver has no GPU";
     }
     if (ordinal != null) {
-      int engineGpus = ai.djl.engine.Engine.getEngine("PyTorch").getGpuCount();
+      int engineGpus;
+      try {
+        engineGpus = ai.djl.engine.Engine.getEngine("PyTorch").getGpuCount();
+      } catch (RuntimeException | UnsatisfiedLinkError e) {
+        engineGpus = 0;
+        why += " (the PyTorch engine did not load: " + e.getMessage() + ")";
+      }
       if (engineGpus > ordinal) {
         LOG.info("driver update: on gpu({}) ({})", ordinal, why);
         return new DeviceDriverUpdate(update.pruning(), update.optimizer(), ai.djl.Device.gpu(ordinal));
       }
-      why += ", but the PyTorch engine sees " + engineGpus + " (a CPU libtorch?)";
+      why += ", but the PyTorch engine sees " + engineGpus + " GPU(s) (a CPU libtorch?)";
     }
     if (mode.equals("gpu")) {
       throw new IllegalStateException(DRIVER_UPDATE + "=gpu: " + why);

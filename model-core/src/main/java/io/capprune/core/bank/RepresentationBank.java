@@ -6,10 +6,7 @@ import ai.djl.ndarray.types.Shape;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Set;
-import java.util.SplittableRandom;
 
 /**
  * The CAP representation banks of one shard (cap-reference 1.2-1.3, design-brief decision 6): for
@@ -20,7 +17,8 @@ import java.util.SplittableRandom;
  * <p>Vectors are stored as IEEE half precision bits: the reference keeps N·(2+R)·768 float32 on the
  * host (12 GB for QQP with 9 snapshots); halving that matters when the bank lives in a cached Spark
  * partition, and unit vectors lose nothing the loss can see. Not thread-safe for {@link #addSlice};
- * reads may be concurrent.
+ * reads may be concurrent. A worker computes with a {@link DeviceBank}, this bank's copy on its device,
+ * where the extra negatives are drawn.
  */
 public final class RepresentationBank implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -266,123 +264,6 @@ public final class RepresentationBank implements Serializable {
     return manager.create(gather(kind, rows), new Shape(rows.length, slices(kind), hiddenSize));
   }
 
-  /**
-   * The extra negatives of one contrastive call (cap-reference 1.3 step 3): E = floor(extraExamples
-   * / R) distinct rows, each contributing all R slices, drawn with a generator seeded by seed alone.
-   *
-   * <p>The rows come from this shard only (design-brief decision 6) but have the distribution of the
-   * reference's draw from the whole training set: the number K of batch rows among them follows the
-   * hypergeometric law of drawing E from N with B batch rows, and the other E − K rows are uniform
-   * over the shard's non-batch rows, which on a uniformly random partition are a uniform sample of
-   * all non-batch rows. A plain draw from the shard ({@link #sampleNegatives(Kind, int, long)})
-   * would re-draw batch rows as their own extras E/n instead of E/N of the time, which measurably
-   * shifts the loss (ShardLocalSamplingTest). E is capped at N, and E − K at the shard's non-batch
-   * rows.
-   *
-   * @param batchRows the batch's local rows, distinct
-   */
-  public Negatives sampleNegatives(Kind kind, int extraExamples, int[] batchRows, long seed) {
-    int r = requireSlices(kind, extraExamples);
-    int b = batchRows.length;
-    int[] sortedBatch = batchRows.clone();
-    Arrays.sort(sortedBatch);
-    for (int i = 0; i < b; i++) {
-      checkRow(sortedBatch[i]);
-      if (i > 0 && sortedBatch[i] == sortedBatch[i - 1]) {
-        throw new IllegalArgumentException("batch row " + sortedBatch[i] + " appears twice");
-      }
-    }
-    int e = (int) Math.min(extraExamples / r, trainingSetSize);
-    SplittableRandom random = new SplittableRandom(seed);
-    // K ~ Hypergeometric(N, B, E), drawn sequentially in O(E)
-    int k = 0;
-    for (int i = 0; i < e && k < b; i++) {
-      if (random.nextDouble() * (trainingSetSize - i) < b - k) {
-        k++;
-      }
-    }
-    int others = Math.min(e - k, size() - b);
-    int[] rows = new int[k + others];
-    int[] pickBatch = sampleDistinct(b, k, random.nextLong());
-    for (int i = 0; i < k; i++) {
-      rows[i] = batchRows[pickBatch[i]];
-    }
-    int[] pickOthers = sampleDistinct(size() - b, others, random.nextLong());
-    for (int i = 0; i < others; i++) {
-      // the t-th row that is not in the batch
-      int row = pickOthers[i];
-      for (int taken : sortedBatch) {
-        if (taken <= row) {
-          row++;
-        } else {
-          break;
-        }
-      }
-      rows[k + i] = row;
-    }
-    return negatives(kind, r, rows);
-  }
-
-  /**
-   * E = floor(extraExamples / R) distinct rows uniformly from this shard, capped at n, ignoring
-   * which rows are in the batch. Equals the reference's draw when the bank holds the whole training
-   * set; for a shard prefer {@link #sampleNegatives(Kind, int, int[], long)}.
-   */
-  public Negatives sampleNegatives(Kind kind, int extraExamples, long seed) {
-    int r = requireSlices(kind, extraExamples);
-    int e = Math.min(extraExamples / r, size());
-    return negatives(kind, r, sampleDistinct(size(), e, seed));
-  }
-
-  private int requireSlices(Kind kind, int extraExamples) {
-    int r = slices(kind);
-    if (r == 0) {
-      throw new IllegalStateException(kind + " bank is empty: no negatives to draw");
-    }
-    if (extraExamples < 0) {
-      throw new IllegalArgumentException("extraExamples must be >= 0, got " + extraExamples);
-    }
-    return r;
-  }
-
-  private Negatives negatives(Kind kind, int r, int[] rows) {
-    int e = rows.length;
-    long[] index = new long[e * r];
-    int[] columnLabels = labels == null ? null : new int[e * r];
-    for (int i = 0; i < e; i++) {
-      for (int s = 0; s < r; s++) {
-        index[i * r + s] = globalIndex[rows[i]];
-        if (columnLabels != null) {
-          columnLabels[i * r + s] = labels[rows[i]];
-        }
-      }
-    }
-    return new Negatives(rows, gather(kind, rows), index, columnLabels, r, hiddenSize);
-  }
-
-  /**
-   * k distinct integers from [0, n), uniformly over all k-subsets, by Floyd's algorithm: O(k) time
-   * and memory whatever n is. A fresh generator per call, so a draw depends on seed only.
-   */
-  public static int[] sampleDistinct(int n, int k, long seed) {
-    if (n < 0 || k < 0 || k > n) {
-      throw new IllegalArgumentException("cannot draw " + k + " distinct rows from " + n);
-    }
-    SplittableRandom random = new SplittableRandom(seed);
-    Set<Integer> chosen = new HashSet<>(Math.max(16, k * 2));
-    int[] out = new int[k];
-    int o = 0;
-    for (int j = n - k; j < n; j++) {
-      int t = random.nextInt(j + 1);
-      int pick = chosen.add(t) ? t : j;
-      if (pick == j) {
-        chosen.add(j);
-      }
-      out[o++] = pick;
-    }
-    return out;
-  }
-
   /** Heap bytes held by vectors, indices, labels and logits (what caching this bank costs). */
   public long memoryBytes() {
     long vectors = (long) (slices(Kind.PRE) + slices(Kind.FINE) + slices(Kind.SNAP))
@@ -418,19 +299,21 @@ public final class RepresentationBank implements Serializable {
     return (int) length;
   }
 
-  /**
-   * Extra negatives for one call: rows (local), vectors [E·R, H] in the reference's order (row by
-   * row, its R slices together), and per column the global index and label.
-   */
-  public record Negatives(
-      int[] rows, float[] vectors, long[] globalIndex, int[] labels, int slicesPerRow, int hiddenSize) {
+  // Raw views for DeviceBank (same package): never modified by it.
 
-    public int columns() {
-      return globalIndex.length;
-    }
+  long[] globalIndexArray() {
+    return globalIndex;
+  }
 
-    public NDArray toNDArray(NDManager manager) {
-      return manager.create(vectors, new Shape(columns(), hiddenSize));
-    }
+  int[] labelArray() {
+    return labels;
+  }
+
+  float[] teacherLogitArray() {
+    return teacherLogits;
+  }
+
+  List<short[]> halfSlices(Kind kind) {
+    return parts(kind);
   }
 }

@@ -227,12 +227,14 @@ public final class BertForSequenceClassification {
       throw new IllegalArgumentException("sequence length " + t
           + " exceeds max_position_embeddings " + config.maxPositionEmbeddings());
     }
-    long maxId = in.inputIds().max().getLong();
+    // host-known maxima spare a device round trip per forward pass
+    long maxId = in.maxInputId() >= 0 ? in.maxInputId() : in.inputIds().max().getLong();
     if (maxId >= config.vocabSize()) {
       throw new IllegalArgumentException(
           "inputIds holds token id " + maxId + " >= vocab_size " + config.vocabSize());
     }
-    long maxType = in.tokenTypeIds().max().getLong();
+    long maxType = in.maxTokenTypeId() >= 0 ? in.maxTokenTypeId()
+        : in.tokenTypeIds().max().getLong();
     if (maxType >= config.typeVocabSize()) {
       throw new IllegalArgumentException(
           "tokenTypeIds holds id " + maxType + " >= type_vocab_size " + config.typeVocabSize());

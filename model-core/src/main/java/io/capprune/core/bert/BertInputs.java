@@ -14,8 +14,17 @@ import io.capprune.core.tensor.NDArrays;
  * @param inputIds word-piece ids
  * @param tokenTypeIds segment ids (0 for the first sentence, 1 for the second)
  * @param attentionMask 1 for real tokens, 0 for padding
+ * @param maxInputId the largest id in inputIds when the host knows it (checked against the
+ *     vocabulary without reading the device), else -1
+ * @param maxTokenTypeId the same for tokenTypeIds, else -1
  */
-public record BertInputs(NDArray inputIds, NDArray tokenTypeIds, NDArray attentionMask) {
+public record BertInputs(NDArray inputIds, NDArray tokenTypeIds, NDArray attentionMask,
+    long maxInputId, long maxTokenTypeId) {
+
+  /** Ids whose maxima the forward pass reads from the device when it checks them. */
+  public BertInputs(NDArray inputIds, NDArray tokenTypeIds, NDArray attentionMask) {
+    this(inputIds, tokenTypeIds, attentionMask, -1, -1);
+  }
 
   public BertInputs {
     check(inputIds, "inputIds");
@@ -72,7 +81,26 @@ public record BertInputs(NDArray inputIds, NDArray tokenTypeIds, NDArray attenti
     requireLength(inputIds, n, "inputIds");
     requireLength(tokenTypeIds, n, "tokenTypeIds");
     requireLength(attentionMask, n, "attentionMask");
+    long[] max = check(seqLen, inputIds, tokenTypeIds, attentionMask);
+    Shape shape = new Shape(batch, seqLen);
+    // Engine-owned copies: the embedding's backward pass keeps the ids (see NDArrays.owned).
+    return new BertInputs(NDArrays.owned(manager.create(inputIds, shape)),
+        NDArrays.owned(manager.create(tokenTypeIds, shape)),
+        NDArrays.owned(manager.create(attentionMask, shape)), max[0], max[1]);
+  }
+
+  /**
+   * Host check of row-major ids of rows of {@code seqLen} tokens: no negative id or type, a mask of
+   * 0 and 1. Returns the largest input id and token type, which the forward pass checks against
+   * the vocabulary.
+   */
+  public static long[] check(int seqLen, long[] inputIds, long[] tokenTypeIds, long[] attentionMask) {
+    int n = inputIds.length;
+    long maxId = 0;
+    long maxType = 0;
     for (int i = 0; i < n; i++) {
+      maxId = Math.max(maxId, inputIds[i]);
+      maxType = Math.max(maxType, tokenTypeIds[i]);
       if (inputIds[i] < 0) {
         throw new IllegalArgumentException("inputIds[" + i / seqLen + "][" + i % seqLen
             + "] is negative: " + inputIds[i]);
@@ -86,11 +114,7 @@ public record BertInputs(NDArray inputIds, NDArray tokenTypeIds, NDArray attenti
             + "] must be 0 or 1, got " + attentionMask[i]);
       }
     }
-    Shape shape = new Shape(batch, seqLen);
-    // Engine-owned copies: the embedding's backward pass keeps the ids (see NDArrays.owned).
-    return new BertInputs(NDArrays.owned(manager.create(inputIds, shape)),
-        NDArrays.owned(manager.create(tokenTypeIds, shape)),
-        NDArrays.owned(manager.create(attentionMask, shape)));
+    return new long[] {maxId, maxType};
   }
 
   public NDManager manager() {

@@ -1,6 +1,12 @@
 package io.capprune.core.exchange;
 
 import io.capprune.core.checkpoint.HalfPrecision;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import io.capprune.core.optim.ParallelLoops;
+import io.capprune.core.tensor.NDArrays;
 
 /**
  * fp32 arrays as IEEE binary16 with one power-of-two scale per block of {@value #BLOCK} values: the
@@ -26,6 +32,21 @@ public final class HalfBlocks {
       int from = b * BLOCK;
       exponents[b] = encodeBlock(values, from, Math.min(values.length, from + BLOCK) - from, halves, from);
     }
+    return new Encoded(halves, exponents);
+  }
+
+  /** {@link #encode} with the blocks spread over the cores (the driver packs 10^8 values a step). */
+  public static Encoded encodeParallel(float[] values) {
+    int blocks = (values.length + BLOCK - 1) / BLOCK;
+    short[] halves = new short[values.length];
+    byte[] exponents = new byte[blocks];
+    int perChunk = 64;
+    ParallelLoops.forEach((blocks + perChunk - 1) / perChunk, c -> {
+      for (int b = c * perChunk; b < Math.min(blocks, (c + 1) * perChunk); b++) {
+        int from = b * BLOCK;
+        exponents[b] = encodeBlock(values, from, Math.min(values.length, from + BLOCK) - from, halves, from);
+      }
+    });
     return new Encoded(halves, exponents);
   }
 
@@ -77,6 +98,66 @@ public final class HalfBlocks {
         out[i] = HalfPrecision.f16ToFloat(h[i]) * inv;
       }
     }
+  }
+
+  /**
+   * {@link #encode} on the device that holds {@code values} (a flat float vector, e.g. a worker's
+   * gradient): block maxima, exponents, scaling and rounding to binary16 run there, and the halves
+   * and the block exponents come back to the heap in one copy. Gives the same bits as the host
+   * encoder (both scale by exact powers of two and round to nearest even).
+   */
+  public static Encoded encode(NDArray values) {
+    long n = values.getShape().size();
+    if (values.getShape().dimension() != 1 || n > Integer.MAX_VALUE - 16) {
+      throw new IllegalArgumentException("encode a flat vector of under 2^31 values, got "
+          + values.getShape());
+    }
+    int blocks = (int) ((n + BLOCK - 1) / BLOCK);
+    if (blocks == 0) {
+      return new Encoded(new short[0], new byte[0]);
+    }
+    long padded = (long) blocks * BLOCK;
+    try (NDManager m = values.getManager().newSubManager()) {
+      // a copy in this scope: every temporary below is freed when it closes
+      NDArray v = values.toType(DataType.FLOAT32, true);
+      v.attach(m);
+      if (padded > n) {
+        v = v.concat(m.zeros(new Shape(padded - n), DataType.FLOAT32));
+      }
+      v = v.reshape(blocks, BLOCK);
+      NDArray max = v.abs().max(new int[] {1});
+      // e = 14 - floor(log2 max), in float64 so that floor never rounds up at a power of two
+      NDArray e = NDArrays.scalar(m, 14, DataType.FLOAT64)
+          .sub(max.toType(DataType.FLOAT64, false).log2().floor()).clip(-126, 126);
+      NDArray scaled = max.gt(NDArrays.scalar(m, 0, DataType.FLOAT32))
+          .logicalAnd(max.isInfinite().logicalNot()).logicalAnd(max.isNaN().logicalNot());
+      e = NDArrays.where(scaled, e, NDArrays.scalar(m, 0, DataType.FLOAT64));
+      NDArray index = e.add(NDArrays.scalar(m, 126, DataType.FLOAT64)).toType(DataType.INT64, false);
+      NDArray scale = powersOfTwo(m).get(index).reshape(blocks, 1);
+      NDArray halves = v.mul(scale).toType(DataType.FLOAT16, false).reshape(padded);
+      // exponents travel as halves too (integers in [-126, 126] are exact): one download
+      NDArray both = halves.concat(e.toType(DataType.FLOAT16, false));
+      // a direct view of the one host copy (DJL's default goes through a byte[] of it)
+      java.nio.ShortBuffer sb = both.toByteBuffer(true).order(java.nio.ByteOrder.nativeOrder())
+          .asShortBuffer();
+      short[] h = new short[(int) n];
+      sb.get(h);
+      sb.position((int) padded);
+      byte[] x = new byte[blocks];
+      for (int b = 0; b < blocks; b++) {
+        x[b] = (byte) HalfPrecision.f16ToFloat(sb.get());
+      }
+      return new Encoded(h, x);
+    }
+  }
+
+  /** 2^-126 ... 2^126 as float32, exactly (entry i is 2^(i - 126)). */
+  private static NDArray powersOfTwo(NDManager m) {
+    float[] p = new float[253];
+    for (int i = 0; i < p.length; i++) {
+      p[i] = Math.scalb(1f, i - 126);
+    }
+    return io.capprune.core.tensor.NDArrays.owned(m.create(p));
   }
 
   /** Bytes on the wire for {@code n} values (payload only). */

@@ -4,16 +4,16 @@ import io.capprune.core.optim.ParallelLoops;
 import io.capprune.core.tensor.HostTensor;
 import java.io.Serializable;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
  * One step's effective weights W' = W * M as they travel to the executors: of a masked matrix only
  * the entries its mask keeps (the rest of W' is zero, and the executor already has the
- * {@link MaskSet}), every other tensor whole; in fp32, or in fp16 with a scale per block
- * ({@link HalfBlocks}). {@link #unpack} gives back dense tensors equal to W' (to fp16 rounding).
+ * {@link MaskSet}), every other tensor whole. The values of all tensors form one stream in tensor
+ * order, in fp32, or in fp16 with one scale per block of the stream ({@link HalfBlocks}), so a
+ * worker uploads the stream in one copy and scatters it into the resident weights on its device
+ * ({@link DeviceWeights}).
  */
 public final class PackedWeights implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -22,17 +22,19 @@ public final class PackedWeights implements Serializable {
   private final long maskSetId;
   private final String[] names;
   private final int[][] shapes;
-  // per tensor: float[] (FP32) or HalfBlocks.Encoded parts (FP16)
-  private final float[][] fp32;
-  private final short[][] halves;
-  private final byte[][] exponents;
+  private final int[] counts;
+  // the stream: fp32 values (FP32), or halves and block exponents (FP16)
+  private final float[] fp32;
+  private final short[] halves;
+  private final byte[] exponents;
 
   private PackedWeights(WirePrecision precision, long maskSetId, String[] names, int[][] shapes,
-      float[][] fp32, short[][] halves, byte[][] exponents) {
+      int[] counts, float[] fp32, short[] halves, byte[] exponents) {
     this.precision = precision;
     this.maskSetId = maskSetId;
     this.names = names;
     this.shapes = shapes;
+    this.counts = counts;
     this.fp32 = fp32;
     this.halves = halves;
     this.exponents = exponents;
@@ -50,10 +52,9 @@ public final class PackedWeights implements Serializable {
     int n = names.size();
     String[] nm = names.toArray(String[]::new);
     int[][] shapes = new int[n][];
-    float[][] f = precision == WirePrecision.FP32 ? new float[n][] : null;
-    short[][] h = precision == WirePrecision.FP16 ? new short[n][] : null;
-    byte[][] x = precision == WirePrecision.FP16 ? new byte[n][] : null;
-    ParallelLoops.forEach(n, i -> {
+    int[] counts = new int[n];
+    long[] offsets = new long[n + 1];
+    for (int i = 0; i < n; i++) {
       HostTensor w = weights.get(nm[i]);
       if (w == null) {
         throw new IllegalArgumentException("packing weights: no tensor '" + nm[i] + "'");
@@ -65,66 +66,63 @@ public final class PackedWeights implements Serializable {
         throw new IllegalArgumentException("packing weights: mask of '" + nm[i] + "' missing or of "
             + "another size");
       }
-      if (f != null) {
-        f[i] = masked ? kept(w.data(), m.data(), masks.bits(nm[i]), masks.kept(nm[i]))
-            : w.data().clone();
-      } else if (masked) {
-        // gathered and encoded block by block: no full-size fp32 copy of the kept entries
-        int count = masks.kept(nm[i]);
-        h[i] = new short[count];
-        x[i] = new byte[(count + HalfBlocks.BLOCK - 1) / HalfBlocks.BLOCK];
-        keptHalves(w.data(), m.data(), masks.bits(nm[i]), h[i], x[i]);
+      counts[i] = masked ? masks.kept(nm[i]) : w.numel();
+      offsets[i + 1] = offsets[i] + counts[i];
+    }
+    if (offsets[n] > Integer.MAX_VALUE - 16) {
+      throw new IllegalArgumentException("more than 2^31 values to pack");
+    }
+    float[] stream = new float[(int) offsets[n]];
+    ParallelLoops.forEach(n, i -> {
+      float[] w = weights.get(nm[i]).data();
+      int from = (int) offsets[i];
+      if (masks.masks(nm[i])) {
+        kept(w, maskValues.get(nm[i]).data(), stream, from, counts[i]);
       } else {
-        HalfBlocks.Encoded e = HalfBlocks.encode(w.data());
-        h[i] = e.halves();
-        x[i] = e.exponents();
+        System.arraycopy(w, 0, stream, from, w.length);
       }
     });
-    return new PackedWeights(precision, masks.id(), nm, shapes, f, h, x);
+    if (precision == WirePrecision.FP32) {
+      return new PackedWeights(precision, masks.id(), nm, shapes, counts, stream, null, null);
+    }
+    HalfBlocks.Encoded e = HalfBlocks.encodeParallel(stream);
+    return new PackedWeights(precision, masks.id(), nm, shapes, counts, null, e.halves(),
+        e.exponents());
   }
 
   /**
-   * w * m at the entries whose mask is not zero, in order: exactly the non-structural entries of
-   * W * M. Reads the mask values the bits were made from (the driver does not change them between
-   * the two): a branch-free compaction is several times faster than walking the bits.
+   * A stream selected elsewhere ({@link DevicePacking}): exactly one of {@code fp32} (FP32) and
+   * {@code halves} (FP16) is given; the caller checked that the stream holds {@code counts}.
    */
-  private static float[] kept(float[] w, float[] m, long[] bits, int count) {
-    float[] out = new float[count + 1]; // one slot of slack: every entry is written, kept ones advance
-    int k = 0;
-    for (int j = 0; j < w.length; j++) {
-      out[k] = w[j] * m[j];
-      k += m[j] != 0f ? 1 : 0;
+  static PackedWeights ofStream(WirePrecision precision, long maskSetId, String[] names,
+      int[][] shapes, int[] counts, float[] fp32, HalfBlocks.Encoded halves) {
+    if ((precision == WirePrecision.FP32) != (fp32 != null) || (fp32 == null) == (halves == null)) {
+      throw new IllegalArgumentException("packed stream does not match precision " + precision);
     }
-    if (k != count) {
-      throw new IllegalStateException("mask bits and count disagree: " + k + " vs " + count);
-    }
-    return Arrays.copyOf(out, count);
+    return halves == null
+        ? new PackedWeights(precision, maskSetId, names, shapes, counts, fp32, null, null)
+        : new PackedWeights(precision, maskSetId, names, shapes, counts, null, halves.halves(),
+            halves.exponents());
   }
 
-  /** Like {@link #kept}, straight into block-scaled halves, one block at a time. */
-  private static void keptHalves(float[] w, float[] m, long[] bits, short[] halves, byte[] exponents) {
-    float[] block = new float[HalfBlocks.BLOCK + 1];
-    int n = 0;
-    int k = 0;
-    int b = 0;
+  /**
+   * w * m at the entries whose mask is not zero, in order, into {@code out} from {@code from}:
+   * exactly the non-structural entries of W * M. A compaction where every entry is written and
+   * kept ones advance is several times faster than walking the bits; nothing is written past this
+   * tensor's part of the stream (tensors are packed in parallel).
+   */
+  private static void kept(float[] w, float[] m, float[] out, int from, int count) {
+    int k = from;
+    int end = from + count;
     for (int j = 0; j < w.length; j++) {
-      block[n] = w[j] * m[j];
-      n += m[j] != 0f ? 1 : 0;
-      if (n == HalfBlocks.BLOCK) {
-        exponents[b++] = HalfBlocks.encodeBlock(block, 0, n, halves, k);
-        k += n;
-        n = 0;
+      if (k < end) {
+        out[k] = w[j] * m[j];
       }
+      k += m[j] != 0f ? 1 : 0;
     }
-    if (n > 0) {
-      if (k + n > halves.length) {
-        throw new IllegalStateException("mask bits and count disagree: more than " + halves.length);
-      }
-      exponents[b++] = HalfBlocks.encodeBlock(block, 0, n, halves, k);
-      k += n;
-    }
-    if (k != halves.length || b != exponents.length) {
-      throw new IllegalStateException("mask bits and count disagree: " + k + " vs " + halves.length);
+    if (k != end) {
+      throw new IllegalStateException("mask values and bits disagree: " + (k - from) + " kept vs "
+          + count);
     }
   }
 
@@ -132,68 +130,45 @@ public final class PackedWeights implements Serializable {
     return precision;
   }
 
+  /** The mask set the masked tensors were packed against. */
+  public long maskSetId() {
+    return maskSetId;
+  }
+
   public List<String> names() {
     return List.of(names);
   }
 
-  /** The dense effective weights, in packing order. */
-  public LinkedHashMap<String, HostTensor> unpack(MaskSet masks) {
-    if (masks == null || masks.id() != maskSetId) {
-      throw new IllegalStateException("weights packed against mask set " + maskSetId
-          + " cannot be unpacked with " + (masks == null ? "no mask set" : "mask set " + masks.id()));
-    }
-    HostTensor[] out = new HostTensor[names.length];
-    ParallelLoops.forEach(names.length, i -> {
-      float[] values = fp32 != null ? fp32[i]
-          : HalfBlocks.decode(new HalfBlocks.Encoded(halves[i], exponents[i]));
-      int numel = (int) HostTensor.numel(shapes[i]);
-      float[] dense;
-      if (masks.masks(names[i])) {
-        dense = new float[numel];
-        long[] bits = masks.bits(names[i]);
-        if (bits.length != (numel + 63) >>> 6 || values.length != masks.kept(names[i])) {
-          throw new IllegalStateException("tensor " + names[i] + ": " + values.length
-              + " packed values do not fit its mask");
-        }
-        int k = 0;
-        for (int word = 0; word < bits.length; word++) {
-          long b = bits[word];
-          while (b != 0) {
-            dense[(word << 6) + Long.numberOfTrailingZeros(b)] = values[k++];
-            b &= b - 1;
-          }
-        }
-      } else {
-        // fp32 arrays are the broadcast's own: copy, since the caller may keep what it gets
-        dense = fp32 != null ? values.clone() : values;
-        if (dense.length != numel) {
-          throw new IllegalStateException("tensor " + names[i] + ": " + dense.length
-              + " values for shape of " + numel);
-        }
-      }
-      out[i] = new HostTensor(shapes[i].clone(), dense);
-    });
-    LinkedHashMap<String, HostTensor> result = new LinkedHashMap<>();
-    for (int i = 0; i < names.length; i++) {
-      result.put(names[i], out[i]);
-    }
-    return result;
+  /** Shape of tensor i (a copy). */
+  public int[] shape(int i) {
+    return shapes[i].clone();
+  }
+
+  /** Values in the stream: every tensor's kept entries. */
+  public int streamLength() {
+    return fp32 != null ? fp32.length : halves.length;
+  }
+
+  /** The stream in fp32 (FP32 precision), not a copy: do not modify. */
+  public float[] fp32Stream() {
+    return fp32;
+  }
+
+  /** The stream as block-scaled halves (FP16 precision), not a copy: do not modify. */
+  public HalfBlocks.Encoded halfStream() {
+    return halves == null ? null : new HalfBlocks.Encoded(halves, exponents);
   }
 
   /** Values on the wire (payload only, without names and shapes). */
   public long payloadBytes() {
-    long b = 0;
-    for (int i = 0; i < names.length; i++) {
-      b += fp32 != null ? 4L * fp32[i].length : HalfBlocks.bytes(halves[i].length);
-    }
-    return b;
+    return fp32 != null ? 4L * fp32.length : HalfBlocks.bytes(halves.length);
   }
 
   /** Values packed per tensor (for tests and figures). */
   public List<Integer> packedCounts() {
     List<Integer> c = new ArrayList<>();
-    for (int i = 0; i < names.length; i++) {
-      c.add(fp32 != null ? fp32[i].length : halves[i].length);
+    for (int count : counts) {
+      c.add(count);
     }
     return c;
   }

@@ -1,13 +1,15 @@
 package io.capprune.core.loss;
 
 import ai.djl.ndarray.NDArray;
-import io.capprune.core.tensor.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.capprune.core.bank.DeviceBank;
+import io.capprune.core.bank.Negatives;
 import io.capprune.core.bank.RepresentationBank;
 import io.capprune.core.bank.RepresentationBank.Kind;
-import io.capprune.core.bank.RepresentationBank.Negatives;
+import io.capprune.core.tensor.NDArrays;
 import java.util.Collections;
 import java.util.EnumMap;
 import java.util.Map;
@@ -32,15 +34,40 @@ public final class CapLoss {
   }
 
   /**
-   * @param logits [B, C] student logits with gradient
-   * @param representation [B, H] normalised student vector ({@link Representation}) with gradient
-   * @param targets the batch's labels or regression scores, in batch order
-   * @param bank this shard's bank
-   * @param localRows the batch's rows in the bank
-   * @param samplingSeed seeds the extra-negative draws of this step; each bank gets its own stream
+   * From host arrays, for tests and one-off callers: copies the bank to the logits' device and
+   * the rows and targets with it, checks the batch's labels against the bank's, and calls
+   * {@link #compute(NDArray, NDArray, NDArray, boolean, DeviceBank, NDArray)}. The extra negatives
+   * come from the engine's generator (seed it with DjlRuntime.seed for a repeatable draw).
    */
   public Output compute(NDArray logits, NDArray representation, Targets targets,
-      RepresentationBank bank, int[] localRows, long samplingSeed) {
+      RepresentationBank bank, int[] localRows) {
+    checkBatch(targets, bank, localRows);
+    NDManager manager = logits.getManager();
+    DeviceBank device = DeviceBank.upload(manager, bank);
+    long[] rows = new long[localRows.length];
+    for (int i = 0; i < rows.length; i++) {
+      rows[i] = localRows[i];
+    }
+    NDArray target;
+    if (targets.isRegression()) {
+      target = NDArrays.owned(manager.create(targets.scores()));
+    } else {
+      ClassificationLoss.checkLabels(logits.getShape(), targets.classes());
+      long[] ids = new long[localRows.length];
+      for (int i = 0; i < ids.length; i++) {
+        ids[i] = targets.classes()[i];
+      }
+      target = NDArrays.owned(manager.create(ids));
+    }
+    return compute(logits, representation, target, targets.isRegression(), device,
+        NDArrays.owned(manager.create(rows)));
+  }
+
+  /**
+   * Host check that a batch's targets belong to the bank rows it names (the labels the bank's
+   * supervised terms use must be the batch's). Workers run it once per shard, not per step.
+   */
+  public static void checkBatch(Targets targets, RepresentationBank bank, int[] localRows) {
     int b = localRows.length;
     if (targets.size() != b) {
       throw new IllegalArgumentException(
@@ -56,11 +83,26 @@ public final class CapLoss {
         }
       }
     }
+  }
+
+  /**
+   * The objective on the device: nothing here reads a value back to the host, so a GPU never
+   * waits for the loss. Extra negatives are drawn with the engine's generator, one draw per bank
+   * in the order PRE, FINE, SNAP.
+   *
+   * @param logits [B, C] student logits with gradient
+   * @param representation [B, H] normalised student vector ({@link Representation}) with gradient
+   * @param targets [B] int64 class ids, or [B] float scores when {@code regression}
+   * @param bank this shard's bank on the logits' device
+   * @param rows [B] int64 the batch's rows in the bank
+   */
+  public Output compute(NDArray logits, NDArray representation, NDArray targets, boolean regression,
+      DeviceBank bank, NDArray rows) {
     NDManager manager = logits.getManager();
     DataType type = logits.getDataType();
 
-    NDArray ce = ClassificationLoss.compute(logits, targets);
-    NDArray total = ce.mul(NDArrays.scalar(manager, config.wCe(), ce.getDataType()));
+    NDArray ce = ClassificationLoss.compute(logits, targets, regression);
+    NDArray total = ce.mul(NDArrays.scalar(manager, config.wCe(), type));
 
     NDArray kd = manager.zeros(new Shape(), type);
     if (config.wKd() > 0) {
@@ -72,44 +114,36 @@ public final class CapLoss {
         throw new IllegalArgumentException("bank teacher logits have " + bank.numClasses()
             + " classes but student logits are " + logits.getShape());
       }
-      NDArray teacher = manager.create(bank.teacherLogits(localRows), new Shape(b, bank.numClasses()));
-      kd = Distillation.compute(logits, teacher, config.kdTemperature());
-      total = total.add(kd.mul(NDArrays.scalar(manager, config.wKd(), kd.getDataType())));
+      kd = Distillation.compute(logits, bank.teacherLogits(rows), config.kdTemperature());
+      total = total.add(kd.mul(NDArrays.scalar(manager, config.wKd(), type)));
     }
 
     Map<Kind, ContrastiveLoss.Result> results = new EnumMap<>(Kind.class);
-    long[] batchIndex = bank.globalIndices(localRows);
+    ContrastiveLoss.Anchors anchors = null;
     for (Kind kind : Kind.values()) {
       if (!config.uses(kind) || bank.slices(kind) == 0) {
         continue;
       }
-      NDArray slices = bank.gather(manager, kind, localRows);
-      Negatives negatives = bank.sampleNegatives(kind, config.extraExamples(), localRows,
-          seedFor(samplingSeed, kind));
-      NDArray extras = negatives.columns() == 0 ? null : negatives.toNDArray(manager);
-      ContrastiveLoss.Result result = contrastive.compute(representation, batchIndex, bankLabels,
-          slices, extras, negatives.globalIndex(), negatives.labels());
+      if (anchors == null) {
+        anchors = new ContrastiveLoss.Anchors(representation, representation,
+            bank.globalIndex(rows), bank.labels(rows));
+      }
+      Negatives negatives = bank.sampleNegatives(kind, config.extraExamples(), rows);
+      ContrastiveLoss.Result result = contrastive.compute(anchors, bank.gather(kind, rows), negatives);
       results.put(kind, result);
       total = total.add(result.total().toType(type, false));
     }
 
-    LossTerms terms = new LossTerms(value(ce), value(kd), termValue(results, Kind.PRE),
-        termValue(results, Kind.SNAP), termValue(results, Kind.FINE), value(total));
+    NDArray zero = manager.zeros(new Shape(), type);
+    NDArray terms = ai.djl.ndarray.NDArrays.stack(new NDList(ce.stopGradient(), kd.stopGradient(),
+        termOf(results, Kind.PRE, zero), termOf(results, Kind.SNAP, zero),
+        termOf(results, Kind.FINE, zero), total.stopGradient()));
     return new Output(total, ce, kd, Collections.unmodifiableMap(results), terms);
   }
 
-  /** Independent streams per bank from one step seed (the reference draws per call as well). */
-  static long seedFor(long samplingSeed, Kind kind) {
-    return samplingSeed ^ (0x9E3779B97F4A7C15L * (kind.ordinal() + 1));
-  }
-
-  private static double termValue(Map<Kind, ContrastiveLoss.Result> results, Kind kind) {
+  private static NDArray termOf(Map<Kind, ContrastiveLoss.Result> results, Kind kind, NDArray zero) {
     ContrastiveLoss.Result r = results.get(kind);
-    return r == null ? 0 : value(r.total());
-  }
-
-  private static double value(NDArray x) {
-    return x.toType(DataType.FLOAT64, false).getDouble();
+    return r == null ? zero : r.total().stopGradient();
   }
 
   /**
@@ -117,7 +151,15 @@ public final class CapLoss {
    * @param ce unweighted task loss
    * @param kd unweighted distillation loss (0 when off)
    * @param contrastive per bank that took part, its two terms
+   * @param termValues [6] ce, kd, prc, snc, fic, total on the device (see {@link LossTerms})
    */
   public record Output(NDArray total, NDArray ce, NDArray kd,
-      Map<Kind, ContrastiveLoss.Result> contrastive, LossTerms terms) {}
+      Map<Kind, ContrastiveLoss.Result> contrastive, NDArray termValues) {
+
+    /** The plain values: one read from the device. */
+    public LossTerms terms() {
+      double[] v = termValues.toType(DataType.FLOAT64, false).toDoubleArray();
+      return new LossTerms(v[0], v[1], v[2], v[3], v[4], v[5]);
+    }
+  }
 }

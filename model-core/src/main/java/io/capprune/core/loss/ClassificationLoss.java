@@ -19,25 +19,47 @@ public final class ClassificationLoss {
         : crossEntropy(logits, targets.classes());
   }
 
+  /**
+   * The same on the device: {@code targets} is [B] int64 class ids (checked on the host when they
+   * were uploaded) or [B] float scores when {@code regression}.
+   */
+  public static NDArray compute(NDArray logits, NDArray targets, boolean regression) {
+    return regression ? meanSquaredError(logits, targets) : crossEntropy(logits, targets);
+  }
+
   /** mean_b −log softmax(logits_b)[labels_b]; logits [B, C]. */
   public static NDArray crossEntropy(NDArray logits, int[] labels) {
-    Shape shape = logits.getShape();
+    checkLabels(logits.getShape(), labels);
+    long[] ids = new long[labels.length];
+    for (int i = 0; i < ids.length; i++) {
+      ids[i] = labels[i];
+    }
+    return crossEntropy(logits, NDArrays.owned(logits.getManager().create(ids)));
+  }
+
+  /** Host check of class ids against logits [B, C], before they go to the device. */
+  public static void checkLabels(Shape shape, int[] labels) {
     if (shape.dimension() != 2 || shape.get(0) != labels.length) {
       throw new IllegalArgumentException(
           "logits must be [B, C] with B = " + labels.length + " labels, got " + shape);
     }
-    int b = labels.length;
-    int c = (int) shape.get(1);
-    double[] oneHot = new double[b * c];
-    for (int i = 0; i < b; i++) {
-      if (labels[i] < 0 || labels[i] >= c) {
+    checkLabels(labels, (int) shape.get(1));
+  }
+
+  /** Every label in [0, classes), or an error naming the row. */
+  public static void checkLabels(int[] labels, int classes) {
+    for (int i = 0; i < labels.length; i++) {
+      if (labels[i] < 0 || labels[i] >= classes) {
         throw new IllegalArgumentException(
-            "label " + labels[i] + " at batch row " + i + " is outside [0, " + c + ")");
+            "label " + labels[i] + " at batch row " + i + " is outside [0, " + classes + ")");
       }
-      oneHot[i * c + labels[i]] = 1.0;
     }
-    NDArray picks = logits.getManager().create(oneHot, shape).toType(logits.getDataType(), false);
-    return logits.logSoftmax(1).mul(picks).sum().neg()
+  }
+
+  /** Cross-entropy against [B] int64 labels on the logits' device. */
+  public static NDArray crossEntropy(NDArray logits, NDArray labels) {
+    long b = logits.getShape().get(0);
+    return logits.logSoftmax(1).gather(labels.reshape(b, 1), 1).sum().neg()
         .div(NDArrays.scalar(logits.getManager(), b, logits.getDataType()));
   }
 
@@ -47,7 +69,12 @@ public final class ClassificationLoss {
       throw new IllegalArgumentException("regression logits must be [B, 1] with B = "
           + targets.length + " targets, got " + logits.getShape());
     }
-    NDArray y = logits.getManager().create(targets).toType(logits.getDataType(), false);
-    return logits.reshape(targets.length).sub(y).square().mean();
+    return meanSquaredError(logits, NDArrays.owned(logits.getManager().create(targets)));
+  }
+
+  /** Mean squared error against [B] float targets on the logits' device. */
+  public static NDArray meanSquaredError(NDArray logits, NDArray targets) {
+    long b = targets.getShape().size();
+    return logits.reshape(b).sub(targets.toType(logits.getDataType(), false)).square().mean();
   }
 }

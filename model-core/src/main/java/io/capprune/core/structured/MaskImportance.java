@@ -10,7 +10,10 @@ import io.capprune.core.bert.BertForSequenceClassification;
 import io.capprune.core.bert.BertInputs;
 import io.capprune.core.bert.BertOutputs;
 import io.capprune.core.bert.StructuredMasks;
+import io.capprune.core.bank.DeviceBank;
+import io.capprune.core.bert.DjlRuntime;
 import io.capprune.core.loss.CapLoss;
+import io.capprune.core.tensor.NDArrays;
 import io.capprune.core.loss.ClassificationLoss;
 import io.capprune.core.loss.Representation;
 import io.capprune.core.train.MicroBatch;
@@ -48,30 +51,52 @@ public final class MaskImportance {
     double[] heads = sum.heads();
     double[] neurons = sum.neurons();
     long examples = 0;
-    for (int i = 0; i < batches.size(); i++) {
-      MicroBatch mb = batches.get(i);
-      try (NDManager step = manager.newSubManager();
-          GradientCollector collector = Engine.getInstance().newGradientCollector()) {
-        // Fresh leaves per batch: the gradient read below is this batch's alone.
-        StructuredMasks leaves = masks.toNDArrays(step, dtype, true);
-        BertInputs in = mb.tokens().toInputs(step);
-        BertOutputs out = model.forward(params, in, false, leaves);
-        NDArray loss;
-        if (capLoss == null) {
-          loss = ClassificationLoss.compute(out.logits(), mb.targets());
-        } else {
-          NDArray z = Representation.compute(capLoss.config().representation(), out.classifierInput(),
-              out.lastHiddenState(), in.attentionMask());
-          loss = capLoss.compute(out.logits(), z, mb.targets(), bank, mb.bankRows(),
-              seed * 1_000_003L + i).total();
+    DjlRuntime.seed((int) (seed ^ (seed >>> 32)));
+    DeviceBank deviceBank = capLoss == null ? null : DeviceBank.upload(manager, bank);
+    try {
+      for (int i = 0; i < batches.size(); i++) {
+        MicroBatch mb = batches.get(i);
+        try (NDManager step = manager.newSubManager();
+            GradientCollector collector = Engine.getInstance().newGradientCollector()) {
+          // Fresh leaves per batch: the gradient read below is this batch's alone.
+          StructuredMasks leaves = masks.toNDArrays(step, dtype, true);
+          BertInputs in = mb.tokens().toInputs(step);
+          BertOutputs out = model.forward(params, in, false, leaves);
+          NDArray loss;
+          if (capLoss == null) {
+            loss = ClassificationLoss.compute(out.logits(), mb.targets());
+          } else {
+            NDArray z = Representation.compute(capLoss.config().representation(), out.classifierInput(),
+                out.lastHiddenState(), in.attentionMask());
+            CapLoss.checkBatch(mb.targets(), bank, mb.bankRows());
+            loss = capLoss.compute(out.logits(), z, targets(step, mb), mb.targets().isRegression(),
+                deviceBank, NDArrays.owned(step.create(toLongs(mb.bankRows())))).total();
+          }
+          collector.backward(loss);
+          addAbs(heads, leaves.headMask().getGradient());
+          addAbs(neurons, leaves.neuronMask().getGradient());
+          examples += mb.size();
         }
-        collector.backward(loss);
-        addAbs(heads, leaves.headMask().getGradient());
-        addAbs(neurons, leaves.neuronMask().getGradient());
-        examples += mb.size();
+      }
+    } finally {
+      if (deviceBank != null) {
+        deviceBank.close();
       }
     }
     return new ImportanceScores(sum.layers(), heads, neurons, examples);
+  }
+
+  private static NDArray targets(NDManager m, MicroBatch mb) {
+    return mb.targets().isRegression() ? NDArrays.owned(m.create(mb.targets().scores()))
+        : NDArrays.owned(m.create(toLongs(mb.targets().classes())));
+  }
+
+  private static long[] toLongs(int[] v) {
+    long[] out = new long[v.length];
+    for (int i = 0; i < v.length; i++) {
+      out[i] = v[i];
+    }
+    return out;
   }
 
   private static void addAbs(double[] into, NDArray grad) {

@@ -16,6 +16,16 @@ public final class NDArrays {
   private NDArrays() {}
 
   /**
+   * Why no tensor here is ever bfloat16: DJL 0.35.1's PyTorch JNI maps data types to torch types
+   * in {@code GetScalarTypeFromDType}, which knows float32/64/16, uint8, int8/32/64, bool and
+   * complex64; for bfloat16 it executes a bare {@code throw;}, and the JVM aborts ("terminate called
+   * without an active exception"), on the CPU and on GPUs alike.
+   */
+  public static final String BFLOAT16_UNSUPPORTED = "bfloat16 is not supported: DJL 0.35.1's PyTorch"
+      + " JNI has no bfloat16 type (GetScalarTypeFromDType) and aborts the JVM when a tensor is"
+      + " converted to it; the worker computes in float32";
+
+  /**
    * A 0-dim constant of type {@code dtype} in memory owned by the engine, attached to
    * {@code manager}. Use it instead of {@code NDArray.mul(Number)}, {@code div(Number)} ... on
    * anything autograd tracks: DJL's PyTorch engine wraps the Number in a tensor over a Java direct
@@ -24,6 +34,16 @@ public final class NDArrays {
    */
   public static NDArray scalar(NDManager manager, double value, DataType dtype) {
     return manager.full(new Shape(), (float) value, dtype);
+  }
+
+  /**
+   * x where {@code condition} holds, else y; a 0-dim x or y stands for every element. DJL's where
+   * does not broadcast, so both are expanded to the condition's shape (a view, no copy).
+   */
+  public static NDArray where(NDArray condition, NDArray x, NDArray y) {
+    Shape shape = condition.getShape();
+    return ai.djl.ndarray.NDArrays.where(condition, x.getShape().equals(shape) ? x : x.broadcast(shape),
+        y.getShape().equals(shape) ? y : y.broadcast(shape));
   }
 
   /**
@@ -45,13 +65,14 @@ public final class NDArrays {
         return owned(manager.create(wide, shape));
       }
       case FLOAT16:
-      case BFLOAT16:
         try (NDArray f32 = manager.create(t.data(), shape)) {
           return f32.toType(dtype, true);
         }
+      case BFLOAT16:
+        throw new IllegalArgumentException(BFLOAT16_UNSUPPORTED);
       default:
         throw new IllegalArgumentException("unsupported parameter data type " + dtype
-            + " (supported: float32, float64, float16, bfloat16)");
+            + " (supported: float32, float64, float16)");
     }
   }
 
@@ -65,6 +86,21 @@ public final class NDArrays {
     try (fromJava) {
       return fromJava.duplicate();
     }
+  }
+
+  /**
+   * The float32 values of {@code a} in one device-to-host copy and one heap copy. DJL's
+   * {@code toFloatArray} goes through a byte[] the size of the tensor (allocated, zeroed, filled by
+   * JNI, then converted): three more passes over what may be hundreds of MB a step.
+   */
+  public static float[] download(NDArray a) {
+    if (a.getDataType() != DataType.FLOAT32) {
+      throw new IllegalArgumentException("download takes float32, got " + a.getDataType());
+    }
+    float[] out = new float[Math.toIntExact(a.size())];
+    // a direct view of the host copy, valid while that copy lives (attached to a's manager)
+    a.toByteBuffer(true).order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer().get(out);
+    return out;
   }
 
   /** Copies a floating-point array to the heap as float32 (float64 values are rounded). */

@@ -23,7 +23,6 @@ import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 class RepresentationBankTest {
@@ -183,10 +182,6 @@ class RepresentationBankTest {
    * bank is replaced.
    */
   @Test
-  @Disabled("main-code bug: DeviceBank.gather/globalIndex/labels/teacherLogits/sampleNegatives "
-      + "attach their results to the bank's own manager (DJL attaches an op's result to the manager "
-      + "of the array it is called on), so a resident bank keeps every step's gathers; enable once "
-      + "they are attached to the rows' manager")
   void aResidentDeviceBankKeepsNothingOfAStep() {
     RepresentationBank bank = bank();
     try (NDManager base = NDManager.newBaseManager();

@@ -61,14 +61,34 @@ public record JobConfig(
       String exchangePrecision, double registrationMinRatio, String registrationMaxWait,
       String registrationMaxWaitGpu) implements Serializable {}
 
-  /** @param useGpuMode cap.worker.use-gpu: auto, true or false */
-  public record WorkerSettings(int microBatchSize, int threads, String useGpuMode) implements Serializable {
+  /**
+   * @param useGpuMode cap.worker.use-gpu: auto, true or false
+   * @param computePrecision cap.worker.compute-precision: fp32 (bf16 is refused, see
+   *     {@link #computePrecision(ConfigReader)})
+   */
+  public record WorkerSettings(int microBatchSize, int threads, String useGpuMode,
+      String computePrecision) implements Serializable {
     public static final Set<String> GPU_MODES = Set.of("auto", "true", "false");
 
     /** Whether tasks may use a GPU Spark assigns (auto or true); see GpuPlan for when they must. */
     public boolean useGpu() {
       return !useGpuMode.equals("false");
     }
+  }
+
+  /**
+   * The worker's number type. bf16 is refused here, before Spark starts: DJL 0.35.1's PyTorch JNI
+   * maps no data type to torch's bfloat16 and aborts the JVM on the first bf16 tensor (see
+   * io.capprune.core.tensor.NDArrays#BFLOAT16_UNSUPPORTED).
+   */
+  private static String computePrecision(ConfigReader wk) {
+    String p = wk.oneOf("compute-precision", Set.of("fp32", "bf16"));
+    if (p.equals("bf16")) {
+      throw new ConfigValidationException("cap.worker.compute-precision", "bf16 is not supported:"
+          + " DJL 0.35.1's PyTorch JNI has no bfloat16 type and aborts the JVM on the first bf16"
+          + " tensor (CPU and GPU alike); use fp32");
+    }
+    return p;
   }
 
   private static final Pattern SPARK_TIME = Pattern.compile("[0-9]+(ms|s|m|min|h|d)");
@@ -277,7 +297,7 @@ public record JobConfig(
             sp.closedUnit("registration-min-ratio"), sparkTime(sp, "registration-max-wait"),
             sparkTime(sp, "registration-max-wait-gpu")),
         new WorkerSettings(wk.intAtLeast("micro-batch-size", 1), wk.intAtLeast("threads", 0),
-            wk.oneOf("use-gpu", WorkerSettings.GPU_MODES)),
+            wk.oneOf("use-gpu", WorkerSettings.GPU_MODES), computePrecision(wk)),
         new FinetuneSettings(ft.intAtLeast("epochs", 0), ft.intAtLeast("batch-size", 1),
             ft.positive("learning-rate"), ft.closedUnit("warmup-ratio"), ft.atLeast("weight-decay", 0),
             ft.positive("max-grad-norm")),

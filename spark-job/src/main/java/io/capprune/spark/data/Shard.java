@@ -52,6 +52,28 @@ public final class Shard implements Serializable {
     return bank;
   }
 
+  /**
+   * Fails unless every example's label is its bank row's (classification banks), which the
+   * supervised contrastive terms rely on; workers check it once per bank they upload.
+   */
+  public void checkBankLabels() {
+    if (bank == null || !bank.hasLabels()) {
+      return;
+    }
+    int[] rows = new int[examples.length];
+    for (int i = 0; i < rows.length; i++) {
+      rows[i] = i;
+    }
+    int[] labels = bank.labels(rows);
+    for (int i = 0; i < rows.length; i++) {
+      if (labels[i] != examples[i].label()) {
+        throw new IllegalStateException("partition " + partition + ": example " + i + " (global index "
+            + examples[i].globalIndex() + ") has label " + examples[i].label()
+            + " but its bank row has label " + labels[i]);
+      }
+    }
+  }
+
   public long[] globalIndices() {
     long[] g = new long[examples.length];
     for (int i = 0; i < g.length; i++) {

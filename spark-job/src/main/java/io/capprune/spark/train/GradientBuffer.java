@@ -2,6 +2,7 @@ package io.capprune.spark.train;
 
 import io.capprune.core.exchange.HalfBlocks;
 import io.capprune.core.exchange.WirePrecision;
+import io.capprune.core.train.WorkerStep;
 import java.io.IOException;
 import java.io.ObjectInputStream;
 import java.io.ObjectOutputStream;
@@ -25,6 +26,8 @@ public final class GradientBuffer implements Serializable {
   private static final long serialVersionUID = 1L;
 
   private float[] gradient;
+  // the gradient as a worker encoded it on its device (FP16), until something needs the floats
+  private transient HalfBlocks.Encoded encoded;
   private double[] lossTerms;
   private long examples;
   private double workerSeconds;
@@ -54,13 +57,43 @@ public final class GradientBuffer implements Serializable {
     return b;
   }
 
+  /**
+   * A worker's result, in the precision it came off the device in: an fp16 gradient is serialised
+   * as the device encoded it, without a host decode and re-encode.
+   *
+   * @param workerSeconds the partition's compute time (upload, forward, backward, download)
+   */
+  public static GradientBuffer of(WorkerStep.Result r, double workerSeconds) {
+    GradientBuffer b = new GradientBuffer();
+    b.precision = r.precision();
+    b.gradient = r.fp32();
+    b.encoded = r.fp16();
+    b.lossTerms = r.lossTerms();
+    b.examples = r.examples();
+    b.workerSeconds = workerSeconds;
+    b.workerSecondsTotal = workerSeconds;
+    return b;
+  }
+
+  /** Decodes a device-encoded gradient the first time the floats are needed. */
+  private float[] floats() {
+    if (gradient == null && encoded != null) {
+      gradient = HalfBlocks.decode(encoded);
+      encoded = null;
+    }
+    return gradient;
+  }
+
   /** Adds {@code other} into this buffer (reusing this buffer's arrays) and returns this. */
   public GradientBuffer add(GradientBuffer other) {
-    if (other.gradient == null) {
+    if (other.isEmpty()) {
       return this;
     }
-    if (gradient == null) {
-      gradient = other.gradient.clone();
+    if (isEmpty()) {
+      // a device-encoded gradient is adopted as it is (never modified in place): a partition's
+      // result then travels on without a host decode and re-encode
+      gradient = other.gradient == null ? null : other.gradient.clone();
+      encoded = other.encoded;
       lossTerms = other.lossTerms.clone();
       examples = other.examples;
       workerSeconds = other.workerSeconds;
@@ -68,12 +101,12 @@ public final class GradientBuffer implements Serializable {
       precision = other.precision;
       return this;
     }
-    if (gradient.length != other.gradient.length || lossTerms.length != other.lossTerms.length) {
-      throw new IllegalStateException("gradient buffers of different layouts: " + gradient.length
-          + " vs " + other.gradient.length);
+    float[] g = floats();
+    float[] o = other.floats();
+    if (g.length != o.length || lossTerms.length != other.lossTerms.length) {
+      throw new IllegalStateException("gradient buffers of different layouts: " + g.length
+          + " vs " + o.length);
     }
-    float[] g = gradient;
-    float[] o = other.gradient;
     for (int i = 0; i < g.length; i++) {
       g[i] += o[i];
     }
@@ -93,11 +126,11 @@ public final class GradientBuffer implements Serializable {
     out.writeDouble(workerSecondsTotal);
     out.writeObject(lossTerms);
     out.writeObject(precision);
-    if (gradient == null) {
+    if (isEmpty()) {
       out.writeByte(0);
     } else if (precision == WirePrecision.FP16) {
       out.writeByte(2);
-      HalfBlocks.Encoded e = HalfBlocks.encode(gradient);
+      HalfBlocks.Encoded e = encoded != null ? encoded : HalfBlocks.encode(gradient);
       out.writeObject(e.halves());
       out.writeObject(e.exponents());
     } else {
@@ -123,11 +156,11 @@ public final class GradientBuffer implements Serializable {
   }
 
   public boolean isEmpty() {
-    return gradient == null;
+    return gradient == null && encoded == null;
   }
 
   public float[] gradient() {
-    return gradient;
+    return floats();
   }
 
   public double[] lossTerms() {

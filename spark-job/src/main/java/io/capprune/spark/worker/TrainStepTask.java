@@ -1,13 +1,15 @@
 package io.capprune.spark.worker;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import io.capprune.core.bank.DeviceBank;
 import io.capprune.core.bert.BertForSequenceClassification;
-import io.capprune.core.bert.DjlRuntime;
-import io.capprune.core.loss.CapLoss;
 import io.capprune.core.exchange.MaskSet;
 import io.capprune.core.exchange.PackedWeights;
+import io.capprune.core.loss.CapLoss;
 import io.capprune.core.loss.CapLossConfig;
+import io.capprune.core.tensor.FlatParameters;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.train.MicroBatch;
 import io.capprune.core.train.WorkerStep;
@@ -22,7 +24,10 @@ import org.apache.spark.broadcast.Broadcast;
 
 /**
  * One training step on one partition: the rows of the global batch this shard holds, in
- * micro-batches, through {@link WorkerStep}; the gradients come back flat in {@code layout} order.
+ * micro-batches, through {@link WorkerStep}. The weights go from the broadcast's packed stream to
+ * the device in one copy ({@link io.capprune.core.exchange.DeviceWeights}), the shard's bank stays
+ * on the device between steps, and the gradients come back flat in {@code layout} order, already
+ * in the exchange's precision.
  *
  * @param loss the CAP objective; null = task loss only (teacher fine-tuning)
  * @param trainable this step's effective weights (W * M), published by the driver: of masked
@@ -49,19 +54,23 @@ public record TrainStepTask(WorkerSettings settings, CapLossConfig loss,
       WorkerContext ctx = WorkerContext.on(device, settings.threadsForTask());
       Map<String, NDArray> frozenArrays = frozen == null ? Map.of()
           : ctx.frozen(frozen.id(), frozen.value());
+      DeviceBank bank = loss == null ? null : ctx.bank(shard);
       long partitionSeed = seed * 1_000_003L + step * 7919L + shard.partition();
-      DjlRuntime.seed((int) (partitionSeed ^ (partitionSeed >>> 32)));
       List<MicroBatch> microBatches = MicroBatches.of(shard.examples(), rows,
           settings.microBatchSize(), settings.padTo(), settings.padId(), settings.regression());
-      WorkerStep step = new WorkerStep(new BertForSequenceClassification(settings.model()),
+      WorkerStep worker = new WorkerStep(new BertForSequenceClassification(settings.model()),
           loss == null ? null : new CapLoss(loss));
       PackedWeights packed = trainable.value();
-      Map<String, HostTensor> weights = packed.unpack(masks.value());
-      WorkerStep.Result r = step.run(ctx.manager(), frozenArrays, weights, microBatches,
-          shard.bank(), batch.length, partitionSeed, DataType.FLOAT32);
-      float[] flat = layout.flatten(r.gradients());
-      return GradientBuffer.of(flat, r.lossTerms(), r.examples(), (System.nanoTime() - t0) / 1e9,
-          packed.precision());
+      if (!packed.names().equals(layout.names())) {
+        throw new IllegalStateException("the weights are packed in another order than the gradient"
+            + " layout: " + packed.names() + " vs " + layout.names());
+      }
+      try (NDManager scope = ctx.manager().newSubManager()) {
+        FlatParameters weights = ctx.weights().unpack(packed, masks.value(), scope);
+        WorkerStep.Result r = worker.run(scope, frozenArrays, weights, microBatches, bank,
+            batch.length, partitionSeed, DataType.FLOAT32, packed.precision());
+        return GradientBuffer.of(r, (System.nanoTime() - t0) / 1e9);
+      }
     });
   }
 }

@@ -4,15 +4,21 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import io.capprune.core.bank.DeviceBank;
 import io.capprune.core.bert.DjlRuntime;
+import io.capprune.core.exchange.DeviceWeights;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.tensor.NDArrays;
+import io.capprune.spark.data.Shard;
+import java.util.HashMap;
 import java.util.Map;
 
 /**
- * What an executor keeps between tasks: the NDManager of its device and the frozen parameters
- * (embeddings during unstructured pruning), converted to native arrays once per broadcast rather
- * than once per step. Only touched under {@link WorkerRuntime#exclusive}.
+ * What an executor keeps on its device between tasks: the NDManager of the device, the frozen
+ * parameters (embeddings during unstructured pruning), converted once per broadcast rather than
+ * once per step, the weight exchange's resident state ({@link DeviceWeights}: the keep pattern of
+ * the current masks, the upload buffer) and each shard's bank ({@link DeviceBank}, uploaded once
+ * per bank version, i.e. once per epoch with SnC). Only touched under {@link WorkerRuntime#exclusive}.
  */
 final class WorkerContext {
   private static WorkerContext current;
@@ -22,6 +28,8 @@ final class WorkerContext {
   private Object frozenKey;
   private NDManager frozenManager;
   private Map<String, NDArray> frozen = Map.of();
+  private DeviceWeights weights;
+  private final Map<Integer, DeviceBank> banks = new HashMap<>();
 
   private WorkerContext(Device device, int threads) {
     DjlRuntime.configureOffline();
@@ -44,6 +52,33 @@ final class WorkerContext {
     return manager;
   }
 
+  /** The weight exchange's state on this device. */
+  DeviceWeights weights() {
+    if (weights == null) {
+      weights = DeviceWeights.on(manager);
+    }
+    return weights;
+  }
+
+  /**
+   * The shard's bank on this device, uploaded when the shard's bank changed (a new snapshot
+   * slice). Checks once per upload that the shard's labels are the bank's, which the supervised
+   * contrastive terms rely on.
+   */
+  DeviceBank bank(Shard shard) {
+    DeviceBank b = banks.get(shard.partition());
+    if (b != null && b.holds(shard.bank())) {
+      return b;
+    }
+    if (b != null) {
+      b.close();
+    }
+    shard.checkBankLabels();
+    b = DeviceBank.upload(manager, shard.bank());
+    banks.put(shard.partition(), b);
+    return b;
+  }
+
   /**
    * The native copies of a frozen-parameter broadcast, converted on first use. Broadcast ids
    * restart with every SparkContext, so the key includes the Spark environment as well.
@@ -57,6 +92,9 @@ final class WorkerContext {
       frozenManager = manager.newSubManager();
       frozen = NDArrays.toNDArrays(frozenManager, values, DataType.FLOAT32);
       frozenKey = key;
+      // a new stage (new SparkContext or new broadcast): banks of earlier shards are stale
+      banks.values().forEach(DeviceBank::close);
+      banks.clear();
     }
     return frozen;
   }

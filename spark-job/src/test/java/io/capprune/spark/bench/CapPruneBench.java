@@ -28,6 +28,8 @@ import io.capprune.core.text.BertTokenizer;
 import io.capprune.core.train.MicroBatch;
 import io.capprune.core.train.TokenBatch;
 import io.capprune.core.train.WorkerStep;
+import io.capprune.core.bank.DeviceBank;
+import io.capprune.core.tensor.FlatParameters;
 import io.capprune.spark.data.EncodedExample;
 import io.capprune.spark.data.Shard;
 import io.capprune.spark.train.DistributedTrainer;
@@ -257,7 +259,11 @@ public final class CapPruneBench {
         labels[i] = i % 2;
       }
       this.bank = bank(index, labels, config.hiddenSize(), bankRows, SEED);
+      this.deviceBank = DeviceBank.upload(manager, bank);
     }
+
+    /** The bank stays on the worker's device between steps, as in the job. */
+    final DeviceBank deviceBank;
 
     double lastCpu;
 
@@ -270,7 +276,10 @@ public final class CapPruneBench {
       WorkerStep ws = new WorkerStep(new BertForSequenceClassification(config), loss);
       long c0 = processCpuNanos();
       long t0 = System.nanoTime();
-      ws.run(manager, frozen, trainable, List.of(mb), bank, mb.size(), seed, DataType.FLOAT32);
+      try (NDManager scope = manager.newSubManager()) {
+        ws.run(scope, frozen, FlatParameters.upload(scope, trainable), List.of(mb), deviceBank,
+            mb.size(), seed, DataType.FLOAT32, WirePrecision.FP32);
+      }
       lastCpu = (processCpuNanos() - c0) / 1e9;
       return (System.nanoTime() - t0) / 1e9;
     }

@@ -69,7 +69,13 @@ public final class DeviceWeights implements AutoCloseable {
   private void layout(PackedWeights packed) {
     List<String> n = packed.names();
     if (n.equals(names)) {
-      return;
+      boolean same = true;
+      for (int i = 0; same && i < n.size(); i++) {
+        same = java.util.Arrays.equals(shapes.get(i), packed.shape(i));
+      }
+      if (same) {
+        return;
+      }
     }
     names = n;
     shapes = new ArrayList<>();

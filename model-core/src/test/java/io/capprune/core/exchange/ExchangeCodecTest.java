@@ -131,6 +131,31 @@ class ExchangeCodecTest {
     }
   }
 
+  /**
+   * One worker JVM serves stage after stage (and test after test): a model with the same tensor
+   * names but other shapes must get a new layout, not the last one's sizes.
+   */
+  @Test
+  void sameNamesWithOtherShapesGetTheirOwnLayout() {
+    LinkedHashMap<String, HostTensor> small = new LinkedHashMap<>();
+    LinkedHashMap<String, HostTensor> large = new LinkedHashMap<>();
+    SplittableRandom r = new SplittableRandom(5);
+    small.put("a.weight", random(r, 4, 3));
+    small.put("a.bias", random(r, 4));
+    large.put("a.weight", random(r, 8, 6));
+    large.put("a.bias", random(r, 8));
+    MaskSet none = MaskSet.none();
+    try (NDManager base = NDManager.newBaseManager(); DeviceWeights device = DeviceWeights.on(base)) {
+      for (Map<String, HostTensor> w : List.of(small, large, small)) {
+        try (NDManager step = base.newSubManager()) {
+          PackedWeights p = PackedWeights.pack(w, Map.of(), List.copyOf(w.keySet()), none,
+              WirePrecision.FP32);
+          assertEffectiveWeights(w, unpack(device, p, none, step));
+        }
+      }
+    }
+  }
+
   @Test
   void fp32PackingIsExactlyTheEffectiveWeightsAndSendsOnlyKeptEntries() {
     TrainingState s = state(0.7);

@@ -253,6 +253,12 @@ public final class DeviceDriverUpdate implements AutoCloseable {
     }
   }
 
+  /** Arrays the device holds for the state now (for tests: a step must leave none behind). */
+  int residentArrays() {
+    return resident == null ? 0
+        : ((ai.djl.ndarray.BaseNDManager) resident.manager).getManagedArrays().size();
+  }
+
   /** Copies the state back to the host and frees the device's arrays. */
   @Override
   public void close() {
@@ -634,7 +640,8 @@ public final class DeviceDriverUpdate implements AutoCloseable {
             NDArray x = members.size() == 1 ? views.get(0).reshape(1, e.getKey())
                 : NDArrays.stack(views);
             x.attach(tmp);
-            NDArray keep = topK(tmp, x, k, members);
+            NDArray keep = topK(tmp, x, k, members).toType(DataType.FLOAT32, false);
+            keep.attach(tmp);
             for (int r = 0; r < members.size(); r++) {
               rows[members.get(r)] = keep.get(r);
               kept[members.get(r)] = k;
@@ -647,7 +654,8 @@ public final class DeviceDriverUpdate implements AutoCloseable {
         NDArray ones = null;
         for (int i = 0; i < names.size(); i++) {
           if (j < prunable.length && prunable[j] == i) {
-            parts.add(rows[j++].toType(DataType.FLOAT32, false));
+            NDArray row = rows[j++];
+            parts.add(row.getDataType() == DataType.FLOAT32 ? row : row.toType(DataType.FLOAT32, false));
           } else {
             if (ones == null) {
               long max = 0;
@@ -739,7 +747,7 @@ public final class DeviceDriverUpdate implements AutoCloseable {
       int k = (int) MaskComputer.keepCount(threshold, total);
       NDArray x = (views.size() == 1 ? views.get(0) : NDArrays.concat(views)).reshape(1, total);
       x.attach(tmp);
-      NDArray keep = topK(tmp, x, k, List.of(0)).reshape(total);
+      NDArray keep = topK(tmp, x, k, List.of(0)).reshape(total).toType(DataType.FLOAT32, false);
       keep.attach(tmp);
       long from = 0;
       NDList slices = new NDList();
@@ -763,8 +771,9 @@ public final class DeviceDriverUpdate implements AutoCloseable {
           : tau >= 1 ? Double.POSITIVE_INFINITY : Math.log(tau / (1 - tau));
       // float v > double cut  <=>  v > (float) cut, or v >= (float) cut where rounding went up
       float cf = (float) cut;
-      NDArray keepAll = (double) cf > cut ? s.gte(cf) : s.gt(cf);
-      keepAll.attach(tmp);
+      NDArray pass = (double) cf > cut ? s.gte(cf) : s.gt(cf);
+      pass.attach(tmp);
+      NDArray keepAll = pass.toType(DataType.FLOAT32, false);
       NDList sums = new NDList();
       for (int j = 0; j < prunable.length; j++) {
         rows[j] = segment(tmp, keepAll, prunable[j]);
@@ -784,7 +793,9 @@ public final class DeviceDriverUpdate implements AutoCloseable {
           kept[j] = floor;
         }
       }
-      try (NDArray nan = s.isNaN().any()) {
+      NDArray isNan = s.isNaN();
+      isNan.attach(tmp);
+      try (NDArray nan = isNan.any()) {
         if (nan.getBoolean()) {
           for (int j = 0; j < prunable.length; j++) {
             try (NDManager m = manager.newSubManager(); NDArray seg = segment(m, s, prunable[j]);

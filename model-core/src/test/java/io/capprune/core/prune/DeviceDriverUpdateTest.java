@@ -231,6 +231,29 @@ class DeviceDriverUpdateTest {
     }
   }
 
+  @ParameterizedTest
+  @EnumSource(value = PruningCriterion.class, names = {"MOVEMENT", "MAGNITUDE", "SOFT_MOVEMENT"})
+  void stepsAndPackingLeaveNoArraysBehindOnTheDevice(PruningCriterion criterion) {
+    try (DeviceDriverUpdate device = new DeviceDriverUpdate(pruning(criterion, false),
+        optimizer(0.01, 0.05), DEVICE)) {
+      TrainingState state = device.initialState(ToyBert.random(SHAPES, 0.5, 1));
+      int held = -1;
+      for (long t = 0; t < 4; t++) {
+        device.apply(state, ToyBert.random(SHAPES, 0.3, 100 + t));
+        List<String> names = device.trainableNames(state);
+        MaskSet bits = device.maskSet(state);
+        device.pack(state, names, bits, WirePrecision.FP16);
+        device.pack(state, names, MaskSet.none(), WirePrecision.FP32);
+        state.weights();
+        if (held < 0) {
+          held = device.residentArrays();
+          assertTrue(held > 0);
+        }
+        assertEquals(held, device.residentArrays(), "arrays on the device after step " + t);
+      }
+    }
+  }
+
   @Test
   void flatGradientInTheTrainableOrder() {
     PruningConfig p = pruning(PruningCriterion.MOVEMENT, false);

@@ -53,7 +53,8 @@ public final class DevicePacking {
       // bit j of byte b = entry 8b + j; little-endian longs of these bytes are MaskSet's words
       NDArray weights = m.create(new int[] {1, 2, 4, 8, 16, 32, 64, 128})
           .toType(DataType.UINT8, false).toDevice(all.getDevice(), false).reshape(1, 8);
-      NDArray keep = all.neq(0f).toType(DataType.UINT8, false);
+      NDArray keep = all.neq(m.full(new Shape(), 0f, all.getDataType(), all.getDevice()))
+          .toType(DataType.UINT8, false);
       keep.attach(m);
       NDArray bytes = keep.reshape(total / 8, 8).mul(weights).sum(new int[] {1})
           .toType(DataType.UINT8, false);

@@ -212,7 +212,7 @@ public final class DeviceDriverUpdate implements AutoCloseable {
         // as masks are 0/1 (FIXED masks come from outside: multiplied, as the host packer does)
         ownValues = pruning.criterion() == PruningCriterion.FIXED;
         values = ownValues ? r.w.mul(r.mask) : r.w;
-        keep = r.mask.neq(0f);
+        keep = r.mask.neq(r.scalar(m, 0f));
       } else {
         NDList vs = new NDList();
         NDList ks = new NDList();
@@ -221,10 +221,10 @@ public final class DeviceDriverUpdate implements AutoCloseable {
           if (masks.masks(names.get(i))) {
             NDArray mk = r.segment(m, r.mask, i);
             vs.add(w.mul(mk));
-            ks.add(mk.neq(0f));
+            ks.add(mk.neq(r.scalar(m, 0f)));
           } else {
             vs.add(w);
-            ks.add(r.segment(m, r.mask, i).neq(Float.NaN));
+            ks.add(r.segment(m, r.mask, i).neq(r.scalar(m, Float.NaN)));
           }
         }
         values = NDArrays.concat(vs);
@@ -439,6 +439,15 @@ public final class DeviceDriverUpdate implements AutoCloseable {
       return owned;
     }
 
+    /**
+     * A float32 constant made on the device by a fill kernel. DJL's {@code op(Number)} copies
+     * the number from the heap to the device, which on a GPU waits for the queued kernels: a
+     * step would stop the device some twenty times.
+     */
+    NDArray scalar(NDManager into, float value) {
+      return into.full(new Shape(), value, DataType.FLOAT32, device);
+    }
+
     /** A view of tensor i's part of a flat vector, attached to {@code into}. */
     NDArray segment(NDManager into, NDArray flat, int i) {
       NDArray v = flat.get(new NDIndex("{}:{}", offsets[i], offsets[i] + numels[i]));
@@ -476,8 +485,8 @@ public final class DeviceDriverUpdate implements AutoCloseable {
                   / numPrunable;
             }
             if (lambda != 0) {
-              NDArray r = sig.neg().add(1f).mul(sig);
-              r.muli(inverseNumel).muli((float) (lambda / numPrunable));
+              NDArray r = sig.neg().add(scalar(tmp, 1f)).mul(sig);
+              r.muli(inverseNumel).muli(scalar(tmp, (float) (lambda / numPrunable)));
               gs.addi(r);
             }
           }
@@ -490,9 +499,9 @@ public final class DeviceDriverUpdate implements AutoCloseable {
         double clip = GradientClipper.coefficient(norm, optimizer.maxGradNorm());
         float cf = (float) clip;
         if (cf != 1f) {
-          gw.muli(cf);
+          gw.muli(scalar(tmp, cf));
           if (gs != null) {
-            gs.muli(cf);
+            gs.muli(scalar(tmp, cf));
           }
         }
         double mult = optimizer.lrSchedule().multiplier(t);
@@ -558,23 +567,23 @@ public final class DeviceDriverUpdate implements AutoCloseable {
     private void adamW(NDArray p, NDArray grad, NDArray m, NDArray v, AdamW.StepCoefficients c,
         boolean decayed) {
       try (NDManager tmp = manager.newSubManager()) {
-        m.muli(c.beta1());
-        NDArray a = grad.mul(c.oneMinusBeta1());
+        m.muli(scalar(tmp, c.beta1()));
+        NDArray a = grad.mul(scalar(tmp, c.oneMinusBeta1()));
         a.attach(tmp);
         m.addi(a);
-        v.muli(c.beta2());
-        NDArray b = grad.mul(c.oneMinusBeta2());
+        v.muli(scalar(tmp, c.beta2()));
+        NDArray b = grad.mul(scalar(tmp, c.oneMinusBeta2()));
         b.attach(tmp);
         b.muli(grad);
         v.addi(b);
         NDArray den = sqrt(tmp, v);
-        den.addi(c.eps());
-        NDArray u = m.mul(c.stepSize());
+        den.addi(scalar(tmp, c.eps()));
+        NDArray u = m.mul(scalar(tmp, c.stepSize()));
         u.attach(tmp);
         u.divi(den);
         p.subi(u);
         if (c.decay() != 0f && decayed && flagVectors) {
-          NDArray d = p.mul(c.decay());
+          NDArray d = p.mul(scalar(tmp, c.decay()));
           d.attach(tmp);
           d.muli(decayFlag);
           p.subi(d);
@@ -583,7 +592,7 @@ public final class DeviceDriverUpdate implements AutoCloseable {
           for (int[] run : decayRuns) {
             NDArray seg = p.get(new NDIndex("{}:{}", run[0], run[1]));
             seg.attach(tmp);
-            NDArray d = seg.mul(c.decay());
+            NDArray d = seg.mul(scalar(tmp, c.decay()));
             d.attach(tmp);
             seg.subi(d);
           }
@@ -771,7 +780,7 @@ public final class DeviceDriverUpdate implements AutoCloseable {
           : tau >= 1 ? Double.POSITIVE_INFINITY : Math.log(tau / (1 - tau));
       // float v > double cut  <=>  v > (float) cut, or v >= (float) cut where rounding went up
       float cf = (float) cut;
-      NDArray pass = (double) cf > cut ? s.gte(cf) : s.gt(cf);
+      NDArray pass = (double) cf > cut ? s.gte(scalar(tmp, cf)) : s.gt(scalar(tmp, cf));
       pass.attach(tmp);
       NDArray keepAll = pass.toType(DataType.FLOAT32, false);
       NDList sums = new NDList();
@@ -833,7 +842,7 @@ public final class DeviceDriverUpdate implements AutoCloseable {
         NDList sums = new NDList();
         for (int j = 0; j < prunable.length; j++) {
           NDArray seg = segment(tmp, mask, prunable[j]);
-          sums.add(seg.neq(0f).toType(DataType.INT64, false).sum());
+          sums.add(seg.neq(scalar(tmp, 0f)).toType(DataType.INT64, false).sum());
         }
         NDArray counts = NDArrays.stack(sums);
         counts.attach(tmp);

@@ -188,6 +188,35 @@ class PartitionInvarianceTest {
     }
   }
 
+  /**
+   * One exchange for a large global batch: 1 partition accumulating 8 micro-batches on its device
+   * and 4 partitions accumulating 2 each send gradients that sum to the same step gradient (and so
+   * the same update, which the driver computes from that sum alone).
+   */
+  @Test
+  void onePartitionTimesEightMicroBatchesEqualsFourPartitionsTimesTwo() {
+    // the first 16 rows of the 4-partition deal: shards(4) deals row i to partition i % 4, so
+    // every partition holds exactly 4 of them, 2 micro-batches of 2
+    long[] order = DistributedTrainer.permutation(N, SEED + 4, 7);
+    long[] batch = new long[16];
+    for (int i = 0; i < batch.length; i++) {
+      batch[i] = examples.get((int) order[i]).globalIndex();
+    }
+    GradientBuffer one = aggregate(shards(1), batch, 2);
+    GradientBuffer four = aggregate(shards(4), batch, 2);
+    assertEquals(16, one.examples());
+    assertEquals(16, four.examples());
+    double scale = maxAbs(one.gradient());
+    assertTrue(scale > 1e-3, "a gradient to compare: " + scale);
+    double diff = maxAbsDiff(one.gradient(), four.gradient());
+    assertTrue(diff <= 2e-5 * scale + 1e-7, "1 x 8 vs 4 x 2 micro-batches: the gradients differ by "
+        + diff + " (largest component " + scale + ")");
+    for (int t = 0; t < 6; t++) {
+      assertEquals(one.lossTerms()[t], four.lossTerms()[t], 1e-5,
+          "loss term " + io.capprune.core.train.WorkerStep.TERMS.get(t));
+    }
+  }
+
   /** The tolerance above is not vacuous: another batch gives a gradient far outside it. */
   @Test
   void anotherBatchGivesAnotherGradient() {

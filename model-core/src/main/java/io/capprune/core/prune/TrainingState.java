@@ -17,6 +17,11 @@ import java.util.Set;
  * {@link DriverUpdate#apply} updates the arrays in place, so no 85 M-element array is allocated
  * per step; read the state between steps only.
  *
+ * <p>A {@link DeviceDriverUpdate} keeps the arrays on its device between steps; then every
+ * accessor first copies them into these host tensors (once per change), so snapshots and
+ * evaluation read the current state. Changing the host tensors while a device holds the state is
+ * lost: call {@link #releaseDevice} first (the device update uploads them again at its next step).
+ *
  * <p>Scores and masks are keyed by the weight they belong to. Moments are keyed by parameter name;
  * the moments of scores use the reference's name ({@code ...query.mask_scores}, see {@link
  * ParameterNames#scoresName}), so snapshots of this state read like the reference's state dict.

@@ -325,7 +325,7 @@ public final class WorkerStepBenchmark {
     return new MicroBatch(TokenBatch.pad(ids, types, SEQ, 0), Targets.classes(labels), rows);
   }
 
-  /** Teacher logits and PRE, FINE, one SNAP slice of random unit vectors; label row % 2. */
+  /** Rows 0..n-1 with label row % 2 (see {@link #bank(long[], int[], int, long, long)}). */
   static RepresentationBank bank(int n, int hidden) {
     long[] index = new long[n];
     int[] labels = new int[n];
@@ -333,12 +333,22 @@ public final class WorkerStepBenchmark {
       index[i] = i;
       labels[i] = i % 2;
     }
-    SplittableRandom r = new SplittableRandom(SEED);
+    return bank(index, labels, hidden, n, SEED);
+  }
+
+  /**
+   * A bank for these rows with random teacher logits (2 classes) and PRE, FINE and one SNAP slice
+   * of random unit vectors; also what spark-job's CapPruneBench measures with.
+   */
+  public static RepresentationBank bank(long[] index, int[] labels, int hidden, long trainingSetSize,
+      long seed) {
+    int n = index.length;
+    SplittableRandom r = new SplittableRandom(seed);
     float[] logits = new float[n * 2];
     for (int i = 0; i < logits.length; i++) {
       logits[i] = (float) r.nextGaussian();
     }
-    RepresentationBank b = new RepresentationBank(index, labels, logits, 2, hidden, n);
+    RepresentationBank b = new RepresentationBank(index, labels, logits, 2, hidden, trainingSetSize);
     for (RepresentationBank.Kind k : RepresentationBank.Kind.values()) {
       float[] v = new float[n * hidden];
       for (int row = 0; row < n; row++) {

@@ -181,30 +181,7 @@ public final class CapPruneBench {
 
   /** A bank for these rows with teacher logits and PRE, FINE and one SNAP slice of unit vectors. */
   static RepresentationBank bank(long[] index, int[] labels, int hidden, long trainingSetSize, long seed) {
-    int n = index.length;
-    SplittableRandom r = new SplittableRandom(seed);
-    float[] logits = new float[n * 2];
-    for (int i = 0; i < logits.length; i++) {
-      logits[i] = (float) r.nextGaussian();
-    }
-    RepresentationBank b = new RepresentationBank(index, labels, logits, 2, hidden, trainingSetSize);
-    for (RepresentationBank.Kind k : RepresentationBank.Kind.values()) {
-      float[] v = new float[n * hidden];
-      for (int row = 0; row < n; row++) {
-        double norm = 0;
-        for (int j = 0; j < hidden; j++) {
-          float x = (float) r.nextGaussian();
-          v[row * hidden + j] = x;
-          norm += x * x;
-        }
-        float inv = (float) (1 / Math.sqrt(norm));
-        for (int j = 0; j < hidden; j++) {
-          v[row * hidden + j] *= inv;
-        }
-      }
-      b.addSlice(k, v);
-    }
-    return b;
+    return io.capprune.core.bench.WorkerStepBenchmark.bank(index, labels, hidden, trainingSetSize, seed);
   }
 
   static MicroBatch microBatch(List<EncodedExample> examples, int[] rows, int padTo) {

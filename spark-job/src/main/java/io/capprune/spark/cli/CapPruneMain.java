@@ -16,6 +16,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
 
 /**
@@ -89,7 +90,7 @@ public final class CapPruneMain {
           return 0;
         }
         case "demo", "run", "finetune", "prune", "evaluate", "export" -> {
-          return pipeline(cli, err);
+          return pipeline(cli, out, err);
         }
         case "gpu-check" -> {
           return gpuCheck(cli, out, err);
@@ -107,7 +108,7 @@ public final class CapPruneMain {
   }
 
   /** The training commands: configuration checked, inputs validated, then Spark. */
-  private static int pipeline(CliArgs cli, PrintStream err) {
+  private static int pipeline(CliArgs cli, PrintStream out, PrintStream err) {
     List<String> overrides = new ArrayList<>();
     if (cli.command().equals("demo")) {
       JobConfig given = JobConfig.load(cli.configFile(), cli.overrides());
@@ -146,9 +147,15 @@ public final class CapPruneMain {
       CapPipeline p = new CapPipeline(validated, sc);
       switch (cli.command()) {
         case "demo", "run" -> p.run();
-        case "finetune" -> p.finetune();
+        case "finetune" -> {
+          Map<String, Object> scored = new java.util.LinkedHashMap<>();
+          scored.put("teacher", p.finetune());
+          scored.put("scored", Map.of("teacher", CapPipeline.TEACHER_DIR + "/"));
+          out.println("finetune: dev metrics of " + CapPipeline.describeScores(scored));
+        }
         case "prune" -> p.prune();
-        case "evaluate" -> p.evaluate();
+        case "evaluate" -> out.println("evaluate: dev metrics of " + validated.out().root() + "\n"
+            + CapPipeline.describeScores(p.evaluate()));
         case "export" -> p.export();
         default -> throw new IllegalStateException(cli.command());
       }

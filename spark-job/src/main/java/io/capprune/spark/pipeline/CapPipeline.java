@@ -218,8 +218,14 @@ public final class CapPipeline {
     export();
   }
 
-  /** Trains the teacher from the pre-trained checkpoint with the task loss; writes {@code teacher/}. */
-  public void finetune() {
+  /**
+   * Trains the teacher from the pre-trained checkpoint with the task loss; writes {@code teacher/},
+   * then scores it on the dev set: the metrics go to the log, {@code metrics.json} and
+   * {@code summary.txt} (a teacher is a result in its own right; later stages overwrite both).
+   *
+   * @return the teacher's dev metrics
+   */
+  public Map<String, Double> finetune() {
     if (!config.teacher().isBlank()) {
       throw new IllegalArgumentException("cap.teacher is set (" + config.teacher()
           + "): the teacher exists; nothing to fine-tune");
@@ -254,6 +260,36 @@ public final class CapPipeline {
       throw new UncheckedIOException("cannot write the teacher to " + teacherLocation() + ": " + e.getMessage(), e);
     }
     LOG.info("finetune: teacher written to {}", teacherLocation());
+    Map<String, Double> dev = evaluateWeights(new LinkedHashMap<>(teacher.tensors()));
+    Map<String, Object> metrics = new LinkedHashMap<>();
+    metrics.put("task", task.name());
+    metrics.put("teacher", dev);
+    Map<String, String> scored = new LinkedHashMap<>();
+    scored.put("teacher", TEACHER_DIR + "/");
+    metrics.put("scored", scored);
+    writeJson(out.resolve(METRICS_JSON), metrics);
+    List<StepRecord> records = readRecords(new Path(out.resolve("finetune"), MetricsLog.FILE_NAME));
+    Map<String, String> locations = new LinkedHashMap<>();
+    locations.put("teacher", teacherLocation());
+    locations.put("metrics", out.resolve(METRICS_JSON).toString());
+    RunSummary summary = RunSummary.of(task.name(),
+        config.prune().method().configName() + " (not pruned yet: finetune only, the teacher)", records,
+        dev, Map.of(), locations);
+    try {
+      String text = summary.write(storage.fs(out.root()), out.root());
+      LOG.info("finetune: teacher dev metrics {}\n{}", dev, text);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return dev;
+  }
+
+  private List<StepRecord> readRecords(Path jsonl) {
+    try {
+      return storage.exists(jsonl) ? MetricsLog.read(storage.fs(jsonl), jsonl) : List.of();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
   }
 
   /** Prunes with cap.prune.method from the pre-trained model, distilling from the teacher. */
@@ -355,27 +391,71 @@ public final class CapPipeline {
         String.format("%.2f%%", 100 * state.sparsity().sparsity()));
   }
 
-  /** Dev metrics of the teacher and of the pruned model (final snapshot) into metrics.json. */
+  /**
+   * Dev metrics of whatever the output directory holds into metrics.json: the teacher (cap.teacher
+   * or {@code teacher/}) and the pruned model, which is the final snapshot when pruning finished and
+   * the last committed snapshot otherwise ({@code pruned_final} says which; {@code scored} names
+   * both). Refuses only when there is neither a teacher nor a committed snapshot.
+   */
   public Map<String, Object> evaluate() {
-    Map<String, Object> metrics = new LinkedHashMap<>();
-    metrics.put("task", task.name());
-    metrics.put("teacher", evaluateWeights(new LinkedHashMap<>(readTeacher().tensors())));
-    SnapshotStore.Snapshot last = finalSnapshot();
-    metrics.put("pruned", evaluateWeights(new SnapshotStore(storage, out.resolve(SNAPSHOTS_DIR))
-        .effectiveWeights(last)));
-    metrics.put("pruned_step", last.step());
-    Map<String, Object> perSnapshot = new LinkedHashMap<>();
-    for (SnapshotStore.Snapshot s : new SnapshotStore(storage, out.resolve(SNAPSHOTS_DIR)).committed()) {
-      Map<String, Object> entry = new LinkedHashMap<>();
-      entry.put("epoch", s.epoch());
-      entry.put("sparsity", s.state().get("sparsity"));
-      entry.put("dev", s.state().getOrDefault("dev", new LinkedHashMap<>()));
-      perSnapshot.put(Long.toString(s.step()), entry);
+    SnapshotStore store = new SnapshotStore(storage, out.resolve(SNAPSHOTS_DIR));
+    List<SnapshotStore.Snapshot> committed = store.committed();
+    boolean hasTeacher = givenTeacher != null || !config.teacher().isBlank() || teacherComplete();
+    if (!hasTeacher && committed.isEmpty()) {
+      throw new IllegalStateException(out.root() + " holds nothing to score: no teacher in " + teacherLocation()
+          + " and no committed snapshot in " + out.resolve(SNAPSHOTS_DIR)
+          + "; run the finetune stage (or set cap.teacher) or the prune stage first");
     }
-    metrics.put("snapshots", perSnapshot);
+    Map<String, Object> metrics = new LinkedHashMap<>();
+    Map<String, String> scored = new LinkedHashMap<>();
+    metrics.put("task", task.name());
+    if (hasTeacher) {
+      metrics.put("teacher", evaluateWeights(new LinkedHashMap<>(readTeacher().tensors())));
+      scored.put("teacher", config.teacher().isBlank() ? TEACHER_DIR + "/" : config.teacher());
+    }
+    if (!committed.isEmpty()) {
+      SnapshotStore.Snapshot last = committed.get(committed.size() - 1);
+      boolean isFinal = Boolean.TRUE.equals(last.state().get("final"));
+      metrics.put("pruned", evaluateWeights(store.effectiveWeights(last)));
+      metrics.put("pruned_step", last.step());
+      metrics.put("pruned_final", isFinal);
+      scored.put("pruned", (isFinal ? "final model: snapshot " : "last committed snapshot (pruning not finished): snapshot ")
+          + SNAPSHOTS_DIR + "/" + last.dir().getName() + ", step " + last.step());
+      Map<String, Object> perSnapshot = new LinkedHashMap<>();
+      for (SnapshotStore.Snapshot s : committed) {
+        Map<String, Object> entry = new LinkedHashMap<>();
+        entry.put("epoch", s.epoch());
+        entry.put("sparsity", s.state().get("sparsity"));
+        entry.put("dev", s.state().getOrDefault("dev", new LinkedHashMap<>()));
+        perSnapshot.put(Long.toString(s.step()), entry);
+      }
+      metrics.put("snapshots", perSnapshot);
+    }
+    metrics.put("scored", scored);
     writeJson(out.resolve(METRICS_JSON), metrics);
-    LOG.info("evaluate: teacher {} | pruned {}", metrics.get("teacher"), metrics.get("pruned"));
+    LOG.info("evaluate: {}", describeScores(metrics).replace("\n", "; "));
     return metrics;
+  }
+
+  /**
+   * One line per model that {@link #evaluate} or {@link #finetune} scored: what it was and its dev
+   * metrics, e.g. {@code teacher (teacher/): accuracy=0.8819}.
+   */
+  @SuppressWarnings("unchecked")
+  public static String describeScores(Map<String, Object> metrics) {
+    Map<String, Object> scored = metrics.get("scored") instanceof Map<?, ?> m ? (Map<String, Object>) m : Map.of();
+    StringBuilder s = new StringBuilder();
+    for (String which : List.of("teacher", "pruned")) {
+      if (metrics.get(which) instanceof Map<?, ?> dev) {
+        if (s.length() > 0) {
+          s.append('\n');
+        }
+        s.append(which).append(" (").append(scored.getOrDefault(which, "?")).append("):");
+        dev.forEach((k, v) -> s.append(' ').append(k).append('=')
+            .append(v instanceof Number n ? String.format(java.util.Locale.ROOT, "%.4f", n.doubleValue()) : v));
+      }
+    }
+    return s.toString();
   }
 
   /** The pruned model in Hugging Face layout (pruned weights zeroed), sparsity.json, summary.txt. */

@@ -37,14 +37,18 @@ public final class RunComparison {
     FileSystem fs = root.getFileSystem(conf);
     JsonNode run = readJson(fs, new Path(root, "run.json"));
     JsonNode metrics = readJson(fs, new Path(root, "metrics.json"));
-    JsonNode sparsity = readJson(fs, new Path(root, "sparsity.json"));
     String method = text(run.path("identity"), "method", new Path(root, "run.json"));
     String task = text(metrics, "task", new Path(root, "metrics.json"));
     Map<String, Double> teacher = numbers(metrics.path("teacher"));
     Map<String, Double> pruned = numbers(metrics.path("pruned"));
-    if (pruned.isEmpty()) {
-      throw new IOException(new Path(root, "metrics.json") + " has no pruned dev metrics: run `evaluate` first");
+    if (pruned.isEmpty() && teacher.isEmpty()) {
+      throw new IOException(new Path(root, "metrics.json") + " has no dev metrics: run `finetune` or `evaluate` first");
     }
+    if (pruned.isEmpty()) {
+      // Only a teacher so far (finetune alone, or evaluate before any snapshot): no sparsity, no steps.
+      return new Run(location, task, method, teacher, pruned, Double.NaN, 0, Double.NaN);
+    }
+    JsonNode sparsity = readJson(fs, new Path(root, "sparsity.json"));
     if (!sparsity.has("sparsity")) {
       throw new IOException(new Path(root, "sparsity.json") + " has no key 'sparsity'");
     }
@@ -74,6 +78,12 @@ public final class RunComparison {
     for (Run r : runs) {
       names.addAll(r.pruned().keySet());
     }
+    if (names.isEmpty()) {
+      // Only teachers: their metrics name the columns, the pruned ones stay empty.
+      for (Run r : runs) {
+        names.addAll(r.teacher().keySet());
+      }
+    }
     String main = names.iterator().next();
     StringBuilder s = new StringBuilder(512);
     s.append("| run | method | teacher ").append(main).append(" |");
@@ -87,14 +97,15 @@ public final class RunComparison {
     for (Run r : runs) {
       Double t = r.teacher().get(main);
       Double p = r.pruned().get(main);
-      s.append("| ").append(r.location()).append(" | ").append(r.method()).append(" | ")
+      s.append("| ").append(r.location()).append(" | ").append(r.method())
+          .append(r.pruned().isEmpty() ? " (teacher only)" : "").append(" | ")
           .append(t == null ? "-" : f4(t)).append(" |");
       for (String n : names) {
         Double v = r.pruned().get(n);
         s.append(' ').append(v == null ? "-" : f4(v)).append(" |");
       }
       s.append(' ').append(t == null || p == null || t == 0 ? "-" : String.format(Locale.ROOT, "%.1f %%", 100 * p / t))
-          .append(" | ").append(String.format(Locale.ROOT, "%.2f %%", 100 * r.sparsity()))
+          .append(" | ").append(Double.isNaN(r.sparsity()) ? "-" : String.format(Locale.ROOT, "%.2f %%", 100 * r.sparsity()))
           .append(" | ").append(r.steps())
           .append(" | ").append(Double.isNaN(r.pruneSeconds()) ? "-" : ProgressLine.duration(r.pruneSeconds()))
           .append(" |\n");

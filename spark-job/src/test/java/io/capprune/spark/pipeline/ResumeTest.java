@@ -75,8 +75,8 @@ class ResumeTest {
     Map<String, String> kept = new java.util.TreeMap<>(fingerprint(snapshots));
     kept.keySet().removeIf(k -> k.startsWith("24"));
 
-    // Nothing final to evaluate yet.
-    PipelineFixture.Result early = cli("evaluate", settings, "--output", b.toString());
+    // Nothing final to export yet (evaluate would score the last committed snapshot, step 16).
+    PipelineFixture.Result early = cli("export", settings, "--output", b.toString());
     assertEquals(1, early.code());
     assertTrue(early.err().contains("file:" + snapshots + " holds no final snapshot: run the prune stage first"), early.err());
 

@@ -49,6 +49,32 @@ class RunComparisonTest {
   }
 
   @Test
+  void aRunWithOnlyATeacherHasARowWithTheTeachersMetric() throws IOException {
+    Path cap = run("cap", "cap-movement", 0.8, 0.76, 0.9001);
+    Path teacherOnly = dir.resolve("teacher-only");
+    Files.createDirectories(teacherOnly);
+    Files.writeString(teacherOnly.resolve("run.json"), "{\"identity\":{\"task\":\"MRPC\",\"method\":\"movement\"}}");
+    Files.writeString(teacherOnly.resolve("metrics.json"),
+        "{\"task\":\"MRPC\",\"teacher\":{\"acc\":0.81,\"f1\":0.9},\"scored\":{\"teacher\":\"teacher/\"}}");
+    List<RunComparison.Run> runs = RunComparison.readAll(List.of(cap.toString(), teacherOnly.toString()),
+        new Configuration());
+    assertTrue(runs.get(1).pruned().isEmpty());
+    String[] lines = RunComparison.markdown(runs).split("\n");
+    assertTrue(lines[3].contains("| movement (teacher only) | 0.8100 | - | - | - | - | 0 | - |"), lines[3]);
+    // Only teachers: the teacher's metrics name the columns.
+    String alone = RunComparison.markdown(List.of(runs.get(1)));
+    assertTrue(alone.startsWith("| run | method | teacher acc | pruned acc | pruned f1 |"), alone);
+  }
+
+  @Test
+  void aRunWithoutAnyDevMetricIsRefused() throws IOException {
+    Path r = run("cap", "cap-movement", 0.8, 0.76, 0.9);
+    Files.writeString(r.resolve("metrics.json"), "{\"task\":\"MRPC\"}");
+    IOException e = assertThrows(IOException.class, () -> RunComparison.read(r.toString(), new Configuration()));
+    assertTrue(e.getMessage().contains("has no dev metrics"), e.getMessage());
+  }
+
+  @Test
   void aRunWithoutMetricsIsNamed() throws IOException {
     Path r = run("cap", "cap-movement", 0.8, 0.76, 0.9);
     Files.delete(r.resolve("metrics.json"));

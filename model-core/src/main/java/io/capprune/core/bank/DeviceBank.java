@@ -38,7 +38,7 @@ public final class DeviceBank implements AutoCloseable {
     int n = source.size();
     this.globalIndex = NDArrays.owned(manager.create(source.globalIndexArray()));
     int[] l = source.labelArray();
-    this.labels = l == null ? null : NDArrays.owned(manager.create(toLongs(l)));
+    this.labels = l == null ? null : NDArrays.owned(manager.create(NDArrays.toLongs(l)));
     float[] t = source.teacherLogitArray();
     this.teacherLogits = t == null ? null
         : NDArrays.owned(manager.create(t, new Shape(n, source.numClasses())));
@@ -198,13 +198,6 @@ public final class DeviceBank implements AutoCloseable {
     return r == 1 ? x : x.reshape(e, 1).broadcast(new Shape(e, r)).reshape(e * r);
   }
 
-  private static long[] toLongs(int[] v) {
-    long[] out = new long[v.length];
-    for (int i = 0; i < v.length; i++) {
-      out[i] = v[i];
-    }
-    return out;
-  }
 
   @Override
   public void close() {

@@ -59,7 +59,7 @@ public final class DeviceWeights implements AutoCloseable {
       return new FlatParameters(names, shapes, NDArrays.owned(values));
     }
     if (keepFor != masks.id()) {
-      rebuildKeep(packed, masks);
+      rebuildKeep(masks);
     }
     NDArray flat = step.zeros(new Shape(size), DataType.FLOAT32);
     flat.set(new NDIndex().addBooleanIndex(keep), values);
@@ -92,10 +92,7 @@ public final class DeviceWeights implements AutoCloseable {
     long[] words = new long[wordCount()];
     int w = 0;
     for (int[] shape : shapes) {
-      int numel = (int) HostTensor.numel(shape);
-      for (int j = 0; j < numel; j += 64) {
-        words[w++] = numel - j >= 64 ? -1L : (1L << (numel - j)) - 1;
-      }
+      w = allEntries((int) HostTensor.numel(shape), words, w);
     }
     real = unpackBits(words);
   }
@@ -136,7 +133,7 @@ public final class DeviceWeights implements AutoCloseable {
   }
 
   /** The keep pattern of a new mask set: mask bits for masked tensors, all entries of the rest. */
-  private void rebuildKeep(PackedWeights packed, MaskSet masks) {
+  private void rebuildKeep(MaskSet masks) {
     long[] words = new long[wordCount()];
     int w = 0;
     for (int i = 0; i < names.size(); i++) {
@@ -149,12 +146,10 @@ public final class DeviceWeights implements AutoCloseable {
               + " words for " + numel + " entries");
         }
         System.arraycopy(bits, 0, words, w, count);
+        w += count;
       } else {
-        for (int j = 0; j < count; j++) {
-          words[w + j] = numel - 64 * j >= 64 ? -1L : (1L << (numel - 64 * j)) - 1;
-        }
+        w = allEntries(numel, words, w);
       }
-      w += count;
     }
     if (keep != null) {
       keep.close();
@@ -164,6 +159,15 @@ public final class DeviceWeights implements AutoCloseable {
     }
     keep.attach(manager);
     keepFor = masks.id();
+  }
+
+  /** Sets the bits of {@code numel} entries from word {@code from}; returns the next word. */
+  private static int allEntries(int numel, long[] words, int from) {
+    int w = from;
+    for (int j = 0; j < numel; j += 64) {
+      words[w++] = numel - j >= 64 ? -1L : (1L << (numel - j)) - 1;
+    }
+    return w;
   }
 
   /** Bit j of word i (little-endian) as element 64 i + j of a boolean vector on the device. */

@@ -44,23 +44,15 @@ public final class CapLoss {
     checkBatch(targets, bank, localRows);
     NDManager manager = logits.getManager();
     DeviceBank device = DeviceBank.upload(manager, bank);
-    long[] rows = new long[localRows.length];
-    for (int i = 0; i < rows.length; i++) {
-      rows[i] = localRows[i];
-    }
     NDArray target;
     if (targets.isRegression()) {
       target = NDArrays.owned(manager.create(targets.scores()));
     } else {
       ClassificationLoss.checkLabels(logits.getShape(), targets.classes());
-      long[] ids = new long[localRows.length];
-      for (int i = 0; i < ids.length; i++) {
-        ids[i] = targets.classes()[i];
-      }
-      target = NDArrays.owned(manager.create(ids));
+      target = NDArrays.owned(manager.create(NDArrays.toLongs(targets.classes())));
     }
     return compute(logits, representation, target, targets.isRegression(), device,
-        NDArrays.owned(manager.create(rows)));
+        NDArrays.owned(manager.create(NDArrays.toLongs(localRows))));
   }
 
   /**

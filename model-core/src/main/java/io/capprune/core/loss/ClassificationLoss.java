@@ -30,11 +30,7 @@ public final class ClassificationLoss {
   /** mean_b −log softmax(logits_b)[labels_b]; logits [B, C]. */
   public static NDArray crossEntropy(NDArray logits, int[] labels) {
     checkLabels(logits.getShape(), labels);
-    long[] ids = new long[labels.length];
-    for (int i = 0; i < ids.length; i++) {
-      ids[i] = labels[i];
-    }
-    return crossEntropy(logits, NDArrays.owned(logits.getManager().create(ids)));
+    return crossEntropy(logits, NDArrays.owned(logits.getManager().create(NDArrays.toLongs(labels))));
   }
 
   /** Host check of class ids against logits [B, C], before they go to the device. */

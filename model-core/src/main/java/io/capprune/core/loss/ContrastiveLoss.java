@@ -91,9 +91,9 @@ public final class ContrastiveLoss {
     }
     NDManager m = z.getManager();
     Negatives candidates = extras == null ? null : new Negatives(extras, m.create(extraIndex),
-        extraLabels == null ? null : m.create(toLongs(extraLabels)), null);
+        extraLabels == null ? null : m.create(NDArrays.toLongs(extraLabels)), null);
     return compute(z, detachedCopy, m.create(batchIndex),
-        batchLabels == null ? null : m.create(toLongs(batchLabels)), bankSlices, candidates);
+        batchLabels == null ? null : m.create(NDArrays.toLongs(batchLabels)), bankSlices, candidates);
   }
 
   /**
@@ -260,13 +260,6 @@ public final class ContrastiveLoss {
     return new Term(logP.mul(coefficient).sum().mul(NDArrays.scalar(manager, -weight, type)), total);
   }
 
-  private static long[] toLongs(int[] v) {
-    long[] out = new long[v.length];
-    for (int i = 0; i < v.length; i++) {
-      out[i] = v[i];
-    }
-    return out;
-  }
 
   private static double read(NDArray x) {
     return x.toType(DataType.FLOAT64, false).getDouble();

@@ -70,7 +70,7 @@ public final class MaskImportance {
                 out.lastHiddenState(), in.attentionMask());
             CapLoss.checkBatch(mb.targets(), bank, mb.bankRows());
             loss = capLoss.compute(out.logits(), z, targets(step, mb), mb.targets().isRegression(),
-                deviceBank, NDArrays.owned(step.create(toLongs(mb.bankRows())))).total();
+                deviceBank, NDArrays.owned(step.create(NDArrays.toLongs(mb.bankRows())))).total();
           }
           collector.backward(loss);
           addAbs(heads, leaves.headMask().getGradient());
@@ -88,16 +88,9 @@ public final class MaskImportance {
 
   private static NDArray targets(NDManager m, MicroBatch mb) {
     return mb.targets().isRegression() ? NDArrays.owned(m.create(mb.targets().scores()))
-        : NDArrays.owned(m.create(toLongs(mb.targets().classes())));
+        : NDArrays.owned(m.create(NDArrays.toLongs(mb.targets().classes())));
   }
 
-  private static long[] toLongs(int[] v) {
-    long[] out = new long[v.length];
-    for (int i = 0; i < v.length; i++) {
-      out[i] = v[i];
-    }
-    return out;
-  }
 
   private static void addAbs(double[] into, NDArray grad) {
     double[] g = grad.toType(DataType.FLOAT64, false).toDoubleArray();

@@ -150,6 +150,7 @@ public final class NDArrays {
     return out;
   }
 
+  /** Widens ints (a shape, ids, labels, rows) to longs. */
   public static long[] toLongs(int[] shape) {
     long[] s = new long[shape.length];
     for (int i = 0; i < shape.length; i++) {

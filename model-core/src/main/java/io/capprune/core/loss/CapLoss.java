@@ -106,7 +106,9 @@ public final class CapLoss {
         throw new IllegalArgumentException("bank teacher logits have " + bank.numClasses()
             + " classes but student logits are " + logits.getShape());
       }
-      kd = Distillation.compute(logits, bank.teacherLogits(rows), config.kdTemperature());
+      kd = regression && config.regressionMse()
+          ? Distillation.meanSquaredError(logits, bank.teacherLogits(rows))
+          : Distillation.compute(logits, bank.teacherLogits(rows), config.kdTemperature());
       total = total.add(kd.mul(NDArrays.scalar(manager, config.wKd(), type)));
     }
 

@@ -19,6 +19,8 @@ import java.util.Set;
  * @param representation which vector the contrastive terms compare
  * @param banks which of PRE (PrC), FINE (FiC), SNAP (SnC) take part when present
  * @param contrastive false for the movement-pruning + KD baseline without CAP terms
+ * @param regressionMse with one output (regression), distil by the mean squared error between
+ *     student and teacher outputs; false keeps the reference's formula, which is 0 for one output
  */
 public record CapLossConfig(
     float wCe,
@@ -30,8 +32,16 @@ public record CapLossConfig(
     int extraExamples,
     Representation.Mode representation,
     Set<Kind> banks,
-    boolean contrastive)
+    boolean contrastive,
+    boolean regressionMse)
     implements Serializable {
+
+  /** The reference's objective: no distillation term for regression (one output). */
+  public CapLossConfig(float wCe, float wKd, float kdTemperature, float tau, float wU, float wS,
+      int extraExamples, Representation.Mode representation, Set<Kind> banks, boolean contrastive) {
+    this(wCe, wKd, kdTemperature, tau, wU, wS, extraExamples, representation, banks, contrastive,
+        false);
+  }
 
   public CapLossConfig {
     requireNonNegative(wCe, "wCe");
@@ -62,17 +72,23 @@ public record CapLossConfig(
 
   public CapLossConfig withBanks(Set<Kind> enabled) {
     return new CapLossConfig(wCe, wKd, kdTemperature, tau, wU, wS, extraExamples, representation,
-        enabled, contrastive);
+        enabled, contrastive, regressionMse);
   }
 
   public CapLossConfig withContrastive(boolean on) {
     return new CapLossConfig(wCe, wKd, kdTemperature, tau, wU, wS, extraExamples, representation,
-        banks, on);
+        banks, on, regressionMse);
   }
 
   public CapLossConfig withExtraExamples(int extra) {
     return new CapLossConfig(wCe, wKd, kdTemperature, tau, wU, wS, extra, representation, banks,
-        contrastive);
+        contrastive, regressionMse);
+  }
+
+  /** Distillation on regression tasks by MSE (on) or by the reference's formula, 0 there (off). */
+  public CapLossConfig withRegressionMse(boolean on) {
+    return new CapLossConfig(wCe, wKd, kdTemperature, tau, wU, wS, extraExamples, representation,
+        banks, contrastive, on);
   }
 
   public boolean uses(Kind kind) {

@@ -7,7 +7,7 @@ import io.capprune.core.tensor.NDArrays;
  * Knowledge distillation of the movement-pruning code CAP forks (cap-reference 2):
  * T² · KL(softmax(t/T) ‖ softmax(s/T)) with reduction batchmean, i.e. summed over classes and batch
  * and divided by B. With one output (STS-B) both softmaxes are 1 and the term is exactly 0, as in
- * the reference.
+ * the reference. {@link #meanSquaredError} is this project's option for regression (off by default).
  */
 public final class Distillation {
 
@@ -38,5 +38,22 @@ public final class Distillation {
         .div(NDArrays.scalar(studentLogits.getManager(), b, studentLogits.getDataType()))
         .mul(NDArrays.scalar(studentLogits.getManager(), temperature * temperature,
             studentLogits.getDataType()));
+  }
+
+  /**
+   * Regression distillation, not in the reference: mean over the batch of (s - t)² between the
+   * student's and the teacher's single outputs. No temperature: a score has no softmax to soften.
+   *
+   * @param studentLogits [B, 1], gradients flow into it
+   * @param teacherLogits [B, 1], precomputed; treated as a constant
+   */
+  public static NDArray meanSquaredError(NDArray studentLogits, NDArray teacherLogits) {
+    if (!studentLogits.getShape().equals(teacherLogits.getShape())
+        || studentLogits.getShape().dimension() != 2 || studentLogits.getShape().get(1) != 1) {
+      throw new IllegalArgumentException("regression distillation needs student and teacher outputs"
+          + " of shape [B, 1], got " + studentLogits.getShape() + " and " + teacherLogits.getShape());
+    }
+    NDArray teacher = teacherLogits.stopGradient().toType(studentLogits.getDataType(), false);
+    return studentLogits.sub(teacher).square().mean();
   }
 }

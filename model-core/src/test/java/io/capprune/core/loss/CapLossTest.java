@@ -275,6 +275,34 @@ class CapLossTest {
     }
   }
 
+  /** The option beyond the reference: regression distils by MSE toward the teacher's output. */
+  @Test
+  void regressionMseDistillsTowardTheTeacherOutput() {
+    RepresentationBank bank = bank(true, 1);
+    float[] teacher = bank.teacherLogits(ROWS);
+    float[] student = {1, 2, 3, 4};
+    double expected = 0;
+    for (int i = 0; i < 4; i++) {
+      expected += (student[i] - teacher[i]) * (student[i] - teacher[i]) / 4.0;
+    }
+    try (NDManager manager = NDManager.newBaseManager()) {
+      NDArray logits = manager.create(student, new Shape(4, 1));
+      NDArray z = manager.create(unitRows(new SplittableRandom(3), 4), new Shape(4, H));
+      Targets targets = Targets.regression(1.5f, 2f, 2f, 5f);
+      DjlRuntime.seed(4);
+      LossTerms off = new CapLoss(CapLossConfig.defaults()).compute(logits, z, targets, bank, ROWS)
+          .terms();
+      DjlRuntime.seed(4);
+      LossTerms mse = new CapLoss(CapLossConfig.defaults().withRegressionMse(true))
+          .compute(logits, z, targets, bank, ROWS).terms();
+      assertTrue(expected > 0.5, "the fixture's teacher differs from the student");
+      assertEquals(0f, off.kd());
+      assertEquals(expected, mse.kd(), 1e-5);
+      assertEquals(off.ce(), mse.ce(), 1e-7);
+      assertEquals(off.total() + 0.9 * expected, mse.total(), 1e-4);
+    }
+  }
+
   @Test
   void gradientReachesLogitsAndRepresentation() {
     RepresentationBank bank = bank(false, 1);

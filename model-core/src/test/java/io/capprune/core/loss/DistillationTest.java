@@ -54,6 +54,26 @@ class DistillationTest {
   }
 
   @Test
+  void regressionMseIsTheMeanSquaredDifferenceWithGradientIntoTheStudent() {
+    try (NDManager manager = NDManager.newBaseManager()) {
+      NDArray student = manager.create(new float[] {1, 2, 4}, new Shape(3, 1));
+      NDArray teacher = manager.create(new float[] {0, 2, 1}, new Shape(3, 1));
+      student.setRequiresGradient(true);
+      teacher.setRequiresGradient(true);
+      try (GradientCollector collector = Engine.getInstance().newGradientCollector()) {
+        NDArray loss = Distillation.meanSquaredError(student, teacher);
+        assertEquals((1 + 0 + 9) / 3.0, loss.getFloat(), 1e-6);
+        collector.backward(loss);
+      }
+      // d/ds mean((s - t)^2) = 2 (s - t) / B; the teacher is a constant
+      assertArrayEquals(new float[] {2 / 3f, 0, 2f}, student.getGradient().toFloatArray(), 1e-6f);
+      assertArrayEquals(new float[] {0, 0, 0}, teacher.getGradient().toFloatArray());
+      assertThrows(IllegalArgumentException.class, () -> Distillation.meanSquaredError(
+          manager.zeros(new Shape(3, 2)), manager.zeros(new Shape(3, 2))));
+    }
+  }
+
+  @Test
   void gradientFlowsIntoStudentOnly() {
     SplittableRandom random = new SplittableRandom(5);
     try (NDManager manager = NDManager.newBaseManager()) {

@@ -129,7 +129,15 @@ public record JobConfig(
 
   public record LossSettings(double ceWeight, double kdWeight, double kdTemperature,
       double contrastiveTemperature, double unsupervisedWeight, double supervisedWeight,
-      int extraExamples, String representation, List<String> modules) implements Serializable {}
+      int extraExamples, String representation, List<String> modules, String regressionDistillation)
+      implements Serializable {
+    public static final Set<String> REGRESSION_DISTILLATION = Set.of("none", "mse");
+
+    /** Whether regression tasks distil by MSE between student and teacher outputs. */
+    public boolean regressionMse() {
+      return regressionDistillation.equals("mse");
+    }
+  }
 
   public record S3Settings(String endpoint, String region, boolean pathStyleAccess, String accessKey,
       String secretKey) implements Serializable {
@@ -305,7 +313,8 @@ public record JobConfig(
         new LossSettings(ls.atLeast("ce-weight", 0), ls.atLeast("kd-weight", 0),
             ls.positive("kd-temperature"), ls.positive("contrastive-temperature"),
             ls.atLeast("unsupervised-weight", 0), ls.atLeast("supervised-weight", 0),
-            ls.intAtLeast("extra-examples", 0), ls.oneOf("representation", REPRESENTATIONS), modules),
+            ls.intAtLeast("extra-examples", 0), ls.oneOf("representation", REPRESENTATIONS), modules,
+            ls.oneOf("regression-distillation", LossSettings.REGRESSION_DISTILLATION)),
         structured,
         cap.intAtLeast("log.every-steps", 1),
         new S3Settings(s3.string("endpoint"), s3.string("region"), s3.bool("path-style-access"),

@@ -30,6 +30,7 @@ public final class Preflight {
       throw new ConfigValidationException("cap.data-dir", config.dataDir() + " gives no training examples");
     }
     checkLabels(config);
+    checkRegressionDistillation(config);
     if (config.maxSeqLength() > model.maxPositionEmbeddings()) {
       fail("cap.max-seq-length", config.maxSeqLength() + " tokens exceed the model's "
           + model.maxPositionEmbeddings() + " position embeddings", model.maxPositionEmbeddings());
@@ -41,6 +42,15 @@ public final class Preflight {
       checkStructured(config.structured(), model);
     } else {
       checkSchedule(config.prune(), trainExamples);
+    }
+  }
+
+  /** cap.loss.regression-distillation = mse only where there is one output to distil. */
+  static void checkRegressionDistillation(JobConfig config) {
+    if (config.loss().regressionMse()
+        && !io.capprune.core.glue.GlueTask.of(config.task()).isRegression()) {
+      fail("cap.loss.regression-distillation", "mse applies to regression tasks (stsb) only; task "
+          + config.task() + " is a classification task and distils by KL", "none");
     }
   }
 

@@ -579,7 +579,7 @@ public final class CapPipeline {
         (float) l.contrastiveTemperature(), (float) l.unsupervisedWeight(),
         task.isRegression() ? 0f : (float) l.supervisedWeight(), l.extraExamples(),
         Representation.Mode.valueOf(l.representation().toUpperCase(java.util.Locale.ROOT)), banks,
-        config.prune().method().contrastive());
+        config.prune().method().contrastive()).withRegressionMse(l.regressionMse());
   }
 
   long trainSize() {

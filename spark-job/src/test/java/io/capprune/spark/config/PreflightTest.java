@@ -136,7 +136,9 @@ class PreflightTest {
         new Case(List.of("task=sst2", "finetune.epochs=0"), 2_000, BERT_BASE, "cap.finetune.epochs"),
         new Case(List.of("task=stsb", "labels=[low, high]"), 5_749, BERT_BASE, "cap.labels"),
         new Case(List.of("task=rte", "labels=[entailment, entailment]"), 2_490, BERT_BASE, "cap.labels"),
-        new Case(List.of("task=rte", "labels=[entailment]"), 2_490, BERT_BASE, "cap.labels"));
+        new Case(List.of("task=rte", "labels=[entailment]"), 2_490, BERT_BASE, "cap.labels"),
+        new Case(List.of("task=sst2", "loss.regression-distillation=mse"), 67_349, BERT_BASE,
+            "cap.loss.regression-distillation"));
     for (Case c : cases) {
       ConfigValidationException e = assertThrows(ConfigValidationException.class,
           () -> Preflight.check(JobConfig.load(null, c.settings()), c.n(), c.model(), true), c.settings()::toString);

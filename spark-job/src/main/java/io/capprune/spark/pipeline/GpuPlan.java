@@ -100,7 +100,7 @@ public record GpuPlan(boolean gpus, int executors, Map<String, String> sparkDefa
             + "or set cap.spark.partitions to at most " + executors);
       }
     } else if (executors > 0) {
-      // CapPipeline cuts the training set into sc.defaultParallelism() partitions when
+      // TokenizedData cuts the training set into sc.defaultParallelism() partitions when
       // cap.spark.partitions is 0: one per GPU executor, not one per core.
       defaults.put("spark.default.parallelism", Integer.toString(executors));
     } else {

@@ -39,7 +39,7 @@ class GpuPlanTest {
     assertTrue(p.gpus());
     assertEquals(4, p.executors());
     assertEquals("4", p.sparkDefaults().get("spark.default.parallelism"),
-        "CapPipeline takes sc.defaultParallelism() partitions when cap.spark.partitions is 0");
+        "TokenizedData takes sc.defaultParallelism() partitions when cap.spark.partitions is 0");
     assertEquals("15min", p.sparkDefaults().get(GpuPlan.MAX_WAIT));
     assertEquals("1.0", p.sparkDefaults().get(GpuPlan.MIN_RATIO));
   }

@@ -11,6 +11,8 @@ import io.capprune.core.loss.CapLossConfig;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.spark.config.JobConfig;
 import io.capprune.spark.data.Shard;
+import io.capprune.spark.pipeline.prune.RepresentationBanks;
+import io.capprune.spark.pipeline.prune.StructuredPruneStage;
 import io.capprune.spark.worker.EncodeTask;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -26,7 +28,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Issue 20 item 2: structured CAP's SnC slices are encoded in eval mode (no dropout), as the
  * reference's structured runs; the unstructured ones stay in train mode (dropout on). The slice
- * StructuredPrune adds must equal an eval-mode encoding of the same weights exactly, and differ from
+ * StructuredPruneStage adds must equal an eval-mode encoding of the same weights exactly, and differ from
  * a train-mode one (the demo model has dropout 0.1, so the two modes give different vectors).
  */
 class SnapshotSliceModeTest {
@@ -40,14 +42,17 @@ class SnapshotSliceModeTest {
     JobConfig config = JobConfig.load(null, settings);
     CapPipeline.Validated v = CapPipeline.validate(config, new Configuration());
     try (JavaSparkContext sc = SparkContexts.create(config, "snapshot-slice-mode")) {
-      CapPipeline p = new CapPipeline(v, sc);
-      LinkedHashMap<String, HostTensor> weights = p.studentInit();
-      CapLossConfig loss = p.lossConfig();
-      HfCheckpoint teacher = new HfCheckpoint("teacher", p.modelConfig, p.studentInit(), p.pretrained.vocab());
-      JavaRDD<Shard> banked = p.withBanks(p.trainShards(), teacher, p.studentInit(), loss);
+      RunContext run = new CapPipeline(v, sc).context();
+      LinkedHashMap<String, HostTensor> weights = run.studentInit();
+      CapLossConfig loss = run.core().loss();
+      HfCheckpoint teacher = new HfCheckpoint("teacher", run.core().student(), run.studentInit(),
+          run.pretrained().vocab());
+      JavaRDD<Shard> banked = RepresentationBanks.build(run, run.data().train(), teacher,
+          run.studentInit(), loss);
 
-      List<Shard> structured = StructuredPrune.snapshotSlice(p, banked, weights).collect();
-      List<Shard> unstructured = p.withSnapshotSlice(banked, weights, true).collect();
+      List<Shard> structured = StructuredPruneStage.snapshotSlice(run, banked, weights).collect();
+      List<Shard> unstructured =
+          RepresentationBanks.withSnapshotSlice(run, banked, weights, true).collect();
 
       Broadcast<LinkedHashMap<String, HostTensor>> w = sc.broadcast(weights);
       int compared = 0;
@@ -60,7 +65,7 @@ class SnapshotSliceModeTest {
           rows[r] = r;
         }
         // eval mode has no randomness: any seed gives the same vectors
-        float[] eval = new EncodeTask(p.workerSettings(), w, false, loss.representation(), 12345)
+        float[] eval = new EncodeTask(run.core().worker(), w, false, loss.representation(), 12345)
             .run(s.examples(), s.partition()).vectors();
         float[] slice = s.bank().gather(Kind.SNAP, rows);
         // the bank keeps fp16 vectors

@@ -250,9 +250,9 @@ class CapTrainingLoopTest {
         assertEquals(BATCH, r.examples());
 
         UpdateSummary s = update.apply(state, gradients(r, trainable));
-        losses[t] = r.lossTerms()[WorkerStep.TERMS.indexOf("total")] + s.regularizerLoss();
-        kd[t] = r.lossTerms()[WorkerStep.TERMS.indexOf("kd")];
-        fic[t] = r.lossTerms()[WorkerStep.TERMS.indexOf("fic")];
+        losses[t] = r.terms().total() + s.regularizerLoss();
+        kd[t] = r.terms().kd();
+        fic[t] = r.terms().fic();
         assertEquals(t + 1, state.step());
         assertEquals(SCHEDULE.valueAt(t + 1), s.nextThreshold(), 0.0, "step " + t);
         assertMasksFollow(state, SCHEDULE.valueAt(t + 1), "after step " + t);

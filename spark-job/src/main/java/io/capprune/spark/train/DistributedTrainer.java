@@ -4,6 +4,7 @@ import io.capprune.core.exchange.MaskSet;
 import io.capprune.core.exchange.PackedWeights;
 import io.capprune.core.exchange.WirePrecision;
 import io.capprune.core.loss.CapLossConfig;
+import io.capprune.core.loss.LossTerms;
 import io.capprune.core.prune.DeviceDriverUpdate;
 import io.capprune.core.prune.DriverUpdate;
 import io.capprune.core.prune.TrainingState;
@@ -130,7 +131,7 @@ public final class DistributedTrainer {
     long startStep = state.step();
     long[] permutation = null;
     int permutationEpoch = -1;
-    double[] termSums = new double[6];
+    LossTerms termSums = LossTerms.ZERO;
     long examplesSinceLog = 0;
     long lastLogNanos = startNanos;
     // Where the time of the logged steps went: broadcast + job (workers + exchange) + driver update.
@@ -202,9 +203,7 @@ public final class DistributedTrainer {
         jobSecs += (tJobEnd - tJob) / 1e9;
         workerSecs += g.workerSeconds();
         workerTotalSecs += g.workerSecondsTotal();
-        for (int i = 0; i < termSums.length; i++) {
-          termSums[i] += g.lossTerms()[i];
-        }
+        termSums = termSums.plus(g.terms());
         examplesSinceLog += g.examples();
 
         long done = step + 1;
@@ -220,10 +219,11 @@ public final class DistributedTrainer {
           long n = done % plan.logEverySteps() == 0 ? plan.logEverySteps() : done % plan.logEverySteps();
           n = Math.min(n, done - startStep);
           double secs = (System.nanoTime() - lastLogNanos) / 1e9;
+          LossTerms mean = termSums.dividedBy(n);
           StepRecord.Builder r = StepRecord.builder(done, total)
               .epoch(epoch + 1)
-              .loss(termSums[5] / n + s.regularizerLoss())
-              .ce(termSums[0] / n)
+              .loss(mean.total() + s.regularizerLoss())
+              .ce(mean.ce())
               .learningRate(s.learningRate())
               .gradNorm(s.gradNorm())
               .sparsity(s.sparsity().sparsity())
@@ -232,9 +232,9 @@ public final class DistributedTrainer {
               .secondsElapsed(elapsed)
               .secondsLeft(eta.secondsLeft(total - startStep));
           if (loss != null) {
-            r.kd(termSums[1] / n);
+            r.kd(mean.kd());
             if (loss.contrastive()) {
-              r.prc(termSums[2] / n).snc(termSums[3] / n).fic(termSums[4] / n);
+              r.prc(mean.prc()).snc(mean.snc()).fic(mean.fic());
             }
           }
           if (s.lambda() > 0) {
@@ -258,7 +258,7 @@ public final class DistributedTrainer {
           if (metrics != null) {
             metrics.append(record);
           }
-          java.util.Arrays.fill(termSums, 0);
+          termSums = LossTerms.ZERO;
           examplesSinceLog = 0;
           lastLogNanos = System.nanoTime();
         }

@@ -161,12 +161,12 @@ class PartitionInvarianceTest {
     float[] ref = reference.gradient();
     double refNorm = norm(ref);
     assertTrue(refNorm > 1e-3, "the reference gradient is not trivially zero: " + refNorm);
-    double ce = reference.lossTerms()[0];
-    double kd = reference.lossTerms()[1];
+    double ce = reference.terms().ce();
+    double kd = reference.terms().kd();
     assertTrue(ce > 0.3 && ce < 2, "batch-mean cross-entropy of a random 2-class model: " + ce);
     assertTrue(kd > 0, "distillation term present: " + kd);
-    assertEquals(0.0, reference.lossTerms()[2], "no PrC term in the baseline");
-    assertEquals(0.0, reference.lossTerms()[4], "no FiC term in the baseline");
+    assertEquals(0.0, reference.terms().prc(), "no PrC term in the baseline");
+    assertEquals(0.0, reference.terms().fic(), "no FiC term in the baseline");
 
     for (int partitions : new int[] {1, 2, 4}) {
       for (int micro : new int[] {2, 32}) {
@@ -180,10 +180,8 @@ class PartitionInvarianceTest {
         double scale = maxAbs(ref);
         assertTrue(diff <= 2e-5 * scale + 1e-7,
             what + ": gradient differs by " + diff + " (largest component " + scale + ")");
-        for (int t = 0; t < 6; t++) {
-          assertEquals(reference.lossTerms()[t], g.lossTerms()[t], 1e-5,
-              what + ": loss term " + io.capprune.core.train.WorkerStep.TERMS.get(t));
-        }
+        reference.terms().byName().forEach((term, value) ->
+            assertEquals(value, g.terms().byName().get(term), 1e-5, what + ": loss term " + term));
       }
     }
   }
@@ -211,10 +209,8 @@ class PartitionInvarianceTest {
     double diff = maxAbsDiff(one.gradient(), four.gradient());
     assertTrue(diff <= 2e-5 * scale + 1e-7, "1 x 8 vs 4 x 2 micro-batches: the gradients differ by "
         + diff + " (largest component " + scale + ")");
-    for (int t = 0; t < 6; t++) {
-      assertEquals(one.lossTerms()[t], four.lossTerms()[t], 1e-5,
-          "loss term " + io.capprune.core.train.WorkerStep.TERMS.get(t));
-    }
+    one.terms().byName().forEach((term, value) ->
+        assertEquals(value, four.terms().byName().get(term), 1e-5, "loss term " + term));
   }
 
   /** The tolerance above is not vacuous: another batch gives a gradient far outside it. */

@@ -11,6 +11,7 @@ import io.capprune.core.structured.MaskImportance;
 import io.capprune.core.structured.UnitMasks;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.tensor.NDArrays;
+import io.capprune.core.train.MicroBatches;
 import io.capprune.spark.data.Shard;
 import java.io.Serializable;
 import java.util.LinkedHashMap;

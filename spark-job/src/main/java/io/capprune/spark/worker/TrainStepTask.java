@@ -12,6 +12,7 @@ import io.capprune.core.loss.CapLossConfig;
 import io.capprune.core.tensor.FlatParameters;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.train.MicroBatch;
+import io.capprune.core.train.MicroBatches;
 import io.capprune.core.train.WorkerStep;
 import io.capprune.spark.data.Shard;
 import io.capprune.spark.train.GradientBuffer;

@@ -15,7 +15,7 @@ import io.capprune.core.exchange.WirePrecision;
 import io.capprune.core.loss.CapLossConfig;
 import io.capprune.core.loss.Representation;
 import io.capprune.core.tensor.HostTensor;
-import io.capprune.spark.data.EncodedExample;
+import io.capprune.core.train.EncodedExample;
 import io.capprune.spark.data.Shard;
 import io.capprune.spark.worker.TrainStepTask;
 import io.capprune.spark.worker.WorkerSettings;

@@ -16,7 +16,7 @@ import io.capprune.core.prune.PruningCriterion;
 import io.capprune.core.prune.SparsitySchedule;
 import io.capprune.core.prune.TrainingState;
 import io.capprune.core.tensor.HostTensor;
-import io.capprune.spark.data.EncodedExample;
+import io.capprune.core.train.EncodedExample;
 import io.capprune.spark.data.Shard;
 import io.capprune.spark.worker.WorkerSettings;
 import java.util.ArrayList;

@@ -37,7 +37,7 @@ import io.capprune.spark.report.RunSummary;
 import io.capprune.spark.report.StepRecord;
 import io.capprune.spark.train.DistributedTrainer;
 import io.capprune.spark.worker.EncodeTask;
-import io.capprune.spark.worker.WorkerSettings;
+import io.capprune.spark.worker.TaskSettings;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
@@ -559,8 +559,8 @@ public final class CapPipeline {
     return new LinkedHashMap<>(BertInit.fillMissing(modelConfig, base, config.seed()));
   }
 
-  WorkerSettings workerSettings() {
-    return new WorkerSettings(modelConfig, config.worker().microBatchSize(),
+  TaskSettings workerSettings() {
+    return new TaskSettings(modelConfig, config.worker().microBatchSize(),
         config.dynamicPadding() ? 0 : config.maxSeqLength(), tokenizer.padId(), config.worker().useGpu(),
         config.worker().threads(), task.isRegression());
   }
@@ -641,7 +641,7 @@ public final class CapPipeline {
   /** Teacher logits and FiC vectors, and PrC vectors of the pre-trained model, once (decision 5). */
   JavaRDD<Shard> withBanks(JavaRDD<Shard> shards, HfCheckpoint teacher,
       LinkedHashMap<String, HostTensor> pretrainedWeights, CapLossConfig loss) {
-    WorkerSettings ws = workerSettings();
+    TaskSettings ws = workerSettings();
     Representation.Mode mode = loss.representation();
     Broadcast<LinkedHashMap<String, HostTensor>> teacherB = sc.broadcast(new LinkedHashMap<>(teacher.tensors()));
     boolean contrastive = loss.contrastive();

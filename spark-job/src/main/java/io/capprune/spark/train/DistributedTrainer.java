@@ -17,7 +17,7 @@ import io.capprune.spark.report.ProgressLine;
 import io.capprune.spark.report.StepRecord;
 import io.capprune.spark.worker.GpuAddresses;
 import io.capprune.spark.worker.TrainStepTask;
-import io.capprune.spark.worker.WorkerSettings;
+import io.capprune.spark.worker.TaskSettings;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.LinkedHashMap;
@@ -81,19 +81,19 @@ public final class DistributedTrainer {
   public static final String DRIVER_UPDATE = "spark.capprune.driver.update";
 
   private final JavaSparkContext sc;
-  private final WorkerSettings worker;
+  private final TaskSettings worker;
   private final CapLossConfig loss;
   private final DriverUpdate update;
   private final WirePrecision precision;
 
   /** @param loss the CAP objective for the workers; null = task loss only (teacher fine-tuning) */
-  public DistributedTrainer(JavaSparkContext sc, WorkerSettings worker, CapLossConfig loss,
+  public DistributedTrainer(JavaSparkContext sc, TaskSettings worker, CapLossConfig loss,
       DriverUpdate update) {
     this(sc, worker, loss, update, WirePrecision.FP32);
   }
 
   /** @param precision of weights and gradients on the wire (the driver's state stays fp32) */
-  public DistributedTrainer(JavaSparkContext sc, WorkerSettings worker, CapLossConfig loss,
+  public DistributedTrainer(JavaSparkContext sc, TaskSettings worker, CapLossConfig loss,
       DriverUpdate update, WirePrecision precision) {
     this.sc = sc;
     this.worker = worker;

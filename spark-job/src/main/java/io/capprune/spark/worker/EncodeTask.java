@@ -22,7 +22,7 @@ import org.apache.spark.broadcast.Broadcast;
  *
  * @param training encoder dropout on (SnC snapshots, cap-reference 8.7) or off
  */
-public record EncodeTask(WorkerSettings settings, Broadcast<LinkedHashMap<String, HostTensor>> params,
+public record EncodeTask(TaskSettings settings, Broadcast<LinkedHashMap<String, HostTensor>> params,
     boolean training, Representation.Mode mode, long seed) implements Serializable {
 
   /** Vectors [n × H] and logits [n × C] (null without a classifier) of {@code examples}, in order. */

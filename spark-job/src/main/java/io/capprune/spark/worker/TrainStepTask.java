@@ -37,7 +37,7 @@ import org.apache.spark.broadcast.Broadcast;
  * @param frozen parameters without gradient, broadcast once per stage; may be null
  * @param batch global indices of the whole global batch
  */
-public record TrainStepTask(WorkerSettings settings, CapLossConfig loss,
+public record TrainStepTask(TaskSettings settings, CapLossConfig loss,
     Broadcast<PackedWeights> trainable, Broadcast<MaskSet> masks,
     Broadcast<LinkedHashMap<String, HostTensor>> frozen, long[] batch, long step, long seed,
     ParameterLayout layout) implements Serializable {

@@ -35,8 +35,8 @@ import io.capprune.spark.data.Shard;
 import io.capprune.spark.train.DistributedTrainer;
 import io.capprune.spark.train.GradientBuffer;
 import io.capprune.spark.train.ParameterLayout;
+import io.capprune.spark.worker.TaskSettings;
 import io.capprune.spark.worker.TrainStepTask;
-import io.capprune.spark.worker.WorkerSettings;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -476,7 +476,7 @@ public final class CapPruneBench {
         PruningConfig.of(PruningCriterion.MOVEMENT, new SparsitySchedule(1, 0, 0, steps, 1.0, 0.5), 0),
         OptimizerConfig.unstructuredDefaults(1, steps));
     TrainingState state = update.initialState(weights);
-    WorkerSettings ws = new WorkerSettings(config, BATCH, 0, 0, false, 0, false);
+    TaskSettings ws = new TaskSettings(config, BATCH, 0, 0, false, 0, false);
     CapLossConfig loss = CapLossConfig.defaults().withExtraExamples(n / 2 - BATCH);
     DistributedTrainer trainer = new DistributedTrainer(sc, ws, loss, update, precision);
     ResultSizes listener = new ResultSizes();
@@ -591,7 +591,7 @@ public final class CapPruneBench {
     List<String> names = List.copyOf(trainable.keySet());
     MaskSet none = MaskSet.none();
     Broadcast<MaskSet> masks = sc.broadcast(none);
-    WorkerSettings ws = new WorkerSettings(config, 16, 0, 0, false, DjlRuntime.numThreads(), false);
+    TaskSettings ws = new TaskSettings(config, 16, 0, 0, false, DjlRuntime.numThreads(), false);
     CapLossConfig loss = CapLossConfig.defaults().withExtraExamples(16);
     List<long[]> samples = new ArrayList<>();
     long t0 = System.nanoTime();

@@ -17,8 +17,8 @@ import io.capprune.core.loss.Representation;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.train.EncodedExample;
 import io.capprune.spark.data.Shard;
+import io.capprune.spark.worker.TaskSettings;
 import io.capprune.spark.worker.TrainStepTask;
-import io.capprune.spark.worker.WorkerSettings;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -132,7 +132,7 @@ class PartitionInvarianceTest {
 
   /** One step's aggregated gradient, exactly as {@link DistributedTrainer#train} computes it. */
   private static GradientBuffer aggregate(JavaRDD<Shard> shards, long[] batch, int microBatchSize) {
-    WorkerSettings ws = new WorkerSettings(model, microBatchSize, 0, 0, false, 1, false);
+    TaskSettings ws = new TaskSettings(model, microBatchSize, 0, 0, false, 1, false);
     ParameterLayout layout = ParameterLayout.of(weights);
     MaskSet none = MaskSet.none();
     Broadcast<PackedWeights> trainable = sc.broadcast(PackedWeights.pack(weights, Map.of(),

@@ -358,11 +358,11 @@ public final class CapPipeline {
     Map<String, Object> metricsSoFar = new LinkedHashMap<>();
     DistributedTrainer trainer = new DistributedTrainer(sc, workerSettings(), loss, update,
         exchangePrecision());
-    DistributedTrainer.EpochHook hook = (epoch, st, current, devOut) -> {
+    DistributedTrainer.EpochHook hook = (epoch, st, current) -> {
       JavaRDD<Shard> next = current;
+      Map<String, Double> dev = null;
       if (epoch >= 1 && epoch % p.snapshotEveryEpochs() == 0 || epoch == p.epochs()) {
-        Map<String, Double> dev = evaluateWeights(st.effectiveWeights());
-        devOut[0] = dev;
+        dev = evaluateWeights(st.effectiveWeights());
         metricsSoFar.put("epoch " + epoch + " (step " + st.step() + ")", dev);
         Map<String, Object> extra = new LinkedHashMap<>();
         extra.put("dev", dev);
@@ -377,7 +377,7 @@ public final class CapPipeline {
       if (epoch >= 1 && epoch < p.epochs() && loss.contrastive() && loss.uses(Kind.SNAP)) {
         next = withSnapshotSlice(current, st.effectiveWeights(), true);
       }
-      return next;
+      return new DistributedTrainer.EpochHook.Outcome(next, dev);
     };
     trainer.train(shards, state, plan, hook, log);
     try {

@@ -102,7 +102,7 @@ class PartitionInvarianceTest {
    * per partition count), each with its bank of labels and teacher logits.
    */
   private static JavaRDD<Shard> shards(int partitions) {
-    long[] order = DistributedTrainer.permutation(N, SEED + partitions, 7);
+    long[] order = GlobalBatches.permutation(N, SEED + partitions, 7);
     List<List<EncodedExample>> parts = new ArrayList<>();
     for (int p = 0; p < partitions; p++) {
       parts.add(new ArrayList<>());
@@ -150,7 +150,7 @@ class PartitionInvarianceTest {
   }
 
   private static long[] firstBatch() {
-    return Arrays.copyOf(DistributedTrainer.permutation(N, SEED, 0), BATCH);
+    return Arrays.copyOf(GlobalBatches.permutation(N, SEED, 0), BATCH);
   }
 
   @Test
@@ -195,7 +195,7 @@ class PartitionInvarianceTest {
   void onePartitionTimesEightMicroBatchesEqualsFourPartitionsTimesTwo() {
     // the first 16 rows of the 4-partition deal: shards(4) deals row i to partition i % 4, so
     // every partition holds exactly 4 of them, 2 micro-batches of 2
-    long[] order = DistributedTrainer.permutation(N, SEED + 4, 7);
+    long[] order = GlobalBatches.permutation(N, SEED + 4, 7);
     long[] batch = new long[16];
     for (int i = 0; i < batch.length; i++) {
       batch[i] = examples.get((int) order[i]).globalIndex();
@@ -217,7 +217,7 @@ class PartitionInvarianceTest {
   @Test
   void anotherBatchGivesAnotherGradient() {
     long[] batch = firstBatch();
-    long[] other = Arrays.copyOfRange(DistributedTrainer.permutation(N, SEED, 0), N - BATCH, N);
+    long[] other = Arrays.copyOfRange(GlobalBatches.permutation(N, SEED, 0), N - BATCH, N);
     float[] a = aggregate(shards(2), batch, 32).gradient();
     float[] b = aggregate(shards(2), other, 32).gradient();
     assertTrue(maxAbsDiff(a, b) > 1e-2 * maxAbs(a),
@@ -227,8 +227,8 @@ class PartitionInvarianceTest {
   @Test
   void permutationIsASeededPermutationPerEpoch() {
     int n = 1000;
-    long[] e0 = DistributedTrainer.permutation(n, 42, 0);
-    long[] e1 = DistributedTrainer.permutation(n, 42, 1);
+    long[] e0 = GlobalBatches.permutation(n, 42, 0);
+    long[] e1 = GlobalBatches.permutation(n, 42, 1);
     for (long[] p : List.of(e0, e1)) {
       assertEquals(n, p.length);
       long[] sorted = p.clone();
@@ -238,11 +238,11 @@ class PartitionInvarianceTest {
       }
     }
     // the same seed and epoch again (a resumed run) gives the same order
-    assertArrayEquals(e0, DistributedTrainer.permutation(n, 42, 0));
-    assertArrayEquals(e1, DistributedTrainer.permutation(n, 42, 1));
+    assertArrayEquals(e0, GlobalBatches.permutation(n, 42, 0));
+    assertArrayEquals(e1, GlobalBatches.permutation(n, 42, 1));
     // each epoch and each seed shuffles differently
     assertFalse(Arrays.equals(e0, e1), "epochs 0 and 1 share an order");
-    assertFalse(Arrays.equals(e0, DistributedTrainer.permutation(n, 43, 0)), "seeds 42 and 43 share an order");
+    assertFalse(Arrays.equals(e0, GlobalBatches.permutation(n, 43, 0)), "seeds 42 and 43 share an order");
     int fixedPoints = 0;
     for (int i = 0; i < n; i++) {
       if (e0[i] == i) {
@@ -254,8 +254,8 @@ class PartitionInvarianceTest {
     long[] first = Arrays.copyOf(e0, 32);
     long[] firstNext = Arrays.copyOf(e1, 32);
     assertNotEquals(Arrays.toString(first), Arrays.toString(firstNext), "first batches of epochs 0 and 1");
-    assertEquals(0, DistributedTrainer.permutation(0, 1, 0).length);
-    assertArrayEquals(new long[] {0}, DistributedTrainer.permutation(1, 1, 5));
+    assertEquals(0, GlobalBatches.permutation(0, 1, 0).length);
+    assertArrayEquals(new long[] {0}, GlobalBatches.permutation(1, 1, 5));
   }
 
   private static double norm(float[] v) {

@@ -29,7 +29,6 @@ import java.util.SplittableRandom;
 import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
-import org.apache.spark.broadcast.Broadcast;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -130,23 +129,27 @@ class PartitionInvarianceTest {
     return rdd;
   }
 
-  /** One step's aggregated gradient, exactly as {@link DistributedTrainer#train} computes it. */
+  /** One step's aggregated gradient, through the exchange {@link DistributedTrainer#train} uses. */
   private static GradientBuffer aggregate(JavaRDD<Shard> shards, long[] batch, int microBatchSize) {
     TaskSettings ws = new TaskSettings(model, microBatchSize, 0, 0, false, 1, false);
-    ParameterLayout layout = ParameterLayout.of(weights);
-    MaskSet none = MaskSet.none();
-    Broadcast<PackedWeights> trainable = sc.broadcast(PackedWeights.pack(weights, Map.of(),
-        List.copyOf(weights.keySet()), none, WirePrecision.FP32));
-    Broadcast<MaskSet> masks = sc.broadcast(none);
-    Broadcast<LinkedHashMap<String, HostTensor>> frozen = sc.broadcast(new LinkedHashMap<>());
-    TrainStepTask task = new TrainStepTask(ws, baseline(), trainable, masks, frozen, batch, 3, SEED,
-        layout);
-    GradientBuffer g = shards.treeAggregate(GradientBuffer.empty(),
-        (buf, shard) -> buf.add(task.run(shard)), GradientBuffer::add, 2);
-    trainable.destroy();
-    masks.destroy();
-    frozen.destroy();
-    return g;
+    DistributedTrainer.Plan plan =
+        new DistributedTrainer.Plan("test", 1, batch.length, N, SEED, 1, 2);
+    GradientExchange.Weights dense = new GradientExchange.Weights() {
+      @Override
+      public MaskSet masks() {
+        return MaskSet.none();
+      }
+
+      @Override
+      public PackedWeights pack(MaskSet masks) {
+        return PackedWeights.pack(weights, Map.of(), List.copyOf(weights.keySet()), masks,
+            WirePrecision.FP32);
+      }
+    };
+    try (GradientExchange exchange = new GradientExchange(sc, ws, baseline(),
+        new LinkedHashMap<>(), ParameterLayout.of(weights), plan)) {
+      return exchange.calculate(shards, 3, batch, dense).sum();
+    }
   }
 
   private static long[] firstBatch() {

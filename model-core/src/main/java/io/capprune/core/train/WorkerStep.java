@@ -17,6 +17,7 @@ import io.capprune.core.exchange.HalfBlocks;
 import io.capprune.core.exchange.WirePrecision;
 import io.capprune.core.loss.CapLoss;
 import io.capprune.core.loss.ClassificationLoss;
+import io.capprune.core.loss.LossTerms;
 import io.capprune.core.loss.Representation;
 import io.capprune.core.tensor.FlatParameters;
 import io.capprune.core.tensor.HostTensor;
@@ -46,9 +47,6 @@ import java.util.Map;
  * in another. Nothing inside the loop reads the device, so kernels queue back to back.
  */
 public final class WorkerStep {
-  /** Order of {@link Result#lossTerms()}: weighted sums over the micro-batches. */
-  public static final List<String> TERMS = List.of("ce", "kd", "prc", "snc", "fic", "total");
-
   private final BertForSequenceClassification model;
   private final CapLoss capLoss;
   private final Representation.Mode representation;
@@ -67,11 +65,11 @@ public final class WorkerStep {
    * @param shapes their shapes
    * @param fp32 the flat gradient (FP32 wire), or null
    * @param fp16 the flat gradient as block-scaled halves (FP16 wire), or null
-   * @param lossTerms ce, kd, prc, snc, fic, total (see {@link #TERMS}), each the sum over
-   *     micro-batches of (term × rows / global batch): partitions' values add up to batch means
+   * @param terms each the sum over micro-batches of (term × rows / global batch): partitions'
+   *     values add up to batch means
    */
   public record Result(List<String> names, List<int[]> shapes, float[] fp32, HalfBlocks.Encoded fp16,
-      double[] lossTerms, int examples) {
+      LossTerms terms, int examples) {
 
     public WirePrecision precision() {
       return fp16 != null ? WirePrecision.FP16 : WirePrecision.FP32;
@@ -136,7 +134,8 @@ public final class WorkerStep {
       } else {
         fp32 = NDArrays.download(a.gradient().toType(DataType.FLOAT32, false));
       }
-      return new Result(a.names(), a.shapes(), fp32, fp16, a.terms().toDoubleArray(), a.examples());
+      return new Result(a.names(), a.shapes(), fp32, fp16, LossTerms.of(a.terms().toDoubleArray()),
+          a.examples());
     }
   }
 
@@ -144,7 +143,7 @@ public final class WorkerStep {
    * The step's gradient and loss terms, left on the device.
    *
    * @param gradient [P] dL/dW' of every trainable tensor, flattened in layout order
-   * @param terms [6] float64 weighted loss terms (see {@link #TERMS})
+   * @param terms [6] float64 weighted loss terms, in {@link LossTerms#of}'s order
    */
   public record Accumulated(List<String> names, List<int[]> shapes, NDArray gradient, NDArray terms,
       int examples) {}
@@ -177,7 +176,8 @@ public final class WorkerStep {
     });
     Map<String, NDArray> params = new HashMap<>(frozen);
     params.putAll(leaves);
-    NDArray terms = step.zeros(new Shape(TERMS.size()), DataType.FLOAT64);
+    // ce, kd, prc, snc, fic, total, as LossTerms.of reads them
+    NDArray terms = step.zeros(new Shape(6), DataType.FLOAT64);
     try (GradientCollector collector = Engine.getInstance().newGradientCollector()) {
       for (StepInputs.Batch b : batches) {
         double scale = b.size() / (double) globalBatchSize;

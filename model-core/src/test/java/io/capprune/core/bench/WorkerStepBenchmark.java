@@ -402,8 +402,8 @@ public final class WorkerStepBenchmark {
       }
     }
     double maxTerm = 0;
-    for (int t = 0; t < WorkerStep.TERMS.size(); t++) {
-      maxTerm = Math.max(maxTerm, Math.abs(r[0].lossTerms()[t] - r[1].lossTerms()[t]));
+    for (Map.Entry<String, Double> t : r[0].terms().byName().entrySet()) {
+      maxTerm = Math.max(maxTerm, Math.abs(t.getValue() - r[1].terms().byName().get(t.getKey())));
     }
     float[] a = r[0].flatGradient();
     float[] b = r[1].flatGradient();
@@ -415,8 +415,8 @@ public final class WorkerStepBenchmark {
     }
     System.out.printf("check: CPU vs %s, MiniLM size, CAP without extra negatives, dropout off:"
             + " terms %s vs %s (max |diff| %.2e), gradients max |diff| %.2e (max |g| %.2e);"
-            + " device fp16 encoding %s the host's%n", device, Arrays.toString(r[0].lossTerms()),
-        Arrays.toString(r[1].lossTerms()), maxTerm, maxDiff, maxAbs, same[0] ? "bit-identical to" : "DIFFERS from");
+            + " device fp16 encoding %s the host's%n", device, r[0].terms().byName(),
+        r[1].terms().byName(), maxTerm, maxDiff, maxAbs, same[0] ? "bit-identical to" : "DIFFERS from");
     rows.add(new String[] {"check: loss terms CPU vs device, max |diff|", String.format("%.1e", maxTerm),
         "MiniLM size, dropout off, no extra negatives"});
     rows.add(new String[] {"check: gradients CPU vs device, max |diff|", String.format("%.1e", maxDiff),

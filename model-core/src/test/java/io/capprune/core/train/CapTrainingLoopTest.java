@@ -19,7 +19,6 @@ import io.capprune.core.glue.SyntheticGlueTask;
 import io.capprune.core.loss.CapLoss;
 import io.capprune.core.loss.CapLossConfig;
 import io.capprune.core.loss.Representation;
-import io.capprune.core.loss.Targets;
 import io.capprune.core.optim.LinearWarmupDecay;
 import io.capprune.core.optim.OptimizerConfig;
 import io.capprune.core.prune.DriverUpdate;
@@ -66,49 +65,31 @@ class CapTrainingLoopTest {
   /** Dense for the first 10 steps, cubic ramp to 50 % kept at step 180, then constant. */
   static final SparsitySchedule SCHEDULE = new SparsitySchedule(10, 1, 2, STEPS, 1.0, 0.5);
 
-  record Row(int[] ids, byte[] types, int label) {}
-
-  static List<Row> trainRows(BertTokenizer tokenizer) {
+  static EncodedExample[] trainRows(BertTokenizer tokenizer) {
     SyntheticGlueTask task = new SyntheticGlueTask(N, 16, SEED, 0.05);
     GlueData data = GlueReader.of(SyntheticGlueTask.format())
         .read("train", new StringReader(task.trainTsv()), "synthetic train.tsv");
     assertEquals(N, data.size());
-    List<Row> rows = new ArrayList<>();
+    List<EncodedExample> rows = new ArrayList<>();
     for (GlueExample e : data.examples()) {
       Encoding enc = tokenizer.encode(e.textA(), e.textB(), MAX_SEQ);
       byte[] types = new byte[enc.length()];
       for (int i = 0; i < types.length; i++) {
         types[i] = (byte) enc.tokenTypeIds()[i];
       }
-      rows.add(new Row(enc.inputIds(), types, e.label()));
+      rows.add(new EncodedExample(e.index(), enc.inputIds(), types, e.label(), e.score()));
     }
-    return rows;
+    return rows.toArray(EncodedExample[]::new);
   }
 
-  static MicroBatch microBatch(List<Row> data, int[] rows, int padId) {
-    List<int[]> ids = new ArrayList<>();
-    List<byte[]> types = new ArrayList<>();
-    int[] labels = new int[rows.length];
-    for (int i = 0; i < rows.length; i++) {
-      Row r = data.get(rows[i]);
-      ids.add(r.ids());
-      types.add(r.types());
-      labels[i] = r.label();
-    }
-    return new MicroBatch(TokenBatch.pad(ids, types, 0, padId), Targets.classes(labels), rows);
-  }
-
-  static List<MicroBatch> microBatches(List<Row> data, int[] rows, int size, int padId) {
-    List<MicroBatch> out = new ArrayList<>();
-    for (int from = 0; from < rows.length; from += size) {
-      out.add(microBatch(data, Arrays.copyOfRange(rows, from, Math.min(rows.length, from + size)), padId));
-    }
-    return out;
+  /** The pipeline's micro-batches: padded to their longest row, classification targets. */
+  static List<MicroBatch> microBatches(EncodedExample[] data, int[] rows, int size, int padId) {
+    return MicroBatches.of(data, rows, size, 0, padId, false);
   }
 
   /** Pooled vectors (before the classifier dropout) and logits of every training row, eval mode. */
   static Encoder.Encoded encodeAll(NDManager manager, BertConfig config, Map<String, HostTensor> params,
-      List<Row> data, int padId) {
+      EncodedExample[] data, int padId) {
     Encoder encoder = new Encoder(new BertForSequenceClassification(config));
     int h = config.hiddenSize();
     float[] vectors = new float[N * h];
@@ -129,13 +110,13 @@ class CapTrainingLoopTest {
   }
 
   /** Bank rows = training rows: PRE from the pre-trained model, FINE and the logits from the teacher. */
-  static RepresentationBank bank(BertConfig config, List<Row> data, Encoder.Encoded pre,
+  static RepresentationBank bank(BertConfig config, EncodedExample[] data, Encoder.Encoded pre,
       Encoder.Encoded teacher) {
     long[] index = new long[N];
     int[] labels = new int[N];
     for (int i = 0; i < N; i++) {
       index[i] = i;
-      labels[i] = data.get(i).label();
+      labels[i] = data[i].label();
     }
     RepresentationBank bank = new RepresentationBank(index, labels, teacher.logits(),
         config.numLabels(), config.hiddenSize());
@@ -145,13 +126,13 @@ class CapTrainingLoopTest {
   }
 
   /** Fraction of rows whose argmax logit is the label. */
-  static double accuracy(float[] logits, List<Row> data) {
+  static double accuracy(float[] logits, EncodedExample[] data) {
     int right = 0;
-    for (int i = 0; i < data.size(); i++) {
+    for (int i = 0; i < data.length; i++) {
       int predicted = logits[2 * i + 1] > logits[2 * i] ? 1 : 0;
-      right += predicted == data.get(i).label() ? 1 : 0;
+      right += predicted == data[i].label() ? 1 : 0;
     }
-    return right / (double) data.size();
+    return right / (double) data.length;
   }
 
   /** The global batch of step t: the t-th slice of a seeded permutation per epoch. */
@@ -170,7 +151,7 @@ class CapTrainingLoopTest {
    * frozen. Gives the bank a teacher whose logits and vectors carry the labels.
    */
   static Map<String, HostTensor> fineTunedTeacher(NDManager manager, BertConfig config,
-      Map<String, HostTensor> init, List<Row> data, int padId) {
+      Map<String, HostTensor> init, EncodedExample[] data, int padId) {
     DriverUpdate dense = new DriverUpdate(
         new PruningConfig(PruningCriterion.MAGNITUDE, SparsitySchedule.constant(1.0, TEACHER_STEPS),
             false, 0, false, 0),
@@ -207,7 +188,7 @@ class CapTrainingLoopTest {
     DjlRuntime.start(1);
     List<String> vocabulary = SyntheticGlueTask.vocabulary();
     BertTokenizer tokenizer = new BertTokenizer(vocabulary);
-    List<Row> data = trainRows(tokenizer);
+    EncodedExample[] data = trainRows(tokenizer);
     BertConfig config = new BertConfig("bert", vocabulary.size(), 32, 2, 4, 64, "gelu", 0.1f, 0.1f,
         MAX_SEQ, 2, 1e-12f, 2, List.of());
 
@@ -250,9 +231,9 @@ class CapTrainingLoopTest {
         assertEquals(BATCH, r.examples());
 
         UpdateSummary s = update.apply(state, gradients(r, trainable));
-        losses[t] = r.lossTerms()[WorkerStep.TERMS.indexOf("total")] + s.regularizerLoss();
-        kd[t] = r.lossTerms()[WorkerStep.TERMS.indexOf("kd")];
-        fic[t] = r.lossTerms()[WorkerStep.TERMS.indexOf("fic")];
+        losses[t] = r.terms().total() + s.regularizerLoss();
+        kd[t] = r.terms().kd();
+        fic[t] = r.terms().fic();
         assertEquals(t + 1, state.step());
         assertEquals(SCHEDULE.valueAt(t + 1), s.nextThreshold(), 0.0, "step " + t);
         assertMasksFollow(state, SCHEDULE.valueAt(t + 1), "after step " + t);

@@ -18,6 +18,7 @@ import io.capprune.core.exchange.HalfBlocks;
 import io.capprune.core.exchange.WirePrecision;
 import io.capprune.core.loss.CapLoss;
 import io.capprune.core.loss.CapLossConfig;
+import io.capprune.core.loss.LossTerms;
 import io.capprune.core.loss.Targets;
 import io.capprune.core.prune.ParameterNames;
 import io.capprune.core.tensor.FlatParameters;
@@ -36,7 +37,7 @@ import org.junit.jupiter.api.Test;
 /**
  * The gradient WorkerStep returns is the gradient of the loss it reports: the full CAP objective
  * (CE + KD + PrC, FiC and SnC with R = 2, unsupervised and supervised, extra negatives) through the
- * whole BERT forward pass, against float64 central differences of {@link WorkerStep.Result#lossTerms}.
+ * whole BERT forward pass, against float64 central differences of {@link WorkerStep.Result#terms}.
  */
 class WorkerStepGradientTest {
 
@@ -195,7 +196,7 @@ class WorkerStepGradientTest {
   }
 
   static double total(WorkerStep.Result r) {
-    return r.lossTerms()[WorkerStep.TERMS.indexOf("total")];
+    return r.terms().total();
   }
 
   /** The partition's 8 rows of the global batch. */
@@ -258,13 +259,14 @@ class WorkerStepGradientTest {
 
     WorkerStep.Result r = run(CAP, frozen, trainable, mbs, ROWS.length, DataType.FLOAT64);
     assertEquals(8, r.examples());
-    double[] terms = r.lossTerms();
+    LossTerms terms = r.terms();
     for (String term : List.of("ce", "kd", "prc", "snc", "fic")) {
-      double v = terms[WorkerStep.TERMS.indexOf(term)];
+      double v = terms.byName().get(term);
       assertTrue(v > 1e-3, term + " takes part: " + v);
     }
     // the weights enter the graph as float32 constants (NDArrays.scalar)
-    assertEquals(0.1f * terms[0] + 0.9f * terms[1] + terms[2] + terms[3] + terms[4], total(r), 1e-12,
+    assertEquals(0.1f * terms.ce() + 0.9f * terms.kd() + terms.prc() + terms.snc() + terms.fic(),
+        total(r), 1e-12,
         "total = 0.1 CE + 0.9 KD + PrC + SnC + FiC");
 
     int checkedEntries = 0;
@@ -361,7 +363,7 @@ class WorkerStepGradientTest {
       for (int repeat = 0; repeat < 2; repeat++) {
         WorkerStep.Result fp32 = step.run(base, frozen, flat, mbs, bank, 8, STEP_SEED,
             DataType.FLOAT32, WirePrecision.FP32);
-        assertArrayEquals(heap.lossTerms(), fp32.lossTerms(), 0.0, "step " + repeat);
+        assertEquals(heap.terms(), fp32.terms(), "step " + repeat);
         assertArrayEquals(heap.flatGradient(), fp32.flatGradient(), 0f, "step " + repeat);
         assertEquals(7, fp32.examples());
         WorkerStep.Result fp16 = step.run(base, frozen, flat, mbs, bank, 8, STEP_SEED,
@@ -371,7 +373,7 @@ class WorkerStepGradientTest {
         HalfBlocks.Encoded host = HalfBlocks.encode(fp32.flatGradient());
         assertArrayEquals(host.halves(), fp16.fp16().halves(), "fp16 wire: the host encoder's halves");
         assertArrayEquals(host.exponents(), fp16.fp16().exponents(), "and its block exponents");
-        assertArrayEquals(heap.lossTerms(), fp16.lossTerms(), 0.0);
+        assertEquals(heap.terms(), fp16.terms());
         // decoded and cut per tensor: within the block-scaled half tolerance of the fp32 gradient
         Map<String, float[]> exact = fp32.gradients();
         Map<String, float[]> half = fp16.gradients();
@@ -393,7 +395,7 @@ class WorkerStepGradientTest {
     // another seed draws other negatives
     WorkerStep.Result other = step.run(base, frozen, trainable, mbs, BANK, 8, STEP_SEED + 1,
         DataType.FLOAT32);
-    assertTrue(other.lossTerms()[2] != heap.lossTerms()[2], "PrC with other negatives");
+    assertTrue(other.terms().prc() != heap.terms().prc(), "PrC with other negatives");
   }
 
   @Test
@@ -415,11 +417,12 @@ class WorkerStepGradientTest {
     WorkerStep.Result p2 = run(loss, frozen, trainable, List.of(microBatch(second)), 8, DataType.FLOAT64);
 
     assertEquals(8, split.examples());
-    for (int t = 0; t < WorkerStep.TERMS.size(); t++) {
-      assertEquals(whole.lossTerms()[t], split.lossTerms()[t], 1e-12, WorkerStep.TERMS.get(t));
-      assertEquals(whole.lossTerms()[t], p1.lossTerms()[t] + p2.lossTerms()[t], 1e-12, WorkerStep.TERMS.get(t));
-    }
-    assertTrue(whole.lossTerms()[1] > 1e-3, "KD takes part");
+    Map<String, Double> summed = p1.terms().plus(p2.terms()).byName();
+    whole.terms().byName().forEach((term, value) -> {
+      assertEquals(value, split.terms().byName().get(term), 1e-12, term);
+      assertEquals(value, summed.get(term), 1e-12, term);
+    });
+    assertTrue(whole.terms().kd() > 1e-3, "KD takes part");
     for (String name : trainable.keySet()) {
       float[] g = whole.gradients().get(name);
       float[] s = split.gradients().get(name);

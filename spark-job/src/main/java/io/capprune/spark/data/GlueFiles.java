@@ -6,6 +6,7 @@ import io.capprune.core.glue.GlueReader;
 import io.capprune.core.glue.GlueTask;
 import io.capprune.core.text.BertTokenizer;
 import io.capprune.core.text.Encoding;
+import io.capprune.core.train.EncodedExample;
 import io.capprune.spark.io.Storage;
 import java.io.IOException;
 import java.io.InputStream;

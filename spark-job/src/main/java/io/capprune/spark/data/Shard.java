@@ -1,6 +1,7 @@
 package io.capprune.spark.data;
 
 import io.capprune.core.bank.RepresentationBank;
+import io.capprune.core.train.EncodedExample;
 import java.io.Serializable;
 import java.util.HashMap;
 import java.util.Map;

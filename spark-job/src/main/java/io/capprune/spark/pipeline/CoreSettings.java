@@ -16,7 +16,7 @@ import io.capprune.core.prune.SparsitySchedule;
 import io.capprune.core.structured.PruneSequence;
 import io.capprune.spark.config.JobConfig;
 import io.capprune.spark.config.PruneMethod;
-import io.capprune.spark.worker.WorkerSettings;
+import io.capprune.spark.worker.TaskSettings;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Locale;
@@ -24,7 +24,7 @@ import java.util.Set;
 
 /**
  * The one place where the job's configuration becomes model-core's settings: the student's
- * {@link BertConfig}, the CAP loss, the executors' {@link WorkerSettings}, and the driver update
+ * {@link BertConfig}, the CAP loss, the executors' {@link TaskSettings}, and the driver update
  * (pruning criterion and schedule, AdamW) of each training stage. The stages take these objects
  * and never read the loss, optimizer or pruning keys of {@link JobConfig} themselves.
  */
@@ -77,8 +77,8 @@ public final class CoreSettings {
   }
 
   /** What every executor task needs to run the student: micro-batches, padding, device. */
-  public WorkerSettings worker() {
-    return new WorkerSettings(student, config.worker().microBatchSize(),
+  public TaskSettings worker() {
+    return new TaskSettings(student, config.worker().microBatchSize(),
         config.dynamicPadding() ? 0 : config.maxSeqLength(), padId, config.worker().useGpu(),
         config.worker().threads(), task.isRegression());
   }

@@ -2,7 +2,7 @@ package io.capprune.spark.pipeline;
 
 import io.capprune.core.glue.GlueData;
 import io.capprune.core.text.BertTokenizer;
-import io.capprune.spark.data.EncodedExample;
+import io.capprune.core.train.EncodedExample;
 import io.capprune.spark.data.GlueFiles;
 import java.util.ArrayList;
 import java.util.List;

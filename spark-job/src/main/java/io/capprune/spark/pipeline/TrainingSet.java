@@ -5,7 +5,7 @@ import io.capprune.core.glue.GlueExample;
 import io.capprune.core.text.BertTokenizer;
 import io.capprune.spark.config.JobConfig;
 import io.capprune.spark.config.Preflight;
-import io.capprune.spark.data.EncodedExample;
+import io.capprune.core.train.EncodedExample;
 import io.capprune.spark.data.GlueFiles;
 import io.capprune.spark.data.Shard;
 import java.util.ArrayList;

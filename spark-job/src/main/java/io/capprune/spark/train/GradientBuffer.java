@@ -2,6 +2,7 @@ package io.capprune.spark.train;
 
 import io.capprune.core.exchange.HalfBlocks;
 import io.capprune.core.exchange.WirePrecision;
+import io.capprune.core.loss.LossTerms;
 import io.capprune.core.train.WorkerStep;
 import java.io.IOException;
 import java.io.ObjectInputStream;
@@ -28,7 +29,7 @@ public final class GradientBuffer implements Serializable {
   private float[] gradient;
   // the gradient as a worker encoded it on its device (FP16), until something needs the floats
   private transient HalfBlocks.Encoded encoded;
-  private double[] lossTerms;
+  private LossTerms terms;
   private long examples;
   private double workerSeconds;
   private double workerSecondsTotal;
@@ -39,18 +40,18 @@ public final class GradientBuffer implements Serializable {
   }
 
   /** @param workerSeconds the partition's compute time (forward, backward, gradient copy-out) */
-  public static GradientBuffer of(float[] gradient, double[] lossTerms, long examples,
+  public static GradientBuffer of(float[] gradient, LossTerms terms, long examples,
       double workerSeconds) {
-    return of(gradient, lossTerms, examples, workerSeconds, WirePrecision.FP32);
+    return of(gradient, terms, examples, workerSeconds, WirePrecision.FP32);
   }
 
   /** @param precision how the gradient travels when this buffer is serialised */
-  public static GradientBuffer of(float[] gradient, double[] lossTerms, long examples,
+  public static GradientBuffer of(float[] gradient, LossTerms terms, long examples,
       double workerSeconds, WirePrecision precision) {
     GradientBuffer b = new GradientBuffer();
     b.precision = precision;
     b.gradient = gradient;
-    b.lossTerms = lossTerms;
+    b.terms = terms;
     b.examples = examples;
     b.workerSeconds = workerSeconds;
     b.workerSecondsTotal = workerSeconds;
@@ -68,7 +69,7 @@ public final class GradientBuffer implements Serializable {
     b.precision = r.precision();
     b.gradient = r.fp32();
     b.encoded = r.fp16();
-    b.lossTerms = r.lossTerms();
+    b.terms = r.terms();
     b.examples = r.examples();
     b.workerSeconds = workerSeconds;
     b.workerSecondsTotal = workerSeconds;
@@ -94,7 +95,7 @@ public final class GradientBuffer implements Serializable {
       // result then travels on without a host decode and re-encode
       gradient = other.gradient == null ? null : other.gradient.clone();
       encoded = other.encoded;
-      lossTerms = other.lossTerms.clone();
+      terms = other.terms;
       examples = other.examples;
       workerSeconds = other.workerSeconds;
       workerSecondsTotal = other.workerSecondsTotal;
@@ -103,16 +104,14 @@ public final class GradientBuffer implements Serializable {
     }
     float[] g = floats();
     float[] o = other.floats();
-    if (g.length != o.length || lossTerms.length != other.lossTerms.length) {
+    if (g.length != o.length) {
       throw new IllegalStateException("gradient buffers of different layouts: " + g.length
           + " vs " + o.length);
     }
     for (int i = 0; i < g.length; i++) {
       g[i] += o[i];
     }
-    for (int i = 0; i < lossTerms.length; i++) {
-      lossTerms[i] += other.lossTerms[i];
-    }
+    terms = terms.plus(other.terms);
     examples += other.examples;
     workerSeconds = Math.max(workerSeconds, other.workerSeconds);
     workerSecondsTotal += other.workerSecondsTotal;
@@ -124,7 +123,7 @@ public final class GradientBuffer implements Serializable {
     out.writeLong(examples);
     out.writeDouble(workerSeconds);
     out.writeDouble(workerSecondsTotal);
-    out.writeObject(lossTerms);
+    out.writeObject(terms);
     out.writeObject(precision);
     if (isEmpty()) {
       out.writeByte(0);
@@ -143,7 +142,7 @@ public final class GradientBuffer implements Serializable {
     examples = in.readLong();
     workerSeconds = in.readDouble();
     workerSecondsTotal = in.readDouble();
-    lossTerms = (double[]) in.readObject();
+    terms = (LossTerms) in.readObject();
     precision = (WirePrecision) in.readObject();
     byte kind = in.readByte();
     switch (kind) {
@@ -163,8 +162,9 @@ public final class GradientBuffer implements Serializable {
     return floats();
   }
 
-  public double[] lossTerms() {
-    return lossTerms;
+  /** The partitions' loss terms added up: the global batch's mean terms. */
+  public LossTerms terms() {
+    return terms;
   }
 
   public long examples() {

@@ -7,9 +7,10 @@ import io.capprune.core.bert.DjlRuntime;
 import io.capprune.core.loss.Representation;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.tensor.NDArrays;
+import io.capprune.core.train.EncodedExample;
 import io.capprune.core.train.Encoder;
 import io.capprune.core.train.MicroBatch;
-import io.capprune.spark.data.EncodedExample;
+import io.capprune.core.train.MicroBatches;
 import java.io.Serializable;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -21,7 +22,7 @@ import org.apache.spark.broadcast.Broadcast;
  *
  * @param training encoder dropout on (SnC snapshots, cap-reference 8.7) or off
  */
-public record EncodeTask(WorkerSettings settings, Broadcast<LinkedHashMap<String, HostTensor>> params,
+public record EncodeTask(TaskSettings settings, Broadcast<LinkedHashMap<String, HostTensor>> params,
     boolean training, Representation.Mode mode, long seed) implements Serializable {
 
   /** Vectors [n × H] and logits [n × C] (null without a classifier) of {@code examples}, in order. */

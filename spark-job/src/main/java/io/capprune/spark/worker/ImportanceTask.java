@@ -11,6 +11,7 @@ import io.capprune.core.structured.MaskImportance;
 import io.capprune.core.structured.UnitMasks;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.tensor.NDArrays;
+import io.capprune.core.train.MicroBatches;
 import io.capprune.spark.data.Shard;
 import java.io.Serializable;
 import java.util.LinkedHashMap;
@@ -25,7 +26,7 @@ import org.apache.spark.broadcast.Broadcast;
  * @param loss the objective; its contrastive flag says whether PrC/SnC/FiC enter the gradient
  * @param weights every parameter (the stored W, not W * M; the masks do the masking)
  */
-public record ImportanceTask(WorkerSettings settings, CapLossConfig loss,
+public record ImportanceTask(TaskSettings settings, CapLossConfig loss,
     Broadcast<LinkedHashMap<String, HostTensor>> weights, UnitMasks masks, int batchSize, long seed)
     implements Serializable {
 

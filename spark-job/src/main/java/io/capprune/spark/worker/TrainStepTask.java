@@ -12,6 +12,7 @@ import io.capprune.core.loss.CapLossConfig;
 import io.capprune.core.tensor.FlatParameters;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.train.MicroBatch;
+import io.capprune.core.train.MicroBatches;
 import io.capprune.core.train.WorkerStep;
 import io.capprune.spark.data.Shard;
 import io.capprune.spark.train.GradientBuffer;
@@ -36,7 +37,7 @@ import org.apache.spark.broadcast.Broadcast;
  * @param frozen parameters without gradient, broadcast once per stage; may be null
  * @param batch global indices of the whole global batch
  */
-public record TrainStepTask(WorkerSettings settings, CapLossConfig loss,
+public record TrainStepTask(TaskSettings settings, CapLossConfig loss,
     Broadcast<PackedWeights> trainable, Broadcast<MaskSet> masks,
     Broadcast<LinkedHashMap<String, HostTensor>> frozen, long[] batch, long step, long seed,
     ParameterLayout layout) implements Serializable {

@@ -25,18 +25,19 @@ import io.capprune.core.prune.TrainingState;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.tensor.NDArrays;
 import io.capprune.core.text.BertTokenizer;
+import io.capprune.core.train.EncodedExample;
 import io.capprune.core.train.MicroBatch;
 import io.capprune.core.train.TokenBatch;
 import io.capprune.core.train.WorkerStep;
 import io.capprune.core.bank.DeviceBank;
 import io.capprune.core.tensor.FlatParameters;
-import io.capprune.spark.data.EncodedExample;
 import io.capprune.spark.data.Shard;
 import io.capprune.spark.train.DistributedTrainer;
 import io.capprune.spark.train.GradientBuffer;
 import io.capprune.spark.train.ParameterLayout;
+import io.capprune.spark.train.StepTimings;
+import io.capprune.spark.worker.TaskSettings;
 import io.capprune.spark.worker.TrainStepTask;
-import io.capprune.spark.worker.WorkerSettings;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -476,7 +477,7 @@ public final class CapPruneBench {
         PruningConfig.of(PruningCriterion.MOVEMENT, new SparsitySchedule(1, 0, 0, steps, 1.0, 0.5), 0),
         OptimizerConfig.unstructuredDefaults(1, steps));
     TrainingState state = update.initialState(weights);
-    WorkerSettings ws = new WorkerSettings(config, BATCH, 0, 0, false, 0, false);
+    TaskSettings ws = new TaskSettings(config, BATCH, 0, 0, false, 0, false);
     CapLossConfig loss = CapLossConfig.defaults().withExtraExamples(n / 2 - BATCH);
     DistributedTrainer trainer = new DistributedTrainer(sc, ws, loss, update, precision);
     ResultSizes listener = new ResultSizes();
@@ -485,7 +486,7 @@ public final class CapPruneBench {
     trainer.train(rdd, state, new DistributedTrainer.Plan("bench", 1, BATCH, n, SEED, window, 2), null,
         null);
     sc.sc().removeSparkListener(listener);
-    double[] t = trainer.lastTiming();
+    StepTimings t = trainer.lastTiming();
     // the last window's steps: the task results of its stages
     List<long[]> tasks = new ArrayList<>(listener.tasks);
     tasks.sort((a, b) -> Long.compare(a[0], b[0]));
@@ -497,10 +498,10 @@ public final class CapPruneBench {
     long down = wireBytes(PackedWeights.pack(state.weights(), state.masks(), trainableNames,
         lastMasks, precision));
     long maskBytes = wireBytes(lastMasks);
-    double step = t[0] + t[5] + t[3];
+    double step = t.step();
     // Local mode: the two partitions take turns on the JVM's one DJL worker, so the compute part of
     // the job is the sum of both partitions' compute, not the slowest one.
-    double outside = step - t[4];
+    double outside = step - t.workersTotal();
     if (precision == WirePrecision.FP32) {
       row("c. model size fp32", mb(modelFp32), String.format("%,d parameters; %,d trainable "
           + "(embeddings frozen, sent once per stage)", modelFp32 / 4,
@@ -532,13 +533,13 @@ public final class CapPruneBench {
     row("c. gradients up per step per executor" + tag, mb((long) up), "task result size reported by "
         + "Spark, mean of the last " + window + " steps");
     row("c. step time (2 partitions, local[2])" + tag, String.format("%.3f s", step), String.format(
-        "publish %.3f + job %.3f + update %.3f; mean of the last %d of %d steps", t[0], t[5], t[3],
+        "publish %.3f + job %.3f + update %.3f; mean of the last %d of %d steps", t.publish(), t.job(), t.update(),
         window, steps));
-    row("c. compute (both partitions, serial in one JVM)" + tag, String.format("%.3f s", t[4]),
-        String.format("slowest partition %.3f s", t[1]));
+    row("c. compute (both partitions, serial in one JVM)" + tag, String.format("%.3f s",
+        t.workersTotal()), String.format("slowest partition %.3f s", t.workers()));
     row("c. outside the workers' compute" + tag, String.format("%.3f s = %.0f %%", outside,
         100 * outside / step), String.format("publish %.3f, scheduling+serialisation+aggregation "
-            + "%.3f, driver update %.3f; load %.2f", t[0], t[5] - t[4], t[3], load()));
+            + "%.3f, driver update %.3f; load %.2f", t.publish(), t.job() - t.workersTotal(), t.update(), load()));
     rdd.unpersist();
   }
 
@@ -591,7 +592,7 @@ public final class CapPruneBench {
     List<String> names = List.copyOf(trainable.keySet());
     MaskSet none = MaskSet.none();
     Broadcast<MaskSet> masks = sc.broadcast(none);
-    WorkerSettings ws = new WorkerSettings(config, 16, 0, 0, false, DjlRuntime.numThreads(), false);
+    TaskSettings ws = new TaskSettings(config, 16, 0, 0, false, DjlRuntime.numThreads(), false);
     CapLossConfig loss = CapLossConfig.defaults().withExtraExamples(16);
     List<long[]> samples = new ArrayList<>();
     long t0 = System.nanoTime();

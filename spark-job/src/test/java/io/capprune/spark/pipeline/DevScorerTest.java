@@ -6,7 +6,7 @@ import io.capprune.core.glue.GlueMetrics;
 import io.capprune.core.loss.Representation;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.spark.config.JobConfig;
-import io.capprune.spark.data.EncodedExample;
+import io.capprune.core.train.EncodedExample;
 import io.capprune.spark.pipeline.evaluate.DevScorer;
 import io.capprune.spark.worker.EncodeTask;
 import java.nio.file.Path;

@@ -15,10 +15,10 @@ import io.capprune.core.exchange.WirePrecision;
 import io.capprune.core.loss.CapLossConfig;
 import io.capprune.core.loss.Representation;
 import io.capprune.core.tensor.HostTensor;
-import io.capprune.spark.data.EncodedExample;
+import io.capprune.core.train.EncodedExample;
 import io.capprune.spark.data.Shard;
+import io.capprune.spark.worker.TaskSettings;
 import io.capprune.spark.worker.TrainStepTask;
-import io.capprune.spark.worker.WorkerSettings;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -29,7 +29,6 @@ import java.util.SplittableRandom;
 import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
-import org.apache.spark.broadcast.Broadcast;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -102,7 +101,7 @@ class PartitionInvarianceTest {
    * per partition count), each with its bank of labels and teacher logits.
    */
   private static JavaRDD<Shard> shards(int partitions) {
-    long[] order = DistributedTrainer.permutation(N, SEED + partitions, 7);
+    long[] order = GlobalBatches.permutation(N, SEED + partitions, 7);
     List<List<EncodedExample>> parts = new ArrayList<>();
     for (int p = 0; p < partitions; p++) {
       parts.add(new ArrayList<>());
@@ -130,27 +129,31 @@ class PartitionInvarianceTest {
     return rdd;
   }
 
-  /** One step's aggregated gradient, exactly as {@link DistributedTrainer#train} computes it. */
+  /** One step's aggregated gradient, through the exchange {@link DistributedTrainer#train} uses. */
   private static GradientBuffer aggregate(JavaRDD<Shard> shards, long[] batch, int microBatchSize) {
-    WorkerSettings ws = new WorkerSettings(model, microBatchSize, 0, 0, false, 1, false);
-    ParameterLayout layout = ParameterLayout.of(weights);
-    MaskSet none = MaskSet.none();
-    Broadcast<PackedWeights> trainable = sc.broadcast(PackedWeights.pack(weights, Map.of(),
-        List.copyOf(weights.keySet()), none, WirePrecision.FP32));
-    Broadcast<MaskSet> masks = sc.broadcast(none);
-    Broadcast<LinkedHashMap<String, HostTensor>> frozen = sc.broadcast(new LinkedHashMap<>());
-    TrainStepTask task = new TrainStepTask(ws, baseline(), trainable, masks, frozen, batch, 3, SEED,
-        layout);
-    GradientBuffer g = shards.treeAggregate(GradientBuffer.empty(),
-        (buf, shard) -> buf.add(task.run(shard)), GradientBuffer::add, 2);
-    trainable.destroy();
-    masks.destroy();
-    frozen.destroy();
-    return g;
+    TaskSettings ws = new TaskSettings(model, microBatchSize, 0, 0, false, 1, false);
+    DistributedTrainer.Plan plan =
+        new DistributedTrainer.Plan("test", 1, batch.length, N, SEED, 1, 2);
+    GradientExchange.Weights dense = new GradientExchange.Weights() {
+      @Override
+      public MaskSet masks() {
+        return MaskSet.none();
+      }
+
+      @Override
+      public PackedWeights pack(MaskSet masks) {
+        return PackedWeights.pack(weights, Map.of(), List.copyOf(weights.keySet()), masks,
+            WirePrecision.FP32);
+      }
+    };
+    try (GradientExchange exchange = new GradientExchange(sc, ws, baseline(),
+        new LinkedHashMap<>(), ParameterLayout.of(weights), plan)) {
+      return exchange.calculate(shards, 3, batch, dense).sum();
+    }
   }
 
   private static long[] firstBatch() {
-    return Arrays.copyOf(DistributedTrainer.permutation(N, SEED, 0), BATCH);
+    return Arrays.copyOf(GlobalBatches.permutation(N, SEED, 0), BATCH);
   }
 
   @Test
@@ -161,12 +164,12 @@ class PartitionInvarianceTest {
     float[] ref = reference.gradient();
     double refNorm = norm(ref);
     assertTrue(refNorm > 1e-3, "the reference gradient is not trivially zero: " + refNorm);
-    double ce = reference.lossTerms()[0];
-    double kd = reference.lossTerms()[1];
+    double ce = reference.terms().ce();
+    double kd = reference.terms().kd();
     assertTrue(ce > 0.3 && ce < 2, "batch-mean cross-entropy of a random 2-class model: " + ce);
     assertTrue(kd > 0, "distillation term present: " + kd);
-    assertEquals(0.0, reference.lossTerms()[2], "no PrC term in the baseline");
-    assertEquals(0.0, reference.lossTerms()[4], "no FiC term in the baseline");
+    assertEquals(0.0, reference.terms().prc(), "no PrC term in the baseline");
+    assertEquals(0.0, reference.terms().fic(), "no FiC term in the baseline");
 
     for (int partitions : new int[] {1, 2, 4}) {
       for (int micro : new int[] {2, 32}) {
@@ -180,10 +183,8 @@ class PartitionInvarianceTest {
         double scale = maxAbs(ref);
         assertTrue(diff <= 2e-5 * scale + 1e-7,
             what + ": gradient differs by " + diff + " (largest component " + scale + ")");
-        for (int t = 0; t < 6; t++) {
-          assertEquals(reference.lossTerms()[t], g.lossTerms()[t], 1e-5,
-              what + ": loss term " + io.capprune.core.train.WorkerStep.TERMS.get(t));
-        }
+        reference.terms().byName().forEach((term, value) ->
+            assertEquals(value, g.terms().byName().get(term), 1e-5, what + ": loss term " + term));
       }
     }
   }
@@ -197,7 +198,7 @@ class PartitionInvarianceTest {
   void onePartitionTimesEightMicroBatchesEqualsFourPartitionsTimesTwo() {
     // the first 16 rows of the 4-partition deal: shards(4) deals row i to partition i % 4, so
     // every partition holds exactly 4 of them, 2 micro-batches of 2
-    long[] order = DistributedTrainer.permutation(N, SEED + 4, 7);
+    long[] order = GlobalBatches.permutation(N, SEED + 4, 7);
     long[] batch = new long[16];
     for (int i = 0; i < batch.length; i++) {
       batch[i] = examples.get((int) order[i]).globalIndex();
@@ -211,17 +212,15 @@ class PartitionInvarianceTest {
     double diff = maxAbsDiff(one.gradient(), four.gradient());
     assertTrue(diff <= 2e-5 * scale + 1e-7, "1 x 8 vs 4 x 2 micro-batches: the gradients differ by "
         + diff + " (largest component " + scale + ")");
-    for (int t = 0; t < 6; t++) {
-      assertEquals(one.lossTerms()[t], four.lossTerms()[t], 1e-5,
-          "loss term " + io.capprune.core.train.WorkerStep.TERMS.get(t));
-    }
+    one.terms().byName().forEach((term, value) ->
+        assertEquals(value, four.terms().byName().get(term), 1e-5, "loss term " + term));
   }
 
   /** The tolerance above is not vacuous: another batch gives a gradient far outside it. */
   @Test
   void anotherBatchGivesAnotherGradient() {
     long[] batch = firstBatch();
-    long[] other = Arrays.copyOfRange(DistributedTrainer.permutation(N, SEED, 0), N - BATCH, N);
+    long[] other = Arrays.copyOfRange(GlobalBatches.permutation(N, SEED, 0), N - BATCH, N);
     float[] a = aggregate(shards(2), batch, 32).gradient();
     float[] b = aggregate(shards(2), other, 32).gradient();
     assertTrue(maxAbsDiff(a, b) > 1e-2 * maxAbs(a),
@@ -231,8 +230,8 @@ class PartitionInvarianceTest {
   @Test
   void permutationIsASeededPermutationPerEpoch() {
     int n = 1000;
-    long[] e0 = DistributedTrainer.permutation(n, 42, 0);
-    long[] e1 = DistributedTrainer.permutation(n, 42, 1);
+    long[] e0 = GlobalBatches.permutation(n, 42, 0);
+    long[] e1 = GlobalBatches.permutation(n, 42, 1);
     for (long[] p : List.of(e0, e1)) {
       assertEquals(n, p.length);
       long[] sorted = p.clone();
@@ -242,11 +241,11 @@ class PartitionInvarianceTest {
       }
     }
     // the same seed and epoch again (a resumed run) gives the same order
-    assertArrayEquals(e0, DistributedTrainer.permutation(n, 42, 0));
-    assertArrayEquals(e1, DistributedTrainer.permutation(n, 42, 1));
+    assertArrayEquals(e0, GlobalBatches.permutation(n, 42, 0));
+    assertArrayEquals(e1, GlobalBatches.permutation(n, 42, 1));
     // each epoch and each seed shuffles differently
     assertFalse(Arrays.equals(e0, e1), "epochs 0 and 1 share an order");
-    assertFalse(Arrays.equals(e0, DistributedTrainer.permutation(n, 43, 0)), "seeds 42 and 43 share an order");
+    assertFalse(Arrays.equals(e0, GlobalBatches.permutation(n, 43, 0)), "seeds 42 and 43 share an order");
     int fixedPoints = 0;
     for (int i = 0; i < n; i++) {
       if (e0[i] == i) {
@@ -258,8 +257,8 @@ class PartitionInvarianceTest {
     long[] first = Arrays.copyOf(e0, 32);
     long[] firstNext = Arrays.copyOf(e1, 32);
     assertNotEquals(Arrays.toString(first), Arrays.toString(firstNext), "first batches of epochs 0 and 1");
-    assertEquals(0, DistributedTrainer.permutation(0, 1, 0).length);
-    assertArrayEquals(new long[] {0}, DistributedTrainer.permutation(1, 1, 5));
+    assertEquals(0, GlobalBatches.permutation(0, 1, 0).length);
+    assertArrayEquals(new long[] {0}, GlobalBatches.permutation(1, 1, 5));
   }
 
   private static double norm(float[] v) {

@@ -16,9 +16,9 @@ import io.capprune.core.prune.PruningCriterion;
 import io.capprune.core.prune.SparsitySchedule;
 import io.capprune.core.prune.TrainingState;
 import io.capprune.core.tensor.HostTensor;
-import io.capprune.spark.data.EncodedExample;
+import io.capprune.core.train.EncodedExample;
 import io.capprune.spark.data.Shard;
-import io.capprune.spark.worker.WorkerSettings;
+import io.capprune.spark.worker.TaskSettings;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -97,7 +97,7 @@ class WirePrecisionTest {
     TrainingState state = update.initialState(weights);
     CapLossConfig loss = new CapLossConfig(0.1f, 0.9f, 2.0f, 0.1f, 0.1f, 10f, 16,
         Representation.Mode.POOLER, Set.of(), false);
-    WorkerSettings ws = new WorkerSettings(model, 8, 0, 0, false, 1, false);
+    TaskSettings ws = new TaskSettings(model, 8, 0, 0, false, 1, false);
     DistributedTrainer trainer = new DistributedTrainer(sc, ws, loss, update, precision);
     trainer.train(shards, state, new DistributedTrainer.Plan("prune", 2, BATCH, N, SEED, 100, 2),
         null, null);

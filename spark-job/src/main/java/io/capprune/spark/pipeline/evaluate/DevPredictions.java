@@ -2,7 +2,7 @@ package io.capprune.spark.pipeline.evaluate;
 
 import io.capprune.core.glue.GlueMetrics;
 import io.capprune.core.glue.GlueTask;
-import io.capprune.spark.data.EncodedExample;
+import io.capprune.core.train.EncodedExample;
 import java.io.Serializable;
 import java.util.List;
 import java.util.Map;

@@ -113,11 +113,11 @@ public final class PruneStage implements Stage<Void> {
     DevScorer scorer = new DevScorer(run);
     DistributedTrainer trainer = new DistributedTrainer(run.sc(), run.core().worker(), loss,
         update, run.core().exchangePrecision());
-    DistributedTrainer.EpochHook hook = (epoch, st, current, devOut) -> {
+    DistributedTrainer.EpochHook hook = (epoch, st, current) -> {
       JavaRDD<Shard> next = current;
+      Map<String, Double> dev = null;
       if (epoch >= 1 && epoch % p.snapshotEveryEpochs() == 0 || epoch == p.epochs()) {
-        Map<String, Double> dev = scorer.score(st.effectiveWeights());
-        devOut[0] = dev;
+        dev = scorer.score(st.effectiveWeights());
         Map<String, Object> extra = new LinkedHashMap<>();
         extra.put("dev", dev);
         extra.put("seed", config.seed());
@@ -131,7 +131,7 @@ public final class PruneStage implements Stage<Void> {
       if (epoch >= 1 && epoch < p.epochs() && snc) {
         next = RepresentationBanks.withSnapshotSlice(run, current, st.effectiveWeights(), true);
       }
-      return next;
+      return new DistributedTrainer.EpochHook.Outcome(next, dev);
     };
     trainer.train(shards, state, plan, hook, log);
     try {

@@ -11,7 +11,7 @@ import io.capprune.spark.data.Shard;
 import io.capprune.spark.pipeline.RunContext;
 import io.capprune.spark.pipeline.TrainingSet;
 import io.capprune.spark.worker.EncodeTask;
-import io.capprune.spark.worker.WorkerSettings;
+import io.capprune.spark.worker.TaskSettings;
 import java.util.LinkedHashMap;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -30,7 +30,7 @@ public final class RepresentationBanks {
   public static JavaRDD<Shard> build(RunContext run, TrainingSet train, HfCheckpoint teacher,
       LinkedHashMap<String, HostTensor> pretrainedWeights, CapLossConfig loss) {
     JavaSparkContext sc = run.sc();
-    WorkerSettings ws = run.core().worker();
+    TaskSettings ws = run.core().worker();
     Representation.Mode mode = loss.representation();
     Broadcast<LinkedHashMap<String, HostTensor>> teacherB =
         sc.broadcast(new LinkedHashMap<>(teacher.tensors()));

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.capprune.core.glue.GlueMetrics;
 import io.capprune.core.glue.GlueTask;
-import io.capprune.spark.data.EncodedExample;
+import io.capprune.core.train.EncodedExample;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;

@@ -4,12 +4,15 @@ import io.capprune.core.checkpoint.BertConfig;
 import java.io.Serializable;
 
 /**
- * What every worker task needs to know besides its data and weights.
+ * What every task on an executor (encoding, training step, importance) needs to know besides its
+ * data and weights: the model, how to cut and pad micro-batches, and where and how to compute.
+ * Built by the driver from the job's configuration, whose {@code cap.worker} section is
+ * {@link io.capprune.spark.config.JobConfig.WorkerSettings}.
  *
  * @param padTo 0 = pad each micro-batch to its longest example (dynamic padding), else max-seq-length
  * @param threads PyTorch intra-op threads; 0 = the executor's cores
  */
-public record WorkerSettings(BertConfig model, int microBatchSize, int padTo, int padId, boolean useGpu,
+public record TaskSettings(BertConfig model, int microBatchSize, int padTo, int padId, boolean useGpu,
     int threads, boolean regression) implements Serializable {
 
   /**

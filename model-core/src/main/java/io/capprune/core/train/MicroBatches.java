@@ -1,21 +1,18 @@
-package io.capprune.spark.worker;
+package io.capprune.core.train;
 
 import io.capprune.core.loss.Targets;
-import io.capprune.core.train.MicroBatch;
-import io.capprune.core.train.TokenBatch;
-import io.capprune.spark.data.EncodedExample;
 import java.util.ArrayList;
 import java.util.List;
 
 /** Cuts a partition's rows into micro-batches of at most a given size, padded per micro-batch. */
-final class MicroBatches {
+public final class MicroBatches {
   private MicroBatches() {}
 
   /**
    * @param rows indices into {@code examples}; also the bank rows (bank row r = example r)
    * @param padTo 0 pads each micro-batch to its longest example, otherwise to this length
    */
-  static List<MicroBatch> of(EncodedExample[] examples, int[] rows, int size, int padTo, int padId,
+  public static List<MicroBatch> of(EncodedExample[] examples, int[] rows, int size, int padTo, int padId,
       boolean regression) {
     List<MicroBatch> out = new ArrayList<>();
     for (int from = 0; from < rows.length; from += size) {
@@ -26,7 +23,7 @@ final class MicroBatches {
     return out;
   }
 
-  static MicroBatch of(EncodedExample[] examples, int[] rows, int padTo, int padId, boolean regression) {
+  public static MicroBatch of(EncodedExample[] examples, int[] rows, int padTo, int padId, boolean regression) {
     List<int[]> ids = new ArrayList<>(rows.length);
     List<byte[]> types = new ArrayList<>(rows.length);
     int[] labels = new int[rows.length];
@@ -42,7 +39,7 @@ final class MicroBatches {
     return new MicroBatch(TokenBatch.pad(ids, types, padTo, padId), targets, rows);
   }
 
-  static int[] allRows(int n) {
+  public static int[] allRows(int n) {
     int[] r = new int[n];
     for (int i = 0; i < n; i++) {
       r[i] = i;

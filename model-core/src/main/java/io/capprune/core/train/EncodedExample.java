@@ -1,4 +1,4 @@
-package io.capprune.spark.data;
+package io.capprune.core.train;
 
 import java.io.Serializable;
 
@@ -7,7 +7,8 @@ import java.io.Serializable;
  * Padding happens per micro-batch on the worker, to the batch's longest example or to
  * max-seq-length.
  *
- * @param globalIndex the example's position in the training file: bank row identity (cap-reference §0)
+ * @param globalIndex the example's position in the training file: its bank row's identity
+ *     (docs/architecture.md)
  * @param label class id, or -1 for regression
  * @param score regression target (STS-B), NaN for classification
  */

@@ -1,19 +1,16 @@
 package io.capprune.core.bert;
 
-import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.pytorch.jni.JniUtils;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The one place that prepares DJL in a JVM: offline (otherwise DJL downloads natives and calls a
- * cloud metadata address when the engine loads), the PyTorch engine, its thread count, its RNG seed
- * (dropout masks) and the device.
+ * cloud metadata address when the engine loads), the PyTorch engine, its thread count and its RNG
+ * seed (dropout masks). The device of a task is chosen in spark-job ({@code WorkerRuntime}), from
+ * the GPU Spark assigned to it.
  */
 public final class DjlRuntime {
 
-  private static final Logger LOG = LoggerFactory.getLogger(DjlRuntime.class);
   public static final String ENGINE = "PyTorch";
 
   private DjlRuntime() {}
@@ -52,22 +49,6 @@ public final class DjlRuntime {
   /** Seeds the engine's RNG (dropout). Same seed, same thread count: same dropout masks. */
   public static void seed(int seed) {
     Engine.getEngine(ENGINE).setRandomSeed(seed);
-  }
-
-  /**
-   * GPU {@code gpuIndex} when it is asked for ({@code >= 0}) and present, else the CPU. On a
-   * cluster the index is the GPU that Spark assigned to the task.
-   */
-  public static Device device(int gpuIndex) {
-    if (gpuIndex < 0) {
-      return Device.cpu();
-    }
-    int count = Engine.getEngine(ENGINE).getGpuCount();
-    if (gpuIndex < count) {
-      return Device.gpu(gpuIndex);
-    }
-    LOG.warn("GPU {} requested but the engine sees {} GPU(s); using the CPU", gpuIndex, count);
-    return Device.cpu();
   }
 
   private static void setIfUnset(String key, String value) {

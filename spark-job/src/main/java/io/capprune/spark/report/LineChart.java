@@ -211,9 +211,7 @@ public final class LineChart {
     boolean hasRight = series.stream().anyMatch(s -> s.axis() == Axis.RIGHT);
 
     Scale xs = Scale.linear(integerX, false, range(Axis.LEFT, true, false), range(Axis.RIGHT, true, false));
-    Scale yl = logY ? Scale.log(range(Axis.LEFT, false, true))
-        : fixedY != null ? Scale.linear(false, true, fixedY)
-        : Scale.linear(false, false, padded(range(Axis.LEFT, false, false)));
+    Scale yl = leftScale();
     Scale yr = hasRight ? Scale.linear(false, false, padded(range(Axis.RIGHT, false, false))) : null;
 
     // Left margin: room for the widest tick label plus the rotated axis label.
@@ -400,6 +398,13 @@ public final class LineChart {
     return true;
   }
 
+  /** The left y axis as drawn: log or linear, its range and its ticks. */
+  Scale leftScale() {
+    return logY ? Scale.log(range(Axis.LEFT, false, true))
+        : fixedY != null ? Scale.linear(false, true, fixedY)
+        : Scale.linear(false, false, padded(range(Axis.LEFT, false, false)));
+  }
+
   /** Finite min and max over the series of one axis, of x ({@code ofX}) or y; null if none. */
   private double[] range(Axis axis, boolean ofX, boolean positiveOnly) {
     double lo = Double.POSITIVE_INFINITY;
@@ -560,6 +565,10 @@ public final class LineChart {
       double p = Math.pow(10, Math.floor(Math.log10(v) - 1e-12));
       double f = v / p;
       return (f <= 1 + 1e-9 ? 1 : f <= 2 + 1e-9 ? 2 : f <= 5 + 1e-9 ? 5 : 10) * p;
+    }
+
+    boolean isLog() {
+      return log;
     }
 
     boolean accepts(double y) {

@@ -108,16 +108,44 @@ class PlotsTest {
   }
 
   @Test
-  void lossAxisGoesLogWhenTermsSpanDecades() {
-    List<StepRecord> run = ReportFixtures.run(2000, 10); // total about 1, contrastive terms about 0.01
-    assertTrue(render(Plots.lossChart(run, null)) != render(Plots.lossChart(run, false)));
+  void lossAxisGoesLogWhenTermsSpanDecades() throws IOException {
+    // total about 1, contrastive terms 0.01-0.025: two decades
+    List<StepRecord> run = ReportFixtures.run(2000, 10);
+    LineChart.Scale auto = Plots.lossChart(run, null).leftScale();
+    assertTrue(auto.isLog(), "terms spanning two decades: log axis");
+    assertEquals(List.of("0.01", "0.02", "0.05", "0.1", "0.2", "0.5", "1", "2"), auto.labels(),
+        "1-2-5 ticks from below the smallest term to above the largest");
+    assertFalse(Plots.lossChart(run, false).leftScale().isLog(), "log axis turned off");
+
     List<StepRecord> close = List.of(
         StepRecord.builder(1, 2).loss(1.0).ce(0.6).kd(0.4).build(),
         StepRecord.builder(2, 2).loss(0.8).ce(0.5).kd(0.3).build());
-    assertEquals(render(Plots.lossChart(close, false)), render(Plots.lossChart(close, null)));
+    LineChart.Scale linear = Plots.lossChart(close, null).leftScale();
+    assertFalse(linear.isLog(), "terms within half a decade: linear axis");
+    // 0.3-1.0 padded to 0.272-1.0 (a fraction-like range stops at 1): steps of 0.1
+    assertEquals(List.of("0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9", "1.0"),
+        linear.labels());
+    assertTrue(Plots.lossChart(close, true).leftScale().isLog(), "log axis asked for");
+
+    // The threshold is Plots.LOG_SCALE_DECADES = 1.5 decades between the smallest positive term
+    // and the largest; zero, negative and non-finite values take no part.
+    assertTrue(axisIsLog(1.0, 0.03), "1.52 decades");
+    assertFalse(axisIsLog(1.0, 0.033), "1.48 decades");
+    assertFalse(axisIsLog(1.0, 0.5, 0.0, -2.0, Double.NaN, Double.POSITIVE_INFINITY),
+        "only the positive finite terms count");
+    assertFalse(Plots.lossChart(List.of(), null).leftScale().isLog(), "no steps: linear");
+
+    // and the log plot is a PNG of the chart's size (decode checks signature, width and height)
+    writeAndRead(run);
+    assertTrue(colouredPixels(decode(Files.readAllBytes(tmp.resolve(Plots.LOSS)))) > 300);
   }
 
-  private static int render(LineChart chart) {
-    return java.util.Arrays.hashCode(chart.toPng(LineChart.DEFAULT_WIDTH, LineChart.DEFAULT_HEIGHT));
+  /** Whether one step with total {@code total} and these ce, kd, ... terms gets a log axis. */
+  private static boolean axisIsLog(double total, double... terms) {
+    double[] t = java.util.Arrays.copyOf(terms, 6);
+    java.util.Arrays.fill(t, terms.length, t.length, Double.NaN);
+    StepRecord r = StepRecord.builder(1, 1).loss(total).ce(t[0]).kd(t[1]).prc(t[2]).snc(t[3])
+        .fic(t[4]).regulariser(t[5]).build();
+    return Plots.lossChart(List.of(r), null).leftScale().isLog();
   }
 }

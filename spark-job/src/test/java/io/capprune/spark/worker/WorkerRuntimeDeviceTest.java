@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.Device;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.logging.log4j.LogManager;
@@ -97,6 +98,14 @@ class WorkerRuntimeDeviceTest {
       logger.removeAppender(capture);
       logger.setLevel(before);
     }
+  }
+
+  /** The entry point tasks call, where Spark schedules no GPU: the CPU, which exclusive passes on. */
+  @Test
+  void tasksGetTheChosenDevice() {
+    assertEquals(Device.cpu(), WorkerRuntime.deviceForTask(true));
+    assertEquals(Device.cpu(), WorkerRuntime.deviceForTask(false));
+    assertEquals(Device.cpu(), WorkerRuntime.get().exclusive(true, d -> d));
   }
 
   @Test

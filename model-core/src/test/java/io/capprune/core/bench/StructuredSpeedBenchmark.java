@@ -1,4 +1,4 @@
-package io.capprune.core.structured;
+package io.capprune.core.bench;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -8,6 +8,8 @@ import io.capprune.core.bert.BertInit;
 import io.capprune.core.bert.BertInputs;
 import io.capprune.core.bert.DjlRuntime;
 import io.capprune.core.checkpoint.BertConfig;
+import io.capprune.core.structured.StructuredShrink;
+import io.capprune.core.structured.UnitMasks;
 import io.capprune.core.structured.UnitMasks.Unit;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.tensor.NDArrays;
@@ -25,7 +27,7 @@ import java.util.TreeMap;
  * without sparse kernels. Not a test (timings depend on the machine and its load):
  *
  * <pre>
- * java -cp ... io.capprune.core.structured.StructuredSpeedBenchmark [minilm|bert-base] [head %] [neuron %] [iterations] [threads]
+ * bin/cap-prune-bench structured-speed [minilm|bert-base] [head %] [neuron %] [iterations] [threads]
  * </pre>
  *
  * The same fraction of heads and neurons is removed from every layer (random units, seeded), so

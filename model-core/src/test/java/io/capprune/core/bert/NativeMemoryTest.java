@@ -126,7 +126,7 @@ class NativeMemoryTest {
           FlatParameters w = FlatParameters.upload(broadcast, trainable);
           r = step.run(base, frozen, w, microBatches(c, rng), bank, 16, s, DataType.FLOAT32, wire);
         }
-        double total = r.lossTerms()[WorkerStep.TERMS.indexOf("total")];
+        double total = r.terms().total();
         if (!(Double.isFinite(total) && total > 0) || r.precision() != wire || r.examples() != 8) {
           throw new IllegalStateException("step " + s + ": loss " + total + ", " + r.precision()
               + ", " + r.examples() + " examples");

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.capprune.core.checkpoint.Safetensors.Dtype;
+import io.capprune.core.tensor.HalfPrecision;
 import io.capprune.core.tensor.HostTensor;
 import java.io.IOException;
 import java.nio.file.Files;

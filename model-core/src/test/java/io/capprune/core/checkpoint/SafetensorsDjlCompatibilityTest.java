@@ -8,6 +8,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import io.capprune.core.checkpoint.Safetensors.Dtype;
+import io.capprune.core.tensor.HalfPrecision;
 import io.capprune.core.tensor.HostTensor;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;

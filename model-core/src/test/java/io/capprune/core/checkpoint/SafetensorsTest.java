@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.capprune.core.checkpoint.Safetensors.Dtype;
+import io.capprune.core.tensor.HalfPrecision;
 import io.capprune.core.tensor.HostTensor;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;

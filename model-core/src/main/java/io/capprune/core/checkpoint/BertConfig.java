@@ -150,7 +150,7 @@ public record BertConfig(
       return this;
     }
 
-    /** Both dropout probabilities (hidden and attention); 0 makes training forwards deterministic. */
+    /** Both dropout probabilities, hidden and attention; 0 makes training forwards deterministic. */
     public Builder dropout(float v) {
       return hiddenDropoutProb(v).attentionProbsDropoutProb(v);
     }

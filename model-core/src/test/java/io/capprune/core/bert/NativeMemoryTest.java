@@ -3,6 +3,7 @@ package io.capprune.core.bert;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.capprune.core.testing.TestModels;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -25,7 +26,7 @@ class NativeMemoryTest {
   @Test
   void twoHundredForwardBackwardStepsDoNotGrow() throws IOException {
     DjlRuntime.start(2);
-    BertConfig c = TinyBert.config(2);
+    BertConfig c = TestModels.tiny(2);
     Map<String, HostTensor> host = BertInit.init(c, 1);
     String maskedName = "encoder.layer.0.intermediate.dense.weight";
     try (NDManager base = NDManager.newBaseManager()) {

@@ -3,6 +3,7 @@ package io.capprune.core.bank;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import io.capprune.core.tensor.HalfPrecision;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -197,7 +198,7 @@ public final class RepresentationBank implements Serializable {
             + globalIndex[row] + ") component " + (i % hiddenSize) + " is " + v
             + ", not a finite half-precision value");
       }
-      encoded[i] = Half.fromFloat(v);
+      encoded[i] = HalfPrecision.floatToF16(v);
     }
     switch (kind) {
       case PRE -> pre = encoded;
@@ -252,7 +253,7 @@ public final class RepresentationBank implements Serializable {
       int from = checkRow(row) * hiddenSize;
       for (short[] part : parts) {
         for (int h = 0; h < hiddenSize; h++) {
-          out[o++] = Half.toFloat(part[from + h]);
+          out[o++] = HalfPrecision.f16ToFloat(part[from + h]);
         }
       }
     }

@@ -44,7 +44,7 @@ public record BertConfig(
     List<Integer> layerIntermediateSizes)
     implements Serializable {
 
-  /** An unpruned model's configuration. */
+  /** An unpruned model's configuration. Prefer {@link #builder()}: it names every value. */
   public BertConfig(String modelType, int vocabSize, int hiddenSize, int numHiddenLayers,
       int numAttentionHeads, int intermediateSize, String hiddenAct, float hiddenDropoutProb,
       float attentionProbsDropoutProb, int maxPositionEmbeddings, int typeVocabSize,
@@ -52,6 +52,150 @@ public record BertConfig(
     this(modelType, vocabSize, hiddenSize, numHiddenLayers, numAttentionHeads, intermediateSize,
         hiddenAct, hiddenDropoutProb, attentionProbsDropoutProb, maxPositionEmbeddings,
         typeVocabSize, layerNormEps, numLabels, labels, Map.of(), List.of());
+  }
+
+  /**
+   * A builder that starts from {@code transformers.BertConfig()}'s defaults (BERT-base: vocabulary
+   * 30522, hidden 768, 12 layers of 12 heads, FFN 3072, GELU, dropout 0.1, 512 positions, 2 token
+   * types, LayerNorm eps 1e-12) with 2 labels, no label names and no structured pruning.
+   */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** A builder holding every value of this configuration. */
+  public Builder toBuilder() {
+    return new Builder()
+        .modelType(modelType)
+        .vocabSize(vocabSize)
+        .hiddenSize(hiddenSize)
+        .numHiddenLayers(numHiddenLayers)
+        .numAttentionHeads(numAttentionHeads)
+        .intermediateSize(intermediateSize)
+        .hiddenAct(hiddenAct)
+        .hiddenDropoutProb(hiddenDropoutProb)
+        .attentionProbsDropoutProb(attentionProbsDropoutProb)
+        .maxPositionEmbeddings(maxPositionEmbeddings)
+        .typeVocabSize(typeVocabSize)
+        .layerNormEps(layerNormEps)
+        .numLabels(numLabels)
+        .labels(labels)
+        .prunedHeads(prunedHeads)
+        .layerIntermediateSizes(layerIntermediateSizes);
+  }
+
+  /** Named values for {@link BertConfig}; {@link #build} validates them as the constructor does. */
+  public static final class Builder {
+    private String modelType = "bert";
+    private int vocabSize = 30522;
+    private int hiddenSize = 768;
+    private int numHiddenLayers = 12;
+    private int numAttentionHeads = 12;
+    private int intermediateSize = 3072;
+    private String hiddenAct = "gelu";
+    private float hiddenDropoutProb = 0.1f;
+    private float attentionProbsDropoutProb = 0.1f;
+    private int maxPositionEmbeddings = 512;
+    private int typeVocabSize = 2;
+    private float layerNormEps = 1e-12f;
+    private int numLabels = 2;
+    private List<String> labels = List.of();
+    private Map<Integer, List<Integer>> prunedHeads = Map.of();
+    private List<Integer> layerIntermediateSizes = List.of();
+
+    private Builder() {}
+
+    public Builder modelType(String v) {
+      modelType = v;
+      return this;
+    }
+
+    public Builder vocabSize(int v) {
+      vocabSize = v;
+      return this;
+    }
+
+    public Builder hiddenSize(int v) {
+      hiddenSize = v;
+      return this;
+    }
+
+    public Builder numHiddenLayers(int v) {
+      numHiddenLayers = v;
+      return this;
+    }
+
+    public Builder numAttentionHeads(int v) {
+      numAttentionHeads = v;
+      return this;
+    }
+
+    public Builder intermediateSize(int v) {
+      intermediateSize = v;
+      return this;
+    }
+
+    public Builder hiddenAct(String v) {
+      hiddenAct = v;
+      return this;
+    }
+
+    public Builder hiddenDropoutProb(float v) {
+      hiddenDropoutProb = v;
+      return this;
+    }
+
+    public Builder attentionProbsDropoutProb(float v) {
+      attentionProbsDropoutProb = v;
+      return this;
+    }
+
+    /** Both dropout probabilities, hidden and attention; 0 makes training forwards deterministic. */
+    public Builder dropout(float v) {
+      return hiddenDropoutProb(v).attentionProbsDropoutProb(v);
+    }
+
+    public Builder maxPositionEmbeddings(int v) {
+      maxPositionEmbeddings = v;
+      return this;
+    }
+
+    public Builder typeVocabSize(int v) {
+      typeVocabSize = v;
+      return this;
+    }
+
+    public Builder layerNormEps(float v) {
+      layerNormEps = v;
+      return this;
+    }
+
+    public Builder numLabels(int v) {
+      numLabels = v;
+      return this;
+    }
+
+    public Builder labels(List<String> v) {
+      labels = v;
+      return this;
+    }
+
+    public Builder prunedHeads(Map<Integer, List<Integer>> v) {
+      prunedHeads = v;
+      return this;
+    }
+
+    public Builder layerIntermediateSizes(List<Integer> v) {
+      layerIntermediateSizes = v;
+      return this;
+    }
+
+    public BertConfig build() {
+      return new BertConfig(modelType, vocabSize, hiddenSize, numHiddenLayers, numAttentionHeads,
+          intermediateSize, hiddenAct, hiddenDropoutProb, attentionProbsDropoutProb,
+          maxPositionEmbeddings, typeVocabSize, layerNormEps, numLabels, labels, prunedHeads,
+          layerIntermediateSizes);
+    }
   }
 
   public static final Set<String> SUPPORTED_MODEL_TYPES = Set.of("bert");
@@ -113,17 +257,11 @@ public record BertConfig(
 
   public BertConfig withLabels(List<String> newLabels) {
     int n = newLabels.isEmpty() ? numLabels : newLabels.size();
-    return new BertConfig(modelType, vocabSize, hiddenSize, numHiddenLayers, numAttentionHeads,
-        intermediateSize, hiddenAct, hiddenDropoutProb, attentionProbsDropoutProb,
-        maxPositionEmbeddings, typeVocabSize, layerNormEps, n, newLabels, prunedHeads,
-        layerIntermediateSizes);
+    return toBuilder().numLabels(n).labels(newLabels).build();
   }
 
   public BertConfig withNumLabels(int n) {
-    return new BertConfig(modelType, vocabSize, hiddenSize, numHiddenLayers, numAttentionHeads,
-        intermediateSize, hiddenAct, hiddenDropoutProb, attentionProbsDropoutProb,
-        maxPositionEmbeddings, typeVocabSize, layerNormEps, n, List.of(), prunedHeads,
-        layerIntermediateSizes);
+    return toBuilder().numLabels(n).labels(List.of()).build();
   }
 
   /**
@@ -142,10 +280,11 @@ public record BertConfig(
     for (int v : intermediateSizes) {
       perLayer.add(v);
     }
-    return new BertConfig(modelType, vocabSize, hiddenSize, numHiddenLayers, numAttentionHeads,
-        equal ? intermediateSizes[0] : intermediateSize, hiddenAct, hiddenDropoutProb,
-        attentionProbsDropoutProb, maxPositionEmbeddings, typeVocabSize, layerNormEps, numLabels,
-        labels, newPrunedHeads, equal ? List.of() : perLayer);
+    return toBuilder()
+        .intermediateSize(equal ? intermediateSizes[0] : intermediateSize)
+        .prunedHeads(newPrunedHeads)
+        .layerIntermediateSizes(equal ? List.of() : perLayer)
+        .build();
   }
 
   private static Map<Integer, List<Integer>> normalisePrunedHeads(Map<Integer, List<Integer>> given,
@@ -192,23 +331,25 @@ public record BertConfig(
       List<String> labels = readLabels(root, source);
       int numLabels = root.has("num_labels") ? intKey(root, "num_labels", source)
           : labels.isEmpty() ? 2 : labels.size();
-      return new BertConfig(
-          stringKey(root, "model_type", source),
-          intKey(root, "vocab_size", source),
-          intKey(root, "hidden_size", source),
-          intKey(root, "num_hidden_layers", source),
-          intKey(root, "num_attention_heads", source),
-          intKey(root, "intermediate_size", source),
-          root.has("hidden_act") ? stringKey(root, "hidden_act", source) : "gelu",
-          floatKey(root, "hidden_dropout_prob", 0.1f, source),
-          floatKey(root, "attention_probs_dropout_prob", 0.1f, source),
-          intKey(root, "max_position_embeddings", source),
-          root.has("type_vocab_size") ? intKey(root, "type_vocab_size", source) : 2,
-          floatKey(root, "layer_norm_eps", 1e-12f, source),
-          numLabels,
-          labels,
-          readPrunedHeads(root),
-          readIntList(root, "cap_intermediate_sizes"));
+      // The keys are read in this order, so the first bad one is the one reported.
+      return builder()
+          .modelType(stringKey(root, "model_type", source))
+          .vocabSize(intKey(root, "vocab_size", source))
+          .hiddenSize(intKey(root, "hidden_size", source))
+          .numHiddenLayers(intKey(root, "num_hidden_layers", source))
+          .numAttentionHeads(intKey(root, "num_attention_heads", source))
+          .intermediateSize(intKey(root, "intermediate_size", source))
+          .hiddenAct(root.has("hidden_act") ? stringKey(root, "hidden_act", source) : "gelu")
+          .hiddenDropoutProb(floatKey(root, "hidden_dropout_prob", 0.1f, source))
+          .attentionProbsDropoutProb(floatKey(root, "attention_probs_dropout_prob", 0.1f, source))
+          .maxPositionEmbeddings(intKey(root, "max_position_embeddings", source))
+          .typeVocabSize(root.has("type_vocab_size") ? intKey(root, "type_vocab_size", source) : 2)
+          .layerNormEps(floatKey(root, "layer_norm_eps", 1e-12f, source))
+          .numLabels(numLabels)
+          .labels(labels)
+          .prunedHeads(readPrunedHeads(root))
+          .layerIntermediateSizes(readIntList(root, "cap_intermediate_sizes"))
+          .build();
     } catch (InvalidKeyException e) {
       throw new CheckpointException(source + ": " + e.getMessage(), e);
     }

@@ -1,6 +1,6 @@
 package io.capprune.core.exchange;
 
-import io.capprune.core.checkpoint.HalfPrecision;
+import io.capprune.core.tensor.HalfPrecision;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;

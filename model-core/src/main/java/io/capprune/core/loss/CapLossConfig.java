@@ -7,7 +7,8 @@ import java.util.Set;
 
 /**
  * Weights of the CAP objective (cap-reference 1.6, 2, 5). {@link #defaults()} are the unstructured
- * GLUE script values; structured GLUE uses wU 0.3, wS 3, kdTemperature 1.
+ * GLUE script values; structured GLUE uses wU 0.3, wS 3, kdTemperature 1. Other values are the
+ * defaults with named changes ({@code defaults().withExtraExamples(16).withContrastive(false)}).
  *
  * @param wCe weight of the task loss (CE or MSE)
  * @param wKd weight of distillation; 0 turns it off
@@ -68,6 +69,16 @@ public record CapLossConfig(
   public static CapLossConfig defaults() {
     return new CapLossConfig(0.1f, 0.9f, 2.0f, 0.1f, 0.1f, 10f, 4096,
         Representation.Mode.POOLER, EnumSet.allOf(Kind.class), true);
+  }
+
+  public CapLossConfig withTau(float t) {
+    return new CapLossConfig(wCe, wKd, kdTemperature, t, wU, wS, extraExamples, representation,
+        banks, contrastive);
+  }
+
+  public CapLossConfig withSupervisedWeight(float w) {
+    return new CapLossConfig(wCe, wKd, kdTemperature, tau, wU, w, extraExamples, representation,
+        banks, contrastive);
   }
 
   public CapLossConfig withBanks(Set<Kind> enabled) {

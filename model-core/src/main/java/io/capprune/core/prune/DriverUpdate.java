@@ -304,12 +304,7 @@ public final class DriverUpdate {
     final float b1 = c.beta1(), a1 = c.oneMinusBeta1(), b2 = c.beta2(), a2 = c.oneMinusBeta2();
     final float step = c.stepSize(), eps = c.eps(), decay = c.decay();
     for (int i = from; i < to; i++) {
-      float gw = g[i] * mask[i] * cf;
-      float mi = b1 * m[i] + a1 * gw;
-      float vi = b2 * v[i] + a2 * gw * gw;
-      m[i] = mi;
-      v[i] = vi;
-      float p = w[i] - step * mi / ((float) Math.sqrt(vi) + eps);
+      float p = AdamW.step(w[i], g[i] * mask[i] * cf, m, v, i, b1, a1, b2, a2, step, eps);
       p = p - decay * p;
       w[i] = p;
       if (hist != null) {
@@ -320,7 +315,7 @@ public final class DriverUpdate {
 
   /**
    * Weights and scores in one pass. dL/dS uses W before this step's update, as autograd does;
-   * soft movement adds {@code reg[i]}, its lambda dR/dS from the norm pass.
+   * soft movement adds {@code reg[i]}, its lambda dR/dS from the norm pass. Scores take no decay.
    */
   private static void updateWithScores(Slot s, float cf, float[] reg, int from, int to,
       AdamW.StepCoefficients c, AdamW.StepCoefficients cs, int[] hist) {
@@ -338,19 +333,9 @@ public final class DriverUpdate {
       }
       gs *= cf;
       float gw = gi * mask[i] * cf;
-
-      float mi = b1 * m[i] + a1 * gw;
-      float vi = b2 * v[i] + a2 * gw * gw;
-      m[i] = mi;
-      v[i] = vi;
-      float p = wi - step * mi / ((float) Math.sqrt(vi) + eps);
+      float p = AdamW.step(wi, gw, m, v, i, b1, a1, b2, a2, step, eps);
       w[i] = p - decay * p;
-
-      float smi = b1 * sm[i] + a1 * gs;
-      float svi = b2 * sv[i] + a2 * gs * gs;
-      sm[i] = smi;
-      sv[i] = svi;
-      float sn = sc[i] - sStep * smi / ((float) Math.sqrt(svi) + eps);
+      float sn = AdamW.step(sc[i], gs, sm, sv, i, b1, a1, b2, a2, sStep, eps);
       sc[i] = sn;
       if (hist != null) {
         hist[MaskComputer.bucketOf(sn, false)]++;

@@ -124,8 +124,8 @@ public final class WorkerStepBenchmark {
   }
 
   static BertConfig config(int vocab, int hidden, int layers, int ffn, float dropout) {
-    return new BertConfig("bert", vocab, hidden, layers, hidden >= 384 ? 12 : 2, ffn,
-        "gelu", dropout, dropout, 512, 2, 1e-12f, 2, List.of());
+    return BertConfig.builder().vocabSize(vocab).hiddenSize(hidden).numHiddenLayers(layers)
+        .numAttentionHeads(hidden >= 384 ? 12 : 2).intermediateSize(ffn).dropout(dropout).build();
   }
 
   /** Weights, masks, packed streams, bank and micro-batches of one model size on one device. */

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.capprune.core.testing.TestModels;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -70,7 +71,7 @@ class BertForSequenceClassificationTest {
 
   @Test
   void outputShapes() {
-    BertConfig c = TinyBert.config(2);
+    BertConfig c = TestModels.tiny(2);
     Map<String, NDArray> params = NDArrays.toNDArrays(base, BertInit.init(c, 1), DataType.FLOAT32);
     try (NDManager scope = base.newSubManager()) {
       BertOutputs out = run(c, params, scope, IDS, TYPES, MASK, false, null);
@@ -87,8 +88,8 @@ class BertForSequenceClassificationTest {
   @Test
   void matchesPlainJavaReferenceWithin1e5() {
     for (int layers : new int[] {1, 2}) {
-      BertConfig c = TinyBert.config(layers);
-      Map<String, HostTensor> host = TinyBert.randomParams(c, 7);
+      BertConfig c = TestModels.tiny(layers);
+      Map<String, HostTensor> host = TestModels.randomParams(c, 7);
       ReferenceBert ref = new ReferenceBert(c, host, IDS, TYPES, MASK);
       Map<String, NDArray> params = NDArrays.toNDArrays(base, host, DataType.FLOAT32);
       try (NDManager scope = base.newSubManager()) {
@@ -122,9 +123,9 @@ class BertForSequenceClassificationTest {
 
   @Test
   void paddingDoesNotChangeRealTokens() {
-    BertConfig c = TinyBert.config(2);
+    BertConfig c = TestModels.tiny(2);
     Map<String, NDArray> params =
-        NDArrays.toNDArrays(base, TinyBert.randomParams(c, 3), DataType.FLOAT32);
+        NDArrays.toNDArrays(base, TestModels.randomParams(c, 3), DataType.FLOAT32);
     int[][] ids = {{2, 17, 45, 9}};
     int[][] padded = {{2, 17, 45, 9, 0, 0, 0}};
     int[][] paddedOther = {{2, 17, 45, 9, 55, 66, 77}}; // junk under the padding mask
@@ -148,9 +149,9 @@ class BertForSequenceClassificationTest {
 
   @Test
   void evalIsDeterministicTrainingAppliesDropout() {
-    BertConfig c = TinyBert.config(2);
+    BertConfig c = TestModels.tiny(2);
     Map<String, NDArray> params =
-        NDArrays.toNDArrays(base, TinyBert.randomParams(c, 3), DataType.FLOAT32);
+        NDArrays.toNDArrays(base, TestModels.randomParams(c, 3), DataType.FLOAT32);
     try (NDManager scope = base.newSubManager()) {
       float[] e1 = values(run(c, params, scope, IDS, TYPES, MASK, false, null).logits());
       float[] e2 = values(run(c, params, scope, IDS, TYPES, MASK, false, null).logits());
@@ -182,8 +183,8 @@ class BertForSequenceClassificationTest {
 
   @Test
   void gradientsReachEveryParameterIncludingFreshLeaves() {
-    BertConfig c = TinyBert.config(2);
-    Map<String, HostTensor> host = TinyBert.randomParams(c, 5);
+    BertConfig c = TestModels.tiny(2);
+    Map<String, HostTensor> host = TestModels.randomParams(c, 5);
     try (NDManager scope = base.newSubManager()) {
       Map<String, NDArray> stored = NDArrays.toNDArrays(base, host, DataType.FLOAT32);
       Map<String, NDArray> params = new HashMap<>(stored);
@@ -218,8 +219,8 @@ class BertForSequenceClassificationTest {
 
   @Test
   void float64GradientsMatchFiniteDifferences() {
-    BertConfig c = TinyBert.config(1);
-    Map<String, HostTensor> host = TinyBert.randomParams(c, 9);
+    BertConfig c = TestModels.tiny(1);
+    Map<String, HostTensor> host = TestModels.randomParams(c, 9);
     String[] probes = {
       "embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
       "embeddings.LayerNorm.weight", "encoder.layer.0.attention.self.query.weight",
@@ -277,8 +278,8 @@ class BertForSequenceClassificationTest {
    */
   @Test
   void gradientsSurviveGarbageCollectionBetweenForwardAndBackward() throws InterruptedException {
-    BertConfig c = TinyBert.config(1);
-    Map<String, HostTensor> host = TinyBert.randomParams(c, 12);
+    BertConfig c = TestModels.tiny(1);
+    Map<String, HostTensor> host = TestModels.randomParams(c, 12);
     float[] clean = null;
     for (boolean pressure : new boolean[] {false, true, true}) {
       try (NDManager scope = base.newSubManager()) {
@@ -315,8 +316,8 @@ class BertForSequenceClassificationTest {
 
   @Test
   void float64MatchesFloat32() {
-    BertConfig c = TinyBert.config(2);
-    Map<String, HostTensor> host = TinyBert.randomParams(c, 4);
+    BertConfig c = TestModels.tiny(2);
+    Map<String, HostTensor> host = TestModels.randomParams(c, 4);
     try (NDManager scope = base.newSubManager()) {
       float[] f32 = values(run(c, NDArrays.toNDArrays(scope, host, DataType.FLOAT32), scope,
           IDS, TYPES, MASK, false, null).lastHiddenState());
@@ -329,9 +330,9 @@ class BertForSequenceClassificationTest {
 
   @Test
   void headMaskAndNeuronMask() {
-    BertConfig c = TinyBert.config(2);
+    BertConfig c = TestModels.tiny(2);
     Map<String, NDArray> params =
-        NDArrays.toNDArrays(base, TinyBert.randomParams(c, 8), DataType.FLOAT32);
+        NDArrays.toNDArrays(base, TestModels.randomParams(c, 8), DataType.FLOAT32);
     try (NDManager scope = base.newSubManager()) {
       float[] plain = values(run(c, params, scope, IDS, TYPES, MASK, false, null).logits());
       NDArray ones = scope.ones(new Shape(2, 4));
@@ -385,8 +386,8 @@ class BertForSequenceClassificationTest {
 
   @Test
   void withoutPoolerAndClassifier() {
-    BertConfig c = TinyBert.config(1);
-    Map<String, HostTensor> host = TinyBert.randomParams(c, 2);
+    BertConfig c = TestModels.tiny(1);
+    Map<String, HostTensor> host = TestModels.randomParams(c, 2);
     host.keySet().removeIf(k -> k.startsWith("pooler.") || k.startsWith("classifier."));
     Map<String, NDArray> params = NDArrays.toNDArrays(base, host, DataType.FLOAT32);
     try (NDManager scope = base.newSubManager()) {
@@ -401,8 +402,8 @@ class BertForSequenceClassificationTest {
 
   @Test
   void badParametersAndInputsAreNamed() {
-    BertConfig c = TinyBert.config(1);
-    Map<String, HostTensor> host = TinyBert.randomParams(c, 2);
+    BertConfig c = TestModels.tiny(1);
+    Map<String, HostTensor> host = TestModels.randomParams(c, 2);
     try (NDManager scope = base.newSubManager()) {
       Map<String, NDArray> params = NDArrays.toNDArrays(scope, host, DataType.FLOAT32);
       Map<String, NDArray> missing = new HashMap<>(params);

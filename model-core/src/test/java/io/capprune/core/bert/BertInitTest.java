@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.capprune.core.testing.TestModels;
 import io.capprune.core.checkpoint.BertConfig;
 import io.capprune.core.tensor.HostTensor;
 import java.util.Map;
@@ -16,7 +17,7 @@ class BertInitTest {
 
   @Test
   void initialisesLikeHuggingFace() {
-    BertConfig c = TinyBert.config(2);
+    BertConfig c = TestModels.tiny(2);
     Map<String, HostTensor> p = BertInit.init(c, 42);
     // 5 embedding tensors + 16 per layer + pooler 2 + classifier 2
     assertEquals(5 + 16 * 2 + 4, p.size());
@@ -49,7 +50,7 @@ class BertInitTest {
 
   @Test
   void deterministicPerSeedAndPerTensor() {
-    BertConfig c = TinyBert.config(1);
+    BertConfig c = TestModels.tiny(1);
     Map<String, HostTensor> a = BertInit.init(c, 7);
     Map<String, HostTensor> b = BertInit.init(c, 7);
     Map<String, HostTensor> other = BertInit.init(c, 8);
@@ -62,7 +63,7 @@ class BertInitTest {
 
   @Test
   void fillMissingAddsPoolerAndClassifierOnly() {
-    BertConfig c = TinyBert.config(1);
+    BertConfig c = TestModels.tiny(1);
     Map<String, HostTensor> full = BertInit.init(c, 5);
     Map<String, HostTensor> encoderOnly = new java.util.LinkedHashMap<>(full);
     encoderOnly.keySet().removeIf(k -> k.startsWith("pooler.") || k.startsWith("classifier."));
@@ -80,7 +81,7 @@ class BertInitTest {
 
   @Test
   void fillMissingRejectsHalfHeadsAndWrongShapes() {
-    BertConfig c = TinyBert.config(1);
+    BertConfig c = TestModels.tiny(1);
     Map<String, HostTensor> p = BertInit.init(c, 5);
     p.remove("pooler.dense.bias");
     var e = assertThrows(IllegalArgumentException.class, () -> BertInit.fillMissing(c, p, 1));

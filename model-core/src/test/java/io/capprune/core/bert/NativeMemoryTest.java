@@ -18,6 +18,7 @@ import io.capprune.core.prune.ParameterNames;
 import io.capprune.core.tensor.FlatParameters;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.tensor.NDArrays;
+import io.capprune.core.testing.TestModels;
 import io.capprune.core.train.MicroBatch;
 import io.capprune.core.train.TokenBatch;
 import io.capprune.core.train.WorkerStep;
@@ -95,7 +96,7 @@ class NativeMemoryTest {
     // One intra-op thread: on a loaded machine a second one spins and slows every small op.
     DjlRuntime.start(1);
     long t0 = System.nanoTime();
-    BertConfig c = TinyBert.config(2);
+    BertConfig c = TestModels.tiny(2);
     Map<String, HostTensor> weights = BertInit.init(c, 1);
     LinkedHashMap<String, HostTensor> trainable = new LinkedHashMap<>();
     weights.forEach((name, t) -> {

@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.capprune.core.tensor.HalfPrecision;
+import io.capprune.core.testing.TestModels;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.capprune.core.checkpoint.Safetensors.Dtype;
@@ -43,7 +45,7 @@ class CheckpointStoreTest {
 
   @Test
   void writeThenReadRoundTripsThroughAPlainPathAndAFileUri() throws IOException {
-    HfCheckpoint ckpt = TinyCheckpoints.random(TinyCheckpoints.config(), 1, true, true);
+    HfCheckpoint ckpt = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 1, true, true);
     Path dir = tmp.resolve("out");
     CheckpointStore.write(ckpt, dir.toString(), conf, false);
     // the layout transformers loads, and no Hadoop .crc side files
@@ -61,7 +63,7 @@ class CheckpointStoreTest {
 
   @Test
   void weightsAreStoredUnderHuggingFaceNames() throws IOException {
-    HfCheckpoint ckpt = TinyCheckpoints.random(TinyCheckpoints.config(), 2, true, true);
+    HfCheckpoint ckpt = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 2, true, true);
     Path dir = tmp.resolve("hf");
     CheckpointStore.write(ckpt, dir.toString(), conf, false);
     Safetensors.Contents c = Safetensors.read(dir.resolve("model.safetensors"));
@@ -77,7 +79,7 @@ class CheckpointStoreTest {
 
   @Test
   void readsBothPrefixedAndUnprefixedNamesAndTheTfLayerNormNames() throws IOException {
-    HfCheckpoint ckpt = TinyCheckpoints.random(TinyCheckpoints.config(), 3, false, false);
+    HfCheckpoint ckpt = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 3, false, false);
     LinkedHashMap<String, HostTensor> mixed = new LinkedHashMap<>();
     ckpt.tensors().forEach((n, t) -> {
       String name = n.startsWith("encoder.layer.0.") ? "bert." + n : n; // layer 0 prefixed, rest not
@@ -93,7 +95,7 @@ class CheckpointStoreTest {
 
   @Test
   void sameTensorUnderTwoNamesIsAnError() throws IOException {
-    HfCheckpoint ckpt = TinyCheckpoints.random(TinyCheckpoints.config(), 4, false, false);
+    HfCheckpoint ckpt = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 4, false, false);
     LinkedHashMap<String, HostTensor> t = TinyCheckpoints.exported(ckpt);
     t.put("embeddings.LayerNorm.bias", HostTensor.zeros(8));
     Path dir = tmp.resolve("dup");
@@ -105,7 +107,7 @@ class CheckpointStoreTest {
 
   @Test
   void preTrainingHeadsAndPositionIdsAreSkipped() throws IOException {
-    HfCheckpoint ckpt = TinyCheckpoints.random(TinyCheckpoints.config(), 5, true, false);
+    HfCheckpoint ckpt = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 5, true, false);
     LinkedHashMap<String, HostTensor> t = TinyCheckpoints.exported(ckpt);
     t.put("cls.predictions.bias", HostTensor.zeros(20));
     t.put("cls.seq_relationship.weight", HostTensor.zeros(2, 8));
@@ -116,7 +118,7 @@ class CheckpointStoreTest {
 
   @Test
   void shardedCheckpointWithIndex() throws IOException {
-    HfCheckpoint ckpt = TinyCheckpoints.random(TinyCheckpoints.config(), 6, true, true);
+    HfCheckpoint ckpt = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 6, true, true);
     Path dir = tmp.resolve("sharded");
     long total = Safetensors.dataBytes(ckpt.tensors(), Dtype.F32);
     CheckpointStore.write(ckpt, dir.toString(), conf,
@@ -140,7 +142,7 @@ class CheckpointStoreTest {
 
   @Test
   void shardedIndexInconsistencies() throws IOException {
-    HfCheckpoint ckpt = TinyCheckpoints.random(TinyCheckpoints.config(), 7, false, false);
+    HfCheckpoint ckpt = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 7, false, false);
     Path dir = tmp.resolve("bad-index");
     CheckpointStore.write(ckpt, dir.toString(), conf,
         CheckpointStore.WriteOptions.defaults().withMaxShardBytes(2000));
@@ -181,7 +183,7 @@ class CheckpointStoreTest {
 
   @Test
   void missingTensor() throws IOException {
-    HfCheckpoint ckpt = TinyCheckpoints.random(TinyCheckpoints.config(), 8, false, false);
+    HfCheckpoint ckpt = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 8, false, false);
     LinkedHashMap<String, HostTensor> t = TinyCheckpoints.exported(ckpt);
     t.remove("bert.encoder.layer.1.attention.self.key.weight");
     Path dir = tmp.resolve("missing");
@@ -193,7 +195,7 @@ class CheckpointStoreTest {
 
   @Test
   void wrongShape() throws IOException {
-    HfCheckpoint ckpt = TinyCheckpoints.random(TinyCheckpoints.config(), 9, false, false);
+    HfCheckpoint ckpt = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 9, false, false);
     LinkedHashMap<String, HostTensor> t = TinyCheckpoints.exported(ckpt);
     t.put("bert.encoder.layer.0.intermediate.dense.weight", HostTensor.zeros(8, 16)); // transposed
     Path dir = tmp.resolve("shape");
@@ -205,8 +207,8 @@ class CheckpointStoreTest {
 
   @Test
   void incompleteOptionalHeadsAndUnexpectedTensors() {
-    BertConfig c = TinyCheckpoints.config();
-    HfCheckpoint ckpt = TinyCheckpoints.random(c, 10, false, false);
+    BertConfig c = TestModels.tinyCheckpoint();
+    HfCheckpoint ckpt = TestModels.randomCheckpoint(c, 10, false, false);
     LinkedHashMap<String, HostTensor> t = new LinkedHashMap<>(ckpt.tensors());
     t.put("classifier.weight", HostTensor.zeros(3, 8));
     String msg = assertThrows(CheckpointException.class, () -> new HfCheckpoint("x", c, t, ckpt.vocab())).getMessage();
@@ -222,8 +224,8 @@ class CheckpointStoreTest {
 
   @Test
   void refusesToOverwriteUnlessTold() throws IOException {
-    HfCheckpoint a = TinyCheckpoints.random(TinyCheckpoints.config(), 11, false, false);
-    HfCheckpoint b = TinyCheckpoints.random(TinyCheckpoints.config(), 12, false, true);
+    HfCheckpoint a = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 11, false, false);
+    HfCheckpoint b = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 12, false, true);
     Path dir = tmp.resolve("existing");
     Files.createDirectories(dir);
     Files.writeString(dir.resolve("notes.txt"), "keep me");
@@ -253,7 +255,7 @@ class CheckpointStoreTest {
 
   @Test
   void halfPrecisionCheckpoint() throws IOException {
-    HfCheckpoint ckpt = TinyCheckpoints.random(TinyCheckpoints.config(), 13, true, true);
+    HfCheckpoint ckpt = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 13, true, true);
     Path dir = tmp.resolve("fp16");
     CheckpointStore.write(ckpt, dir.toString(), conf, CheckpointStore.WriteOptions.defaults().withDtype(Dtype.F16));
     HfCheckpoint back = CheckpointStore.read(dir.toString(), conf);
@@ -266,7 +268,7 @@ class CheckpointStoreTest {
 
   @Test
   void vocabularyFromTokenizerJsonWhenVocabTxtIsMissing() throws IOException {
-    HfCheckpoint ckpt = TinyCheckpoints.random(TinyCheckpoints.config(), 14, false, false);
+    HfCheckpoint ckpt = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 14, false, false);
     Path dir = tmp.resolve("tok");
     TinyCheckpoints.writeDir(dir, ckpt.config().toJson(), TinyCheckpoints.exported(ckpt), null);
     ObjectMapper json = new ObjectMapper();
@@ -292,9 +294,9 @@ class CheckpointStoreTest {
 
   @Test
   void vocabularyLargerThanTheEmbeddingTable() throws IOException {
-    HfCheckpoint ckpt = TinyCheckpoints.random(TinyCheckpoints.config(), 15, false, false);
+    HfCheckpoint ckpt = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 15, false, false);
     Path dir = tmp.resolve("bigvocab");
-    TinyCheckpoints.writeDir(dir, ckpt.config().toJson(), TinyCheckpoints.exported(ckpt), TinyCheckpoints.vocab(21));
+    TinyCheckpoints.writeDir(dir, ckpt.config().toJson(), TinyCheckpoints.exported(ckpt), TestModels.vocab(21));
     String msg = assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf)).getMessage();
     assertEquals("file:" + dir + ": the vocabulary has 21 tokens but config vocab_size is 20 (ids past the"
         + " embedding table)", msg);
@@ -306,7 +308,7 @@ class CheckpointStoreTest {
         () -> CheckpointStore.read(tmp.resolve("nope").toString(), conf)).getMessage();
     assertEquals("file:" + tmp.resolve("nope") + ": checkpoint directory does not exist", msg);
 
-    HfCheckpoint ckpt = TinyCheckpoints.random(TinyCheckpoints.config(), 16, false, false);
+    HfCheckpoint ckpt = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 16, false, false);
     Path dir = tmp.resolve("cfg");
     CheckpointStore.write(ckpt, dir.toString(), conf, false);
     Path config = dir.resolve("config.json");
@@ -346,7 +348,7 @@ class CheckpointStoreTest {
 
   @Test
   void corruptWeightsFileIsNamedThroughTheStore() throws IOException {
-    HfCheckpoint ckpt = TinyCheckpoints.random(TinyCheckpoints.config(), 17, false, false);
+    HfCheckpoint ckpt = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 17, false, false);
     Path dir = tmp.resolve("corrupt");
     CheckpointStore.write(ckpt, dir.toString(), conf, false);
     Path weights = dir.resolve("model.safetensors");

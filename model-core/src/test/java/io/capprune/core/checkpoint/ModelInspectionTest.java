@@ -3,6 +3,7 @@ package io.capprune.core.checkpoint;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.capprune.core.testing.TestModels;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.capprune.core.tensor.HostTensor;
@@ -23,7 +24,7 @@ class ModelInspectionTest {
 
   /** Tiny model with known zeros: half of layer 0's query, all of layer 1's FFN output, a LayerNorm. */
   private static HfCheckpoint pruned() {
-    HfCheckpoint base = TinyCheckpoints.random(TinyCheckpoints.config(), 21, true, true);
+    HfCheckpoint base = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 21, true, true);
     LinkedHashMap<String, HostTensor> t = new LinkedHashMap<>();
     base.tensors().forEach((n, v) -> t.put(n, v.copy()));
     Arrays.fill(t.get("encoder.layer.0.attention.self.query.weight").data(), 0, 32, 0f);

@@ -3,6 +3,8 @@ package io.capprune.core.checkpoint;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.capprune.core.tensor.HalfPrecision;
+import io.capprune.core.testing.TestModels;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -28,9 +30,9 @@ class SafetensorsDjlCompatibilityTest {
   void djlDecodesOurFiles(Dtype dtype) throws IOException {
     Random rnd = new Random(3);
     LinkedHashMap<String, HostTensor> in = new LinkedHashMap<>();
-    in.put("bert.encoder.layer.0.attention.self.query.weight", TinyCheckpoints.randomTensor(rnd, 6, 4));
-    in.put("classifier.bias", TinyCheckpoints.randomTensor(rnd, 3));
-    in.put("odd", TinyCheckpoints.randomTensor(rnd, 5));
+    in.put("bert.encoder.layer.0.attention.self.query.weight", TestModels.randomTensor(rnd, 6, 4));
+    in.put("classifier.bias", TestModels.randomTensor(rnd, 3));
+    in.put("odd", TestModels.randomTensor(rnd, 5));
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     Safetensors.write(out, in, Map.of("format", "pt"), dtype);
     try (NDManager manager = NDManager.newBaseManager()) {

@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.capprune.core.tensor.HalfPrecision;
+import io.capprune.core.testing.TestModels;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.capprune.core.checkpoint.Safetensors.Dtype;
@@ -36,12 +38,12 @@ class SafetensorsTest {
   private static LinkedHashMap<String, HostTensor> sample() {
     Random rnd = new Random(7);
     LinkedHashMap<String, HostTensor> m = new LinkedHashMap<>();
-    m.put("z.first", TinyCheckpoints.randomTensor(rnd, 3, 5)); // not alphabetical: order must survive
-    m.put("a.vector", TinyCheckpoints.randomTensor(rnd, 7));
+    m.put("z.first", TestModels.randomTensor(rnd, 3, 5)); // not alphabetical: order must survive
+    m.put("a.vector", TestModels.randomTensor(rnd, 7));
     m.put("scalar", new HostTensor(new int[0], new float[] {-1.25f}));
     m.put("empty", HostTensor.zeros(0, 4));
-    m.put("odd", TinyCheckpoints.randomTensor(rnd, 1, 3, 1)); // odd element count: F16 alignment
-    m.put("big", TinyCheckpoints.randomTensor(rnd, 300_000)); // spans several read chunks
+    m.put("odd", TestModels.randomTensor(rnd, 1, 3, 1)); // odd element count: F16 alignment
+    m.put("big", TestModels.randomTensor(rnd, 300_000)); // spans several read chunks
     return m;
   }
 

@@ -100,9 +100,9 @@ class CapLossTest {
     assertEquals(EnumSet.allOf(Kind.class), c.banks());
     assertTrue(c.contrastive());
     assertEquals("tau must be > 0, got -1.0", assertThrows(IllegalArgumentException.class,
-        () -> new CapLossConfig(0.1f, 0.9f, 2f, -1f, 0.1f, 10f, 4096, Representation.Mode.POOLER, null, true)).getMessage());
+        () -> c.withTau(-1f)).getMessage());
     assertEquals("wS must be a finite value >= 0, got NaN", assertThrows(IllegalArgumentException.class,
-        () -> new CapLossConfig(0.1f, 0.9f, 2f, 0.1f, 0.1f, Float.NaN, 4096, Representation.Mode.POOLER, null, true)).getMessage());
+        () -> c.withSupervisedWeight(Float.NaN)).getMessage());
     assertEquals("extraExamples must be >= 0, got -5",
         assertThrows(IllegalArgumentException.class, () -> c.withExtraExamples(-5)).getMessage());
   }

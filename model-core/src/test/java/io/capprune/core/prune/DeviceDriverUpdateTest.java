@@ -6,6 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.capprune.core.testing.TestModels;
+import io.capprune.core.bert.BertInit;
+import io.capprune.core.checkpoint.BertConfig;
 import ai.djl.Device;
 import io.capprune.core.exchange.HalfBlocks;
 import io.capprune.core.exchange.MaskSet;
@@ -37,7 +40,7 @@ class DeviceDriverUpdateTest {
   private static final Device DEVICE = "gpu".equals(System.getProperty("capprune.test.device"))
       ? Device.gpu() : Device.cpu();
 
-  private static final Map<String, int[]> SHAPES = ToyBert.shapes(2, 8, 16, 12, 3);
+  private static final Map<String, int[]> SHAPES = BertInit.shapes(TestModels.driverUpdateShape());
   private static final String Q = "encoder.layer.0.attention.self.query.weight";
   private static final String CLS = "classifier.weight";
 
@@ -88,9 +91,9 @@ class DeviceDriverUpdateTest {
 
   private static void compareSteps(PruningConfig p, OptimizerConfig o, int steps, float relative) {
     DriverUpdate host = new DriverUpdate(p, o);
-    TrainingState expected = host.initialState(ToyBert.random(SHAPES, 0.5, 1));
+    TrainingState expected = host.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
     try (DeviceDriverUpdate device = new DeviceDriverUpdate(p, o, DEVICE)) {
-      TrainingState actual = device.initialState(ToyBert.random(SHAPES, 0.5, 1));
+      TrainingState actual = device.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
       if (p.criterion() == PruningCriterion.FIXED) {
         fixMasks(expected);
         actual.releaseDevice();
@@ -99,7 +102,7 @@ class DeviceDriverUpdateTest {
       assertTrue(p.criterion() == PruningCriterion.FIXED || actual.onDevice());
       assertClose(expected.masks(), actual.masks(), 0f, "initial masks");
       for (long t = 0; t < steps; t++) {
-        LinkedHashMap<String, HostTensor> grads = ToyBert.random(SHAPES, 0.3, 100 + t);
+        LinkedHashMap<String, HostTensor> grads = TestModels.randomWeights(SHAPES, 0.3, 100 + t);
         UpdateSummary se = host.apply(expected, copy(grads));
         UpdateSummary sa = device.apply(actual, grads);
         assertTrue(actual.onDevice());
@@ -136,11 +139,11 @@ class DeviceDriverUpdateTest {
     PruningConfig p = pruning(criterion, false);
     OptimizerConfig o = optimizer(0.01, 0.05);
     DriverUpdate host = new DriverUpdate(p, o);
-    TrainingState expected = host.initialState(ToyBert.random(SHAPES, 0.5, 1));
+    TrainingState expected = host.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
     try (DeviceDriverUpdate device = new DeviceDriverUpdate(p, o, DEVICE, !DEVICE.isGpu())) {
-      TrainingState actual = device.initialState(ToyBert.random(SHAPES, 0.5, 1));
+      TrainingState actual = device.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
       for (long t = 0; t < 3; t++) {
-        LinkedHashMap<String, HostTensor> grads = ToyBert.random(SHAPES, 0.3, 100 + t);
+        LinkedHashMap<String, HostTensor> grads = TestModels.randomWeights(SHAPES, 0.3, 100 + t);
         host.apply(expected, copy(grads));
         device.apply(actual, grads);
       }
@@ -163,7 +166,7 @@ class DeviceDriverUpdateTest {
     PruningConfig p = new PruningConfig(PruningCriterion.MOVEMENT,
         SparsitySchedule.constant(0.5, 10), false, 0, true, 0);
     try (DeviceDriverUpdate device = new DeviceDriverUpdate(p, optimizer(0, 1e9), DEVICE)) {
-      TrainingState state = device.initialState(ToyBert.random(SHAPES, 0.5, 1));
+      TrainingState state = device.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
       float[] mask = state.masks().get(Q).data();
       for (int i = 0; i < mask.length; i++) {
         assertEquals(i < 32 ? 1f : 0f, mask[i], "index " + i);
@@ -183,9 +186,9 @@ class DeviceDriverUpdateTest {
   void magnitudeScoreInitGivesTheHostMasks() {
     PruningConfig p = new PruningConfig(PruningCriterion.MOVEMENT,
         SparsitySchedule.constant(0.25, 10), false, 0, true, 0, 2.0);
-    TrainingState host = new DriverUpdate(p, optimizer(0, 1e9)).initialState(ToyBert.random(SHAPES, 0.5, 3));
+    TrainingState host = new DriverUpdate(p, optimizer(0, 1e9)).initialState(TestModels.randomWeights(SHAPES, 0.5, 3));
     try (DeviceDriverUpdate device = new DeviceDriverUpdate(p, optimizer(0, 1e9), DEVICE)) {
-      TrainingState state = device.initialState(ToyBert.random(SHAPES, 0.5, 3));
+      TrainingState state = device.initialState(TestModels.randomWeights(SHAPES, 0.5, 3));
       assertClose(host.masks(), state.masks(), 0f, "masks");
       assertClose(host.scores(), state.scores(), 0f, "scores");
     }
@@ -196,9 +199,9 @@ class DeviceDriverUpdateTest {
   void broadcastEqualsTheHostPacking(WirePrecision precision) {
     PruningConfig p = pruning(PruningCriterion.MOVEMENT, false);
     try (DeviceDriverUpdate device = new DeviceDriverUpdate(p, optimizer(0.01, 1), DEVICE)) {
-      TrainingState state = device.initialState(ToyBert.random(SHAPES, 0.5, 1));
+      TrainingState state = device.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
       for (long t = 0; t < 3; t++) {
-        device.apply(state, ToyBert.random(SHAPES, 0.3, 7 + t));
+        device.apply(state, TestModels.randomWeights(SHAPES, 0.3, 7 + t));
         List<String> names = device.trainableNames(state);
         MaskSet bits = device.maskSet(state);
         // host packing reads the state through its accessors, i.e. after the copy back
@@ -236,10 +239,10 @@ class DeviceDriverUpdateTest {
   void stepsAndPackingLeaveNoArraysBehindOnTheDevice(PruningCriterion criterion) {
     try (DeviceDriverUpdate device = new DeviceDriverUpdate(pruning(criterion, false),
         optimizer(0.01, 0.05), DEVICE)) {
-      TrainingState state = device.initialState(ToyBert.random(SHAPES, 0.5, 1));
+      TrainingState state = device.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
       int held = -1;
       for (long t = 0; t < 4; t++) {
-        device.apply(state, ToyBert.random(SHAPES, 0.3, 100 + t));
+        device.apply(state, TestModels.randomWeights(SHAPES, 0.3, 100 + t));
         List<String> names = device.trainableNames(state);
         MaskSet bits = device.maskSet(state);
         device.pack(state, names, bits, WirePrecision.FP16);
@@ -259,9 +262,9 @@ class DeviceDriverUpdateTest {
     PruningConfig p = pruning(PruningCriterion.MOVEMENT, false);
     try (DeviceDriverUpdate a = new DeviceDriverUpdate(p, optimizer(0.01, 1), DEVICE);
         DeviceDriverUpdate b = new DeviceDriverUpdate(p, optimizer(0.01, 1), DEVICE)) {
-      TrainingState sa = a.initialState(ToyBert.random(SHAPES, 0.5, 1));
-      TrainingState sb = b.initialState(ToyBert.random(SHAPES, 0.5, 1));
-      LinkedHashMap<String, HostTensor> grads = ToyBert.random(SHAPES, 0.3, 5);
+      TrainingState sa = a.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
+      TrainingState sb = b.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
+      LinkedHashMap<String, HostTensor> grads = TestModels.randomWeights(SHAPES, 0.3, 5);
       List<String> names = a.trainableNames(sa);
       assertFalse(names.contains("embeddings.word_embeddings.weight"));
       int n = names.stream().mapToInt(x -> grads.get(x).numel()).sum();
@@ -284,17 +287,17 @@ class DeviceDriverUpdateTest {
   void badGradientsAreRejectedAndLeaveTheStateUnchanged() {
     PruningConfig p = pruning(PruningCriterion.MOVEMENT, false);
     try (DeviceDriverUpdate update = new DeviceDriverUpdate(p, optimizer(0, 1), DEVICE)) {
-      TrainingState state = update.initialState(ToyBert.random(SHAPES, 0.5, 1));
+      TrainingState state = update.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
       LinkedHashMap<String, HostTensor> w = copy(state.weights());
-      LinkedHashMap<String, HostTensor> g = ToyBert.random(SHAPES, 0.3, 5);
+      LinkedHashMap<String, HostTensor> g = TestModels.randomWeights(SHAPES, 0.3, 5);
       g.put("encoder.layer.9.output.dense.weight", HostTensor.zeros(2));
       assertEquals("gradient for unknown tensor 'encoder.layer.9.output.dense.weight'",
           assertThrows(IllegalArgumentException.class, () -> update.apply(state, g)).getMessage());
-      LinkedHashMap<String, HostTensor> g2 = ToyBert.random(SHAPES, 0.3, 5);
+      LinkedHashMap<String, HostTensor> g2 = TestModels.randomWeights(SHAPES, 0.3, 5);
       g2.remove(CLS);
       assertEquals("no gradient for trainable tensor '" + CLS + "'",
           assertThrows(IllegalArgumentException.class, () -> update.apply(state, g2)).getMessage());
-      LinkedHashMap<String, HostTensor> g4 = ToyBert.random(SHAPES, 0.3, 5);
+      LinkedHashMap<String, HostTensor> g4 = TestModels.randomWeights(SHAPES, 0.3, 5);
       g4.get(CLS).data()[3] = Float.NaN;
       String msg = assertThrows(IllegalArgumentException.class, () -> update.apply(state, g4)).getMessage();
       assertTrue(msg.startsWith("gradient of '" + CLS + "' is not finite"), msg);
@@ -308,19 +311,19 @@ class DeviceDriverUpdateTest {
     PruningConfig p = pruning(PruningCriterion.MOVEMENT, false);
     OptimizerConfig o = optimizer(0.01, 0.05);
     DriverUpdate host = new DriverUpdate(p, o);
-    TrainingState expected = host.initialState(ToyBert.random(SHAPES, 0.5, 1));
+    TrainingState expected = host.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
     TrainingState mixed;
     try (DeviceDriverUpdate device = new DeviceDriverUpdate(p, o, DEVICE)) {
-      mixed = device.initialState(ToyBert.random(SHAPES, 0.5, 1));
+      mixed = device.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
       for (long t = 0; t < 2; t++) {
-        host.apply(expected, ToyBert.random(SHAPES, 0.3, 100 + t));
-        device.apply(mixed, ToyBert.random(SHAPES, 0.3, 100 + t));
+        host.apply(expected, TestModels.randomWeights(SHAPES, 0.3, 100 + t));
+        device.apply(mixed, TestModels.randomWeights(SHAPES, 0.3, 100 + t));
       }
-      host.apply(expected, ToyBert.random(SHAPES, 0.3, 102));
-      host.apply(mixed, ToyBert.random(SHAPES, 0.3, 102));
+      host.apply(expected, TestModels.randomWeights(SHAPES, 0.3, 102));
+      host.apply(mixed, TestModels.randomWeights(SHAPES, 0.3, 102));
       assertFalse(mixed.onDevice());
-      host.apply(expected, ToyBert.random(SHAPES, 0.3, 103));
-      device.apply(mixed, ToyBert.random(SHAPES, 0.3, 103));
+      host.apply(expected, TestModels.randomWeights(SHAPES, 0.3, 103));
+      device.apply(mixed, TestModels.randomWeights(SHAPES, 0.3, 103));
     }
     // closing the device update copied the state back
     assertFalse(mixed.onDevice());
@@ -335,7 +338,10 @@ class DeviceDriverUpdateTest {
     // the fp16 stream is HalfBlocks over the fp32 stream, with blocks across tensor boundaries
     PruningConfig p = pruning(PruningCriterion.MAGNITUDE, false);
     try (DeviceDriverUpdate device = new DeviceDriverUpdate(p, optimizer(0, 1), DEVICE)) {
-      TrainingState state = device.initialState(ToyBert.random(ToyBert.shapes(2, 32, 64, 12, 2), 0.5, 1));
+      BertConfig wider = BertConfig.builder().vocabSize(12).hiddenSize(32).numHiddenLayers(2)
+          .numAttentionHeads(2).intermediateSize(64).build();
+      TrainingState state =
+          device.initialState(TestModels.randomWeights(BertInit.shapes(wider), 0.5, 1));
       List<String> names = device.trainableNames(state);
       MaskSet bits = device.maskSet(state);
       float[] fp32 = device.pack(state, names, bits, WirePrecision.FP32).fp32Stream();

@@ -1,5 +1,8 @@
 package io.capprune.core.prune;
 
+import io.capprune.core.testing.TestModels;
+import io.capprune.core.bert.BertInit;
+import io.capprune.core.checkpoint.BertConfig;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -91,21 +94,23 @@ public final class DriverUpdateBenchmark {
 
   /** Small states, 4 steps of both updates with clipping and decay active: how far apart. */
   private static void check(Device device, PruningCriterion c) {
-    for (Map<String, int[]> shapes : List.of(ToyBert.shapes(2, 8, 16, 12, 3),
-        ToyBert.shapes(2, 64, 256, 100, 2))) {
+    BertConfig wider = BertConfig.builder().vocabSize(100).hiddenSize(64).numHiddenLayers(2)
+        .numAttentionHeads(2).intermediateSize(256).build();
+    for (Map<String, int[]> shapes : List.of(BertInit.shapes(TestModels.driverUpdateShape()),
+        BertInit.shapes(wider))) {
       SparsitySchedule s = c == PruningCriterion.SOFT_MOVEMENT
           ? new SparsitySchedule(1, 0, 0, 10, 0.0, 0.6) : new SparsitySchedule(1, 0, 0, 10, 1.0, 0.2);
       PruningConfig p = new PruningConfig(c, s, false, c == PruningCriterion.SOFT_MOVEMENT ? 30 : 0, true, 0);
       OptimizerConfig o = new OptimizerConfig(0.01, 0.1, 0.01, 0.9, 0.999, 1e-8, 0.05,
           new LinearWarmupDecay(0, 10));
       DriverUpdate host = new DriverUpdate(p, o);
-      TrainingState expected = host.initialState(ToyBert.random(shapes, 0.5, 1));
+      TrainingState expected = host.initialState(TestModels.randomWeights(shapes, 0.5, 1));
       long maskDiffs = 0;
       long valueDiffs = 0;
       double maxRel = 0;
       boolean packSame = true;
       try (DeviceDriverUpdate d = new DeviceDriverUpdate(p, o, device)) {
-        TrainingState actual = d.initialState(ToyBert.random(shapes, 0.5, 1));
+        TrainingState actual = d.initialState(TestModels.randomWeights(shapes, 0.5, 1));
         if (c == PruningCriterion.FIXED) {
           for (TrainingState st : List.of(expected, actual)) {
             st.releaseDevice();
@@ -117,7 +122,7 @@ public final class DriverUpdateBenchmark {
           }
         }
         for (long t = 0; t < 4; t++) {
-          LinkedHashMap<String, HostTensor> g = ToyBert.random(shapes, 0.3, 100 + t);
+          LinkedHashMap<String, HostTensor> g = TestModels.randomWeights(shapes, 0.3, 100 + t);
           LinkedHashMap<String, HostTensor> g2 = new LinkedHashMap<>();
           g.forEach((k, v) -> g2.put(k, v.copy()));
           host.apply(expected, g);
@@ -166,8 +171,8 @@ public final class DriverUpdateBenchmark {
 
   private static void bench(Device device, PruningCriterion criterion, WirePrecision precision,
       int runs) {
-    Map<String, int[]> shapes = ToyBert.shapes(12, 768, 3072, 30522, 2);
-    LinkedHashMap<String, HostTensor> weights = ToyBert.random(shapes, 0.02, 1);
+    Map<String, int[]> shapes = BertInit.shapes(BertConfig.builder().build()); // BERT-base
+    LinkedHashMap<String, HostTensor> weights = TestModels.randomWeights(shapes, 0.02, 1);
     long total = weights.values().stream().mapToLong(HostTensor::numel).sum();
     long totalSteps = 1000;
     SparsitySchedule schedule = criterion == PruningCriterion.SOFT_MOVEMENT
@@ -194,7 +199,7 @@ public final class DriverUpdateBenchmark {
     List<float[]> flats = new ArrayList<>();
     List<LinkedHashMap<String, HostTensor>> maps = new ArrayList<>();
     for (long seed = 2; seed <= 4; seed++) {
-      LinkedHashMap<String, HostTensor> g = ToyBert.random(shapes, 1e-4, seed);
+      LinkedHashMap<String, HostTensor> g = TestModels.randomWeights(shapes, 1e-4, seed);
       int size = names.stream().mapToInt(n -> g.get(n).numel()).sum();
       float[] flat = new float[size];
       int o = 0;

@@ -8,6 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.capprune.core.testing.TestModels;
+import io.capprune.core.bert.BertInit;
 import io.capprune.core.optim.AdamW;
 import io.capprune.core.optim.GradientClipper;
 import io.capprune.core.optim.LinearWarmupDecay;
@@ -24,7 +26,7 @@ import org.junit.jupiter.api.Test;
 
 class DriverUpdateTest {
 
-  private static final Map<String, int[]> SHAPES = ToyBert.shapes(2, 8, 16, 12, 3);
+  private static final Map<String, int[]> SHAPES = BertInit.shapes(TestModels.driverUpdateShape());
   private static final String Q = "encoder.layer.0.attention.self.query.weight";
   private static final String Q_BIAS = "encoder.layer.0.attention.self.query.bias";
   private static final String LN = "encoder.layer.1.output.LayerNorm.weight";
@@ -124,14 +126,14 @@ class DriverUpdateTest {
     // Clip at 0.05 so clipping is active; weight decay on.
     OptimizerConfig o = optimizer(0.01, 0.05);
     DriverUpdate update = new DriverUpdate(p, o);
-    TrainingState state = update.initialState(ToyBert.random(SHAPES, 0.5, 1));
+    TrainingState state = update.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
     LinkedHashMap<String, HostTensor> w = copy(state.weights());
     LinkedHashMap<String, HostTensor> s = copy(state.scores());
     LinkedHashMap<String, HostTensor> mask = copy(state.masks());
     LinkedHashMap<String, HostTensor> m = copy(state.expAvg());
     LinkedHashMap<String, HostTensor> v = copy(state.expAvgSq());
     for (long t = 0; t < 4; t++) {
-      LinkedHashMap<String, HostTensor> grads = ToyBert.random(SHAPES, 0.3, 100 + t);
+      LinkedHashMap<String, HostTensor> grads = TestModels.randomWeights(SHAPES, 0.3, 100 + t);
       UpdateSummary summary = update.apply(state, grads);
       referenceStep(p, o, t, w, s, mask, m, v, grads);
       assertSame(w, state.weights(), "weights step " + t);
@@ -150,7 +152,7 @@ class DriverUpdateTest {
   void magnitudeScoreInitMakesTheFirstMovementMasksMagnitudeMasks() {
     PruningConfig p = new PruningConfig(PruningCriterion.MOVEMENT,
         SparsitySchedule.constant(0.25, 10), false, 0, true, 0, 2.0);
-    TrainingState state = new DriverUpdate(p, optimizer(0, 1e9)).initialState(ToyBert.random(SHAPES, 0.5, 3));
+    TrainingState state = new DriverUpdate(p, optimizer(0, 1e9)).initialState(TestModels.randomWeights(SHAPES, 0.5, 3));
     for (String name : state.scores().keySet()) {
       float[] w = state.weights().get(name).data();
       float[] s = state.scores().get(name).data();
@@ -177,7 +179,7 @@ class DriverUpdateTest {
     }
     // The reference's zero init leaves the scores at 0.
     TrainingState zero = new DriverUpdate(pruning(PruningCriterion.MOVEMENT), optimizer(0, 1e9))
-        .initialState(ToyBert.random(SHAPES, 0.5, 3));
+        .initialState(TestModels.randomWeights(SHAPES, 0.5, 3));
     for (HostTensor scores : zero.scores().values()) {
       assertEquals(0, scores.numel() - scores.countZeros());
     }
@@ -202,11 +204,11 @@ class DriverUpdateTest {
     PruningConfig p = new PruningConfig(PruningCriterion.MOVEMENT,
         SparsitySchedule.constant(0.5, 10), false, 0, true, 0);
     DriverUpdate update = new DriverUpdate(p, optimizer(0, 1e9));
-    TrainingState state = update.initialState(ToyBert.random(SHAPES, 0.5, 1));
+    TrainingState state = update.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
     float[] w0 = state.weights().get(Q).data().clone();
     float[] mask0 = state.masks().get(Q).data().clone();
     assertEquals(32, (int) countOnes(mask0));
-    LinkedHashMap<String, HostTensor> grads = ToyBert.random(SHAPES, 0.3, 5);
+    LinkedHashMap<String, HostTensor> grads = TestModels.randomWeights(SHAPES, 0.3, 5);
     UpdateSummary summary = update.apply(state, grads);
     assertEquals(1.0, summary.clipCoefficient());
     float[] g = grads.get(Q).data();
@@ -229,9 +231,9 @@ class DriverUpdateTest {
   @Test
   void frozenEmbeddingsAreNotUpdatedAndNeedNoGradient() {
     DriverUpdate update = new DriverUpdate(pruning(PruningCriterion.MOVEMENT), optimizer(0.01, 1));
-    TrainingState state = update.initialState(ToyBert.random(SHAPES, 0.5, 1));
+    TrainingState state = update.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
     float[] word = state.weights().get(WORD).data().clone();
-    LinkedHashMap<String, HostTensor> grads = ToyBert.random(SHAPES, 0.3, 5);
+    LinkedHashMap<String, HostTensor> grads = TestModels.randomWeights(SHAPES, 0.3, 5);
     update.apply(state, grads);
     assertArrayEquals(word, state.weights().get(WORD).data(), 0f);
     assertFalse(state.expAvg().containsKey(WORD));
@@ -243,8 +245,8 @@ class DriverUpdateTest {
     PruningConfig trainEmbeddings = new PruningConfig(PruningCriterion.MOVEMENT,
         pruning(PruningCriterion.MOVEMENT).schedule(), false, 0, false, 0);
     DriverUpdate update2 = new DriverUpdate(trainEmbeddings, optimizer(0.01, 1));
-    TrainingState state2 = update2.initialState(ToyBert.random(SHAPES, 0.5, 1));
-    update2.apply(state2, ToyBert.random(SHAPES, 0.3, 5));
+    TrainingState state2 = update2.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
+    update2.apply(state2, TestModels.randomWeights(SHAPES, 0.3, 5));
     assertFalse(java.util.Arrays.equals(word, state2.weights().get(WORD).data()));
   }
 
@@ -253,7 +255,7 @@ class DriverUpdateTest {
     DriverUpdate update = new DriverUpdate(
         new PruningConfig(PruningCriterion.MOVEMENT, SparsitySchedule.constant(1, 10), false, 0, true, 0),
         new OptimizerConfig(0.5, 0.5, 0.1, 0.9, 0.999, 1e-8, 1, new LinearWarmupDecay(0, 10)));
-    TrainingState state = update.initialState(ToyBert.random(SHAPES, 0.5, 1));
+    TrainingState state = update.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
     state.scores().get(Q).data()[0] = 3f;
     Map<String, float[]> before = new LinkedHashMap<>();
     state.weights().forEach((k, t) -> before.put(k, t.data().clone()));
@@ -278,10 +280,10 @@ class DriverUpdateTest {
     PruningConfig p = pruning(PruningCriterion.MOVEMENT);
     OptimizerConfig o = new OptimizerConfig(3e-5, 1e-2, 0, 0.9, 0.999, 1e-8, 1.0, new LinearWarmupDecay(4, 10));
     DriverUpdate update = new DriverUpdate(p, o);
-    TrainingState state = update.initialState(ToyBert.random(SHAPES, 0.5, 1));
-    UpdateSummary s0 = update.apply(state, ToyBert.random(SHAPES, 0.3, 5));
+    TrainingState state = update.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
+    UpdateSummary s0 = update.apply(state, TestModels.randomWeights(SHAPES, 0.3, 5));
     assertEquals(0.0, s0.learningRate());
-    UpdateSummary s1 = update.apply(state, ToyBert.random(SHAPES, 0.3, 6));
+    UpdateSummary s1 = update.apply(state, TestModels.randomWeights(SHAPES, 0.3, 6));
     assertEquals(3e-5 * 0.25, s1.learningRate(), 1e-15);
     assertEquals(1e-2 * 0.25, s1.scoresLearningRate(), 1e-15);
     assertEquals(p.schedule().valueAt(1), s1.threshold());
@@ -301,12 +303,12 @@ class DriverUpdateTest {
   void softMovementReportsRegularizerAtTheScoresBeforeTheStep() {
     PruningConfig p = pruning(PruningCriterion.SOFT_MOVEMENT);
     DriverUpdate update = new DriverUpdate(p, optimizer(0, 1));
-    TrainingState state = update.initialState(ToyBert.random(SHAPES, 0.5, 1));
-    update.apply(state, ToyBert.random(SHAPES, 0.3, 5));
+    TrainingState state = update.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
+    update.apply(state, TestModels.randomWeights(SHAPES, 0.3, 5));
     List<float[]> scores = new ArrayList<>();
     state.scores().values().forEach(t -> scores.add(t.data()));
     double r = SoftMovementRegularizer.value(scores);
-    UpdateSummary s = update.apply(state, ToyBert.random(SHAPES, 0.3, 6));
+    UpdateSummary s = update.apply(state, TestModels.randomWeights(SHAPES, 0.3, 6));
     assertEquals(r, s.regularizer(), 1e-12);
     double tau = p.schedule().valueAt(1);
     assertEquals(30 * tau / 0.6, s.lambda(), 1e-12);
@@ -318,8 +320,8 @@ class DriverUpdateTest {
     PruningConfig p = new PruningConfig(PruningCriterion.MAGNITUDE,
         new SparsitySchedule(1, 0, 0, 10, 1.0, 0.2), true, 0, true, 0);
     DriverUpdate update = new DriverUpdate(p, optimizer(0, 1));
-    TrainingState state = update.initialState(ToyBert.random(SHAPES, 0.5, 1));
-    UpdateSummary s = update.apply(state, ToyBert.random(SHAPES, 0.3, 5));
+    TrainingState state = update.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
+    UpdateSummary s = update.apply(state, TestModels.randomWeights(SHAPES, 0.3, 5));
     long total = s.sparsity().totalNumel();
     assertEquals(2 * (4 * 64 + 2 * 128), total);
     assertEquals((long) (s.nextThreshold() * total), s.sparsity().totalKept());
@@ -330,8 +332,8 @@ class DriverUpdateTest {
   @Test
   void effectiveWeightsAreMaskedFreshCopies() {
     DriverUpdate update = new DriverUpdate(pruning(PruningCriterion.MOVEMENT), optimizer(0, 1));
-    TrainingState state = update.initialState(ToyBert.random(SHAPES, 0.5, 1));
-    update.apply(state, ToyBert.random(SHAPES, 0.3, 5));
+    TrainingState state = update.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
+    update.apply(state, TestModels.randomWeights(SHAPES, 0.3, 5));
     LinkedHashMap<String, HostTensor> eff = state.effectiveWeights();
     assertEquals(state.weights().keySet(), eff.keySet());
     float[] w = state.weights().get(Q).data();
@@ -350,25 +352,25 @@ class DriverUpdateTest {
   @Test
   void badGradientsAreRejectedAndLeaveTheStateUnchanged() {
     DriverUpdate update = new DriverUpdate(pruning(PruningCriterion.MOVEMENT), optimizer(0, 1));
-    TrainingState state = update.initialState(ToyBert.random(SHAPES, 0.5, 1));
+    TrainingState state = update.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
     LinkedHashMap<String, HostTensor> w = copy(state.weights());
 
-    LinkedHashMap<String, HostTensor> g = ToyBert.random(SHAPES, 0.3, 5);
+    LinkedHashMap<String, HostTensor> g = TestModels.randomWeights(SHAPES, 0.3, 5);
     g.put("encoder.layer.9.output.dense.weight", HostTensor.zeros(2));
     assertEquals("gradient for unknown tensor 'encoder.layer.9.output.dense.weight'",
         assertThrows(IllegalArgumentException.class, () -> update.apply(state, g)).getMessage());
 
-    LinkedHashMap<String, HostTensor> g2 = ToyBert.random(SHAPES, 0.3, 5);
+    LinkedHashMap<String, HostTensor> g2 = TestModels.randomWeights(SHAPES, 0.3, 5);
     g2.remove(LN);
     assertEquals("no gradient for trainable tensor '" + LN + "'",
         assertThrows(IllegalArgumentException.class, () -> update.apply(state, g2)).getMessage());
 
-    LinkedHashMap<String, HostTensor> g3 = ToyBert.random(SHAPES, 0.3, 5);
+    LinkedHashMap<String, HostTensor> g3 = TestModels.randomWeights(SHAPES, 0.3, 5);
     g3.put(Q, HostTensor.zeros(8, 9));
     assertEquals("gradient of '" + Q + "' has shape [8, 9] but the weight has [8, 8]",
         assertThrows(IllegalArgumentException.class, () -> update.apply(state, g3)).getMessage());
 
-    LinkedHashMap<String, HostTensor> g4 = ToyBert.random(SHAPES, 0.3, 5);
+    LinkedHashMap<String, HostTensor> g4 = TestModels.randomWeights(SHAPES, 0.3, 5);
     g4.get(CLS).data()[3] = Float.NaN;
     String msg = assertThrows(IllegalArgumentException.class, () -> update.apply(state, g4)).getMessage();
     assertTrue(msg.startsWith("gradient of '" + CLS + "' is not finite"), msg);
@@ -380,7 +382,7 @@ class DriverUpdateTest {
   @Test
   void restoredStateIsValidated() {
     DriverUpdate update = new DriverUpdate(pruning(PruningCriterion.MOVEMENT), optimizer(0, 1));
-    TrainingState s = update.initialState(ToyBert.random(SHAPES, 0.5, 1));
+    TrainingState s = update.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
     LinkedHashMap<String, HostTensor> masks = copy(s.masks());
     masks.put(Q, HostTensor.zeros(8, 4));
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new TrainingState(
@@ -407,7 +409,7 @@ class DriverUpdateTest {
 
   @Test
   void sparsityReportCountsLikeTheReference() {
-    LinkedHashMap<String, HostTensor> weights = ToyBert.random(SHAPES, 0.5, 1);
+    LinkedHashMap<String, HostTensor> weights = TestModels.randomWeights(SHAPES, 0.5, 1);
     DriverUpdate update = new DriverUpdate(new PruningConfig(PruningCriterion.MAGNITUDE,
         SparsitySchedule.constant(0.25, 10), false, 0, true, 0), optimizer(0, 1));
     TrainingState state = update.initialState(weights);

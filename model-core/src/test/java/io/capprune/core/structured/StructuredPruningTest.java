@@ -11,7 +11,6 @@ import ai.djl.ndarray.types.Shape;
 import io.capprune.core.bank.RepresentationBank;
 import io.capprune.core.bank.RepresentationBank.Kind;
 import io.capprune.core.bert.BertForSequenceClassification;
-import io.capprune.core.bert.BertInit;
 import io.capprune.core.bert.BertInputs;
 import io.capprune.core.bert.DjlRuntime;
 import io.capprune.core.bert.StructuredMasks;
@@ -33,6 +32,7 @@ import io.capprune.core.prune.TrainingState;
 import io.capprune.core.structured.UnitMasks.Unit;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.tensor.NDArrays;
+import io.capprune.core.testing.TestModels;
 import io.capprune.core.train.MicroBatch;
 import io.capprune.core.train.TokenBatch;
 import java.nio.file.Files;
@@ -52,8 +52,7 @@ import org.junit.jupiter.api.io.TempDir;
 class StructuredPruningTest {
   static final int C = 3;
   /** 3 layers, hidden 16, 4 heads of 4, FFN 12; dropout 0 (deterministic). */
-  static final BertConfig CONFIG =
-      new BertConfig("bert", 40, 16, 3, 4, 12, "gelu", 0f, 0f, 16, 2, 1e-12f, C, List.of());
+  static final BertConfig CONFIG = TestModels.dropoutFree(3, 4, 12);
 
   NDManager base;
 
@@ -73,18 +72,7 @@ class StructuredPruningTest {
   }
 
   static Map<String, HostTensor> params(long seed) {
-    SplittableRandom rng = new SplittableRandom(seed);
-    Map<String, HostTensor> out = new LinkedHashMap<>();
-    BertInit.shapes(CONFIG).forEach((name, shape) -> {
-      HostTensor t = HostTensor.zeros(shape);
-      boolean ln = name.endsWith("LayerNorm.weight");
-      for (int i = 0; i < t.data().length; i++) {
-        double g = rng.nextGaussian();
-        t.data()[i] = (float) (ln ? 1 + 0.2 * g : 0.4 * g);
-      }
-      out.put(name, t);
-    });
-    return out;
+    return TestModels.randomParams(CONFIG, new SplittableRandom(seed)::nextGaussian, 0.4);
   }
 
   static MicroBatch batch(int[] rows) {

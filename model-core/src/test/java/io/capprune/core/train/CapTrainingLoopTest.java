@@ -189,8 +189,9 @@ class CapTrainingLoopTest {
     List<String> vocabulary = SyntheticGlueTask.vocabulary();
     BertTokenizer tokenizer = new BertTokenizer(vocabulary);
     EncodedExample[] data = trainRows(tokenizer);
-    BertConfig config = new BertConfig("bert", vocabulary.size(), 32, 2, 4, 64, "gelu", 0.1f, 0.1f,
-        MAX_SEQ, 2, 1e-12f, 2, List.of());
+    BertConfig config = BertConfig.builder().vocabSize(vocabulary.size()).hiddenSize(32)
+        .numHiddenLayers(2).numAttentionHeads(4).intermediateSize(64).maxPositionEmbeddings(MAX_SEQ)
+        .build();
 
     DriverUpdate update = new DriverUpdate(
         PruningConfig.of(PruningCriterion.MOVEMENT, SCHEDULE, 0),

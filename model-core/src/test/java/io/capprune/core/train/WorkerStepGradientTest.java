@@ -11,7 +11,6 @@ import io.capprune.core.bank.DeviceBank;
 import io.capprune.core.bank.RepresentationBank;
 import io.capprune.core.bank.RepresentationBank.Kind;
 import io.capprune.core.bert.BertForSequenceClassification;
-import io.capprune.core.bert.BertInit;
 import io.capprune.core.bert.DjlRuntime;
 import io.capprune.core.checkpoint.BertConfig;
 import io.capprune.core.exchange.HalfBlocks;
@@ -24,6 +23,7 @@ import io.capprune.core.prune.ParameterNames;
 import io.capprune.core.tensor.FlatParameters;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.tensor.NDArrays;
+import io.capprune.core.testing.TestModels;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -46,8 +46,7 @@ class WorkerStepGradientTest {
   static final long STEP_SEED = 7;
 
   /** 2 layers, hidden 16, 2 heads, FFN 32; dropout 0 so that the training forward is deterministic. */
-  static final BertConfig CONFIG =
-      new BertConfig("bert", 40, 16, 2, 2, 32, "gelu", 0f, 0f, 16, 2, 1e-12f, C, List.of());
+  static final BertConfig CONFIG = TestModels.dropoutFree(2, 2, 32);
 
   /** One per kind of tensor: a prunable matrix (first layer, farthest from the loss), biases, LayerNorm, heads. */
   static final List<String> CHECKED = List.of(
@@ -85,19 +84,7 @@ class WorkerStepGradientTest {
    * accidentally 0 or linear in the entry.
    */
   static LinkedHashMap<String, HostTensor> randomParams(BertConfig c, long seed) {
-    SplittableRandom rng = new SplittableRandom(seed);
-    LinkedHashMap<String, HostTensor> out = new LinkedHashMap<>();
-    BertInit.shapes(c).forEach((name, shape) -> {
-      HostTensor t = HostTensor.zeros(shape);
-      float[] d = t.data();
-      boolean lnWeight = name.endsWith("LayerNorm.weight");
-      for (int i = 0; i < d.length; i++) {
-        double g = rng.nextGaussian();
-        d[i] = (float) (lnWeight ? 1 + 0.2 * g : 0.3 * g);
-      }
-      out.put(name, t);
-    });
-    return out;
+    return TestModels.randomParams(c, new SplittableRandom(seed)::nextGaussian, 0.3);
   }
 
   static float[] unitRows(SplittableRandom rng, int rows, int h) {

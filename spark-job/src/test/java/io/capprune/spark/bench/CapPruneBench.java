@@ -1,5 +1,6 @@
 package io.capprune.spark.bench;
 
+import io.capprune.core.testing.TestModels;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -151,17 +152,16 @@ public final class CapPruneBench {
   // ---- models and inputs ----
 
   static BertConfig miniLm() {
-    return new BertConfig("bert", 30522, 384, 6, 12, 1536, "gelu", 0.1f, 0.1f, 512, 2, 1e-12f, 2,
-        List.of());
+    return TestModels.miniLmShape();
   }
 
   static BertConfig bertBase() {
-    return new BertConfig("bert", 30522, 768, 12, 12, 3072, "gelu", 0.1f, 0.1f, 512, 2, 1e-12f, 2,
-        List.of());
+    return BertConfig.builder().build();
   }
 
   static BertConfig tiny() {
-    return new BertConfig("bert", 200, 64, 2, 2, 128, "gelu", 0.1f, 0.1f, 64, 2, 1e-12f, 2, List.of());
+    return BertConfig.builder().vocabSize(200).hiddenSize(64).numHiddenLayers(2)
+        .numAttentionHeads(2).intermediateSize(128).maxPositionEmbeddings(64).build();
   }
 
   /** Random token ids of the given lengths (first token [CLS]-like id 101). */

@@ -1,5 +1,6 @@
 package io.capprune.spark.config;
 
+import io.capprune.core.testing.TestModels;
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -38,13 +39,8 @@ class PreflightTest {
       "cola", 8_551L, "sst2", 67_349L, "mrpc", 3_668L, "stsb", 5_749L, "qqp", 363_846L,
       "mnli", 392_702L, "qnli", 104_743L, "rte", 2_490L, "wnli", 635L);
 
-  static final BertConfig BERT_BASE = shape(12, 768, 12, 3072);
-  static final BertConfig MINILM_L6 = shape(6, 384, 12, 1536);
-
-  static BertConfig shape(int layers, int hidden, int heads, int ffn) {
-    return new BertConfig("bert", 30522, hidden, layers, heads, ffn, "gelu", 0.1f, 0.1f, 512, 2, 1e-12f, 2,
-        List.of());
-  }
+  static final BertConfig BERT_BASE = BertConfig.builder().build();
+  static final BertConfig MINILM_L6 = TestModels.miniLmShape();
 
   private static final Path CONF_TASKS = Paths.get("..", "conf", "tasks");
   private static final Pattern WORKS = Pattern.compile(Pattern.quote(Preflight.WORKS) + "(\\S+) = (.+)$");

@@ -4,10 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.capprune.core.bank.Half;
 import io.capprune.core.bank.RepresentationBank.Kind;
 import io.capprune.core.checkpoint.HfCheckpoint;
 import io.capprune.core.loss.CapLossConfig;
+import io.capprune.core.tensor.HalfPrecision;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.spark.config.JobConfig;
 import io.capprune.spark.data.Shard;
@@ -71,7 +71,7 @@ class SnapshotSliceModeTest {
         // the bank keeps fp16 vectors
         float[] evalHalf = new float[eval.length];
         for (int k = 0; k < eval.length; k++) {
-          evalHalf[k] = Half.toFloat(Half.fromFloat(eval[k]));
+          evalHalf[k] = HalfPrecision.f16ToFloat(HalfPrecision.floatToF16(eval[k]));
         }
         assertArrayEquals(evalHalf, slice, 0f, "partition " + s.partition());
         float[] train = unstructured.get(i).bank().gather(Kind.SNAP, rows);

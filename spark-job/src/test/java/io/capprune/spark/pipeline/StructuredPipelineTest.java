@@ -147,9 +147,8 @@ class StructuredPipelineTest {
     });
     long dense = masked.values().stream().mapToLong(HostTensor::numel).sum();
     assertTrue(smaller.parameterCount() < dense, smaller.parameterCount() + " vs " + dense);
-    BertConfig full = new BertConfig(c.modelType(), c.vocabSize(), c.hiddenSize(), c.numHiddenLayers(),
-        c.numAttentionHeads(), 256, c.hiddenAct(), c.hiddenDropoutProb(), c.attentionProbsDropoutProb(),
-        c.maxPositionEmbeddings(), c.typeVocabSize(), c.layerNormEps(), c.numLabels(), c.labels());
+    BertConfig full = c.toBuilder().intermediateSize(256).prunedHeads(Map.of())
+        .layerIntermediateSizes(List.of()).build();
     float[] maskedLogits = logits(full, masked);
     float[] smallerLogits = logits(c, smaller.tensors());
     double max = 0;

@@ -1,5 +1,6 @@
 package io.capprune.spark.train;
 
+import io.capprune.core.testing.TestModels;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -13,7 +14,6 @@ import io.capprune.core.exchange.MaskSet;
 import io.capprune.core.exchange.PackedWeights;
 import io.capprune.core.exchange.WirePrecision;
 import io.capprune.core.loss.CapLossConfig;
-import io.capprune.core.loss.Representation;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.train.EncodedExample;
 import io.capprune.spark.data.Shard;
@@ -50,8 +50,8 @@ class PartitionInvarianceTest {
   private static final int N = 48;
   private static final int BATCH = 32;
   private static final long SEED = 20220207L;
-  private static final int HIDDEN = 32;
-  private static final int VOCAB = 40;
+  private static final int HIDDEN = TestModels.dropoutFreePair().hiddenSize();
+  private static final int VOCAB = TestModels.dropoutFreePair().vocabSize();
 
   private static JavaSparkContext sc;
   private static BertConfig model;
@@ -64,7 +64,7 @@ class PartitionInvarianceTest {
     sc = new JavaSparkContext(new SparkConf().setMaster("local[2]").setAppName("partition-invariance")
         .set("spark.ui.enabled", "false").set("spark.driver.host", "127.0.0.1"));
     // Dropout 0: with dropout each partition would draw its own masks.
-    model = new BertConfig("bert", VOCAB, HIDDEN, 2, 2, 64, "gelu", 0f, 0f, 32, 2, 1e-12f, 2, List.of());
+    model = TestModels.dropoutFreePair();
     weights = new LinkedHashMap<>(BertInit.init(model, SEED));
     SplittableRandom r = new SplittableRandom(SEED);
     examples = new ArrayList<>();
@@ -92,8 +92,8 @@ class PartitionInvarianceTest {
   }
 
   private static CapLossConfig baseline() {
-    return new CapLossConfig(0.1f, 0.9f, 2.0f, 0.1f, 0.1f, 10f, 16, Representation.Mode.POOLER,
-        Set.of(), false);
+    return CapLossConfig.defaults().withExtraExamples(16).withBanks(Set.of())
+        .withContrastive(false);
   }
 
   /**

@@ -1,5 +1,6 @@
 package io.capprune.spark.train;
 
+import io.capprune.core.testing.TestModels;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -8,7 +9,6 @@ import io.capprune.core.bert.BertInit;
 import io.capprune.core.checkpoint.BertConfig;
 import io.capprune.core.exchange.WirePrecision;
 import io.capprune.core.loss.CapLossConfig;
-import io.capprune.core.loss.Representation;
 import io.capprune.core.optim.OptimizerConfig;
 import io.capprune.core.prune.DriverUpdate;
 import io.capprune.core.prune.PruningConfig;
@@ -44,8 +44,8 @@ class WirePrecisionTest {
   private static final int BATCH = 16;
   private static final int STEPS = 8;
   private static final long SEED = 77L;
-  private static final int HIDDEN = 32;
-  private static final int VOCAB = 40;
+  private static final int HIDDEN = TestModels.dropoutFreePair().hiddenSize();
+  private static final int VOCAB = TestModels.dropoutFreePair().vocabSize();
 
   private static JavaSparkContext sc;
   private static BertConfig model;
@@ -55,7 +55,7 @@ class WirePrecisionTest {
   static void start() {
     sc = new JavaSparkContext(new SparkConf().setMaster("local[2]").setAppName("wire-precision")
         .set("spark.ui.enabled", "false").set("spark.driver.host", "127.0.0.1"));
-    model = new BertConfig("bert", VOCAB, HIDDEN, 2, 2, 64, "gelu", 0f, 0f, 32, 2, 1e-12f, 2, List.of());
+    model = TestModels.dropoutFreePair();
     SplittableRandom r = new SplittableRandom(SEED);
     List<Shard> parts = new ArrayList<>();
     for (int p = 0; p < 2; p++) {
@@ -95,8 +95,8 @@ class WirePrecisionTest {
         new OptimizerConfig(1e-3, 1e-2, 0.01, 0.9, 0.999, 1e-8, 1.0,
             OptimizerConfig.unstructuredDefaults(1, STEPS).lrSchedule()));
     TrainingState state = update.initialState(weights);
-    CapLossConfig loss = new CapLossConfig(0.1f, 0.9f, 2.0f, 0.1f, 0.1f, 10f, 16,
-        Representation.Mode.POOLER, Set.of(), false);
+    CapLossConfig loss =
+        CapLossConfig.defaults().withExtraExamples(16).withBanks(Set.of()).withContrastive(false);
     TaskSettings ws = new TaskSettings(model, 8, 0, 0, false, 1, false);
     DistributedTrainer trainer = new DistributedTrainer(sc, ws, loss, update, precision);
     trainer.train(shards, state, new DistributedTrainer.Plan("prune", 2, BATCH, N, SEED, 100, 2),

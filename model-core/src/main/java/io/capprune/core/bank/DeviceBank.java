@@ -124,7 +124,7 @@ public final class DeviceBank implements AutoCloseable {
   }
 
   /**
-   * The extra negatives of one contrastive call (cap-reference 1.3 step 3), drawn on the device
+   * The extra negatives of one contrastive call (docs/cap-math.md §1.3 step 3), drawn on the device
    * with the engine's generator: E = min(floor(extraExamples / R), N) distinct rows, each with all
    * its R slices.
    *

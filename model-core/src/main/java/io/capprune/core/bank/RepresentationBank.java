@@ -10,7 +10,7 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * The CAP representation banks of one shard (cap-reference 1.2-1.3, design-brief decision 6): for
+ * The CAP representation banks of one shard (docs/cap-math.md §1.2-1.3, docs/decisions.md decision 6): for
  * each of the shard's n training rows its global index, its label, the frozen teacher's logits and
  * the L2-normalised representations under the PRE model (1 slice), the fine-tuned teacher (FINE, 1
  * slice) and the student snapshots taken so far (SNAP, R slices, grows by appending).

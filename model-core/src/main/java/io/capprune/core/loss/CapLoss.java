@@ -15,9 +15,9 @@ import java.util.EnumMap;
 import java.util.Map;
 
 /**
- * The CAP training objective for one batch on one shard (cap-reference 1.6):
+ * The CAP training objective for one batch on one shard (docs/cap-math.md §1.6):
  * wCe·CE + Σ_{PRE, FINE, SNAP present} (unsup + sup) + wKd·KD. Teacher logits and bank vectors
- * are read from the shard's bank (design-brief decision 5: no teacher forward per step).
+ * are read from the shard's bank (docs/decisions.md decision 5: no teacher forward per step).
  */
 public final class CapLoss {
 

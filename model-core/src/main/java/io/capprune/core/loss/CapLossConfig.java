@@ -6,7 +6,7 @@ import java.util.EnumSet;
 import java.util.Set;
 
 /**
- * Weights of the CAP objective (cap-reference 1.6, 2, 5). {@link #defaults()} are the unstructured
+ * Weights of the CAP objective (docs/cap-math.md §1.6, 2, 5). {@link #defaults()} are the unstructured
  * GLUE script values; structured GLUE uses wU 0.3, wS 3, kdTemperature 1. Other values are the
  * defaults with named changes ({@code defaults().withExtraExamples(16).withContrastive(false)}).
  *

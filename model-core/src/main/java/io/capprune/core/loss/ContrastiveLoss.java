@@ -8,8 +8,8 @@ import io.capprune.core.bank.Negatives;
 import io.capprune.core.tensor.NDArrays;
 
 /**
- * The one routine behind PrC, SnC and FiC ({@code calculate_contrastive_loss}, cap-reference
- * 1.3-1.5). The three modules differ only in the bank they pass.
+ * The one routine behind PrC, SnC and FiC ({@code calculate_contrastive_loss}, docs/cap-math.md
+ * §1.3-1.5). The three modules differ only in the bank they pass.
  *
  * <p>Candidates, in the reference's order: for each batch row b the group [z_b detached, G[b,0],
  * ..., G[b,R−1]], then the extra negatives. Scores are z·c/τ; the anchor's own detached copy is set
@@ -243,7 +243,7 @@ public final class ContrastiveLoss {
 
   /**
    * −w · Σ_b (1/|P_b|) Σ_{j∈P_b} log p_bj / Σ_b |P_b|. Σ|P| is a count, a constant for the gradient
-   * (cap-reference 1.5); an anchor without positives contributes nothing instead of the
+   * (docs/cap-math.md §1.5); an anchor without positives contributes nothing instead of the
    * reference's 0/0, and with no positives at all the term is 0.
    */
   private static Term term(NDArray logP, NDArray positive, float weight) {

@@ -4,7 +4,7 @@ import ai.djl.ndarray.NDArray;
 import io.capprune.core.tensor.NDArrays;
 
 /**
- * Knowledge distillation of the movement-pruning code CAP forks (cap-reference 2):
+ * Knowledge distillation of the movement-pruning code CAP forks (docs/cap-math.md §2):
  * T² · KL(softmax(t/T) ‖ softmax(s/T)) with reduction batchmean, i.e. summed over classes and batch
  * and divided by B. With one output (STS-B) both softmaxes are 1 and the term is exactly 0, as in
  * the reference. {@link #meanSquaredError} is this project's option for regression (off by default).

@@ -6,7 +6,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 
 /**
- * The vector the contrastive modules compare (cap-reference 1.1), always L2-normalised like
+ * The vector the contrastive modules compare (docs/cap-math.md §1.1), always L2-normalised like
  * {@code F.normalize(x, dim=1, eps=1e-12)}: x / max(‖x‖, 1e-12).
  */
 public final class Representation {

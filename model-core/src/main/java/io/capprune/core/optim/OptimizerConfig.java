@@ -31,7 +31,7 @@ public record OptimizerConfig(
   }
 
   /**
-   * The unstructured CAP scripts (cap-reference 5.1): lr 3e-5, scores lr 1e-2, no weight decay,
+   * The unstructured CAP scripts (docs/cap-math.md §5.1): lr 3e-5, scores lr 1e-2, no weight decay,
    * betas 0.9/0.999, eps 1e-8, clip 1.0, linear warmup over {@code warmupSteps} then decay.
    */
   public static OptimizerConfig unstructuredDefaults(long warmupSteps, long totalSteps) {

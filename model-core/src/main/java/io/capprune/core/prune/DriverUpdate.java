@@ -11,7 +11,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * One optimisation step on the driver (cap-reference 3.2-3.4 and 4.1 step b after the backward):
+ * One optimisation step on the driver (docs/cap-math.md §3.2-3.4 and 4.1 step b after the backward):
  *
  * <ol>
  *   <li>gradients of the stored parameters from the workers' dL/dW' (W' = W * M is the leaf the

@@ -5,7 +5,7 @@ import java.util.regex.Pattern;
 
 /**
  * Roles of parameters by their Hugging Face names ({@code modeling_bert.py}), with or without a
- * model prefix such as {@code bert.}. The roles follow cap-reference 3.1 (what is prunable, what is
+ * model prefix such as {@code bert.}. The roles follow docs/cap-math.md §3.1 (what is prunable, what is
  * frozen) and the reference optimizer groups (what gets no weight decay).
  */
 public final class ParameterNames {

@@ -1,6 +1,6 @@
 package io.capprune.core.prune;
 
-/** How the mask of a prunable matrix is chosen (cap-reference 3.2, 3.3, 3.5). */
+/** How the mask of a prunable matrix is chosen (docs/cap-math.md §3.2, 3.3, 3.5). */
 public enum PruningCriterion {
   /** Top-k of |W| (baseline, no scores). */
   MAGNITUDE,

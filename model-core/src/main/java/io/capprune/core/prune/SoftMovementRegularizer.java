@@ -3,7 +3,7 @@ package io.capprune.core.prune;
 import java.util.List;
 
 /**
- * The L1 regulariser of soft movement pruning (cap-reference 3.3, {@code regularization(model,
+ * The L1 regulariser of soft movement pruning (docs/cap-math.md §3.3, {@code regularization(model,
  * "l1")} in the reference): {@code R(S) = (1/M) * sum_m mean(sigmoid(S_m))} over the M prunable
  * matrices, so every matrix weighs the same whatever its size. Its coefficient ramps with the
  * threshold: {@code lambda_t = finalLambda * tau_t / tau_final}.

@@ -7,7 +7,7 @@ import java.util.Map;
 
 /**
  * Kept and pruned weights per prunable matrix and over all of them. {@link #remainingEncoderFraction}
- * is the figure the reference's {@code counts_parameters.py} reports (cap-reference 6): encoder
+ * is the figure the reference's {@code counts_parameters.py} reports (docs/cap-math.md §6): encoder
  * biases and LayerNorm parameters count as kept in numerator and denominator, embeddings, pooler
  * and classifier are not counted.
  *

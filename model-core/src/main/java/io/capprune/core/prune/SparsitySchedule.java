@@ -1,7 +1,7 @@
 package io.capprune.core.prune;
 
 /**
- * The cubic sparsity schedule of movement pruning (cap-reference 3.4, {@code schedule_threshold} in
+ * The cubic sparsity schedule of movement pruning (docs/cap-math.md §3.4, {@code schedule_threshold} in
  * the reference): constant {@code initialValue} for the first {@code initialWarmup * warmupSteps}
  * steps, a cubic ramp, then constant {@code finalValue} for the last {@code finalWarmup *
  * warmupSteps} steps. The value is the fraction of weights kept (top-k, magnitude) or the sigmoid

@@ -12,7 +12,7 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * What the driver owns between steps (design decision 4): fp32 weights in Hugging Face names,
+ * What the driver owns between steps (docs/decisions.md decision 4): fp32 weights in Hugging Face names,
  * movement scores and masks of the prunable matrices, AdamW moments, the optimizer step.
  * {@link DriverUpdate#apply} updates the arrays in place, so no 85 M-element array is allocated
  * per step; read the state between steps only.

@@ -3,8 +3,8 @@ package io.capprune.core.structured;
 import java.io.Serializable;
 
 /**
- * First-order importance of every head and FFN neuron: the sum over batches of |dL/dm| (cap-reference
- * 3.6). Flat, layer-major: {@code heads[l * H + h]}, {@code neurons[l * I + n]}; sums of partial
+ * First-order importance of every head and FFN neuron: the sum over batches of |dL/dm| (docs/cap-math.md
+ * §3.6). Flat, layer-major: {@code heads[l * H + h]}, {@code neurons[l * I + n]}; sums of partial
  * scores (one per partition) add up to the score over the whole training set.
  */
 public record ImportanceScores(int layers, double[] heads, double[] neurons, long examples)

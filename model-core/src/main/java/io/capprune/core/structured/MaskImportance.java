@@ -21,7 +21,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * One worker's share of CAP-f's importance pass (cap-reference 3.6): for every batch, a forward
+ * One worker's share of CAP-f's importance pass (docs/cap-math.md §3.6): for every batch, a forward
  * pass in eval mode with differentiable copies of the current head and neuron masks, the full
  * loss, a backward pass, and {@code I += |dL/dm|} of that batch. The parameters are constants (no
  * parameter gradient is computed); the pruned units' weights are the stored W, not W * M, so an

@@ -4,7 +4,7 @@ import java.io.Serializable;
 import java.util.List;
 
 /**
- * CAP-f's cumulative pruning sequence (cap-reference 3.6): after step s, {@code floor(total *
+ * CAP-f's cumulative pruning sequence (docs/cap-math.md §3.6): after step s, {@code floor(total *
  * fraction_s)} heads and neurons are pruned. The default is 0.1, 0.2, ..., 0.9 for both.
  *
  * @param headFractions cumulative fraction of all heads pruned after each step, non-decreasing

@@ -17,7 +17,7 @@ import java.util.TreeMap;
 
 /**
  * Which attention heads and FFN neurons of every layer are kept (1) or pruned (0): the
- * {@code head_mask[L, H]} and {@code intermediate_mask[L, I]} buffers of CAP-f (cap-reference 3.6).
+ * {@code head_mask[L, H]} and {@code intermediate_mask[L, I]} buffers of CAP-f (docs/cap-math.md §3.6).
  * Mutable only through {@link #prune}; {@link #copy} before changing a shared instance.
  */
 public final class UnitMasks implements Serializable {

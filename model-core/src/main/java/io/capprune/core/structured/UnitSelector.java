@@ -6,7 +6,7 @@ import java.util.Comparator;
 import java.util.List;
 
 /**
- * Which units the next step prunes (cap-reference 3.6, selection): a global ascending sort of the
+ * Which units the next step prunes (docs/cap-math.md §3.6, selection): a global ascending sort of the
  * (layer-normalised) scores across layers. Heads: the highest-scoring head still kept in every
  * layer is protected first, so each layer keeps at least one head (an already-pruned unit still
  * gets a score, and protecting it, as the reference may, could leave a layer with no head),

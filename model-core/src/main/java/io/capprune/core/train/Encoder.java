@@ -14,9 +14,9 @@ import java.util.Map;
  * No-gradient forward passes: bank vectors (PrC from the pre-trained model, FiC and the
  * distillation logits from the teacher, SnC from the student at a snapshot) and dev predictions.
  *
- * <p>Bank vectors are taken before the classifier dropout (cap-reference 1.1); whether the encoder's
+ * <p>Bank vectors are taken before the classifier dropout (docs/cap-math.md §1.1); whether the encoder's
  * own dropout is on is the caller's choice: the reference encodes SnC snapshots in train mode and
- * everything else in eval mode (cap-reference 1.2 and 8.7).
+ * everything else in eval mode (docs/cap-math.md §1.2 and 8.7).
  */
 public final class Encoder {
   private final BertForSequenceClassification model;

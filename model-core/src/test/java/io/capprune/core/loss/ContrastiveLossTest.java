@@ -219,7 +219,7 @@ class ContrastiveLossTest {
     }
   }
 
-  /** cap-reference 1.5's closed form: ∂L/∂s_bj = a_b(|P_b| p_bj − 1[j∈P_b]), a_b = w/(|P_b| Σ|P|). */
+  /** docs/cap-math.md §1.5's closed form: ∂L/∂s_bj = a_b(|P_b| p_bj − 1[j∈P_b]), a_b = w/(|P_b| Σ|P|). */
   @Test
   void autogradMatchesClosedFormAndIgnoresTheDetachedCopies() {
     int b = 5;

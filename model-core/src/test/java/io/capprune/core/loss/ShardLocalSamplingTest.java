@@ -17,8 +17,8 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
- * Design-brief decision 6: extra negatives come from the rows of the batch's own shard, not from the
- * whole training set as in the reference (cap-reference 1.3). On a uniformly random partition the
+ * docs/decisions.md decision 6: extra negatives come from the rows of the batch's own shard, not from the
+ * whole training set as in the reference (docs/cap-math.md §1.3). On a uniformly random partition the
  * two draws have the same distribution except that a batch row is more likely to be drawn as its
  * own extra (E/n_shard instead of E/N). This measures the CAP loss under both on the same batches
  * and checks the expectations agree within the sampling noise.

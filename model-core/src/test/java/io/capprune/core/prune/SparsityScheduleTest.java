@@ -46,7 +46,7 @@ class SparsityScheduleTest {
 
   @Test
   void referenceQqpShape() {
-    // cap-reference 3.4: T=113,710, dense until 22,000, cubic until 80,710.
+    // docs/cap-math.md §3.4: T=113,710, dense until 22,000, cubic until 80,710.
     SparsitySchedule q = new SparsitySchedule(11000, 2, 3, 113_710, 1.0, 0.03);
     assertEquals(1.0, q.valueAt(22_000));
     assertTrue(q.valueAt(22_001) < 1.0);

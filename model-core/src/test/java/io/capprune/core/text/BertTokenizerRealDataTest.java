@@ -100,7 +100,7 @@ class BertTokenizerRealDataTest {
     compareWithHuggingFace(sets);
   }
 
-  /** Beyond the brief's dev sets: the training files too, 82k more rows, at little cost. */
+  /** Beyond the dev sets: the training files too, 82k more rows, at little cost. */
   @Test
   void agreesWithHuggingFaceOnEveryGlueTrainSentenceAndPair() throws IOException {
     List<Examples> sets = List.of(

@@ -282,7 +282,7 @@ class WorkerStepGradientTest {
   /**
    * With all 8 rows in one micro-batch the other rows' detached vectors are candidates (negatives,
    * or supervised positives of the same label): they move with the parameters, so the loss value
-   * moves more than its gradient says. That gap is the reference's stop-gradient (cap-reference 1.4),
+   * moves more than its gradient says. That gap is the reference's stop-gradient (docs/cap-math.md §1.4),
    * not an error: CE + KD alone, which have no such candidates, match exactly on the same batch.
    */
   @Test

@@ -54,7 +54,7 @@ public final class ConfigReference {
     if (!structured.isEmpty()) {
       sb.append("## Defaults of the structured methods\n\n");
       sb.append("With `cap.prune.method = cap-structured` or `structured` these values replace the defaults\n");
-      sb.append("above (the reference's structured GLUE values, cap-reference 5.3); a key you set, or the task\n");
+      sb.append("above (the reference's structured GLUE values, docs/cap-math.md §5.3); a key you set, or the task\n");
       sb.append("preset sets, still wins.\n\n");
       sb.append("| key | structured default | source |\n|---|---|---|\n");
       structured.sort((a, b) -> a[0].compareTo(b[0]));

@@ -113,7 +113,7 @@ public record JobConfig(
       int snapshotEveryEpochs, double scoreInitMagnitude) implements Serializable {}
 
   /**
-   * cap.structured: the CAP-f sequence (cap-reference 3.6). Retraining uses cap.prune's batch size,
+   * cap.structured: the CAP-f sequence (docs/cap-math.md §3.6). Retraining uses cap.prune's batch size,
    * learning rate, weight decay, epsilon and clipping.
    */
   public record StructuredSettings(List<Double> headFractions, List<Double> neuronFractions,

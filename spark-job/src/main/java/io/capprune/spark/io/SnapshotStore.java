@@ -24,7 +24,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Snapshots, the unit of durability (design-brief decision 7): {@code <snapshots>/<step>/} holds
+ * Snapshots, the unit of durability (docs/decisions.md decision 7): {@code <snapshots>/<step>/} holds
  * {@code state.safetensors} (weights, scores, masks, AdamW moments), {@code state.json} (step,
  * epoch, frozen names, seeds, configuration, metrics) and, written last, {@code _COMMITTED}, which
  * lists every file with its size and SHA-256. S3 has no atomic rename, so the marker is what makes a

@@ -14,7 +14,7 @@ import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
 
 /**
- * The embedded default (design-brief decision 10): a small BERT and a small SST-2-format task that
+ * The embedded default (docs/decisions.md decision 10): a small BERT and a small SST-2-format task that
  * the project generates itself, so the whole pipeline runs with no download. The "pre-trained"
  * model is a seeded random initialisation (there is no pre-training here); the task's label is
  * carried by sentiment words, so a model that learns scores far above chance.

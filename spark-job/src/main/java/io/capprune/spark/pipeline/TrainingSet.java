@@ -38,7 +38,7 @@ public record TrainingSet(JavaRDD<Shard> shards, long size) {
           data.skippedSamples());
     }
     List<GlueExample> examples = new ArrayList<>(data.examples());
-    // A uniform random partition: shard-local negatives are then a uniform sample (decision 6).
+    // A uniform random partition: shard-local negatives are then a uniform sample (docs/decisions.md decision 6).
     Collections.shuffle(examples, new Random(config.seed()));
     if (config.spark().partitions() == 0) {
       // With cap.spark.partitions set, validation has warned already.

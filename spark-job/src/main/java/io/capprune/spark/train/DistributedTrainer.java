@@ -18,7 +18,7 @@ import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 
 /**
- * The driver's training loop (design-brief decision 4). Each step is one Spark job: the driver
+ * The driver's training loop (docs/decisions.md decision 4). Each step is one Spark job: the driver
  * publishes the effective weights (a TorrentBroadcast), every partition computes the gradient of its
  * share of the global batch, treeAggregate sums them on the executors ({@link GradientExchange}),
  * and the driver clips, applies AdamW, updates scores and masks ({@link DriverStep}) and moves on;

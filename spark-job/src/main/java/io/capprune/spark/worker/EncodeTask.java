@@ -20,7 +20,7 @@ import org.apache.spark.broadcast.Broadcast;
  * A no-gradient pass of one model over a partition's examples: bank vectors and logits (teacher,
  * pre-trained model, a snapshot of the student) or dev predictions.
  *
- * @param training encoder dropout on (SnC snapshots, cap-reference 8.7) or off
+ * @param training encoder dropout on (SnC snapshots, docs/cap-math.md §8.7) or off
  */
 public record EncodeTask(TaskSettings settings, Broadcast<LinkedHashMap<String, HostTensor>> params,
     boolean training, Representation.Mode mode, long seed) implements Serializable {

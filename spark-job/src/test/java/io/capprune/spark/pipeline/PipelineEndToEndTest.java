@@ -220,7 +220,7 @@ class PipelineEndToEndTest {
       for (String k : List.of("loss", "ce", "kd", "prc", "snc", "fic", "sparsity", "learning_rate")) {
         assertTrue(r.has(k) && r.get(k).isNumber(), "step " + r.get("step") + " lacks " + k);
       }
-      // SnC has no snapshot to contrast with in the first epoch (cap-reference 1.2).
+      // SnC has no snapshot to contrast with in the first epoch (docs/cap-math.md §1.2).
       if (epoch == 1) {
         assertEquals(0.0, r.get("snc").asDouble(), 0);
       } else {

@@ -43,7 +43,7 @@ import org.junit.jupiter.api.Test;
  * <p>The contrastive terms (PrC/SnC/FiC) are not partition-invariant by construction: their
  * in-batch candidates are the partition's micro-batch rather than the whole global batch, and their
  * extra negatives are drawn from the rows of the partition's own shard with a per-shard seed. This
- * is the deliberate, documented difference from the reference (design-brief decision 6,
+ * is the deliberate, documented difference from the reference (docs/decisions.md decision 6,
  * docs/cap-losses.md), so this test pins the invariance of the baseline only.
  */
 class PartitionInvarianceTest {

@@ -21,7 +21,7 @@ import org.apache.spark.storage.StorageLevel;
 /**
  * The representation banks that the pruning stages attach to the training shards: the teacher's
  * logits and FiC vectors and the pre-trained model's PrC vectors once before training
- * (decision 5), and a new SnC slice of the student's vectors at each snapshot.
+ * (docs/decisions.md decision 5), and a new SnC slice of the student's vectors at each snapshot.
  */
 public final class RepresentationBanks {
   private RepresentationBanks() {}
@@ -77,7 +77,7 @@ public final class RepresentationBanks {
   /**
    * Adds the student's current vectors as a new SnC slice and unpersists the shards it replaces.
    * The reference encodes unstructured snapshots in train mode (dropout on) and structured ones in
-   * eval mode (cap-reference 1.2).
+   * eval mode (docs/cap-math.md §1.2).
    *
    * @param training dropout on while encoding
    */

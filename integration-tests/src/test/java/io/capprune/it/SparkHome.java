@@ -10,64 +10,75 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A SPARK_HOME without a Spark download: {@code jars/} holds symlinks to the Spark and Hadoop client
- * jars Maven resolved (the classpath file written by dependency:build-classpath). Workers launch
- * executors with {@code SPARK_HOME/jars/*}; without it they die with "Cannot find any build directories".
- * {@code bin/spark-submit} and {@code bin/spark-class} do what a distribution's scripts do: Spark's
- * launcher ({@code org.apache.spark.launcher.Main}) turns the spark-submit arguments into the driver's
- * java command (heap from {@code --driver-memory}, {@code spark.driver.extraJavaOptions}, the module
- * options, {@code SPARK_CONF_DIR} on the classpath), which is then exec'ed. So deploy/'s wrappers and
- * the Airflow DAG's command run here as they run on a cluster's edge node.
+ * A SPARK_HOME without a Spark download: {@code jars/} holds symlinks to the Spark and Hadoop
+ * client jars Maven resolved (the classpath file written by dependency:build-classpath). Workers
+ * launch executors with {@code SPARK_HOME/jars/*}; without it they die with "Cannot find any build
+ * directories". {@code bin/spark-submit} and {@code bin/spark-class} do what a distribution's
+ * scripts do: Spark's launcher ({@code org.apache.spark.launcher.Main}) turns the spark-submit
+ * arguments into the driver's java command (heap from {@code --driver-memory}, {@code
+ * spark.driver.extraJavaOptions}, the module options, {@code SPARK_CONF_DIR} on the classpath),
+ * which is then exec'ed. So deploy/'s wrappers and the Airflow DAG's command run here as they run
+ * on a cluster's edge node.
  */
 public record SparkHome(Path dir, List<Path> jars) {
 
-    public static final String SCALA_VERSION = "2.13";
+  public static final String SCALA_VERSION = "2.13";
 
-    public static SparkHome create(Path classpathFile, Path dir) {
-        ItSettings.requireFile(classpathFile,
-                "run mvn -pl integration-tests -am test-compile (dependency:build-classpath writes it)");
-        try {
-            List<Path> jars = new ArrayList<>();
-            Arrays.stream(Files.readString(classpathFile).trim().split(java.io.File.pathSeparator))
-                    .filter(s -> !s.isBlank())
-                    .map(Path::of)
-                    .forEach(jars::add);
-            if (jars.stream().noneMatch(j -> j.getFileName().toString().startsWith("spark-core_"))) {
-                throw new IllegalStateException(classpathFile + " lists no spark-core jar: " + jars.size() + " entries");
-            }
-            Path jarsDir = dir.resolve("jars");
-            Files.createDirectories(jarsDir);
-            try (var old = Files.list(jarsDir)) {
-                for (Path p : old.toList()) {
-                    Files.delete(p);
-                }
-            }
-            for (Path jar : jars) {
-                Files.createSymbolicLink(jarsDir.resolve(jar.getFileName()), jar);
-            }
-            Path bin = dir.resolve("bin");
-            Files.createDirectories(bin);
-            Files.createDirectories(dir.resolve("conf"));
-            script(bin.resolve("spark-submit"), SPARK_SUBMIT);
-            script(bin.resolve("spark-class"), SPARK_CLASS.replace("@JAVA@", SparkStandaloneCluster.javaExecutable()));
-            return new SparkHome(dir, List.copyOf(jars));
-        } catch (IOException e) {
-            throw new UncheckedIOException("could not build SPARK_HOME in " + dir + " from " + classpathFile, e);
+  public static SparkHome create(Path classpathFile, Path dir) {
+    ItSettings.requireFile(
+        classpathFile,
+        "run mvn -pl integration-tests -am test-compile (dependency:build-classpath writes it)");
+    try {
+      List<Path> jars = new ArrayList<>();
+      Arrays.stream(Files.readString(classpathFile).trim().split(java.io.File.pathSeparator))
+          .filter(s -> !s.isBlank())
+          .map(Path::of)
+          .forEach(jars::add);
+      if (jars.stream().noneMatch(j -> j.getFileName().toString().startsWith("spark-core_"))) {
+        throw new IllegalStateException(
+            classpathFile + " lists no spark-core jar: " + jars.size() + " entries");
+      }
+      Path jarsDir = dir.resolve("jars");
+      Files.createDirectories(jarsDir);
+      try (var old = Files.list(jarsDir)) {
+        for (Path p : old.toList()) {
+          Files.delete(p);
         }
+      }
+      for (Path jar : jars) {
+        Files.createSymbolicLink(jarsDir.resolve(jar.getFileName()), jar);
+      }
+      Path bin = dir.resolve("bin");
+      Files.createDirectories(bin);
+      Files.createDirectories(dir.resolve("conf"));
+      script(bin.resolve("spark-submit"), SPARK_SUBMIT);
+      script(
+          bin.resolve("spark-class"),
+          SPARK_CLASS.replace("@JAVA@", SparkStandaloneCluster.javaExecutable()));
+      return new SparkHome(dir, List.copyOf(jars));
+    } catch (IOException e) {
+      throw new UncheckedIOException(
+          "could not build SPARK_HOME in " + dir + " from " + classpathFile, e);
     }
+  }
 
-    /**
-     * Environment variable naming a file to which bin/spark-submit appends its arguments and
-     * bin/spark-class the java command it runs: what a test compares with a wrapper's --dry-run.
-     */
-    public static final String SUBMIT_LOG_ENV = "CAP_IT_SUBMIT_LOG";
+  /**
+   * Environment variable naming a file to which bin/spark-submit appends its arguments and
+   * bin/spark-class the java command it runs: what a test compares with a wrapper's --dry-run.
+   */
+  public static final String SUBMIT_LOG_ENV = "CAP_IT_SUBMIT_LOG";
 
-    /** First line of each record in the {@link #SUBMIT_LOG_ENV} file; the arguments follow, one per line. */
-    public static final String SUBMIT_ARGS_HEADER = "# spark-submit arguments";
-    public static final String JAVA_COMMAND_HEADER = "# java command";
-    public static final String END = "# end";
+  /**
+   * First line of each record in the {@link #SUBMIT_LOG_ENV} file; the arguments follow, one per
+   * line.
+   */
+  public static final String SUBMIT_ARGS_HEADER = "# spark-submit arguments";
 
-    private static final String SPARK_SUBMIT = """
+  public static final String JAVA_COMMAND_HEADER = "# java command";
+  public static final String END = "# end";
+
+  private static final String SPARK_SUBMIT =
+      """
             #!/usr/bin/env bash
             # Generated by the cap-prune integration tests (SparkHome.java): Spark's bin/spark-submit.
             set -e
@@ -79,7 +90,8 @@ public record SparkHome(Path dir, List<Path> jars) {
             exec "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.SparkSubmit "$@"
             """;
 
-    private static final String SPARK_CLASS = """
+  private static final String SPARK_CLASS =
+      """
             #!/usr/bin/env bash
             # Generated by the cap-prune integration tests (SparkHome.java): Spark's bin/spark-class.
             # The launcher prints the command to run, NUL-separated, after a NUL line; its exit code last.
@@ -126,26 +138,30 @@ public record SparkHome(Path dir, List<Path> jars) {
             exec "${CMD[@]}"
             """;
 
-    private static void script(Path file, String text) throws IOException {
-        Files.writeString(file, text);
-        file.toFile().setExecutable(true, false);
-    }
+  private static void script(Path file, String text) throws IOException {
+    Files.writeString(file, text);
+    file.toFile().setExecutable(true, false);
+  }
 
-    public Path sparkSubmit() {
-        return dir.resolve("bin/spark-submit");
-    }
+  public Path sparkSubmit() {
+    return dir.resolve("bin/spark-submit");
+  }
 
-    /** The classpath every Spark JVM we start ourselves runs on (master, workers, spark-submit). */
-    public String classpath() {
-        return dir.resolve("jars").toString() + "/*";
-    }
+  /** The classpath every Spark JVM we start ourselves runs on (master, workers, spark-submit). */
+  public String classpath() {
+    return dir.resolve("jars").toString() + "/*";
+  }
 
-    /** The environment every Spark process needs here: loopback only, Scala 2.13, DJL offline. */
-    public Map<String, String> environment() {
-        return Map.of(
-                "SPARK_HOME", dir.toString(),
-                "SPARK_SCALA_VERSION", SCALA_VERSION,
-                "SPARK_LOCAL_IP", "127.0.0.1",
-                "DJL_OFFLINE", "true");
-    }
+  /** The environment every Spark process needs here: loopback only, Scala 2.13, DJL offline. */
+  public Map<String, String> environment() {
+    return Map.of(
+        "SPARK_HOME",
+        dir.toString(),
+        "SPARK_SCALA_VERSION",
+        SCALA_VERSION,
+        "SPARK_LOCAL_IP",
+        "127.0.0.1",
+        "DJL_OFFLINE",
+        "true");
+  }
 }

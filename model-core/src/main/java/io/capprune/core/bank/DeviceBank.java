@@ -15,8 +15,8 @@ import java.util.Map;
 
 /**
  * A {@link RepresentationBank} copied once onto the device that computes the loss: vectors in half
- * precision as [n, R, H] per bank, global indices and labels as int64, teacher logits as float32.
- * A step then gathers its rows and draws its extra negatives with index tensors on the device: no
+ * precision as [n, R, H] per bank, global indices and labels as int64, teacher logits as float32. A
+ * step then gathers its rows and draws its extra negatives with index tensors on the device: no
  * host round trip, no Java loop over rows or candidates.
  *
  * <p>A worker keeps one per shard and bank version ({@link #holds}); SnC adds a slice once per
@@ -40,22 +40,22 @@ public final class DeviceBank implements AutoCloseable {
     int[] l = source.labelArray();
     this.labels = l == null ? null : NDArrays.owned(manager.create(NDArrays.toLongs(l)));
     float[] t = source.teacherLogitArray();
-    this.teacherLogits = t == null ? null
-        : NDArrays.owned(manager.create(t, new Shape(n, source.numClasses())));
+    this.teacherLogits =
+        t == null ? null : NDArrays.owned(manager.create(t, new Shape(n, source.numClasses())));
     for (Kind kind : Kind.values()) {
       List<short[]> parts = source.halfSlices(kind);
       if (parts.isEmpty()) {
         continue;
       }
       int h = source.hiddenSize();
-      ByteBuffer buffer = ByteBuffer.allocateDirect(2 * parts.size() * n * h)
-          .order(ByteOrder.nativeOrder());
+      ByteBuffer buffer =
+          ByteBuffer.allocateDirect(2 * parts.size() * n * h).order(ByteOrder.nativeOrder());
       java.nio.ShortBuffer shorts = buffer.asShortBuffer();
       for (short[] part : parts) {
         shorts.put(part);
       }
-      NDArray rnh = NDArrays.owned(manager.create(buffer, new Shape(parts.size(), n, h),
-          DataType.FLOAT16));
+      NDArray rnh =
+          NDArrays.owned(manager.create(buffer, new Shape(parts.size(), n, h), DataType.FLOAT16));
       vectors.put(kind, rnh.transpose(1, 0, 2));
     }
   }
@@ -169,23 +169,29 @@ public final class DeviceBank implements AutoCloseable {
     // Shard rows by key: drawn batch rows first (-1), then the non-batch rows in random order, the
     // other batch rows last (2, marked invalid if the draw reaches them).
     NDArray keys = m.randomUniform(0f, 1f, new Shape(n), DataType.FLOAT32);
-    NDArray batchKeys = NDArrays.where(chosen,
-        NDArrays.scalar(m, -1, DataType.FLOAT32), NDArrays.scalar(m, 2, DataType.FLOAT32));
+    NDArray batchKeys =
+        NDArrays.where(
+            chosen,
+            NDArrays.scalar(m, -1, DataType.FLOAT32),
+            NDArrays.scalar(m, 2, DataType.FLOAT32));
     keys = keys.scatter(batchRows, batchKeys, 0);
     NDList smallest = keys.topK(columns, 0, false, true);
     NDArray rows = smallest.get(1);
     // the draw reaches the undrawn batch rows only when the shard has fewer than E non-batch rows
-    NDArray valid = columns <= n - b ? null
-        : smallest.get(0).lt(NDArrays.scalar(m, 1.5, DataType.FLOAT32));
-    NDArray v = onto(rows, vectors.get(kind).get(rows)).reshape(columns * (long) r,
-        source.hiddenSize());
-    return new Negatives(v, perSlice(globalIndex(rows), r), labels == null ? null
-        : perSlice(labels(rows), r), valid == null ? null : perSlice(valid, r));
+    NDArray valid =
+        columns <= n - b ? null : smallest.get(0).lt(NDArrays.scalar(m, 1.5, DataType.FLOAT32));
+    NDArray v =
+        onto(rows, vectors.get(kind).get(rows)).reshape(columns * (long) r, source.hiddenSize());
+    return new Negatives(
+        v,
+        perSlice(globalIndex(rows), r),
+        labels == null ? null : perSlice(labels(rows), r),
+        valid == null ? null : perSlice(valid, r));
   }
 
   /**
-   * An op on the bank's arrays attaches its result to the bank's manager, which lives for an
-   * epoch: move it to the step's manager (that of the row index), which is closed with the step.
+   * An op on the bank's arrays attaches its result to the bank's manager, which lives for an epoch:
+   * move it to the step's manager (that of the row index), which is closed with the step.
    */
   private static NDArray onto(NDArray rows, NDArray result) {
     result.attach(rows.getManager());
@@ -197,7 +203,6 @@ public final class DeviceBank implements AutoCloseable {
     long e = x.getShape().size();
     return r == 1 ? x : x.reshape(e, 1).broadcast(new Shape(e, r)).reshape(e * r);
   }
-
 
   @Override
   public void close() {

@@ -10,16 +10,17 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * The CAP representation banks of one shard (docs/cap-math.md §1.2-1.3, docs/decisions.md decision 6): for
- * each of the shard's n training rows its global index, its label, the frozen teacher's logits and
- * the L2-normalised representations under the PRE model (1 slice), the fine-tuned teacher (FINE, 1
- * slice) and the student snapshots taken so far (SNAP, R slices, grows by appending).
+ * The CAP representation banks of one shard (docs/cap-math.md §1.2-1.3, docs/decisions.md decision
+ * 6): for each of the shard's n training rows its global index, its label, the frozen teacher's
+ * logits and the L2-normalised representations under the PRE model (1 slice), the fine-tuned
+ * teacher (FINE, 1 slice) and the student snapshots taken so far (SNAP, R slices, grows by
+ * appending).
  *
  * <p>Vectors are stored as IEEE half precision bits: the reference keeps N·(2+R)·768 float32 on the
  * host (12 GB for QQP with 9 snapshots); halving that matters when the bank lives in a cached Spark
  * partition, and unit vectors lose nothing the loss can see. Not thread-safe for {@link #addSlice};
- * reads may be concurrent. A worker computes with a {@link DeviceBank}, this bank's copy on its device,
- * where the extra negatives are drawn.
+ * reads may be concurrent. A worker computes with a {@link DeviceBank}, this bank's copy on its
+ * device, where the extra negatives are drawn.
  */
 public final class RepresentationBank implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -53,18 +54,28 @@ public final class RepresentationBank implements Serializable {
    */
   public RepresentationBank(
       long[] globalIndex, int[] labels, float[] teacherLogits, int numClasses, int hiddenSize) {
-    this(globalIndex, labels, teacherLogits, numClasses, hiddenSize,
+    this(
+        globalIndex,
+        labels,
+        teacherLogits,
+        numClasses,
+        hiddenSize,
         globalIndex == null ? 0 : globalIndex.length);
   }
 
   /**
    * A shard of a larger training set.
    *
-   * @param trainingSetSize N, the rows of all shards together; the batch-aware negative draw uses it
-   *     to include batch rows as often as a draw from the whole training set would
+   * @param trainingSetSize N, the rows of all shards together; the batch-aware negative draw uses
+   *     it to include batch rows as often as a draw from the whole training set would
    */
-  public RepresentationBank(long[] globalIndex, int[] labels, float[] teacherLogits, int numClasses,
-      int hiddenSize, long trainingSetSize) {
+  public RepresentationBank(
+      long[] globalIndex,
+      int[] labels,
+      float[] teacherLogits,
+      int numClasses,
+      int hiddenSize,
+      long trainingSetSize) {
     if (globalIndex == null) {
       throw new IllegalArgumentException("globalIndex must not be null");
     }
@@ -82,7 +93,9 @@ public final class RepresentationBank implements Serializable {
       }
       if (i > 0 && sorted[i] == sorted[i - 1]) {
         throw new IllegalArgumentException(
-            "global index " + sorted[i] + " appears twice; each training row must be in one bank row");
+            "global index "
+                + sorted[i]
+                + " appears twice; each training row must be in one bank row");
       }
     }
     if (labels != null) {
@@ -93,7 +106,13 @@ public final class RepresentationBank implements Serializable {
       for (int i = 0; i < n; i++) {
         if (labels[i] < 0) {
           throw new IllegalArgumentException(
-              "negative label " + labels[i] + " at row " + i + " (global index " + globalIndex[i] + ")");
+              "negative label "
+                  + labels[i]
+                  + " at row "
+                  + i
+                  + " (global index "
+                  + globalIndex[i]
+                  + ")");
         }
       }
     }
@@ -102,8 +121,15 @@ public final class RepresentationBank implements Serializable {
         throw new IllegalArgumentException("numClasses must be positive, got " + numClasses);
       }
       if ((long) n * numClasses != teacherLogits.length) {
-        throw new IllegalArgumentException("teacherLogits has " + teacherLogits.length
-            + " values but n × numClasses = " + n + " × " + numClasses + " = " + (long) n * numClasses);
+        throw new IllegalArgumentException(
+            "teacherLogits has "
+                + teacherLogits.length
+                + " values but n × numClasses = "
+                + n
+                + " × "
+                + numClasses
+                + " = "
+                + (long) n * numClasses);
       }
     }
     this.globalIndex = globalIndex.clone();
@@ -186,17 +212,33 @@ public final class RepresentationBank implements Serializable {
     }
     int length = sliceLength(size(), hiddenSize);
     if (vectors == null || vectors.length != length) {
-      throw new IllegalArgumentException(name + " has " + (vectors == null ? "no" : vectors.length)
-          + " values, expected n × H = " + size() + " × " + hiddenSize + " = " + length);
+      throw new IllegalArgumentException(
+          name
+              + " has "
+              + (vectors == null ? "no" : vectors.length)
+              + " values, expected n × H = "
+              + size()
+              + " × "
+              + hiddenSize
+              + " = "
+              + length);
     }
     short[] encoded = new short[length];
     for (int i = 0; i < length; i++) {
       float v = vectors[i];
       if (!(Math.abs(v) <= MAX_HALF)) {
         int row = i / hiddenSize;
-        throw new IllegalArgumentException(name + ": row " + row + " (global index "
-            + globalIndex[row] + ") component " + (i % hiddenSize) + " is " + v
-            + ", not a finite half-precision value");
+        throw new IllegalArgumentException(
+            name
+                + ": row "
+                + row
+                + " (global index "
+                + globalIndex[row]
+                + ") component "
+                + (i % hiddenSize)
+                + " is "
+                + v
+                + ", not a finite half-precision value");
       }
       encoded[i] = HalfPrecision.floatToF16(v);
     }
@@ -238,7 +280,8 @@ public final class RepresentationBank implements Serializable {
     }
     float[] out = new float[rows.length * numClasses];
     for (int i = 0; i < rows.length; i++) {
-      System.arraycopy(teacherLogits, checkRow(rows[i]) * numClasses, out, i * numClasses, numClasses);
+      System.arraycopy(
+          teacherLogits, checkRow(rows[i]) * numClasses, out, i * numClasses, numClasses);
     }
     return out;
   }
@@ -267,11 +310,15 @@ public final class RepresentationBank implements Serializable {
 
   /** Heap bytes held by vectors, indices, labels and logits (what caching this bank costs). */
   public long memoryBytes() {
-    long vectors = (long) (slices(Kind.PRE) + slices(Kind.FINE) + slices(Kind.SNAP))
-        * size() * hiddenSize * Short.BYTES;
-    long rest = (long) size() * Long.BYTES
-        + (labels == null ? 0 : (long) size() * Integer.BYTES)
-        + (teacherLogits == null ? 0 : (long) teacherLogits.length * Float.BYTES);
+    long vectors =
+        (long) (slices(Kind.PRE) + slices(Kind.FINE) + slices(Kind.SNAP))
+            * size()
+            * hiddenSize
+            * Short.BYTES;
+    long rest =
+        (long) size() * Long.BYTES
+            + (labels == null ? 0 : (long) size() * Integer.BYTES)
+            + (teacherLogits == null ? 0 : (long) teacherLogits.length * Float.BYTES);
     return vectors + rest;
   }
 
@@ -294,8 +341,8 @@ public final class RepresentationBank implements Serializable {
   private static int sliceLength(int n, int hiddenSize) {
     long length = (long) n * hiddenSize;
     if (length > Integer.MAX_VALUE - 8) {
-      throw new IllegalArgumentException("a slice of " + n + " rows × " + hiddenSize
-          + " does not fit one array; use more shards");
+      throw new IllegalArgumentException(
+          "a slice of " + n + " rows × " + hiddenSize + " does not fit one array; use more shards");
     }
     return (int) length;
   }

@@ -42,8 +42,8 @@ public final class BertForSequenceClassification {
   }
 
   /**
-   * Runs the model. The parameters' data type (float32 or float64) is that of
-   * {@code embeddings.word_embeddings.weight}; all parameters and masks must have it.
+   * Runs the model. The parameters' data type (float32 or float64) is that of {@code
+   * embeddings.word_embeddings.weight}; all parameters and masks must have it.
    *
    * @param training dropout on (Hugging Face {@code model.train()}) or off ({@code model.eval()})
    * @param masks structured-pruning masks, or null
@@ -67,13 +67,15 @@ public final class BertForSequenceClassification {
     for (int l = 0; l < layers; l++) {
       NDArray headMask = masks == null ? null : maskRow(masks.headMask(), l, in.manager());
       NDArray neuronMask = masks == null ? null : maskRow(masks.neuronMask(), l, in.manager());
-      hidden = layer(p, "encoder.layer." + l + ".", hidden, extendedMask, training, headMask,
-          neuronMask);
+      hidden =
+          layer(
+              p, "encoder.layer." + l + ".", hidden, extendedMask, training, headMask, neuronMask);
     }
 
     NDArray pooled = p.has("pooler.dense.weight") ? pooler(p, hidden) : null;
     NDArray features = pooled != null ? pooled : hidden.get(new NDIndex(":, 0, :"));
-    // HF's classifier dropout uses classifier_dropout, which is null (= hidden_dropout_prob) for BERT.
+    // HF's classifier dropout uses classifier_dropout, which is null (= hidden_dropout_prob) for
+    // BERT.
     NDArray classifierInput = dropout(features, config.hiddenDropoutProb(), training);
     NDArray logits = p.has("classifier.weight") ? classifier(p, classifierInput) : null;
     return new BertOutputs(hidden, pooled, classifierInput, logits);
@@ -82,46 +84,74 @@ public final class BertForSequenceClassification {
   /** BertEmbeddings: word + absolute position + token type, then LayerNorm and dropout. */
   NDArray embeddings(Params p, BertInputs in, boolean training) {
     int t = in.seqLength();
-    NDArray wordEmb = p.get("embeddings.word_embeddings.weight", config.vocabSize(),
-        config.hiddenSize());
-    NDArray posEmb = p.get("embeddings.position_embeddings.weight",
-        config.maxPositionEmbeddings(), config.hiddenSize());
-    NDArray typeEmb = p.get("embeddings.token_type_embeddings.weight", config.typeVocabSize(),
-        config.hiddenSize());
+    NDArray wordEmb =
+        p.get("embeddings.word_embeddings.weight", config.vocabSize(), config.hiddenSize());
+    NDArray posEmb =
+        p.get(
+            "embeddings.position_embeddings.weight",
+            config.maxPositionEmbeddings(),
+            config.hiddenSize());
+    NDArray typeEmb =
+        p.get(
+            "embeddings.token_type_embeddings.weight", config.typeVocabSize(), config.hiddenSize());
     NDArray positionIds = in.manager().arange(0, t, 1, DataType.INT64).reshape(1, t);
-    NDArray x = embed(in.inputIds(), wordEmb)
-        .add(embed(in.tokenTypeIds(), typeEmb))
-        .add(embed(positionIds, posEmb));
+    NDArray x =
+        embed(in.inputIds(), wordEmb)
+            .add(embed(in.tokenTypeIds(), typeEmb))
+            .add(embed(positionIds, posEmb));
     x = layerNorm(p, "embeddings.LayerNorm.", x);
     return dropout(x, config.hiddenDropoutProb(), training);
   }
 
   /** BertLayer: attention (self + output), then intermediate and output. */
-  NDArray layer(Params p, String prefix, NDArray hidden, NDArray extendedMask, boolean training,
-      NDArray headMask, NDArray neuronMask) {
-    NDArray context = selfAttention(p, prefix + "attention.self.", hidden, extendedMask, training,
-        headMask);
-    NDArray attentionOutput = selfOutput(p, prefix + "attention.output.", context, hidden, training);
+  NDArray layer(
+      Params p,
+      String prefix,
+      NDArray hidden,
+      NDArray extendedMask,
+      boolean training,
+      NDArray headMask,
+      NDArray neuronMask) {
+    NDArray context =
+        selfAttention(p, prefix + "attention.self.", hidden, extendedMask, training, headMask);
+    NDArray attentionOutput =
+        selfOutput(p, prefix + "attention.output.", context, hidden, training);
     NDArray inter = intermediate(p, prefix + "intermediate.", attentionOutput, neuronMask);
     return output(p, prefix + "output.", inter, attentionOutput, training);
   }
 
   /** BertSelfAttention: scaled dot-product attention over heads, returns [B, T, heads*headDim]. */
-  NDArray selfAttention(Params p, String prefix, NDArray hidden, NDArray extendedMask,
-      boolean training, NDArray headMask) {
+  NDArray selfAttention(
+      Params p,
+      String prefix,
+      NDArray hidden,
+      NDArray extendedMask,
+      boolean training,
+      NDArray headMask) {
     long b = hidden.getShape().get(0);
     long t = hidden.getShape().get(1);
     int d = config.headDim();
     NDArray qw = p.get(prefix + "query.weight", -1, config.hiddenSize());
     long allHead = qw.getShape().get(0);
     if (allHead == 0 || allHead % d != 0) {
-      throw new IllegalArgumentException("parameter '" + prefix + "query.weight' has "
-          + allHead + " rows, not a positive multiple of the head size " + d);
+      throw new IllegalArgumentException(
+          "parameter '"
+              + prefix
+              + "query.weight' has "
+              + allHead
+              + " rows, not a positive multiple of the head size "
+              + d);
     }
     long heads = allHead / d;
-    NDArray q = transposeForScores(linear(p, prefix + "query.", hidden, allHead, config.hiddenSize()), b, t, heads, d);
-    NDArray k = transposeForScores(linear(p, prefix + "key.", hidden, allHead, config.hiddenSize()), b, t, heads, d);
-    NDArray v = transposeForScores(linear(p, prefix + "value.", hidden, allHead, config.hiddenSize()), b, t, heads, d);
+    NDArray q =
+        transposeForScores(
+            linear(p, prefix + "query.", hidden, allHead, config.hiddenSize()), b, t, heads, d);
+    NDArray k =
+        transposeForScores(
+            linear(p, prefix + "key.", hidden, allHead, config.hiddenSize()), b, t, heads, d);
+    NDArray v =
+        transposeForScores(
+            linear(p, prefix + "value.", hidden, allHead, config.hiddenSize()), b, t, heads, d);
 
     // An engine-owned constant, not div(Number): see NDArrays.scalar.
     NDArray scale = NDArrays.scalar(hidden.getManager(), Math.sqrt(d), hidden.getDataType());
@@ -130,8 +160,13 @@ public final class BertForSequenceClassification {
     probs = dropout(probs, config.attentionProbsDropoutProb(), training);
     if (headMask != null) {
       if (headMask.getShape().get(0) != heads) {
-        throw new IllegalArgumentException("headMask has " + headMask.getShape().get(0)
-            + " heads for '" + prefix + "', the layer has " + heads);
+        throw new IllegalArgumentException(
+            "headMask has "
+                + headMask.getShape().get(0)
+                + " heads for '"
+                + prefix
+                + "', the layer has "
+                + heads);
       }
       probs = probs.mul(headMask.reshape(1, heads, 1, 1));
     }
@@ -140,7 +175,8 @@ public final class BertForSequenceClassification {
 
   /** BertSelfOutput: dense, dropout, residual, LayerNorm. */
   NDArray selfOutput(Params p, String prefix, NDArray context, NDArray input, boolean training) {
-    NDArray x = linear(p, prefix + "dense.", context, config.hiddenSize(), context.getShape().get(2));
+    NDArray x =
+        linear(p, prefix + "dense.", context, config.hiddenSize(), context.getShape().get(2));
     x = dropout(x, config.hiddenDropoutProb(), training);
     return layerNorm(p, prefix + "LayerNorm.", x.add(input));
   }
@@ -150,8 +186,13 @@ public final class BertForSequenceClassification {
     NDArray x = Activation.gelu(linear(p, prefix + "dense.", hidden, -1, config.hiddenSize()));
     if (neuronMask != null) {
       if (neuronMask.getShape().get(0) != x.getShape().get(2)) {
-        throw new IllegalArgumentException("neuronMask has " + neuronMask.getShape().get(0)
-            + " neurons for '" + prefix + "dense', the layer has " + x.getShape().get(2));
+        throw new IllegalArgumentException(
+            "neuronMask has "
+                + neuronMask.getShape().get(0)
+                + " neurons for '"
+                + prefix
+                + "dense', the layer has "
+                + x.getShape().get(2));
       }
       x = x.mul(neuronMask);
     }
@@ -183,12 +224,15 @@ public final class BertForSequenceClassification {
   static NDArray extendedAttentionMask(NDArray attentionMask, DataType dtype) {
     long b = attentionMask.getShape().get(0);
     long t = attentionMask.getShape().get(1);
-    double min = dtype == DataType.FLOAT64 ? -Double.MAX_VALUE
-        : dtype == DataType.FLOAT16 ? -65504 : -Float.MAX_VALUE;
+    double min =
+        dtype == DataType.FLOAT64
+            ? -Double.MAX_VALUE
+            : dtype == DataType.FLOAT16 ? -65504 : -Float.MAX_VALUE;
     NDManager m = attentionMask.getManager();
-    // Constant w.r.t. every parameter, so no gradient flows here; still no Number ops (NDArrays.scalar).
-    NDArray minValue = dtype == DataType.FLOAT64 ? NDArrays.owned(m.create(min))
-        : NDArrays.scalar(m, min, dtype);
+    // Constant w.r.t. every parameter, so no gradient flows here; still no Number ops
+    // (NDArrays.scalar).
+    NDArray minValue =
+        dtype == DataType.FLOAT64 ? NDArrays.owned(m.create(min)) : NDArrays.scalar(m, min, dtype);
     NDArray one = NDArrays.scalar(m, 1, dtype);
     return one.sub(attentionMask.toType(dtype, false)).mul(minValue).reshape(b, 1, 1, t);
   }
@@ -210,8 +254,9 @@ public final class BertForSequenceClassification {
   private NDArray layerNorm(Params p, String prefix, NDArray x) {
     NDArray gamma = p.get(prefix + "weight", config.hiddenSize());
     NDArray beta = p.get(prefix + "bias", config.hiddenSize());
-    return LayerNorm.layerNorm(x, new Shape(config.hiddenSize()), gamma, beta,
-        config.layerNormEps()).singletonOrThrow();
+    return LayerNorm.layerNorm(
+            x, new Shape(config.hiddenSize()), gamma, beta, config.layerNormEps())
+        .singletonOrThrow();
   }
 
   private static NDArray dropout(NDArray x, float rate, boolean training) {
@@ -224,8 +269,11 @@ public final class BertForSequenceClassification {
   private void checkInputs(BertInputs in) {
     int t = in.seqLength();
     if (t > config.maxPositionEmbeddings()) {
-      throw new IllegalArgumentException("sequence length " + t
-          + " exceeds max_position_embeddings " + config.maxPositionEmbeddings());
+      throw new IllegalArgumentException(
+          "sequence length "
+              + t
+              + " exceeds max_position_embeddings "
+              + config.maxPositionEmbeddings());
     }
     // host-known maxima spare a device round trip per forward pass
     long maxId = in.maxInputId() >= 0 ? in.maxInputId() : in.inputIds().max().getLong();
@@ -233,8 +281,8 @@ public final class BertForSequenceClassification {
       throw new IllegalArgumentException(
           "inputIds holds token id " + maxId + " >= vocab_size " + config.vocabSize());
     }
-    long maxType = in.maxTokenTypeId() >= 0 ? in.maxTokenTypeId()
-        : in.tokenTypeIds().max().getLong();
+    long maxType =
+        in.maxTokenTypeId() >= 0 ? in.maxTokenTypeId() : in.tokenTypeIds().max().getLong();
     if (maxType >= config.typeVocabSize()) {
       throw new IllegalArgumentException(
           "tokenTypeIds holds id " + maxType + " >= type_vocab_size " + config.typeVocabSize());
@@ -279,8 +327,14 @@ public final class BertForSequenceClassification {
         throw new IllegalArgumentException("missing parameter '" + name + "'");
       }
       if (dtype != null && a.getDataType() != dtype) {
-        throw new IllegalArgumentException("parameter '" + name + "' has type " + a.getDataType()
-            + ", expected " + dtype + " like embeddings.word_embeddings.weight");
+        throw new IllegalArgumentException(
+            "parameter '"
+                + name
+                + "' has type "
+                + a.getDataType()
+                + ", expected "
+                + dtype
+                + " like embeddings.word_embeddings.weight");
       }
       if (expected.length > 0) {
         Shape s = a.getShape();
@@ -289,8 +343,13 @@ public final class BertForSequenceClassification {
           ok = expected[i] < 0 || s.get(i) == expected[i];
         }
         if (!ok) {
-          throw new IllegalArgumentException("parameter '" + name + "' has shape " + s
-              + ", expected " + Arrays.toString(expected).replace("-1", "*"));
+          throw new IllegalArgumentException(
+              "parameter '"
+                  + name
+                  + "' has shape "
+                  + s
+                  + ", expected "
+                  + Arrays.toString(expected).replace("-1", "*"));
         }
       }
       return a;

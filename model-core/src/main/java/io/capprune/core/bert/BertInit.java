@@ -38,10 +38,10 @@ public final class BertInit {
   }
 
   /**
-   * Returns {@code params} plus a random pooler and classifier where they are missing (a pre-trained
-   * encoder such as MiniLM has no pooler; no pre-trained checkpoint has this task's classifier).
-   * The input map is not modified. A head that is half present (weight without bias) or has the
-   * wrong shape is an error naming the tensor.
+   * Returns {@code params} plus a random pooler and classifier where they are missing (a
+   * pre-trained encoder such as MiniLM has no pooler; no pre-trained checkpoint has this task's
+   * classifier). The input map is not modified. A head that is half present (weight without bias)
+   * or has the wrong shape is an error naming the tensor.
    */
   public static Map<String, HostTensor> fillMissing(
       BertConfig c, Map<String, HostTensor> params, long seed) {
@@ -53,16 +53,25 @@ public final class BertInit {
       boolean hasW = params.containsKey(w);
       boolean hasB = params.containsKey(b);
       if (hasW != hasB) {
-        throw new IllegalArgumentException("parameter '" + (hasW ? b : w) + "' is missing but '"
-            + (hasW ? w : b) + "' is present");
+        throw new IllegalArgumentException(
+            "parameter '"
+                + (hasW ? b : w)
+                + "' is missing but '"
+                + (hasW ? w : b)
+                + "' is present");
       }
       for (String name : new String[] {w, b}) {
         int[] expected = heads.get(name);
         if (hasW) {
           int[] actual = params.get(name).shape();
           if (!Arrays.equals(actual, expected)) {
-            throw new IllegalArgumentException("parameter '" + name + "' has shape "
-                + Arrays.toString(actual) + ", expected " + Arrays.toString(expected));
+            throw new IllegalArgumentException(
+                "parameter '"
+                    + name
+                    + "' has shape "
+                    + Arrays.toString(actual)
+                    + ", expected "
+                    + Arrays.toString(expected));
           }
         } else {
           out.put(name, initTensor(name, expected, seed));

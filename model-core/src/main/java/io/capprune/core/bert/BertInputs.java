@@ -7,9 +7,9 @@ import ai.djl.ndarray.types.Shape;
 import io.capprune.core.tensor.NDArrays;
 
 /**
- * One batch of token ids for BERT, all int64 of shape [B, T], attached to the step's manager.
- * Every array the forward pass creates is attached to {@link #manager()}, so closing that manager
- * frees the whole step.
+ * One batch of token ids for BERT, all int64 of shape [B, T], attached to the step's manager. Every
+ * array the forward pass creates is attached to {@link #manager()}, so closing that manager frees
+ * the whole step.
  *
  * @param inputIds word-piece ids
  * @param tokenTypeIds segment ids (0 for the first sentence, 1 for the second)
@@ -18,8 +18,12 @@ import io.capprune.core.tensor.NDArrays;
  *     vocabulary without reading the device), else -1
  * @param maxTokenTypeId the same for tokenTypeIds, else -1
  */
-public record BertInputs(NDArray inputIds, NDArray tokenTypeIds, NDArray attentionMask,
-    long maxInputId, long maxTokenTypeId) {
+public record BertInputs(
+    NDArray inputIds,
+    NDArray tokenTypeIds,
+    NDArray attentionMask,
+    long maxInputId,
+    long maxTokenTypeId) {
 
   /** Ids whose maxima the forward pass reads from the device when it checks them. */
   public BertInputs(NDArray inputIds, NDArray tokenTypeIds, NDArray attentionMask) {
@@ -32,9 +36,14 @@ public record BertInputs(NDArray inputIds, NDArray tokenTypeIds, NDArray attenti
     check(attentionMask, "attentionMask");
     if (!tokenTypeIds.getShape().equals(inputIds.getShape())
         || !attentionMask.getShape().equals(inputIds.getShape())) {
-      throw new IllegalArgumentException("inputIds " + inputIds.getShape() + ", tokenTypeIds "
-          + tokenTypeIds.getShape() + " and attentionMask " + attentionMask.getShape()
-          + " must have the same shape [B, T]");
+      throw new IllegalArgumentException(
+          "inputIds "
+              + inputIds.getShape()
+              + ", tokenTypeIds "
+              + tokenTypeIds.getShape()
+              + " and attentionMask "
+              + attentionMask.getShape()
+              + " must have the same shape [B, T]");
     }
   }
 
@@ -49,18 +58,19 @@ public record BertInputs(NDArray inputIds, NDArray tokenTypeIds, NDArray attenti
   }
 
   /**
-   * From per-row arrays. {@code tokenTypeIds} null means all 0 (single sentence);
-   * {@code attentionMask} null means no padding.
+   * From per-row arrays. {@code tokenTypeIds} null means all 0 (single sentence); {@code
+   * attentionMask} null means no padding.
    */
-  public static BertInputs of(NDManager manager, int[][] inputIds, int[][] tokenTypeIds,
-      int[][] attentionMask) {
+  public static BertInputs of(
+      NDManager manager, int[][] inputIds, int[][] tokenTypeIds, int[][] attentionMask) {
     int b = inputIds.length;
     if (b == 0) {
       throw new IllegalArgumentException("inputIds: empty batch");
     }
     int t = inputIds[0].length;
     long[] ids = flatten(inputIds, b, t, "inputIds");
-    long[] types = tokenTypeIds == null ? new long[b * t] : flatten(tokenTypeIds, b, t, "tokenTypeIds");
+    long[] types =
+        tokenTypeIds == null ? new long[b * t] : flatten(tokenTypeIds, b, t, "tokenTypeIds");
     long[] mask;
     if (attentionMask == null) {
       mask = new long[b * t];
@@ -72,10 +82,16 @@ public record BertInputs(NDArray inputIds, NDArray tokenTypeIds, NDArray attenti
   }
 
   /** From row-major flat arrays of length {@code batch * seqLen}. */
-  public static BertInputs of(NDManager manager, int batch, int seqLen, long[] inputIds,
-      long[] tokenTypeIds, long[] attentionMask) {
+  public static BertInputs of(
+      NDManager manager,
+      int batch,
+      int seqLen,
+      long[] inputIds,
+      long[] tokenTypeIds,
+      long[] attentionMask) {
     if (batch <= 0 || seqLen <= 0) {
-      throw new IllegalArgumentException("batch and seqLen must be > 0, got " + batch + ", " + seqLen);
+      throw new IllegalArgumentException(
+          "batch and seqLen must be > 0, got " + batch + ", " + seqLen);
     }
     int n = Math.multiplyExact(batch, seqLen);
     requireLength(inputIds, n, "inputIds");
@@ -84,17 +100,21 @@ public record BertInputs(NDArray inputIds, NDArray tokenTypeIds, NDArray attenti
     long[] max = check(seqLen, inputIds, tokenTypeIds, attentionMask);
     Shape shape = new Shape(batch, seqLen);
     // Engine-owned copies: the embedding's backward pass keeps the ids (see NDArrays.owned).
-    return new BertInputs(NDArrays.owned(manager.create(inputIds, shape)),
+    return new BertInputs(
+        NDArrays.owned(manager.create(inputIds, shape)),
         NDArrays.owned(manager.create(tokenTypeIds, shape)),
-        NDArrays.owned(manager.create(attentionMask, shape)), max[0], max[1]);
+        NDArrays.owned(manager.create(attentionMask, shape)),
+        max[0],
+        max[1]);
   }
 
   /**
    * Host check of row-major ids of rows of {@code seqLen} tokens: no negative id or type, a mask of
-   * 0 and 1. Returns the largest input id and token type, which the forward pass checks against
-   * the vocabulary.
+   * 0 and 1. Returns the largest input id and token type, which the forward pass checks against the
+   * vocabulary.
    */
-  public static long[] check(int seqLen, long[] inputIds, long[] tokenTypeIds, long[] attentionMask) {
+  public static long[] check(
+      int seqLen, long[] inputIds, long[] tokenTypeIds, long[] attentionMask) {
     int n = inputIds.length;
     long maxId = 0;
     long maxType = 0;
@@ -102,16 +122,21 @@ public record BertInputs(NDArray inputIds, NDArray tokenTypeIds, NDArray attenti
       maxId = Math.max(maxId, inputIds[i]);
       maxType = Math.max(maxType, tokenTypeIds[i]);
       if (inputIds[i] < 0) {
-        throw new IllegalArgumentException("inputIds[" + i / seqLen + "][" + i % seqLen
-            + "] is negative: " + inputIds[i]);
+        throw new IllegalArgumentException(
+            "inputIds[" + i / seqLen + "][" + i % seqLen + "] is negative: " + inputIds[i]);
       }
       if (tokenTypeIds[i] < 0) {
-        throw new IllegalArgumentException("tokenTypeIds[" + i / seqLen + "][" + i % seqLen
-            + "] is negative: " + tokenTypeIds[i]);
+        throw new IllegalArgumentException(
+            "tokenTypeIds[" + i / seqLen + "][" + i % seqLen + "] is negative: " + tokenTypeIds[i]);
       }
       if (attentionMask[i] != 0 && attentionMask[i] != 1) {
-        throw new IllegalArgumentException("attentionMask[" + i / seqLen + "][" + i % seqLen
-            + "] must be 0 or 1, got " + attentionMask[i]);
+        throw new IllegalArgumentException(
+            "attentionMask["
+                + i / seqLen
+                + "]["
+                + i % seqLen
+                + "] must be 0 or 1, got "
+                + attentionMask[i]);
       }
     }
     return new long[] {maxId, maxType};
@@ -136,8 +161,14 @@ public record BertInputs(NDArray inputIds, NDArray tokenTypeIds, NDArray attenti
     long[] out = new long[b * t];
     for (int i = 0; i < b; i++) {
       if (rows[i] == null || rows[i].length != t) {
-        throw new IllegalArgumentException(name + " row " + i + " has length "
-            + (rows[i] == null ? "null" : rows[i].length) + ", expected " + t);
+        throw new IllegalArgumentException(
+            name
+                + " row "
+                + i
+                + " has length "
+                + (rows[i] == null ? "null" : rows[i].length)
+                + ", expected "
+                + t);
       }
       for (int j = 0; j < t; j++) {
         out[i * t + j] = rows[i][j];
@@ -148,8 +179,12 @@ public record BertInputs(NDArray inputIds, NDArray tokenTypeIds, NDArray attenti
 
   private static void requireLength(long[] a, int n, String name) {
     if (a == null || a.length != n) {
-      throw new IllegalArgumentException(name + " has length " + (a == null ? "null" : a.length)
-          + ", expected batch * seqLen = " + n);
+      throw new IllegalArgumentException(
+          name
+              + " has length "
+              + (a == null ? "null" : a.length)
+              + ", expected batch * seqLen = "
+              + n);
     }
   }
 }

@@ -7,8 +7,8 @@ import ai.djl.ndarray.NDArray;
  * masked). They may require gradients: first-order head/neuron importance is the gradient of the
  * loss with respect to these masks.
  *
- * @param headMask [L, numHeads]; multiplies each head's attention probabilities (after dropout),
- *     as the {@code head_mask} argument of Hugging Face's BertModel
+ * @param headMask [L, numHeads]; multiplies each head's attention probabilities (after dropout), as
+ *     the {@code head_mask} argument of Hugging Face's BertModel
  * @param neuronMask [L, intermediate]; multiplies each FFN neuron's GELU output
  */
 public record StructuredMasks(NDArray headMask, NDArray neuronMask) {

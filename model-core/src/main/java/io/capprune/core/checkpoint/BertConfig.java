@@ -13,17 +13,17 @@ import java.util.TreeMap;
 import java.util.TreeSet;
 
 /**
- * The subset of a Hugging Face {@code config.json} that BERT's forward pass needs, validated.
- * Names follow {@code transformers.BertConfig}.
+ * The subset of a Hugging Face {@code config.json} that BERT's forward pass needs, validated. Names
+ * follow {@code transformers.BertConfig}.
  *
  * @param numLabels classifier outputs; 1 means regression (STS-B)
  * @param labels label names in classifier order (id2label), may be empty when unknown
  * @param prunedHeads structured pruning: original head indices removed per layer (Hugging Face's
  *     {@code pruned_heads}); the layer's Q/K/V rows and attention-output columns of those heads are
  *     physically absent, the remaining heads keep their order. Empty for an unpruned model.
- * @param layerIntermediateSizes structured pruning: FFN width of every layer when the layers
- *     differ (key {@code cap_intermediate_sizes}, see docs/structured.md); empty when every layer
- *     has {@code intermediate_size}
+ * @param layerIntermediateSizes structured pruning: FFN width of every layer when the layers differ
+ *     (key {@code cap_intermediate_sizes}, see docs/structured.md); empty when every layer has
+ *     {@code intermediate_size}
  */
 public record BertConfig(
     String modelType,
@@ -45,13 +45,38 @@ public record BertConfig(
     implements Serializable {
 
   /** An unpruned model's configuration. Prefer {@link #builder()}: it names every value. */
-  public BertConfig(String modelType, int vocabSize, int hiddenSize, int numHiddenLayers,
-      int numAttentionHeads, int intermediateSize, String hiddenAct, float hiddenDropoutProb,
-      float attentionProbsDropoutProb, int maxPositionEmbeddings, int typeVocabSize,
-      float layerNormEps, int numLabels, List<String> labels) {
-    this(modelType, vocabSize, hiddenSize, numHiddenLayers, numAttentionHeads, intermediateSize,
-        hiddenAct, hiddenDropoutProb, attentionProbsDropoutProb, maxPositionEmbeddings,
-        typeVocabSize, layerNormEps, numLabels, labels, Map.of(), List.of());
+  public BertConfig(
+      String modelType,
+      int vocabSize,
+      int hiddenSize,
+      int numHiddenLayers,
+      int numAttentionHeads,
+      int intermediateSize,
+      String hiddenAct,
+      float hiddenDropoutProb,
+      float attentionProbsDropoutProb,
+      int maxPositionEmbeddings,
+      int typeVocabSize,
+      float layerNormEps,
+      int numLabels,
+      List<String> labels) {
+    this(
+        modelType,
+        vocabSize,
+        hiddenSize,
+        numHiddenLayers,
+        numAttentionHeads,
+        intermediateSize,
+        hiddenAct,
+        hiddenDropoutProb,
+        attentionProbsDropoutProb,
+        maxPositionEmbeddings,
+        typeVocabSize,
+        layerNormEps,
+        numLabels,
+        labels,
+        Map.of(),
+        List.of());
   }
 
   /**
@@ -150,7 +175,9 @@ public record BertConfig(
       return this;
     }
 
-    /** Both dropout probabilities, hidden and attention; 0 makes training forwards deterministic. */
+    /**
+     * Both dropout probabilities, hidden and attention; 0 makes training forwards deterministic.
+     */
     public Builder dropout(float v) {
       return hiddenDropoutProb(v).attentionProbsDropoutProb(v);
     }
@@ -191,9 +218,22 @@ public record BertConfig(
     }
 
     public BertConfig build() {
-      return new BertConfig(modelType, vocabSize, hiddenSize, numHiddenLayers, numAttentionHeads,
-          intermediateSize, hiddenAct, hiddenDropoutProb, attentionProbsDropoutProb,
-          maxPositionEmbeddings, typeVocabSize, layerNormEps, numLabels, labels, prunedHeads,
+      return new BertConfig(
+          modelType,
+          vocabSize,
+          hiddenSize,
+          numHiddenLayers,
+          numAttentionHeads,
+          intermediateSize,
+          hiddenAct,
+          hiddenDropoutProb,
+          attentionProbsDropoutProb,
+          maxPositionEmbeddings,
+          typeVocabSize,
+          layerNormEps,
+          numLabels,
+          labels,
+          prunedHeads,
           layerIntermediateSizes);
     }
   }
@@ -204,16 +244,26 @@ public record BertConfig(
   public BertConfig {
     labels = labels == null ? List.of() : List.copyOf(labels);
     prunedHeads = normalisePrunedHeads(prunedHeads, numHiddenLayers, numAttentionHeads);
-    layerIntermediateSizes = layerIntermediateSizes == null ? List.of() : List.copyOf(layerIntermediateSizes);
-    requireKey(layerIntermediateSizes.isEmpty() || layerIntermediateSizes.size() == numHiddenLayers,
-        "cap_intermediate_sizes", "has " + layerIntermediateSizes.size() + " entries but num_hidden_layers is "
-        + numHiddenLayers);
+    layerIntermediateSizes =
+        layerIntermediateSizes == null ? List.of() : List.copyOf(layerIntermediateSizes);
+    requireKey(
+        layerIntermediateSizes.isEmpty() || layerIntermediateSizes.size() == numHiddenLayers,
+        "cap_intermediate_sizes",
+        "has "
+            + layerIntermediateSizes.size()
+            + " entries but num_hidden_layers is "
+            + numHiddenLayers);
     for (int v : layerIntermediateSizes) {
-      requireKey(v > 0, "cap_intermediate_sizes", "every layer needs at least one FFN neuron, got " + v);
+      requireKey(
+          v > 0, "cap_intermediate_sizes", "every layer needs at least one FFN neuron, got " + v);
     }
-    requireKey(SUPPORTED_MODEL_TYPES.contains(modelType), "model_type",
+    requireKey(
+        SUPPORTED_MODEL_TYPES.contains(modelType),
+        "model_type",
         "unsupported model_type '" + modelType + "' (supported: " + SUPPORTED_MODEL_TYPES + ")");
-    requireKey(SUPPORTED_ACTIVATIONS.contains(hiddenAct), "hidden_act",
+    requireKey(
+        SUPPORTED_ACTIVATIONS.contains(hiddenAct),
+        "hidden_act",
         "unsupported hidden_act '" + hiddenAct + "' (supported: " + SUPPORTED_ACTIVATIONS + ")");
     requirePositive(vocabSize, "vocab_size");
     requirePositive(hiddenSize, "hidden_size");
@@ -223,15 +273,26 @@ public record BertConfig(
     requirePositive(maxPositionEmbeddings, "max_position_embeddings");
     requirePositive(typeVocabSize, "type_vocab_size");
     requirePositive(numLabels, "num_labels");
-    requireKey(hiddenSize % numAttentionHeads == 0, "hidden_size",
-        "hidden_size " + hiddenSize + " is not divisible by num_attention_heads " + numAttentionHeads);
-    requireKey(hiddenDropoutProb >= 0 && hiddenDropoutProb < 1, "hidden_dropout_prob",
+    requireKey(
+        hiddenSize % numAttentionHeads == 0,
+        "hidden_size",
+        "hidden_size "
+            + hiddenSize
+            + " is not divisible by num_attention_heads "
+            + numAttentionHeads);
+    requireKey(
+        hiddenDropoutProb >= 0 && hiddenDropoutProb < 1,
+        "hidden_dropout_prob",
         "hidden_dropout_prob must be in [0, 1), got " + hiddenDropoutProb);
-    requireKey(attentionProbsDropoutProb >= 0 && attentionProbsDropoutProb < 1,
+    requireKey(
+        attentionProbsDropoutProb >= 0 && attentionProbsDropoutProb < 1,
         "attention_probs_dropout_prob",
         "attention_probs_dropout_prob must be in [0, 1), got " + attentionProbsDropoutProb);
-    requireKey(layerNormEps > 0, "layer_norm_eps", "layer_norm_eps must be > 0, got " + layerNormEps);
-    requireKey(labels.isEmpty() || labels.size() == numLabels, "id2label",
+    requireKey(
+        layerNormEps > 0, "layer_norm_eps", "layer_norm_eps must be > 0, got " + layerNormEps);
+    requireKey(
+        labels.isEmpty() || labels.size() == numLabels,
+        "id2label",
         "id2label has " + labels.size() + " entries but num_labels is " + numLabels);
   }
 
@@ -251,8 +312,9 @@ public record BertConfig(
 
   /** Whether heads or neurons were physically removed. */
   public boolean isStructurallyPruned() {
-    return !prunedHeads.isEmpty() || !layerIntermediateSizes.isEmpty()
-        && layerIntermediateSizes.stream().anyMatch(v -> v != intermediateSize);
+    return !prunedHeads.isEmpty()
+        || !layerIntermediateSizes.isEmpty()
+            && layerIntermediateSizes.stream().anyMatch(v -> v != intermediateSize);
   }
 
   public BertConfig withLabels(List<String> newLabels) {
@@ -270,12 +332,17 @@ public record BertConfig(
    * expects), otherwise {@code intermediate_size} keeps the original width and the per-layer list
    * is written as {@code cap_intermediate_sizes}.
    */
-  public BertConfig withStructure(Map<Integer, List<Integer>> newPrunedHeads, int[] intermediateSizes) {
+  public BertConfig withStructure(
+      Map<Integer, List<Integer>> newPrunedHeads, int[] intermediateSizes) {
     if (intermediateSizes.length != numHiddenLayers) {
-      throw new IllegalArgumentException("intermediate sizes for " + intermediateSizes.length
-          + " layers, the model has " + numHiddenLayers);
+      throw new IllegalArgumentException(
+          "intermediate sizes for "
+              + intermediateSizes.length
+              + " layers, the model has "
+              + numHiddenLayers);
     }
-    boolean equal = java.util.Arrays.stream(intermediateSizes).allMatch(v -> v == intermediateSizes[0]);
+    boolean equal =
+        java.util.Arrays.stream(intermediateSizes).allMatch(v -> v == intermediateSizes[0]);
     List<Integer> perLayer = new ArrayList<>();
     for (int v : intermediateSizes) {
       perLayer.add(v);
@@ -287,22 +354,27 @@ public record BertConfig(
         .build();
   }
 
-  private static Map<Integer, List<Integer>> normalisePrunedHeads(Map<Integer, List<Integer>> given,
-      int layers, int heads) {
+  private static Map<Integer, List<Integer>> normalisePrunedHeads(
+      Map<Integer, List<Integer>> given, int layers, int heads) {
     if (given == null || given.isEmpty()) {
       return Map.of();
     }
     TreeMap<Integer, List<Integer>> out = new TreeMap<>();
     for (Map.Entry<Integer, List<Integer>> e : given.entrySet()) {
       int layer = e.getKey();
-      requireKey(layer >= 0 && layer < layers, "pruned_heads",
+      requireKey(
+          layer >= 0 && layer < layers,
+          "pruned_heads",
           "layer " + layer + " is not in 0.." + (layers - 1));
       TreeSet<Integer> set = new TreeSet<>(e.getValue());
       for (int h : set) {
-        requireKey(h >= 0 && h < heads, "pruned_heads",
+        requireKey(
+            h >= 0 && h < heads,
+            "pruned_heads",
             "layer " + layer + ": head " + h + " is not in 0.." + (heads - 1));
       }
-      requireKey(set.size() < heads, "pruned_heads", "layer " + layer + " prunes all " + heads + " heads");
+      requireKey(
+          set.size() < heads, "pruned_heads", "layer " + layer + " prunes all " + heads + " heads");
       if (!set.isEmpty()) {
         out.put(layer, List.copyOf(set));
       }
@@ -329,8 +401,10 @@ public record BertConfig(
     }
     try {
       List<String> labels = readLabels(root, source);
-      int numLabels = root.has("num_labels") ? intKey(root, "num_labels", source)
-          : labels.isEmpty() ? 2 : labels.size();
+      int numLabels =
+          root.has("num_labels")
+              ? intKey(root, "num_labels", source)
+              : labels.isEmpty() ? 2 : labels.size();
       // The keys are read in this order, so the first bad one is the one reported.
       return builder()
           .modelType(stringKey(root, "model_type", source))
@@ -388,10 +462,11 @@ public record BertConfig(
     }
     if (!prunedHeads.isEmpty()) {
       ObjectNode ph = o.putObject("pruned_heads");
-      prunedHeads.forEach((layer, hs) -> {
-        var arr = ph.putArray(Integer.toString(layer));
-        hs.forEach(arr::add);
-      });
+      prunedHeads.forEach(
+          (layer, hs) -> {
+            var arr = ph.putArray(Integer.toString(layer));
+            hs.forEach(arr::add);
+          });
     }
     if (!layerIntermediateSizes.isEmpty()) {
       var arr = o.putArray("cap_intermediate_sizes");
@@ -411,7 +486,8 @@ public record BertConfig(
       return Map.of();
     }
     if (!n.isObject()) {
-      throw new InvalidKeyException("pruned_heads", "expected an object of layer -> [heads], got " + n);
+      throw new InvalidKeyException(
+          "pruned_heads", "expected an object of layer -> [heads], got " + n);
     }
     TreeMap<Integer, List<Integer>> out = new TreeMap<>();
     var it = n.fields();
@@ -421,15 +497,18 @@ public record BertConfig(
       try {
         layer = Integer.parseInt(e.getKey());
       } catch (NumberFormatException ex) {
-        throw new InvalidKeyException("pruned_heads", "layer '" + e.getKey() + "' is not an integer");
+        throw new InvalidKeyException(
+            "pruned_heads", "layer '" + e.getKey() + "' is not an integer");
       }
       if (!e.getValue().isArray()) {
-        throw new InvalidKeyException("pruned_heads", "layer " + layer + ": expected a list of heads");
+        throw new InvalidKeyException(
+            "pruned_heads", "layer " + layer + ": expected a list of heads");
       }
       List<Integer> heads = new ArrayList<>();
       for (JsonNode h : e.getValue()) {
         if (!h.isIntegralNumber()) {
-          throw new InvalidKeyException("pruned_heads", "layer " + layer + ": head " + h + " is not an integer");
+          throw new InvalidKeyException(
+              "pruned_heads", "layer " + layer + ": head " + h + " is not an integer");
         }
         heads.add(h.intValue());
       }
@@ -469,11 +548,17 @@ public record BertConfig(
       try {
         id = Integer.parseInt(e.getKey());
       } catch (NumberFormatException ex) {
-        throw new InvalidKeyException("id2label", "label id '" + e.getKey() + "' is not an integer");
+        throw new InvalidKeyException(
+            "id2label", "label id '" + e.getKey() + "' is not an integer");
       }
       if (id < 0 || id >= out.length || out[id] != null) {
-        throw new InvalidKeyException("id2label", "label ids must be 0.." + (out.length - 1)
-            + " without gaps, found '" + e.getKey() + "'");
+        throw new InvalidKeyException(
+            "id2label",
+            "label ids must be 0.."
+                + (out.length - 1)
+                + " without gaps, found '"
+                + e.getKey()
+                + "'");
       }
       out[id] = e.getValue().asText();
     }

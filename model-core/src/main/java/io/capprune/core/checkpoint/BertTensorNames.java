@@ -5,9 +5,9 @@ import java.util.LinkedHashMap;
 import java.util.List;
 
 /**
- * The parameter names of {@code transformers.BertForSequenceClassification}, without the
- * {@code bert.} prefix that Hugging Face puts before the encoder: this is the project's in-memory
- * naming ({@code encoder.layer.0.attention.self.query.weight}, {@code classifier.weight}).
+ * The parameter names of {@code transformers.BertForSequenceClassification}, without the {@code
+ * bert.} prefix that Hugging Face puts before the encoder: this is the project's in-memory naming
+ * ({@code encoder.layer.0.attention.self.query.weight}, {@code classifier.weight}).
  */
 public final class BertTensorNames {
 
@@ -20,9 +20,9 @@ public final class BertTensorNames {
   }
 
   /**
-   * Every tensor the forward pass needs, with its shape, in {@code modeling_bert.py} order.
-   * Pooler and classifier are not here: MiniLM-style encoders have no pooler, and a pre-trained
-   * checkpoint has no classifier.
+   * Every tensor the forward pass needs, with its shape, in {@code modeling_bert.py} order. Pooler
+   * and classifier are not here: MiniLM-style encoders have no pooler, and a pre-trained checkpoint
+   * has no classifier.
    */
   public static LinkedHashMap<String, int[]> required(BertConfig c) {
     int h = c.hiddenSize();
@@ -34,7 +34,8 @@ public final class BertTensorNames {
     m.put("embeddings.LayerNorm.bias", new int[] {h});
     for (int i = 0; i < c.numHiddenLayers(); i++) {
       String p = layer(i);
-      // Structured pruning removes heads and FFN neurons per layer (pruned_heads, cap_intermediate_sizes).
+      // Structured pruning removes heads and FFN neurons per layer (pruned_heads,
+      // cap_intermediate_sizes).
       int attn = c.headsInLayer(i) * c.headDim();
       int ffn = c.intermediateSizeOf(i);
       for (String qkv : new String[] {"query", "key", "value"}) {
@@ -92,11 +93,12 @@ public final class BertTensorNames {
 
   /**
    * A Hugging Face file name to the in-memory name: drops the {@code bert.} prefix and maps the
-   * TF-era LayerNorm names {@code gamma}/{@code beta} to {@code weight}/{@code bias}, as
-   * {@code transformers} does on load.
+   * TF-era LayerNorm names {@code gamma}/{@code beta} to {@code weight}/{@code bias}, as {@code
+   * transformers} does on load.
    */
   public static String canonical(String fileName) {
-    String n = fileName.startsWith(EXPORT_PREFIX) ? fileName.substring(EXPORT_PREFIX.length()) : fileName;
+    String n =
+        fileName.startsWith(EXPORT_PREFIX) ? fileName.substring(EXPORT_PREFIX.length()) : fileName;
     if (n.endsWith("LayerNorm.gamma")) {
       n = n.substring(0, n.length() - "gamma".length()) + "weight";
     } else if (n.endsWith("LayerNorm.beta")) {
@@ -107,8 +109,11 @@ public final class BertTensorNames {
 
   /** The in-memory name to the name BertForSequenceClassification stores. */
   public static String exported(String canonical) {
-    return canonical.startsWith("embeddings.") || canonical.startsWith("encoder.")
-        || canonical.startsWith("pooler.") ? EXPORT_PREFIX + canonical : canonical;
+    return canonical.startsWith("embeddings.")
+            || canonical.startsWith("encoder.")
+            || canonical.startsWith("pooler.")
+        ? EXPORT_PREFIX + canonical
+        : canonical;
   }
 
   /**

@@ -1,6 +1,9 @@
 package io.capprune.core.checkpoint;
 
-/** A checkpoint (config.json, safetensors, vocabulary) that cannot be used; the message names the file and the key or tensor. */
+/**
+ * A checkpoint (config.json, safetensors, vocabulary) that cannot be used; the message names the
+ * file and the key or tensor.
+ */
 public class CheckpointException extends RuntimeException {
   private static final long serialVersionUID = 1L;
 

@@ -45,11 +45,11 @@ public final class CheckpointStore {
   private CheckpointStore() {}
 
   /**
-   * @param overwrite replace an existing non-empty directory (it is deleted first, so no stale shard
-   *     survives); without it such a directory is an error and nothing is touched
+   * @param overwrite replace an existing non-empty directory (it is deleted first, so no stale
+   *     shard survives); without it such a directory is an error and nothing is touched
    * @param dtype F32, F16 or BF16 for the weights
-   * @param maxShardBytes above this many data bytes the weights are split into
-   *     {@code model-0000k-of-0000n.safetensors} plus the index, as {@code save_pretrained} does
+   * @param maxShardBytes above this many data bytes the weights are split into {@code
+   *     model-0000k-of-0000n.safetensors} plus the index, as {@code save_pretrained} does
    */
   public record WriteOptions(boolean overwrite, Safetensors.Dtype dtype, long maxShardBytes) {
     /** Hugging Face's default shard size. */
@@ -82,13 +82,14 @@ public final class CheckpointStore {
     }
     // Not Path(URI): java.nio adds a trailing slash to existing directories, which would then
     // differ from the same location given as a URI.
-    return new Path("file", null, java.nio.file.Path.of(dirOrUri).toAbsolutePath().normalize().toString());
+    return new Path(
+        "file", null, java.nio.file.Path.of(dirOrUri).toAbsolutePath().normalize().toString());
   }
 
   /**
    * The file system of {@code path}. For local paths the raw file system: Hadoop's default local
-   * one writes {@code .crc} side files that have no place in a directory users hand to
-   * {@code transformers}.
+   * one writes {@code .crc} side files that have no place in a directory users hand to {@code
+   * transformers}.
    */
   static FileSystem fileSystem(Path path, Configuration conf) throws IOException {
     FileSystem fs = path.getFileSystem(conf);
@@ -111,12 +112,18 @@ public final class CheckpointStore {
       throw new CheckpointException(dir + ": checkpoint directory does not exist");
     }
     if (!status.isDirectory()) {
-      throw new CheckpointException(dir + ": not a directory (a checkpoint is a directory holding "
-          + CONFIG + " and " + WEIGHTS + ")");
+      throw new CheckpointException(
+          dir
+              + ": not a directory (a checkpoint is a directory holding "
+              + CONFIG
+              + " and "
+              + WEIGHTS
+              + ")");
     }
     Path configPath = new Path(dir, CONFIG);
     if (!fs.exists(configPath)) {
-      throw new CheckpointException(configPath + ": missing (every checkpoint needs its config.json)");
+      throw new CheckpointException(
+          configPath + ": missing (every checkpoint needs its config.json)");
     }
     BertConfig config = BertConfig.parse(readText(fs, configPath), configPath.toString());
     LinkedHashMap<String, HostTensor> tensors = readWeights(fs, dir);
@@ -133,44 +140,72 @@ public final class CheckpointStore {
     if (fs.exists(single)) {
       readShard(fs, single, raw, fileOf);
     } else if (fs.exists(indexPath)) {
-      SafetensorsIndex index = SafetensorsIndex.parse(readText(fs, indexPath), indexPath.toString());
+      SafetensorsIndex index =
+          SafetensorsIndex.parse(readText(fs, indexPath), indexPath.toString());
       for (String shard : index.shards()) {
         Path shardPath = new Path(dir, shard);
         if (!fs.exists(shardPath)) {
-          throw new CheckpointException(indexPath + ": shard '" + shard + "' (holding tensor '"
-              + index.tensorsIn(shard).get(0) + "') does not exist");
+          throw new CheckpointException(
+              indexPath
+                  + ": shard '"
+                  + shard
+                  + "' (holding tensor '"
+                  + index.tensorsIn(shard).get(0)
+                  + "') does not exist");
         }
         Set<String> inFile = readShard(fs, shardPath, raw, fileOf);
         for (String name : index.tensorsIn(shard)) {
           if (!inFile.contains(name)) {
-            throw new CheckpointException(indexPath + ": tensor '" + name + "' is mapped to '" + shard
-                + "' but that shard does not contain it");
+            throw new CheckpointException(
+                indexPath
+                    + ": tensor '"
+                    + name
+                    + "' is mapped to '"
+                    + shard
+                    + "' but that shard does not contain it");
           }
         }
         for (String name : inFile) {
           if (!shard.equals(index.weightMap().get(name))) {
-            throw new CheckpointException(shardPath + ": tensor '" + name + "' is not mapped to this shard in "
-                + SafetensorsIndex.FILE_NAME + " (index says "
-                + (index.weightMap().containsKey(name) ? "'" + index.weightMap().get(name) + "'" : "nothing")
-                + ")");
+            throw new CheckpointException(
+                shardPath
+                    + ": tensor '"
+                    + name
+                    + "' is not mapped to this shard in "
+                    + SafetensorsIndex.FILE_NAME
+                    + " (index says "
+                    + (index.weightMap().containsKey(name)
+                        ? "'" + index.weightMap().get(name) + "'"
+                        : "nothing")
+                    + ")");
           }
         }
       }
     } else {
-      throw new CheckpointException(dir + ": neither " + WEIGHTS + " nor " + SafetensorsIndex.FILE_NAME
-          + " (PyTorch .bin checkpoints are pickle and are not loaded: convert them to safetensors)");
+      throw new CheckpointException(
+          dir
+              + ": neither "
+              + WEIGHTS
+              + " nor "
+              + SafetensorsIndex.FILE_NAME
+              + " (PyTorch .bin checkpoints are pickle and are not loaded: convert them to safetensors)");
     }
     return canonicalise(raw, fileOf);
   }
 
   /** Reads one file into {@code raw} (file names); returns every tensor name in its header. */
-  private static Set<String> readShard(FileSystem fs, Path file, Map<String, HostTensor> raw,
-      Map<String, String> fileOf) throws IOException {
+  private static Set<String> readShard(
+      FileSystem fs, Path file, Map<String, HostTensor> raw, Map<String, String> fileOf)
+      throws IOException {
     long length = fs.getFileStatus(file).getLen();
     Safetensors.Contents c;
     try (InputStream in = fs.open(file)) {
-      c = Safetensors.read(in, length, file.toString(),
-          name -> !BertTensorNames.ignored(BertTensorNames.canonical(name)));
+      c =
+          Safetensors.read(
+              in,
+              length,
+              file.toString(),
+              name -> !BertTensorNames.ignored(BertTensorNames.canonical(name)));
     }
     for (Map.Entry<String, HostTensor> e : c.tensors().entrySet()) {
       raw.put(e.getKey(), e.getValue());
@@ -179,23 +214,32 @@ public final class CheckpointStore {
     return c.header().tensors().keySet();
   }
 
-  private static LinkedHashMap<String, HostTensor> canonicalise(Map<String, HostTensor> raw,
-      Map<String, String> fileOf) {
+  private static LinkedHashMap<String, HostTensor> canonicalise(
+      Map<String, HostTensor> raw, Map<String, String> fileOf) {
     LinkedHashMap<String, HostTensor> out = new LinkedHashMap<>();
     Map<String, String> origin = new HashMap<>();
     for (Map.Entry<String, HostTensor> e : raw.entrySet()) {
       String name = BertTensorNames.canonical(e.getKey());
       String previous = origin.put(name, e.getKey());
       if (previous != null) {
-        throw new CheckpointException(fileOf.get(e.getKey()) + ": tensors '" + previous + "' and '"
-            + e.getKey() + "' are both '" + name + "'");
+        throw new CheckpointException(
+            fileOf.get(e.getKey())
+                + ": tensors '"
+                + previous
+                + "' and '"
+                + e.getKey()
+                + "' are both '"
+                + name
+                + "'");
       }
       out.put(name, e.getValue());
     }
     return out;
   }
 
-  /** vocab.txt (one token per line, id = line number), else tokenizer.json's {@code model.vocab}. */
+  /**
+   * vocab.txt (one token per line, id = line number), else tokenizer.json's {@code model.vocab}.
+   */
   static List<String> readVocab(FileSystem fs, Path dir) throws IOException {
     Path vocabTxt = new Path(dir, VOCAB);
     if (fs.exists(vocabTxt)) {
@@ -213,8 +257,13 @@ public final class CheckpointStore {
     if (fs.exists(tokJson)) {
       return vocabFromTokenizerJson(readText(fs, tokJson), tokJson.toString());
     }
-    throw new CheckpointException(dir + ": neither " + VOCAB + " nor " + TOKENIZER
-        + " (the vocabulary is needed to tokenize)");
+    throw new CheckpointException(
+        dir
+            + ": neither "
+            + VOCAB
+            + " nor "
+            + TOKENIZER
+            + " (the vocabulary is needed to tokenize)");
   }
 
   static List<String> vocabFromTokenizerJson(String json, String source) {
@@ -226,20 +275,34 @@ public final class CheckpointStore {
     }
     JsonNode vocab = root == null ? null : root.path("model").get("vocab");
     if (vocab == null || !vocab.isObject() || vocab.isEmpty()) {
-      throw new CheckpointException(source + ": key 'model.vocab' missing or not a non-empty object"
-          + " of token -> id");
+      throw new CheckpointException(
+          source + ": key 'model.vocab' missing or not a non-empty object" + " of token -> id");
     }
     String[] byId = new String[vocab.size()];
     for (Map.Entry<String, JsonNode> e : vocab.properties()) {
       JsonNode id = e.getValue();
-      if (!id.isIntegralNumber() || !id.canConvertToInt() || id.intValue() < 0
+      if (!id.isIntegralNumber()
+          || !id.canConvertToInt()
+          || id.intValue() < 0
           || id.intValue() >= byId.length) {
-        throw new CheckpointException(source + ": key 'model.vocab': token '" + e.getKey() + "' has id "
-            + id + ", expected 0.." + (byId.length - 1));
+        throw new CheckpointException(
+            source
+                + ": key 'model.vocab': token '"
+                + e.getKey()
+                + "' has id "
+                + id
+                + ", expected 0.."
+                + (byId.length - 1));
       }
       if (byId[id.intValue()] != null) {
-        throw new CheckpointException(source + ": key 'model.vocab': tokens '" + byId[id.intValue()]
-            + "' and '" + e.getKey() + "' share id " + id.intValue());
+        throw new CheckpointException(
+            source
+                + ": key 'model.vocab': tokens '"
+                + byId[id.intValue()]
+                + "' and '"
+                + e.getKey()
+                + "' share id "
+                + id.intValue());
       }
       byId[id.intValue()] = e.getKey();
     }
@@ -249,8 +312,8 @@ public final class CheckpointStore {
   static String readText(FileSystem fs, Path file) throws IOException {
     long len = fs.getFileStatus(file).getLen();
     if (len > MAX_TEXT_BYTES) {
-      throw new CheckpointException(file + ": " + len + " bytes, more than the " + MAX_TEXT_BYTES
-          + " allowed for this file");
+      throw new CheckpointException(
+          file + ": " + len + " bytes, more than the " + MAX_TEXT_BYTES + " allowed for this file");
     }
     try (InputStream in = fs.open(file)) {
       byte[] bytes = in.readNBytes((int) len);
@@ -260,22 +323,25 @@ public final class CheckpointStore {
 
   // ------------------------------------------------------------------------------------- writing
 
-  public static void write(HfCheckpoint ckpt, String dirOrUri, Configuration conf, boolean overwrite)
+  public static void write(
+      HfCheckpoint ckpt, String dirOrUri, Configuration conf, boolean overwrite)
       throws IOException {
     write(ckpt, dirOrUri, conf, WriteOptions.defaults().withOverwrite(overwrite));
   }
 
   /**
    * Writes {@code config.json}, the weights ({@code bert.}-prefixed encoder, embeddings and pooler,
-   * plain {@code classifier.*}) and {@code vocab.txt}: the layout
-   * {@code BertForSequenceClassification.from_pretrained} loads. config.json is written last, so an
+   * plain {@code classifier.*}) and {@code vocab.txt}: the layout {@code
+   * BertForSequenceClassification.from_pretrained} loads. config.json is written last, so an
    * interrupted write leaves a directory that fails to load with "config.json missing" instead of
    * one that loads half a model.
    */
-  public static void write(HfCheckpoint ckpt, String dirOrUri, Configuration conf, WriteOptions options)
+  public static void write(
+      HfCheckpoint ckpt, String dirOrUri, Configuration conf, WriteOptions options)
       throws IOException {
     if (options.maxShardBytes() <= 0) {
-      throw new IllegalArgumentException("maxShardBytes must be > 0, got " + options.maxShardBytes());
+      throw new IllegalArgumentException(
+          "maxShardBytes must be > 0, got " + options.maxShardBytes());
     }
     Path dir = resolve(dirOrUri);
     FileSystem fs = fileSystem(dir, conf);
@@ -287,8 +353,13 @@ public final class CheckpointStore {
       FileStatus[] entries = fs.listStatus(dir);
       if (entries.length > 0) {
         if (!options.overwrite()) {
-          throw new CheckpointException(dir + ": already exists and is not empty (" + entries.length
-              + " entries, e.g. '" + entries[0].getPath().getName() + "'); refusing to overwrite");
+          throw new CheckpointException(
+              dir
+                  + ": already exists and is not empty ("
+                  + entries.length
+                  + " entries, e.g. '"
+                  + entries[0].getPath().getName()
+                  + "'); refusing to overwrite");
         }
         if (!fs.delete(dir, true)) {
           throw new IOException(dir + ": could not delete the existing directory");
@@ -298,7 +369,10 @@ public final class CheckpointStore {
     if (!fs.mkdirs(dir)) {
       throw new IOException(dir + ": could not create directory");
     }
-    writeBytes(fs, new Path(dir, VOCAB), (String.join("\n", ckpt.vocab()) + "\n").getBytes(StandardCharsets.UTF_8));
+    writeBytes(
+        fs,
+        new Path(dir, VOCAB),
+        (String.join("\n", ckpt.vocab()) + "\n").getBytes(StandardCharsets.UTF_8));
 
     LinkedHashMap<String, HostTensor> exported = new LinkedHashMap<>();
     ckpt.tensors().forEach((name, t) -> exported.put(BertTensorNames.exported(name), t));
@@ -319,14 +393,17 @@ public final class CheckpointStore {
       }
       SafetensorsIndex index =
           new SafetensorsIndex(weightMap, Safetensors.dataBytes(exported, options.dtype()));
-      writeBytes(fs, new Path(dir, SafetensorsIndex.FILE_NAME), index.toJson().getBytes(StandardCharsets.UTF_8));
+      writeBytes(
+          fs,
+          new Path(dir, SafetensorsIndex.FILE_NAME),
+          index.toJson().getBytes(StandardCharsets.UTF_8));
     }
     writeBytes(fs, new Path(dir, CONFIG), ckpt.config().toJson().getBytes(StandardCharsets.UTF_8));
   }
 
   /** Greedy split in tensor order; a tensor larger than the limit gets a shard of its own. */
-  private static List<LinkedHashMap<String, HostTensor>> split(Map<String, HostTensor> tensors,
-      WriteOptions options) {
+  private static List<LinkedHashMap<String, HostTensor>> split(
+      Map<String, HostTensor> tensors, WriteOptions options) {
     List<LinkedHashMap<String, HostTensor>> shards = new ArrayList<>();
     LinkedHashMap<String, HostTensor> current = new LinkedHashMap<>();
     long bytes = 0;

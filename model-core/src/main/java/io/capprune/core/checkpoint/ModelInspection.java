@@ -20,9 +20,17 @@ import org.apache.hadoop.conf.Configuration;
  * @param encoderLinearWeights elements of the encoder's Linear weight matrices
  * @param encoderLinearZeros how many of those are exactly zero
  */
-public record ModelInspection(String source, BertConfig config, int tensorCount, long parameters,
-    long encoderLinearWeights, long encoderLinearZeros, boolean hasPooler, boolean hasClassifier,
-    List<Matrix> matrices, List<Layer> layers) {
+public record ModelInspection(
+    String source,
+    BertConfig config,
+    int tensorCount,
+    long parameters,
+    long encoderLinearWeights,
+    long encoderLinearZeros,
+    boolean hasPooler,
+    boolean hasClassifier,
+    List<Matrix> matrices,
+    List<Layer> layers) {
 
   public static final String USAGE = "usage: cap-prune inspect <checkpoint-dir-or-URI> [--json]";
 
@@ -32,9 +40,9 @@ public record ModelInspection(String source, BertConfig config, int tensorCount,
   }
 
   /**
-   * Structured view of one encoder layer: heads and FFN neurons physically present, and how many
-   * of them are live (a head or neuron whose output columns are all zero contributes nothing,
-   * which is how a masked, not physically pruned, model stores a pruned unit).
+   * Structured view of one encoder layer: heads and FFN neurons physically present, and how many of
+   * them are live (a head or neuron whose output columns are all zero contributes nothing, which is
+   * how a masked, not physically pruned, model stores a pruned unit).
    */
   public record Layer(int index, int heads, int headsKept, int neurons, int neuronsKept) {}
 
@@ -45,7 +53,8 @@ public record ModelInspection(String source, BertConfig config, int tensorCount,
       String p = "encoder.layer." + l + ".";
       int heads = c.headsInLayer(l);
       int neurons = c.intermediateSizeOf(l);
-      int headsKept = liveColumnGroups(ckpt.tensor(p + "attention.output.dense.weight"), c.headDim());
+      int headsKept =
+          liveColumnGroups(ckpt.tensor(p + "attention.output.dense.weight"), c.headDim());
       int neuronsKept = liveColumnGroups(ckpt.tensor(p + "output.dense.weight"), 1);
       out.add(new Layer(l, heads, headsKept, neurons, neuronsKept));
     }
@@ -90,8 +99,17 @@ public record ModelInspection(String source, BertConfig config, int tensorCount,
       weights += t.numel();
       zeros += z;
     }
-    return new ModelInspection(ckpt.source(), ckpt.config(), ckpt.tensors().size(), ckpt.parameterCount(),
-        weights, zeros, ckpt.hasPooler(), ckpt.hasClassifier(), matrices, layers(ckpt));
+    return new ModelInspection(
+        ckpt.source(),
+        ckpt.config(),
+        ckpt.tensors().size(),
+        ckpt.parameterCount(),
+        weights,
+        zeros,
+        ckpt.hasPooler(),
+        ckpt.hasClassifier(),
+        matrices,
+        layers(ckpt));
   }
 
   public double encoderLinearSparsity() {
@@ -127,10 +145,13 @@ public record ModelInspection(String source, BertConfig config, int tensorCount,
     }
     if (!config.prunedHeads().isEmpty()) {
       ObjectNode ph = o.putObject("pruned_heads");
-      config.prunedHeads().forEach((l, hs) -> {
-        ArrayNode a = ph.putArray(Integer.toString(l));
-        hs.forEach(a::add);
-      });
+      config
+          .prunedHeads()
+          .forEach(
+              (l, hs) -> {
+                ArrayNode a = ph.putArray(Integer.toString(l));
+                hs.forEach(a::add);
+              });
     }
     ArrayNode ls = o.putArray("layers");
     for (Layer l : layers) {
@@ -151,21 +172,31 @@ public record ModelInspection(String source, BertConfig config, int tensorCount,
   public String toText() {
     StringBuilder sb = new StringBuilder();
     String[][] summary = {
-        {"checkpoint", source},
-        {"model_type", config.modelType()},
-        {"layers", Integer.toString(config.numHiddenLayers())},
-        {"hidden_size", Integer.toString(config.hiddenSize())},
-        {"attention_heads", config.numAttentionHeads() + " (head size " + config.headDim() + ")"},
-        {"intermediate_size", config.layerIntermediateSizes().isEmpty()
+      {"checkpoint", source},
+      {"model_type", config.modelType()},
+      {"layers", Integer.toString(config.numHiddenLayers())},
+      {"hidden_size", Integer.toString(config.hiddenSize())},
+      {"attention_heads", config.numAttentionHeads() + " (head size " + config.headDim() + ")"},
+      {
+        "intermediate_size",
+        config.layerIntermediateSizes().isEmpty()
             ? Integer.toString(config.intermediateSize())
-            : "per layer " + config.layerIntermediateSizes() + " (cap_intermediate_sizes)"},
-        {"pruned_heads", config.prunedHeads().isEmpty() ? "none" : config.prunedHeads().toString()},
-        {"vocab_size", Integer.toString(config.vocabSize())},
-        {"pooler", hasPooler ? "yes" : "no"},
-        {"classifier", hasClassifier ? "yes (" + config.numLabels() + " labels)" : "no"},
-        {"parameters", String.format(Locale.ROOT, "%,d in %d tensors", parameters, tensorCount)},
-        {"encoder linear", String.format(Locale.ROOT, "%,d weights, %,d zero, sparsity %s",
-            encoderLinearWeights, encoderLinearZeros, percent(encoderLinearSparsity()))},
+            : "per layer " + config.layerIntermediateSizes() + " (cap_intermediate_sizes)"
+      },
+      {"pruned_heads", config.prunedHeads().isEmpty() ? "none" : config.prunedHeads().toString()},
+      {"vocab_size", Integer.toString(config.vocabSize())},
+      {"pooler", hasPooler ? "yes" : "no"},
+      {"classifier", hasClassifier ? "yes (" + config.numLabels() + " labels)" : "no"},
+      {"parameters", String.format(Locale.ROOT, "%,d in %d tensors", parameters, tensorCount)},
+      {
+        "encoder linear",
+        String.format(
+            Locale.ROOT,
+            "%,d weights, %,d zero, sparsity %s",
+            encoderLinearWeights,
+            encoderLinearZeros,
+            percent(encoderLinearSparsity()))
+      },
     };
     int keyWidth = Arrays.stream(summary).mapToInt(r -> r[0].length()).max().orElse(0);
     for (String[] row : summary) {
@@ -179,11 +210,17 @@ public record ModelInspection(String source, BertConfig config, int tensorCount,
       shapeWidth = Math.max(shapeWidth, shape(m).length());
     }
     // Heads out of num_attention_heads (the original count); neurons out of the layer's width.
-    sb.append(String.format(Locale.ROOT, "%-5s  %14s  %20s%n", "layer", "heads kept", "FFN neurons kept"));
+    sb.append(
+        String.format(
+            Locale.ROOT, "%-5s  %14s  %20s%n", "layer", "heads kept", "FFN neurons kept"));
     for (Layer l : layers) {
-      sb.append(String.format(Locale.ROOT, "%-5d  %14s  %20s%n", l.index(),
-          l.headsKept() + " / " + config.numAttentionHeads(),
-          l.neuronsKept() + " / " + l.neurons()));
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "%-5d  %14s  %20s%n",
+              l.index(),
+              l.headsKept() + " / " + config.numAttentionHeads(),
+              l.neuronsKept() + " / " + l.neurons()));
     }
     sb.append(System.lineSeparator());
     String row = "%-" + nameWidth + "s  %" + shapeWidth + "s  %9s%n";

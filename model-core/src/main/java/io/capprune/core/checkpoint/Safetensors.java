@@ -39,8 +39,8 @@ import java.util.function.Predicate;
  * {@code data_offsets} index. The file is untrusted input: every check of the reference Rust
  * implementation is made here, and every error names the file and the tensor.
  *
- * <p>Reading streams the data section once in offset order, so it works from any
- * {@link InputStream} (a Hadoop {@code FSDataInputStream}, an S3 object) without seeking.
+ * <p>Reading streams the data section once in offset order, so it works from any {@link
+ * InputStream} (a Hadoop {@code FSDataInputStream}, an S3 object) without seeking.
  */
 public final class Safetensors {
 
@@ -53,16 +53,32 @@ public final class Safetensors {
   // that no element of any dtype straddles two chunks.
   private static final int CHUNK_BYTES = 1 << 20;
 
-  private static final ObjectMapper JSON = new ObjectMapper()
-      .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
-      .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+  private static final ObjectMapper JSON =
+      new ObjectMapper()
+          .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+          .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
   private Safetensors() {}
 
-  /** Every dtype the format defines, so that sizes can be checked even for tensors we cannot decode. */
+  /**
+   * Every dtype the format defines, so that sizes can be checked even for tensors we cannot decode.
+   */
   public enum Dtype {
-    BOOL(1), U8(1), I8(1), F8_E5M2(1), F8_E4M3(1), I16(2), U16(2), F16(2), BF16(2),
-    I32(4), U32(4), F32(4), F64(8), I64(8), U64(8);
+    BOOL(1),
+    U8(1),
+    I8(1),
+    F8_E5M2(1),
+    F8_E4M3(1),
+    I16(2),
+    U16(2),
+    F16(2),
+    BF16(2),
+    I32(4),
+    U32(4),
+    F32(4),
+    F64(8),
+    I64(8),
+    U64(8);
 
     public final int bytes;
 
@@ -103,8 +119,11 @@ public final class Safetensors {
    * @param headerBytes N, the JSON header length including padding
    * @param dataBytes length of the data section implied by the offsets
    */
-  public record Header(Map<String, TensorInfo> tensors, Map<String, String> metadata,
-      long headerBytes, long dataBytes) {
+  public record Header(
+      Map<String, TensorInfo> tensors,
+      Map<String, String> metadata,
+      long headerBytes,
+      long dataBytes) {
     public long fileBytes() {
       return 8 + headerBytes + dataBytes;
     }
@@ -139,9 +158,9 @@ public final class Safetensors {
   }
 
   /**
-   * Reads the tensors that {@code include} accepts; the others are still checked for size and
-   * read past, so a truncated or trailing-garbage file is detected either way. A tensor of a dtype
-   * this reader cannot decode is an error only when it is included.
+   * Reads the tensors that {@code include} accepts; the others are still checked for size and read
+   * past, so a truncated or trailing-garbage file is detected either way. A tensor of a dtype this
+   * reader cannot decode is an error only when it is included.
    */
   public static Contents read(InputStream in, long length, String source, Predicate<String> include)
       throws IOException {
@@ -150,12 +169,22 @@ public final class Safetensors {
     for (TensorInfo t : header.tensors().values()) {
       if (include.test(t.name())) {
         if (!t.dtype().decodable()) {
-          throw new CheckpointException(source + ": tensor '" + t.name() + "': unsupported dtype "
-              + t.dtype() + " (this reader decodes F32, F16 and BF16)");
+          throw new CheckpointException(
+              source
+                  + ": tensor '"
+                  + t.name()
+                  + "': unsupported dtype "
+                  + t.dtype()
+                  + " (this reader decodes F32, F16 and BF16)");
         }
         if (t.numel() > Integer.MAX_VALUE - 8) {
-          throw new CheckpointException(source + ": tensor '" + t.name() + "': " + t.numel()
-              + " elements do not fit a Java array");
+          throw new CheckpointException(
+              source
+                  + ": tensor '"
+                  + t.name()
+                  + "': "
+                  + t.numel()
+                  + " elements do not fit a Java array");
         }
       }
     }
@@ -171,9 +200,19 @@ public final class Safetensors {
         int n = (int) Math.min(chunk.length, remaining);
         int got = bin.readNBytes(chunk, 0, n);
         if (got < n) {
-          throw new CheckpointException(source + ": truncated: tensor '" + t.name()
-              + "' needs data bytes [" + t.begin() + ", " + t.end() + ") but the file ends at data byte "
-              + (position + got) + " (file size " + (8 + header.headerBytes() + position + got) + ")");
+          throw new CheckpointException(
+              source
+                  + ": truncated: tensor '"
+                  + t.name()
+                  + "' needs data bytes ["
+                  + t.begin()
+                  + ", "
+                  + t.end()
+                  + ") but the file ends at data byte "
+                  + (position + got)
+                  + " (file size "
+                  + (8 + header.headerBytes() + position + got)
+                  + ")");
         }
         if (dst != null) {
           out += decode(t.dtype(), chunk, n, dst, out);
@@ -186,8 +225,11 @@ public final class Safetensors {
       }
     }
     if (length < 0 && bin.read() != -1) {
-      throw new CheckpointException(source + ": data after the last tensor: the header's offsets cover "
-          + header.dataBytes() + " data bytes but the file is longer");
+      throw new CheckpointException(
+          source
+              + ": data after the last tensor: the header's offsets cover "
+              + header.dataBytes()
+              + " data bytes but the file is longer");
     }
     LinkedHashMap<String, HostTensor> tensors = new LinkedHashMap<>();
     for (TensorInfo t : header.tensors().values()) {
@@ -199,26 +241,49 @@ public final class Safetensors {
     return new Contents(tensors, header);
   }
 
-  /** Reads and validates the 8-byte length and the JSON header, leaving the stream at the data section. */
+  /**
+   * Reads and validates the 8-byte length and the JSON header, leaving the stream at the data
+   * section.
+   */
   public static Header readHeader(InputStream in, long length, String source) throws IOException {
     byte[] lenBytes = in.readNBytes(8);
     if (lenBytes.length < 8) {
-      throw new CheckpointException(source + ": truncated: " + lenBytes.length
-          + " bytes, too short for the 8-byte header length");
+      throw new CheckpointException(
+          source
+              + ": truncated: "
+              + lenBytes.length
+              + " bytes, too short for the 8-byte header length");
     }
     long n = ByteBuffer.wrap(lenBytes).order(ByteOrder.LITTLE_ENDIAN).getLong();
     if (n < 0 || n > MAX_HEADER_BYTES) {
-      throw new CheckpointException(source + ": header length " + Long.toUnsignedString(n)
-          + " exceeds the limit of " + MAX_HEADER_BYTES + " bytes (corrupt or not a safetensors file)");
+      throw new CheckpointException(
+          source
+              + ": header length "
+              + Long.toUnsignedString(n)
+              + " exceeds the limit of "
+              + MAX_HEADER_BYTES
+              + " bytes (corrupt or not a safetensors file)");
     }
     if (length >= 0 && n > length - 8) {
-      throw new CheckpointException(source + ": header length " + n + " is larger than the "
-          + (length - 8) + " bytes after the length field (file size " + length + ")");
+      throw new CheckpointException(
+          source
+              + ": header length "
+              + n
+              + " is larger than the "
+              + (length - 8)
+              + " bytes after the length field (file size "
+              + length
+              + ")");
     }
     byte[] headerBytes = in.readNBytes((int) n);
     if (headerBytes.length < n) {
-      throw new CheckpointException(source + ": truncated: header length is " + n
-          + " but the file ends after " + headerBytes.length + " header bytes");
+      throw new CheckpointException(
+          source
+              + ": truncated: header length is "
+              + n
+              + " but the file ends after "
+              + headerBytes.length
+              + " header bytes");
     }
     Header header = parseHeader(headerBytes, source);
     if (length >= 0 && header.fileBytes() != length) {
@@ -231,13 +296,28 @@ public final class Safetensors {
             break;
           }
         }
-        throw new CheckpointException(source + ": truncated or corrupt: tensor '" + cut.name()
-            + "': data_offsets [" + cut.begin() + ", " + cut.end() + ") are out of bounds of the "
-            + dataInFile + "-byte data section (file size " + length + ", the header implies "
-            + header.fileBytes() + ")");
+        throw new CheckpointException(
+            source
+                + ": truncated or corrupt: tensor '"
+                + cut.name()
+                + "': data_offsets ["
+                + cut.begin()
+                + ", "
+                + cut.end()
+                + ") are out of bounds of the "
+                + dataInFile
+                + "-byte data section (file size "
+                + length
+                + ", the header implies "
+                + header.fileBytes()
+                + ")");
       }
-      throw new CheckpointException(source + ": data after the last tensor: the header's offsets cover "
-          + header.dataBytes() + " data bytes but the file has " + dataInFile);
+      throw new CheckpointException(
+          source
+              + ": data after the last tensor: the header's offsets cover "
+              + header.dataBytes()
+              + " data bytes but the file has "
+              + dataInFile);
     }
     return header;
   }
@@ -245,23 +325,26 @@ public final class Safetensors {
   static Header parseHeader(byte[] bytes, String source) {
     String text;
     try {
-      text = StandardCharsets.UTF_8.newDecoder()
-          .onMalformedInput(CodingErrorAction.REPORT)
-          .onUnmappableCharacter(CodingErrorAction.REPORT)
-          .decode(ByteBuffer.wrap(bytes)).toString();
+      text =
+          StandardCharsets.UTF_8
+              .newDecoder()
+              .onMalformedInput(CodingErrorAction.REPORT)
+              .onUnmappableCharacter(CodingErrorAction.REPORT)
+              .decode(ByteBuffer.wrap(bytes))
+              .toString();
     } catch (CharacterCodingException e) {
-      throw new CheckpointException(source + ": header is not valid UTF-8 (corrupt or not a safetensors file)");
+      throw new CheckpointException(
+          source + ": header is not valid UTF-8 (corrupt or not a safetensors file)");
     }
     if (!text.startsWith("{")) {
-      throw new CheckpointException(source + ": header is not a JSON object: it starts with "
-          + quoteStart(text));
+      throw new CheckpointException(
+          source + ": header is not a JSON object: it starts with " + quoteStart(text));
     }
     JsonNode root;
     try {
       root = JSON.readTree(text);
     } catch (IOException e) {
-      throw new CheckpointException(source + ": header is not valid JSON: "
-          + jsonMessage(e), e);
+      throw new CheckpointException(source + ": header is not valid JSON: " + jsonMessage(e), e);
     }
     if (root == null || !root.isObject()) {
       throw new CheckpointException(source + ": header is not a JSON object");
@@ -287,19 +370,30 @@ public final class Safetensors {
   // Jackson's own message carries a location suffix that is noise for a one-line header.
   private static String jsonMessage(IOException e) {
     return e instanceof com.fasterxml.jackson.core.JsonProcessingException j
-        ? j.getOriginalMessage() : e.getMessage();
+        ? j.getOriginalMessage()
+        : e.getMessage();
   }
 
   private static Map<String, String> parseMetadata(JsonNode node, String source) {
     if (!node.isObject()) {
-      throw new CheckpointException(source + ": " + METADATA_KEY + " must be an object of strings, got "
-          + node.getNodeType());
+      throw new CheckpointException(
+          source
+              + ": "
+              + METADATA_KEY
+              + " must be an object of strings, got "
+              + node.getNodeType());
     }
     LinkedHashMap<String, String> out = new LinkedHashMap<>();
     for (Map.Entry<String, JsonNode> e : node.properties()) {
       if (!e.getValue().isTextual()) {
-        throw new CheckpointException(source + ": " + METADATA_KEY + " key '" + e.getKey()
-            + "' must be a string, got " + e.getValue().getNodeType());
+        throw new CheckpointException(
+            source
+                + ": "
+                + METADATA_KEY
+                + " key '"
+                + e.getKey()
+                + "' must be a string, got "
+                + e.getValue().getNodeType());
       }
       out.put(e.getKey(), e.getValue().asText());
     }
@@ -314,7 +408,8 @@ public final class Safetensors {
       throw new CheckpointException(source + ": a tensor has an empty name");
     }
     if (!node.isObject()) {
-      throw new CheckpointException(where + ": expected {dtype, shape, data_offsets}, got " + node.getNodeType());
+      throw new CheckpointException(
+          where + ": expected {dtype, shape, data_offsets}, got " + node.getNodeType());
     }
     for (Iterator<String> keys = node.fieldNames(); keys.hasNext(); ) {
       String k = keys.next();
@@ -330,8 +425,13 @@ public final class Safetensors {
     try {
       dtype = Dtype.valueOf(dtypeNode.asText());
     } catch (IllegalArgumentException e) {
-      throw new CheckpointException(where + ": unsupported dtype '" + dtypeNode.asText()
-          + "' (known: " + Arrays.toString(Dtype.values()) + ")");
+      throw new CheckpointException(
+          where
+              + ": unsupported dtype '"
+              + dtypeNode.asText()
+              + "' (known: "
+              + Arrays.toString(Dtype.values())
+              + ")");
     }
     JsonNode shapeNode = node.get("shape");
     if (shapeNode == null || !shapeNode.isArray()) {
@@ -342,14 +442,15 @@ public final class Safetensors {
     for (int i = 0; i < shape.length; i++) {
       JsonNode d = shapeNode.get(i);
       if (!d.isIntegralNumber() || !d.canConvertToInt() || d.intValue() < 0) {
-        throw new CheckpointException(where + ": shape " + shapeNode
-            + " must hold non-negative integers below 2^31");
+        throw new CheckpointException(
+            where + ": shape " + shapeNode + " must hold non-negative integers below 2^31");
       }
       shape[i] = d.intValue();
       try {
         numel = Math.multiplyExact(numel, shape[i]);
       } catch (ArithmeticException e) {
-        throw new CheckpointException(where + ": shape " + shapeNode + " overflows the element count");
+        throw new CheckpointException(
+            where + ": shape " + shapeNode + " overflows the element count");
       }
     }
     long expectedBytes;
@@ -366,7 +467,8 @@ public final class Safetensors {
     for (int i = 0; i < 2; i++) {
       JsonNode v = off.get(i);
       if (!v.isIntegralNumber() || !v.canConvertToLong() || v.longValue() < 0) {
-        throw new CheckpointException(where + ": data_offsets " + off + " must be non-negative integers");
+        throw new CheckpointException(
+            where + ": data_offsets " + off + " must be non-negative integers");
       }
       be[i] = v.longValue();
     }
@@ -374,30 +476,66 @@ public final class Safetensors {
       throw new CheckpointException(where + ": data_offsets " + off + " end before they begin");
     }
     if (be[1] - be[0] != expectedBytes) {
-      throw new CheckpointException(where + ": data_offsets " + off + " span " + (be[1] - be[0])
-          + " bytes but " + dtype + " shape " + shapeNode + " needs " + numel + " x " + dtype.bytes
-          + " = " + expectedBytes);
+      throw new CheckpointException(
+          where
+              + ": data_offsets "
+              + off
+              + " span "
+              + (be[1] - be[0])
+              + " bytes but "
+              + dtype
+              + " shape "
+              + shapeNode
+              + " needs "
+              + numel
+              + " x "
+              + dtype.bytes
+              + " = "
+              + expectedBytes);
     }
     return new TensorInfo(name, dtype, shape, be[0], be[1]);
   }
 
   /**
    * The offsets must tile the data section exactly: sorted by offset, each tensor starts where the
-   * previous one ended. This rules out overlaps (two tensors aliasing bytes) and gaps (hidden data).
+   * previous one ended. This rules out overlaps (two tensors aliasing bytes) and gaps (hidden
+   * data).
    */
   private static long validateLayout(Iterable<TensorInfo> tensors, String source) {
     long expected = 0;
     TensorInfo prev = null;
     for (TensorInfo t : byOffset(tensors)) {
       if (t.begin() < expected) {
-        throw new CheckpointException(source + ": tensor '" + t.name() + "': data_offsets ["
-            + t.begin() + ", " + t.end() + ") overlap tensor '" + prev.name() + "' [" + prev.begin()
-            + ", " + prev.end() + ")");
+        throw new CheckpointException(
+            source
+                + ": tensor '"
+                + t.name()
+                + "': data_offsets ["
+                + t.begin()
+                + ", "
+                + t.end()
+                + ") overlap tensor '"
+                + prev.name()
+                + "' ["
+                + prev.begin()
+                + ", "
+                + prev.end()
+                + ")");
       }
       if (t.begin() > expected) {
-        throw new CheckpointException(source + ": tensor '" + t.name() + "': data_offsets ["
-            + t.begin() + ", " + t.end() + ") leave data bytes [" + expected + ", " + t.begin()
-            + ") not covered by any tensor");
+        throw new CheckpointException(
+            source
+                + ": tensor '"
+                + t.name()
+                + "': data_offsets ["
+                + t.begin()
+                + ", "
+                + t.end()
+                + ") leave data bytes ["
+                + expected
+                + ", "
+                + t.begin()
+                + ") not covered by any tensor");
       }
       expected = t.end();
       prev = t;
@@ -412,7 +550,9 @@ public final class Safetensors {
     return sorted;
   }
 
-  /** Decodes n bytes of chunk into dst starting at element {@code at}; returns the element count. */
+  /**
+   * Decodes n bytes of chunk into dst starting at element {@code at}; returns the element count.
+   */
   private static int decode(Dtype dtype, byte[] chunk, int n, float[] dst, int at) {
     ByteBuffer bb = ByteBuffer.wrap(chunk, 0, n).order(ByteOrder.LITTLE_ENDIAN);
     switch (dtype) {
@@ -451,8 +591,9 @@ public final class Safetensors {
     return n;
   }
 
-  public static void write(Path file, Map<String, HostTensor> tensors, Map<String, String> metadata,
-      Dtype dtype) throws IOException {
+  public static void write(
+      Path file, Map<String, HostTensor> tensors, Map<String, String> metadata, Dtype dtype)
+      throws IOException {
     try (OutputStream out = Files.newOutputStream(file)) {
       write(out, tensors, metadata, dtype);
     }
@@ -460,13 +601,14 @@ public final class Safetensors {
 
   /**
    * Writes a file the reference implementation loads: tensors in map order and contiguous, the JSON
-   * header padded with spaces to a multiple of 8 so the data section (and, with one dtype per
-   * file, every tensor) is aligned for zero-copy loaders. Does not close {@code out}.
+   * header padded with spaces to a multiple of 8 so the data section (and, with one dtype per file,
+   * every tensor) is aligned for zero-copy loaders. Does not close {@code out}.
    *
    * @param dtype F32, F16 or BF16; narrowing rounds to nearest even
    */
-  public static void write(OutputStream out, Map<String, HostTensor> tensors, Map<String, String> metadata,
-      Dtype dtype) throws IOException {
+  public static void write(
+      OutputStream out, Map<String, HostTensor> tensors, Map<String, String> metadata, Dtype dtype)
+      throws IOException {
     if (!dtype.decodable()) {
       throw new IllegalArgumentException("cannot write dtype " + dtype + " (F32, F16 or BF16)");
     }
@@ -493,7 +635,8 @@ public final class Safetensors {
     byte[] json = JSON.writeValueAsBytes(header);
     int padded = (json.length + 7) / 8 * 8;
     if (padded > MAX_HEADER_BYTES) {
-      throw new IllegalArgumentException("header of " + padded + " bytes exceeds " + MAX_HEADER_BYTES);
+      throw new IllegalArgumentException(
+          "header of " + padded + " bytes exceeds " + MAX_HEADER_BYTES);
     }
     OutputStream bout = new BufferedOutputStream(out, 1 << 16);
     ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded);
@@ -509,7 +652,8 @@ public final class Safetensors {
     bout.flush();
   }
 
-  private static void encode(float[] data, Dtype dtype, byte[] chunk, OutputStream out) throws IOException {
+  private static void encode(float[] data, Dtype dtype, byte[] chunk, OutputStream out)
+      throws IOException {
     int perChunk = chunk.length / dtype.bytes;
     for (int start = 0; start < data.length; start += perChunk) {
       int count = Math.min(perChunk, data.length - start);

@@ -13,8 +13,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * {@code model.safetensors.index.json} of a sharded Hugging Face checkpoint:
- * {@code {"metadata": {"total_size": N}, "weight_map": {tensor: shard file}}}.
+ * {@code model.safetensors.index.json} of a sharded Hugging Face checkpoint: {@code {"metadata":
+ * {"total_size": N}, "weight_map": {tensor: shard file}}}.
  *
  * @param weightMap tensor name to shard file name, in file order
  * @param totalSize the data bytes of all shards as the index states them, or -1 when absent
@@ -38,11 +38,12 @@ public record SafetensorsIndex(Map<String, String> weightMap, long totalSize) {
   /** The tensors the index places in {@code shard}, in index order. */
   public List<String> tensorsIn(String shard) {
     List<String> out = new ArrayList<>();
-    weightMap.forEach((tensor, file) -> {
-      if (file.equals(shard)) {
-        out.add(tensor);
-      }
-    });
+    weightMap.forEach(
+        (tensor, file) -> {
+          if (file.equals(shard)) {
+            out.add(tensor);
+          }
+        });
     return out;
   }
 
@@ -71,15 +72,28 @@ public record SafetensorsIndex(Map<String, String> weightMap, long totalSize) {
     LinkedHashMap<String, String> weightMap = new LinkedHashMap<>();
     for (Map.Entry<String, JsonNode> e : map.properties()) {
       if (!e.getValue().isTextual()) {
-        throw new CheckpointException(source + ": weight_map tensor '" + e.getKey()
-            + "': shard file must be a string, got " + e.getValue().getNodeType());
+        throw new CheckpointException(
+            source
+                + ": weight_map tensor '"
+                + e.getKey()
+                + "': shard file must be a string, got "
+                + e.getValue().getNodeType());
       }
       String file = e.getValue().asText();
       // The index is untrusted: a shard name must not reach outside the checkpoint directory.
-      if (file.isEmpty() || file.contains("/") || file.contains("\\") || file.equals(".")
-          || file.equals("..") || file.indexOf('\0') >= 0) {
-        throw new CheckpointException(source + ": weight_map tensor '" + e.getKey()
-            + "': shard file '" + file + "' must be a plain file name in the checkpoint directory");
+      if (file.isEmpty()
+          || file.contains("/")
+          || file.contains("\\")
+          || file.equals(".")
+          || file.equals("..")
+          || file.indexOf('\0') >= 0) {
+        throw new CheckpointException(
+            source
+                + ": weight_map tensor '"
+                + e.getKey()
+                + "': shard file '"
+                + file
+                + "' must be a plain file name in the checkpoint directory");
       }
       weightMap.put(e.getKey(), file);
     }
@@ -88,8 +102,8 @@ public record SafetensorsIndex(Map<String, String> weightMap, long totalSize) {
     if (meta != null && meta.isObject() && meta.has("total_size")) {
       JsonNode ts = meta.get("total_size");
       if (!ts.isIntegralNumber() || !ts.canConvertToLong() || ts.longValue() < 0) {
-        throw new CheckpointException(source + ": key 'metadata.total_size' must be a non-negative integer, got "
-            + ts);
+        throw new CheckpointException(
+            source + ": key 'metadata.total_size' must be a non-negative integer, got " + ts);
       }
       totalSize = ts.longValue();
     }

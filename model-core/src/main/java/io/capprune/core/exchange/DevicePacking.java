@@ -13,11 +13,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 
 /**
- * The broadcast of a step built from arrays on a device (the driver's GPU, or its CPU through
- * the same engine): the mask bits are computed there and come back in one download of 1/8 byte
- * per entry, and the packed stream is selected there ({@code booleanMask}) and comes back in one
- * download (fp32, or fp16 through {@link HalfBlocks#encode(NDArray)}). Gives the same
- * {@link MaskSet} bits and the same {@link PackedWeights} stream as the host packers.
+ * The broadcast of a step built from arrays on a device (the driver's GPU, or its CPU through the
+ * same engine): the mask bits are computed there and come back in one download of 1/8 byte per
+ * entry, and the packed stream is selected there ({@code booleanMask}) and comes back in one
+ * download (fp32, or fp16 through {@link HalfBlocks#encode(NDArray)}). Gives the same {@link
+ * MaskSet} bits and the same {@link PackedWeights} stream as the host packers.
  */
 public final class DevicePacking {
 
@@ -51,13 +51,17 @@ public final class DevicePacking {
       NDArray all = parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts);
       all.attach(m);
       // bit j of byte b = entry 8b + j; little-endian longs of these bytes are MaskSet's words
-      NDArray weights = m.create(new int[] {1, 2, 4, 8, 16, 32, 64, 128})
-          .toType(DataType.UINT8, false).toDevice(all.getDevice(), false).reshape(1, 8);
-      NDArray keep = all.neq(m.full(new Shape(), 0f, all.getDataType(), all.getDevice()))
-          .toType(DataType.UINT8, false);
+      NDArray weights =
+          m.create(new int[] {1, 2, 4, 8, 16, 32, 64, 128})
+              .toType(DataType.UINT8, false)
+              .toDevice(all.getDevice(), false)
+              .reshape(1, 8);
+      NDArray keep =
+          all.neq(m.full(new Shape(), 0f, all.getDataType(), all.getDevice()))
+              .toType(DataType.UINT8, false);
       keep.attach(m);
-      NDArray bytes = keep.reshape(total / 8, 8).mul(weights).sum(new int[] {1})
-          .toType(DataType.UINT8, false);
+      NDArray bytes =
+          keep.reshape(total / 8, 8).mul(weights).sum(new int[] {1}).toType(DataType.UINT8, false);
       bytes.attach(m);
       ByteBuffer buf = bytes.toByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
       LongBuffer words = buf.asLongBuffer();
@@ -79,8 +83,13 @@ public final class DevicePacking {
    * @param keep a boolean vector of the same length: the entries to send (the mask's non-zero
    *     entries for masked tensors, every entry of the others)
    */
-  public static PackedWeights pack(List<String> names, List<int[]> shapes, NDArray values,
-      NDArray keep, MaskSet masks, WirePrecision precision) {
+  public static PackedWeights pack(
+      List<String> names,
+      List<int[]> shapes,
+      NDArray values,
+      NDArray keep,
+      MaskSet masks,
+      WirePrecision precision) {
     int n = names.size();
     String[] nm = names.toArray(String[]::new);
     int[][] sh = new int[n][];
@@ -95,8 +104,14 @@ public final class DevicePacking {
       numel += size;
     }
     if (values.size() != numel || keep.size() != numel) {
-      throw new IllegalArgumentException("packing weights: " + values.size() + " values and "
-          + keep.size() + " keep flags for tensors of " + numel + " entries");
+      throw new IllegalArgumentException(
+          "packing weights: "
+              + values.size()
+              + " values and "
+              + keep.size()
+              + " keep flags for tensors of "
+              + numel
+              + " entries");
     }
     if (total > Integer.MAX_VALUE - 16) {
       throw new IllegalArgumentException("more than 2^31 values to pack");
@@ -105,15 +120,15 @@ public final class DevicePacking {
       NDArray stream = values.booleanMask(keep);
       stream.attach(m);
       if (stream.size() != total) {
-        throw new IllegalStateException("mask values and bits disagree: " + stream.size()
-            + " kept vs " + total);
+        throw new IllegalStateException(
+            "mask values and bits disagree: " + stream.size() + " kept vs " + total);
       }
       if (precision == WirePrecision.FP32) {
-        return PackedWeights.ofStream(precision, masks.id(), nm, sh, counts, stream.toFloatArray(),
-            null);
+        return PackedWeights.ofStream(
+            precision, masks.id(), nm, sh, counts, stream.toFloatArray(), null);
       }
-      return PackedWeights.ofStream(precision, masks.id(), nm, sh, counts, null,
-          HalfBlocks.encode(stream));
+      return PackedWeights.ofStream(
+          precision, masks.id(), nm, sh, counts, null, HalfBlocks.encode(stream));
     }
   }
 }

@@ -14,8 +14,8 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A worker's side of the weight exchange, kept on its device across steps: each step's
- * {@link PackedWeights} stream is uploaded once, in the wire precision, decoded on the device and
+ * A worker's side of the weight exchange, kept on its device across steps: each step's {@link
+ * PackedWeights} stream is uploaded once, in the wire precision, decoded on the device and
  * scattered into a zero vector at the entries the masks keep. The keep pattern is built on the
  * device from the {@link MaskSet}'s bits (1/32 of the values) and kept until the masks change.
  *
@@ -48,8 +48,11 @@ public final class DeviceWeights implements AutoCloseable {
    */
   public FlatParameters unpack(PackedWeights packed, MaskSet masks, NDManager step) {
     if (masks == null || masks.id() != packed.maskSetId()) {
-      throw new IllegalStateException("weights packed against mask set " + packed.maskSetId()
-          + " cannot be unpacked with " + (masks == null ? "no mask set" : "mask set " + masks.id()));
+      throw new IllegalStateException(
+          "weights packed against mask set "
+              + packed.maskSetId()
+              + " cannot be unpacked with "
+              + (masks == null ? "no mask set" : "mask set " + masks.id()));
     }
     layout(packed);
     int k = packed.streamLength();
@@ -128,7 +131,10 @@ public final class DeviceWeights implements AutoCloseable {
     }
     NDArray halves = step.create(b, new Shape(blocks, HalfBlocks.BLOCK), DataType.FLOAT16);
     NDArray scale = NDArrays.owned(step.create(scales, new Shape(blocks, 1)));
-    return halves.toType(DataType.FLOAT32, false).mul(scale).reshape(padded)
+    return halves
+        .toType(DataType.FLOAT32, false)
+        .mul(scale)
+        .reshape(padded)
         .get(new NDIndex().addSliceDim(0, k));
   }
 
@@ -142,8 +148,14 @@ public final class DeviceWeights implements AutoCloseable {
       if (masks.masks(names.get(i))) {
         long[] bits = masks.bits(names.get(i));
         if (bits.length != count) {
-          throw new IllegalStateException("tensor " + names.get(i) + ": mask of " + bits.length
-              + " words for " + numel + " entries");
+          throw new IllegalStateException(
+              "tensor "
+                  + names.get(i)
+                  + ": mask of "
+                  + bits.length
+                  + " words for "
+                  + numel
+                  + " entries");
         }
         System.arraycopy(bits, 0, words, w, count);
         w += count;
@@ -181,8 +193,15 @@ public final class DeviceWeights implements AutoCloseable {
     try (NDManager scratch = manager.newSubManager()) {
       // signed bytes: floor(v / 2^j) mod 2 is bit j of the two's complement byte
       NDArray bytes = scratch.create(b, new Shape(8L * words.length), DataType.INT8);
-      NDArray bits = bytes.toType(DataType.FLOAT32, false).reshape(8L * words.length, 1)
-          .div(bitValues).floor().mod(2f).eq(1f).reshape(64L * words.length);
+      NDArray bits =
+          bytes
+              .toType(DataType.FLOAT32, false)
+              .reshape(8L * words.length, 1)
+              .div(bitValues)
+              .floor()
+              .mod(2f)
+              .eq(1f)
+              .reshape(64L * words.length);
       NDArray kept = NDArrays.owned(bits);
       kept.attach(manager);
       return kept;
@@ -191,7 +210,8 @@ public final class DeviceWeights implements AutoCloseable {
 
   private ByteBuffer staging(long bytes) {
     if (bytes > Integer.MAX_VALUE) {
-      throw new IllegalArgumentException("a weight stream of " + bytes + " bytes exceeds one buffer");
+      throw new IllegalArgumentException(
+          "a weight stream of " + bytes + " bytes exceeds one buffer");
     }
     if (staging == null || staging.capacity() < bytes) {
       staging = ByteBuffer.allocateDirect((int) bytes).order(ByteOrder.nativeOrder());

@@ -1,11 +1,11 @@
 package io.capprune.core.exchange;
 
-import io.capprune.core.tensor.HalfPrecision;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.capprune.core.optim.ParallelLoops;
+import io.capprune.core.tensor.HalfPrecision;
 import io.capprune.core.tensor.NDArrays;
 
 /**
@@ -30,23 +30,30 @@ public final class HalfBlocks {
     byte[] exponents = new byte[blocks];
     for (int b = 0; b < blocks; b++) {
       int from = b * BLOCK;
-      exponents[b] = encodeBlock(values, from, Math.min(values.length, from + BLOCK) - from, halves, from);
+      exponents[b] =
+          encodeBlock(values, from, Math.min(values.length, from + BLOCK) - from, halves, from);
     }
     return new Encoded(halves, exponents);
   }
 
-  /** {@link #encode} with the blocks spread over the cores (the driver packs 10^8 values a step). */
+  /**
+   * {@link #encode} with the blocks spread over the cores (the driver packs 10^8 values a step).
+   */
   public static Encoded encodeParallel(float[] values) {
     int blocks = (values.length + BLOCK - 1) / BLOCK;
     short[] halves = new short[values.length];
     byte[] exponents = new byte[blocks];
     int perChunk = 64;
-    ParallelLoops.forEach((blocks + perChunk - 1) / perChunk, c -> {
-      for (int b = c * perChunk; b < Math.min(blocks, (c + 1) * perChunk); b++) {
-        int from = b * BLOCK;
-        exponents[b] = encodeBlock(values, from, Math.min(values.length, from + BLOCK) - from, halves, from);
-      }
-    });
+    ParallelLoops.forEach(
+        (blocks + perChunk - 1) / perChunk,
+        c -> {
+          for (int b = c * perChunk; b < Math.min(blocks, (c + 1) * perChunk); b++) {
+            int from = b * BLOCK;
+            exponents[b] =
+                encodeBlock(
+                    values, from, Math.min(values.length, from + BLOCK) - from, halves, from);
+          }
+        });
     return new Encoded(halves, exponents);
   }
 
@@ -83,12 +90,13 @@ public final class HalfBlocks {
   public static void decodeInto(Encoded e, float[] out) {
     short[] h = e.halves();
     if (out.length != h.length) {
-      throw new IllegalArgumentException("decoding " + h.length + " halves into " + out.length + " floats");
+      throw new IllegalArgumentException(
+          "decoding " + h.length + " halves into " + out.length + " floats");
     }
     int blocks = (h.length + BLOCK - 1) / BLOCK;
     if (e.exponents().length != blocks) {
-      throw new IllegalArgumentException(h.length + " halves need " + blocks + " block exponents, got "
-          + e.exponents().length);
+      throw new IllegalArgumentException(
+          h.length + " halves need " + blocks + " block exponents, got " + e.exponents().length);
     }
     for (int b = 0; b < blocks; b++) {
       int from = b * BLOCK;
@@ -109,8 +117,8 @@ public final class HalfBlocks {
   public static Encoded encode(NDArray values) {
     long n = values.getShape().size();
     if (values.getShape().dimension() != 1 || n > Integer.MAX_VALUE - 16) {
-      throw new IllegalArgumentException("encode a flat vector of under 2^31 values, got "
-          + values.getShape());
+      throw new IllegalArgumentException(
+          "encode a flat vector of under 2^31 values, got " + values.getShape());
     }
     int blocks = (int) ((n + BLOCK - 1) / BLOCK);
     if (blocks == 0) {
@@ -127,19 +135,24 @@ public final class HalfBlocks {
       v = v.reshape(blocks, BLOCK);
       NDArray max = v.abs().max(new int[] {1});
       // e = 14 - floor(log2 max), in float64 so that floor never rounds up at a power of two
-      NDArray e = NDArrays.scalar(m, 14, DataType.FLOAT64)
-          .sub(max.toType(DataType.FLOAT64, false).log2().floor()).clip(-126, 126);
-      NDArray scaled = max.gt(NDArrays.scalar(m, 0, DataType.FLOAT32))
-          .logicalAnd(max.isInfinite().logicalNot()).logicalAnd(max.isNaN().logicalNot());
+      NDArray e =
+          NDArrays.scalar(m, 14, DataType.FLOAT64)
+              .sub(max.toType(DataType.FLOAT64, false).log2().floor())
+              .clip(-126, 126);
+      NDArray scaled =
+          max.gt(NDArrays.scalar(m, 0, DataType.FLOAT32))
+              .logicalAnd(max.isInfinite().logicalNot())
+              .logicalAnd(max.isNaN().logicalNot());
       e = NDArrays.where(scaled, e, NDArrays.scalar(m, 0, DataType.FLOAT64));
-      NDArray index = e.add(NDArrays.scalar(m, 126, DataType.FLOAT64)).toType(DataType.INT64, false);
+      NDArray index =
+          e.add(NDArrays.scalar(m, 126, DataType.FLOAT64)).toType(DataType.INT64, false);
       NDArray scale = powersOfTwo(m).get(index).reshape(blocks, 1);
       NDArray halves = v.mul(scale).toType(DataType.FLOAT16, false).reshape(padded);
       // exponents travel as halves too (integers in [-126, 126] are exact): one download
       NDArray both = halves.concat(e.toType(DataType.FLOAT16, false));
       // a direct view of the one host copy (DJL's default goes through a byte[] of it)
-      java.nio.ShortBuffer sb = both.toByteBuffer(true).order(java.nio.ByteOrder.nativeOrder())
-          .asShortBuffer();
+      java.nio.ShortBuffer sb =
+          both.toByteBuffer(true).order(java.nio.ByteOrder.nativeOrder()).asShortBuffer();
       short[] h = new short[(int) n];
       sb.get(h);
       sb.position((int) padded);

@@ -13,8 +13,8 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * The masks of the pruned matrices as bits (1/32 of their fp32 size), which entries of each matrix
  * the forward pass uses. Masks change only when the driver recomputes them, so the trainer
- * broadcasts a mask set only when its bits differ from the last one, and each step's
- * {@link PackedWeights} carry only the values of the entries whose bit is set.
+ * broadcasts a mask set only when its bits differ from the last one, and each step's {@link
+ * PackedWeights} carry only the values of the entries whose bit is set.
  */
 public final class MaskSet implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -35,25 +35,28 @@ public final class MaskSet implements Serializable {
     List<String> names = List.copyOf(masks.keySet());
     long[][] b = new long[names.size()][];
     int[] c = new int[names.size()];
-    ParallelLoops.forEach(names.size(), i -> {
-      float[] m = masks.get(names.get(i)).data();
-      long[] words = new long[(m.length + 63) >>> 6];
-      int n = 0;
-      // a word at a time, without a branch per entry: masks are dense early and sparse late, and
-      // a 50 % mask makes a per-entry branch mispredict every other entry
-      for (int word = 0; word < words.length; word++) {
-        int base = word << 6;
-        int end = Math.min(64, m.length - base);
-        long bitsOfWord = 0;
-        for (int bit = 0; bit < end; bit++) {
-          bitsOfWord |= (m[base + bit] != 0f ? 1L : 0L) << bit;
-        }
-        words[word] = bitsOfWord;
-        n += Long.bitCount(bitsOfWord);
-      }
-      b[i] = words;
-      c[i] = n;
-    });
+    ParallelLoops.forEach(
+        names.size(),
+        i -> {
+          float[] m = masks.get(names.get(i)).data();
+          long[] words = new long[(m.length + 63) >>> 6];
+          int n = 0;
+          // a word at a time, without a branch per entry: masks are dense early and sparse late,
+          // and
+          // a 50 % mask makes a per-entry branch mispredict every other entry
+          for (int word = 0; word < words.length; word++) {
+            int base = word << 6;
+            int end = Math.min(64, m.length - base);
+            long bitsOfWord = 0;
+            for (int bit = 0; bit < end; bit++) {
+              bitsOfWord |= (m[base + bit] != 0f ? 1L : 0L) << bit;
+            }
+            words[word] = bitsOfWord;
+            n += Long.bitCount(bitsOfWord);
+          }
+          b[i] = words;
+          c[i] = n;
+        });
     LinkedHashMap<String, long[]> bits = new LinkedHashMap<>();
     LinkedHashMap<String, Integer> counts = new LinkedHashMap<>();
     for (int i = 0; i < names.size(); i++) {

@@ -9,11 +9,11 @@ import java.util.Map;
 
 /**
  * One step's effective weights W' = W * M as they travel to the executors: of a masked matrix only
- * the entries its mask keeps (the rest of W' is zero, and the executor already has the
- * {@link MaskSet}), every other tensor whole. The values of all tensors form one stream in tensor
- * order, in fp32, or in fp16 with one scale per block of the stream ({@link HalfBlocks}), so a
- * worker uploads the stream in one copy and scatters it into the resident weights on its device
- * ({@link DeviceWeights}).
+ * the entries its mask keeps (the rest of W' is zero, and the executor already has the {@link
+ * MaskSet}), every other tensor whole. The values of all tensors form one stream in tensor order,
+ * in fp32, or in fp16 with one scale per block of the stream ({@link HalfBlocks}), so a worker
+ * uploads the stream in one copy and scatters it into the resident weights on its device ({@link
+ * DeviceWeights}).
  */
 public final class PackedWeights implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -28,8 +28,15 @@ public final class PackedWeights implements Serializable {
   private final short[] halves;
   private final byte[] exponents;
 
-  private PackedWeights(WirePrecision precision, long maskSetId, String[] names, int[][] shapes,
-      int[] counts, float[] fp32, short[] halves, byte[] exponents) {
+  private PackedWeights(
+      WirePrecision precision,
+      long maskSetId,
+      String[] names,
+      int[][] shapes,
+      int[] counts,
+      float[] fp32,
+      short[] halves,
+      byte[] exponents) {
     this.precision = precision;
     this.maskSetId = maskSetId;
     this.names = names;
@@ -47,8 +54,12 @@ public final class PackedWeights implements Serializable {
    * @param masks the masks of this step; every masked matrix among {@code names} is multiplied by
    *     its mask and sent as its kept entries only
    */
-  public static PackedWeights pack(Map<String, HostTensor> weights, Map<String, HostTensor> maskValues,
-      List<String> names, MaskSet masks, WirePrecision precision) {
+  public static PackedWeights pack(
+      Map<String, HostTensor> weights,
+      Map<String, HostTensor> maskValues,
+      List<String> names,
+      MaskSet masks,
+      WirePrecision precision) {
     int n = names.size();
     String[] nm = names.toArray(String[]::new);
     int[][] shapes = new int[n][];
@@ -63,8 +74,8 @@ public final class PackedWeights implements Serializable {
       boolean masked = masks.masks(nm[i]);
       HostTensor m = masked ? maskValues.get(nm[i]) : null;
       if (masked && (m == null || m.numel() != w.numel())) {
-        throw new IllegalArgumentException("packing weights: mask of '" + nm[i] + "' missing or of "
-            + "another size");
+        throw new IllegalArgumentException(
+            "packing weights: mask of '" + nm[i] + "' missing or of " + "another size");
       }
       counts[i] = masked ? masks.kept(nm[i]) : w.numel();
       offsets[i + 1] = offsets[i] + counts[i];
@@ -73,42 +84,50 @@ public final class PackedWeights implements Serializable {
       throw new IllegalArgumentException("more than 2^31 values to pack");
     }
     float[] stream = new float[(int) offsets[n]];
-    ParallelLoops.forEach(n, i -> {
-      float[] w = weights.get(nm[i]).data();
-      int from = (int) offsets[i];
-      if (masks.masks(nm[i])) {
-        kept(w, maskValues.get(nm[i]).data(), stream, from, counts[i]);
-      } else {
-        System.arraycopy(w, 0, stream, from, w.length);
-      }
-    });
+    ParallelLoops.forEach(
+        n,
+        i -> {
+          float[] w = weights.get(nm[i]).data();
+          int from = (int) offsets[i];
+          if (masks.masks(nm[i])) {
+            kept(w, maskValues.get(nm[i]).data(), stream, from, counts[i]);
+          } else {
+            System.arraycopy(w, 0, stream, from, w.length);
+          }
+        });
     if (precision == WirePrecision.FP32) {
       return new PackedWeights(precision, masks.id(), nm, shapes, counts, stream, null, null);
     }
     HalfBlocks.Encoded e = HalfBlocks.encodeParallel(stream);
-    return new PackedWeights(precision, masks.id(), nm, shapes, counts, null, e.halves(),
-        e.exponents());
+    return new PackedWeights(
+        precision, masks.id(), nm, shapes, counts, null, e.halves(), e.exponents());
   }
 
   /**
    * A stream selected elsewhere ({@link DevicePacking}): exactly one of {@code fp32} (FP32) and
    * {@code halves} (FP16) is given; the caller checked that the stream holds {@code counts}.
    */
-  static PackedWeights ofStream(WirePrecision precision, long maskSetId, String[] names,
-      int[][] shapes, int[] counts, float[] fp32, HalfBlocks.Encoded halves) {
+  static PackedWeights ofStream(
+      WirePrecision precision,
+      long maskSetId,
+      String[] names,
+      int[][] shapes,
+      int[] counts,
+      float[] fp32,
+      HalfBlocks.Encoded halves) {
     if ((precision == WirePrecision.FP32) != (fp32 != null) || (fp32 == null) == (halves == null)) {
       throw new IllegalArgumentException("packed stream does not match precision " + precision);
     }
     return halves == null
         ? new PackedWeights(precision, maskSetId, names, shapes, counts, fp32, null, null)
-        : new PackedWeights(precision, maskSetId, names, shapes, counts, null, halves.halves(),
-            halves.exponents());
+        : new PackedWeights(
+            precision, maskSetId, names, shapes, counts, null, halves.halves(), halves.exponents());
   }
 
   /**
    * w * m at the entries whose mask is not zero, in order, into {@code out} from {@code from}:
-   * exactly the non-structural entries of W * M. A compaction where every entry is written and
-   * kept ones advance is several times faster than walking the bits; nothing is written past this
+   * exactly the non-structural entries of W * M. A compaction where every entry is written and kept
+   * ones advance is several times faster than walking the bits; nothing is written past this
    * tensor's part of the stream (tensors are packed in parallel).
    */
   private static void kept(float[] w, float[] m, float[] out, int from, int count) {
@@ -121,8 +140,8 @@ public final class PackedWeights implements Serializable {
       k += m[j] != 0f ? 1 : 0;
     }
     if (k != end) {
-      throw new IllegalStateException("mask values and bits disagree: " + (k - from) + " kept vs "
-          + count);
+      throw new IllegalStateException(
+          "mask values and bits disagree: " + (k - from) + " kept vs " + count);
     }
   }
 

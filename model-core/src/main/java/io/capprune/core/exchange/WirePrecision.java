@@ -11,7 +11,9 @@ public enum WirePrecision {
   FP32,
   FP16;
 
-  /** @param key the configuration key, named in the error */
+  /**
+   * @param key the configuration key, named in the error
+   */
   public static WirePrecision parse(String key, String value) {
     try {
       return valueOf(value.trim().toUpperCase(Locale.ROOT));

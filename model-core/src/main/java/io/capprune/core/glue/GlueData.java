@@ -11,8 +11,15 @@ import java.util.List;
  * @param skipped rows left out because they were malformed (only with skip-bad-rows, e.g. QQP)
  * @param skippedSamples messages for the first few skipped rows (line and reason), for the log
  */
-public record GlueData(GlueTask task, String split, String source, List<String> labels,
-    List<GlueExample> examples, int skipped, List<String> skippedSamples) implements Serializable {
+public record GlueData(
+    GlueTask task,
+    String split,
+    String source,
+    List<String> labels,
+    List<GlueExample> examples,
+    int skipped,
+    List<String> skippedSamples)
+    implements Serializable {
 
   /** How many skipped rows are described in {@link #skippedSamples}. */
   public static final int MAX_SKIPPED_SAMPLES = 10;

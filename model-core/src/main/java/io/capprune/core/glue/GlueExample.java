@@ -30,11 +30,13 @@ public record GlueExample(int index, String textA, String textB, int label, floa
     }
   }
 
-  public static GlueExample classification(int index, String textA, String textB, int label, int line) {
+  public static GlueExample classification(
+      int index, String textA, String textB, int label, int line) {
     return new GlueExample(index, textA, textB, label, Float.NaN, line);
   }
 
-  public static GlueExample regression(int index, String textA, String textB, float score, int line) {
+  public static GlueExample regression(
+      int index, String textA, String textB, float score, int line) {
     return new GlueExample(index, textA, textB, -1, score, line);
   }
 

@@ -7,21 +7,23 @@ import java.util.Map;
 
 /**
  * GLUE metrics with the definitions of {@code transformers.glue_compute_metrics} (scikit-learn and
- * SciPy underneath) and the {@code combined_score} of the structured reference's
- * {@code metric_glue.py}. Everything is computed in double precision.
+ * SciPy underneath) and the {@code combined_score} of the structured reference's {@code
+ * metric_glue.py}. Everything is computed in double precision.
  */
 public final class GlueMetrics {
   private GlueMetrics() {}
 
   /**
-   * The metric map of a classification task, keys in {@link GlueTask#metrics()} order: CoLA
-   * {@code mcc}; SST-2, MNLI, QNLI, RTE, WNLI {@code acc}; MRPC, QQP {@code acc, f1, acc_and_f1,
+   * The metric map of a classification task, keys in {@link GlueTask#metrics()} order: CoLA {@code
+   * mcc}; SST-2, MNLI, QNLI, RTE, WNLI {@code acc}; MRPC, QQP {@code acc, f1, acc_and_f1,
    * combined_score}.
    */
   public static Map<String, Double> compute(GlueTask task, int[] predictions, int[] gold) {
     if (task.isRegression()) {
-      throw new IllegalArgumentException("GLUE task " + task.dirName()
-          + " is a regression task: pass float scores, not class ids");
+      throw new IllegalArgumentException(
+          "GLUE task "
+              + task.dirName()
+              + " is a regression task: pass float scores, not class ids");
     }
     checkLabels(predictions, gold, task.numLabels());
     Map<String, Double> m = new LinkedHashMap<>();
@@ -31,24 +33,36 @@ public final class GlueMetrics {
         case Metric.F1 -> m.put(key, f1(predictions, gold));
         case Metric.MCC -> m.put(key, matthews(predictions, gold));
         // Both are the mean of acc and f1 (HF's acc_and_f1, metric_glue.py's combined_score).
-        case Metric.ACC_AND_F1, Metric.COMBINED_SCORE -> m.put(key, (m.get(Metric.ACC) + m.get(Metric.F1)) / 2);
+        case Metric.ACC_AND_F1, Metric.COMBINED_SCORE ->
+            m.put(key, (m.get(Metric.ACC) + m.get(Metric.F1)) / 2);
         default -> throw new IllegalStateException("no metric " + key + " for " + task);
       }
     }
     return m;
   }
 
-  /** The metric map of STS-B: {@code pearson, spearmanr, corr, combined_score} (the last two are the mean). */
+  /**
+   * The metric map of STS-B: {@code pearson, spearmanr, corr, combined_score} (the last two are the
+   * mean).
+   */
   public static Map<String, Double> compute(GlueTask task, float[] predictions, float[] gold) {
     if (!task.isRegression()) {
-      throw new IllegalArgumentException("GLUE task " + task.dirName()
-          + " is a classification task: pass class ids, not float scores");
+      throw new IllegalArgumentException(
+          "GLUE task "
+              + task.dirName()
+              + " is a classification task: pass class ids, not float scores");
     }
     checkLengths(predictions.length, gold.length);
     for (int i = 0; i < gold.length; i++) {
       if (!Float.isFinite(gold[i]) || !Float.isFinite(predictions[i])) {
-        throw new IllegalArgumentException("score " + i + " is not finite (prediction "
-            + predictions[i] + ", gold " + gold[i] + "); unlabelled rows cannot be scored");
+        throw new IllegalArgumentException(
+            "score "
+                + i
+                + " is not finite (prediction "
+                + predictions[i]
+                + ", gold "
+                + gold[i]
+                + "); unlabelled rows cannot be scored");
       }
     }
     double[] p = toDouble(predictions);
@@ -58,7 +72,8 @@ public final class GlueMetrics {
       switch (key) {
         case Metric.PEARSON -> m.put(key, pearson(p, g));
         case Metric.SPEARMANR -> m.put(key, spearman(p, g));
-        case Metric.CORR, Metric.COMBINED_SCORE -> m.put(key, (m.get(Metric.PEARSON) + m.get(Metric.SPEARMANR)) / 2);
+        case Metric.CORR, Metric.COMBINED_SCORE ->
+            m.put(key, (m.get(Metric.PEARSON) + m.get(Metric.SPEARMANR)) / 2);
         default -> throw new IllegalStateException("no metric " + key + " for " + task);
       }
     }
@@ -69,8 +84,14 @@ public final class GlueMetrics {
   public static double main(GlueTask task, Map<String, Double> metrics) {
     Double v = metrics.get(task.mainMetric());
     if (v == null) {
-      throw new IllegalArgumentException("metrics " + metrics.keySet() + " lack " + task.dirName()
-          + "'s main metric '" + task.mainMetric() + "'");
+      throw new IllegalArgumentException(
+          "metrics "
+              + metrics.keySet()
+              + " lack "
+              + task.dirName()
+              + "'s main metric '"
+              + task.mainMetric()
+              + "'");
     }
     return v;
   }
@@ -87,8 +108,8 @@ public final class GlueMetrics {
   }
 
   /**
-   * F1 of the positive class 1 ({@code sklearn f1_score}, binary average). 0 when there are no
-   * true or predicted positives, as scikit-learn's zero_division default gives.
+   * F1 of the positive class 1 ({@code sklearn f1_score}, binary average). 0 when there are no true
+   * or predicted positives, as scikit-learn's zero_division default gives.
    */
   public static double f1(int[] predictions, int[] gold) {
     checkLengths(predictions.length, gold.length);
@@ -111,16 +132,21 @@ public final class GlueMetrics {
   }
 
   /**
-   * Matthews correlation, multi-class form of {@code sklearn matthews_corrcoef}; 0 when either
-   * side is constant.
+   * Matthews correlation, multi-class form of {@code sklearn matthews_corrcoef}; 0 when either side
+   * is constant.
    */
   public static double matthews(int[] predictions, int[] gold) {
     checkLengths(predictions.length, gold.length);
     int k = 0;
     for (int i = 0; i < gold.length; i++) {
       if (predictions[i] < 0 || gold[i] < 0) {
-        throw new IllegalArgumentException("class ids must be >= 0, row " + i + " has prediction "
-            + predictions[i] + ", gold " + gold[i]);
+        throw new IllegalArgumentException(
+            "class ids must be >= 0, row "
+                + i
+                + " has prediction "
+                + predictions[i]
+                + ", gold "
+                + gold[i]);
       }
       k = Math.max(k, Math.max(predictions[i], gold[i]) + 1);
     }
@@ -175,13 +201,19 @@ public final class GlueMetrics {
     return Math.max(-1.0, Math.min(1.0, r));
   }
 
-  /** Spearman's rho ({@code scipy.stats.spearmanr}): Pearson of the ranks, ties get their average rank. */
+  /**
+   * Spearman's rho ({@code scipy.stats.spearmanr}): Pearson of the ranks, ties get their average
+   * rank.
+   */
   public static double spearman(double[] x, double[] y) {
     checkLengths(x.length, y.length);
     return pearson(ranks(x), ranks(y));
   }
 
-  /** 1-based ranks, tied values sharing the mean of the ranks they span ({@code rankdata(method='average')}). */
+  /**
+   * 1-based ranks, tied values sharing the mean of the ranks they span ({@code
+   * rankdata(method='average')}).
+   */
   public static double[] ranks(double[] v) {
     Integer[] order = new Integer[v.length];
     for (int i = 0; i < order.length; i++) {
@@ -209,12 +241,23 @@ public final class GlueMetrics {
     checkLengths(predictions.length, gold.length);
     for (int i = 0; i < gold.length; i++) {
       if (gold[i] < 0 || gold[i] >= numLabels) {
-        throw new IllegalArgumentException("gold label of row " + i + " is " + gold[i]
-            + ", expected 0.." + (numLabels - 1) + "; unlabelled rows cannot be scored");
+        throw new IllegalArgumentException(
+            "gold label of row "
+                + i
+                + " is "
+                + gold[i]
+                + ", expected 0.."
+                + (numLabels - 1)
+                + "; unlabelled rows cannot be scored");
       }
       if (predictions[i] < 0 || predictions[i] >= numLabels) {
-        throw new IllegalArgumentException("prediction of row " + i + " is " + predictions[i]
-            + ", expected 0.." + (numLabels - 1));
+        throw new IllegalArgumentException(
+            "prediction of row "
+                + i
+                + " is "
+                + predictions[i]
+                + ", expected 0.."
+                + (numLabels - 1));
       }
     }
   }

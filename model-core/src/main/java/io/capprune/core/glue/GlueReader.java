@@ -24,15 +24,15 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Reads one split of a GLUE task from its original TSV file, as Hugging Face's legacy
- * {@code glue_processors} do: UTF-8 with an optional BOM, tab-separated, no quoting (a {@code "}
- * is a literal character, {@code csv.QUOTE_NONE}), texts kept exactly as written.
+ * Reads one split of a GLUE task from its original TSV file, as Hugging Face's legacy {@code
+ * glue_processors} do: UTF-8 with an optional BOM, tab-separated, no quoting (a {@code "} is a
+ * literal character, {@code csv.QUOTE_NONE}), texts kept exactly as written.
  *
- * <p>Stricter than the processors: every row must have as many columns as the header (or the
- * task's fixed count), labels must be known and scores finite numbers. A bad row is an error naming
- * the file, the line and the value, unless skip-bad-rows is on (the QQP default), in which case it
- * is counted in {@link GlueData#skipped()}. Blank lines at the end of a file are ignored; a blank
- * line between rows is a bad row. Lines end at LF, CR LF or CR, like Python's universal newlines.
+ * <p>Stricter than the processors: every row must have as many columns as the header (or the task's
+ * fixed count), labels must be known and scores finite numbers. A bad row is an error naming the
+ * file, the line and the value, unless skip-bad-rows is on (the QQP default), in which case it is
+ * counted in {@link GlueData#skipped()}. Blank lines at the end of a file are ignored; a blank line
+ * between rows is a bad row. Lines end at LF, CR LF or CR, like Python's universal newlines.
  *
  * <p>Immutable; configure with the {@code with...} methods.
  */
@@ -40,7 +40,8 @@ public final class GlueReader {
   private static final Logger LOG = LoggerFactory.getLogger(GlueReader.class);
   private static final char BOM = '\uFEFF';
   // Plain decimal numbers only: Java would also accept "NaN", "Infinity", "1f" and hex floats.
-  private static final Pattern DECIMAL = Pattern.compile("[-+]?(\\d+(\\.\\d*)?|\\.\\d+)([eE][-+]?\\d+)?");
+  private static final Pattern DECIMAL =
+      Pattern.compile("[-+]?(\\d+(\\.\\d*)?|\\.\\d+)([eE][-+]?\\d+)?");
 
   private final GlueTask task;
   private final List<String> labels;
@@ -65,16 +66,19 @@ public final class GlueReader {
   public GlueReader withLabels(List<String> newLabels) {
     Objects.requireNonNull(newLabels, "labels");
     if (task.isRegression()) {
-      throw new IllegalArgumentException("GLUE task " + task.dirName()
-          + " is a regression task and has no labels, got " + newLabels);
+      throw new IllegalArgumentException(
+          "GLUE task "
+              + task.dirName()
+              + " is a regression task and has no labels, got "
+              + newLabels);
     }
     if (newLabels.size() < 2) {
-      throw new IllegalArgumentException("labels for GLUE task " + task.dirName()
-          + " need at least 2 entries, got " + newLabels);
+      throw new IllegalArgumentException(
+          "labels for GLUE task " + task.dirName() + " need at least 2 entries, got " + newLabels);
     }
     if (new HashSet<>(newLabels).size() != newLabels.size()) {
-      throw new IllegalArgumentException("labels for GLUE task " + task.dirName()
-          + " contain duplicates: " + newLabels);
+      throw new IllegalArgumentException(
+          "labels for GLUE task " + task.dirName() + " contain duplicates: " + newLabels);
     }
     return new GlueReader(task, List.copyOf(newLabels), skipBadRows);
   }
@@ -150,9 +154,11 @@ public final class GlueReader {
   /** Splits a byte stream at LF, CR LF or CR and decodes each line as strict UTF-8. */
   private static final class Utf8Lines {
     private final InputStream in;
-    private final CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder()
-        .onMalformedInput(CodingErrorAction.REPORT)
-        .onUnmappableCharacter(CodingErrorAction.REPORT);
+    private final CharsetDecoder utf8 =
+        StandardCharsets.UTF_8
+            .newDecoder()
+            .onMalformedInput(CodingErrorAction.REPORT)
+            .onUnmappableCharacter(CodingErrorAction.REPORT);
     private final byte[] buf = new byte[1 << 16];
     private int pos;
     private int len;
@@ -186,7 +192,8 @@ public final class GlueReader {
       for (int i = 0; i < lineLen && ascii; i++) {
         ascii = line[i] >= 0;
       }
-      return ascii ? new String(line, 0, lineLen, StandardCharsets.ISO_8859_1)
+      return ascii
+          ? new String(line, 0, lineLen, StandardCharsets.ISO_8859_1)
           : utf8.decode(ByteBuffer.wrap(line, 0, lineLen)).toString();
     }
 
@@ -287,11 +294,19 @@ public final class GlueReader {
     int find(List<String> header, GlueTask.Column c) {
       int i = header.indexOf(c.name());
       if (i < 0) {
-        throw new GlueFormatException(source, lineNo, "the " + task.dirName() + " " + split
-            + " file must start with a header line holding the column '" + c.name()
-            + "'; found " + abbreviate(header.toString())
-            + (header.size() == 1 && header.get(0).isEmpty() ? " (empty line)" : "")
-            + ". Is the header missing?");
+        throw new GlueFormatException(
+            source,
+            lineNo,
+            "the "
+                + task.dirName()
+                + " "
+                + split
+                + " file must start with a header line holding the column '"
+                + c.name()
+                + "'; found "
+                + abbreviate(header.toString())
+                + (header.size() == 1 && header.get(0).isEmpty() ? " (empty line)" : "")
+                + ". Is the header missing?");
       }
       return i;
     }
@@ -299,16 +314,24 @@ public final class GlueReader {
     void row(String line) {
       String[] cols = line.split("\t", -1);
       if (cols.length != columns) {
-        bad(lineNo, "expected " + columnNames + ", found " + cols.length + " columns: "
-            + abbreviate(line.replace("\t", "\\t")));
+        bad(
+            lineNo,
+            "expected "
+                + columnNames
+                + ", found "
+                + cols.length
+                + " columns: "
+                + abbreviate(line.replace("\t", "\\t")));
         return;
       }
       String textA = cols[colA];
       String textB = colB < 0 ? null : cols[colB];
       int index = examples.size();
       if (colLabel < 0) {
-        examples.add(task.isRegression() ? GlueExample.regression(index, textA, textB, Float.NaN, lineNo)
-            : GlueExample.classification(index, textA, textB, -1, lineNo));
+        examples.add(
+            task.isRegression()
+                ? GlueExample.regression(index, textA, textB, Float.NaN, lineNo)
+                : GlueExample.classification(index, textA, textB, -1, lineNo));
         return;
       }
       String value = cols[colLabel];
@@ -323,8 +346,15 @@ public final class GlueReader {
       } else {
         Integer id = labelIds.get(value);
         if (id == null) {
-          bad(lineNo, "unknown label '" + value + "' in column '" + column + "' (labels: "
-              + String.join(", ", labels) + ")");
+          bad(
+              lineNo,
+              "unknown label '"
+                  + value
+                  + "' in column '"
+                  + column
+                  + "' (labels: "
+                  + String.join(", ", labels)
+                  + ")");
           return;
         }
         examples.add(GlueExample.classification(index, textA, textB, id, lineNo));
@@ -343,12 +373,20 @@ public final class GlueReader {
 
     GlueData finish() {
       if (!started) {
-        throw new GlueFormatException(source, 1, "empty file"
-            + (layout.header() ? ", expected the " + task.dirName() + " header line" : ""));
+        throw new GlueFormatException(
+            source,
+            1,
+            "empty file"
+                + (layout.header() ? ", expected the " + task.dirName() + " header line" : ""));
       }
       if (skipped > 0) {
-        LOG.warn("{}: skipped {} malformed rows of {} {}, first: {}", source, skipped,
-            task.dirName(), split, skippedSamples.get(0));
+        LOG.warn(
+            "{}: skipped {} malformed rows of {} {}, first: {}",
+            source,
+            skipped,
+            task.dirName(),
+            split,
+            skippedSamples.get(0));
       }
       return new GlueData(task, split, source, labels, examples, skipped, skippedSamples);
     }

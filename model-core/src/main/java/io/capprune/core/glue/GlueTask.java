@@ -6,9 +6,9 @@ import java.util.Locale;
 import java.util.Objects;
 
 /**
- * The nine GLUE tasks in their original TSV format (the files written by GLUE's
- * {@code download_glue_data.py}), laid out the way Hugging Face's legacy {@code glue_processors}
- * read them, which is how the CAP reference reads its data.
+ * The nine GLUE tasks in their original TSV format (the files written by GLUE's {@code
+ * download_glue_data.py}), laid out the way Hugging Face's legacy {@code glue_processors} read
+ * them, which is how the CAP reference reads its data.
  *
  * <p>Label lists are in the order common Hugging Face checkpoints use for their classifier rows
  * (for MNLI the {@code datasets} order entailment, neutral, contradiction, not the legacy
@@ -18,49 +18,105 @@ import java.util.Objects;
  * Matthews correlation for CoLA, accuracy elsewhere.
  */
 public enum GlueTask {
-  COLA("CoLA", List.of("train", "dev"), List.of("test"),
+  COLA(
+      "CoLA",
+      List.of("train", "dev"),
+      List.of("test"),
       // No header: [source, label, original_label (empty), sentence].
       Layout.headerless(4, Column.at(3, "sentence"), null, Column.at(1, "label")),
       Layout.withHeader(Column.named("sentence"), null, null),
-      List.of("0", "1"), List.of(Metric.MCC), Metric.MCC, false),
-  SST2("SST-2", List.of("train", "dev"), List.of("test"),
+      List.of("0", "1"),
+      List.of(Metric.MCC),
+      Metric.MCC,
+      false),
+  SST2(
+      "SST-2",
+      List.of("train", "dev"),
+      List.of("test"),
       Layout.withHeader(Column.named("sentence"), null, Column.named("label")),
       Layout.withHeader(Column.named("sentence"), null, null),
-      List.of("0", "1"), List.of(Metric.ACC), Metric.ACC, false),
-  MRPC("MRPC", List.of("train", "dev"), List.of("test"),
-      Layout.withHeader(Column.named("#1 String"), Column.named("#2 String"), Column.named("Quality")),
+      List.of("0", "1"),
+      List.of(Metric.ACC),
+      Metric.ACC,
+      false),
+  MRPC(
+      "MRPC",
+      List.of("train", "dev"),
+      List.of("test"),
+      Layout.withHeader(
+          Column.named("#1 String"), Column.named("#2 String"), Column.named("Quality")),
       Layout.withHeader(Column.named("#1 String"), Column.named("#2 String"), null),
-      List.of("0", "1"), List.of(Metric.ACC, Metric.F1, Metric.ACC_AND_F1, Metric.COMBINED_SCORE),
-      Metric.F1, false),
-  STSB("STS-B", List.of("train", "dev"), List.of("test"),
-      Layout.withHeader(Column.named("sentence1"), Column.named("sentence2"), Column.named("score")),
+      List.of("0", "1"),
+      List.of(Metric.ACC, Metric.F1, Metric.ACC_AND_F1, Metric.COMBINED_SCORE),
+      Metric.F1,
+      false),
+  STSB(
+      "STS-B",
+      List.of("train", "dev"),
+      List.of("test"),
+      Layout.withHeader(
+          Column.named("sentence1"), Column.named("sentence2"), Column.named("score")),
       Layout.withHeader(Column.named("sentence1"), Column.named("sentence2"), null),
-      List.of(), List.of(Metric.PEARSON, Metric.SPEARMANR, Metric.CORR, Metric.COMBINED_SCORE),
-      Metric.SPEARMANR, false),
+      List.of(),
+      List.of(Metric.PEARSON, Metric.SPEARMANR, Metric.CORR, Metric.COMBINED_SCORE),
+      Metric.SPEARMANR,
+      false),
   // The public QQP train/dev files hold rows broken by embedded newlines; HF skips them, so do we.
-  QQP("QQP", List.of("train", "dev"), List.of("test"),
-      Layout.withHeader(Column.named("question1"), Column.named("question2"), Column.named("is_duplicate")),
+  QQP(
+      "QQP",
+      List.of("train", "dev"),
+      List.of("test"),
+      Layout.withHeader(
+          Column.named("question1"), Column.named("question2"), Column.named("is_duplicate")),
       Layout.withHeader(Column.named("question1"), Column.named("question2"), null),
-      List.of("0", "1"), List.of(Metric.ACC, Metric.F1, Metric.ACC_AND_F1, Metric.COMBINED_SCORE),
-      Metric.F1, true),
-  MNLI("MNLI", List.of("train", "dev_matched", "dev_mismatched"),
+      List.of("0", "1"),
+      List.of(Metric.ACC, Metric.F1, Metric.ACC_AND_F1, Metric.COMBINED_SCORE),
+      Metric.F1,
+      true),
+  MNLI(
+      "MNLI",
+      List.of("train", "dev_matched", "dev_mismatched"),
       List.of("test_matched", "test_mismatched"),
       // gold_label is the last column; train has label1 only, dev label1..label5 before it.
-      Layout.withHeader(Column.named("sentence1"), Column.named("sentence2"), Column.named("gold_label")),
+      Layout.withHeader(
+          Column.named("sentence1"), Column.named("sentence2"), Column.named("gold_label")),
       Layout.withHeader(Column.named("sentence1"), Column.named("sentence2"), null),
-      List.of("entailment", "neutral", "contradiction"), List.of(Metric.ACC), Metric.ACC, false),
-  QNLI("QNLI", List.of("train", "dev"), List.of("test"),
+      List.of("entailment", "neutral", "contradiction"),
+      List.of(Metric.ACC),
+      Metric.ACC,
+      false),
+  QNLI(
+      "QNLI",
+      List.of("train", "dev"),
+      List.of("test"),
       Layout.withHeader(Column.named("question"), Column.named("sentence"), Column.named("label")),
       Layout.withHeader(Column.named("question"), Column.named("sentence"), null),
-      List.of("entailment", "not_entailment"), List.of(Metric.ACC), Metric.ACC, false),
-  RTE("RTE", List.of("train", "dev"), List.of("test"),
-      Layout.withHeader(Column.named("sentence1"), Column.named("sentence2"), Column.named("label")),
+      List.of("entailment", "not_entailment"),
+      List.of(Metric.ACC),
+      Metric.ACC,
+      false),
+  RTE(
+      "RTE",
+      List.of("train", "dev"),
+      List.of("test"),
+      Layout.withHeader(
+          Column.named("sentence1"), Column.named("sentence2"), Column.named("label")),
       Layout.withHeader(Column.named("sentence1"), Column.named("sentence2"), null),
-      List.of("entailment", "not_entailment"), List.of(Metric.ACC), Metric.ACC, false),
-  WNLI("WNLI", List.of("train", "dev"), List.of("test"),
-      Layout.withHeader(Column.named("sentence1"), Column.named("sentence2"), Column.named("label")),
+      List.of("entailment", "not_entailment"),
+      List.of(Metric.ACC),
+      Metric.ACC,
+      false),
+  WNLI(
+      "WNLI",
+      List.of("train", "dev"),
+      List.of("test"),
+      Layout.withHeader(
+          Column.named("sentence1"), Column.named("sentence2"), Column.named("label")),
       Layout.withHeader(Column.named("sentence1"), Column.named("sentence2"), null),
-      List.of("0", "1"), List.of(Metric.ACC), Metric.ACC, false);
+      List.of("0", "1"),
+      List.of(Metric.ACC),
+      Metric.ACC,
+      false);
 
   /** Metric keys as {@code glue_compute_metrics} / {@code metric_glue.py} name them. */
   public static final class Metric {
@@ -128,9 +184,16 @@ public enum GlueTask {
   private final String mainMetric;
   private final boolean skipBadRowsByDefault;
 
-  GlueTask(String dirName, List<String> labelledSplits, List<String> testSplits,
-      Layout labelledLayout, Layout testLayout, List<String> labels, List<String> metrics,
-      String mainMetric, boolean skipBadRowsByDefault) {
+  GlueTask(
+      String dirName,
+      List<String> labelledSplits,
+      List<String> testSplits,
+      Layout labelledLayout,
+      Layout testLayout,
+      List<String> labels,
+      List<String> metrics,
+      String mainMetric,
+      boolean skipBadRowsByDefault) {
     this.dirName = dirName;
     this.labelledSplits = labelledSplits;
     this.testSplits = testSplits;
@@ -234,8 +297,8 @@ public enum GlueTask {
     for (GlueTask t : values()) {
       valid.add(t.dirName);
     }
-    throw new IllegalArgumentException("unknown GLUE task '" + name + "' (valid: "
-        + String.join(", ", valid) + ")");
+    throw new IllegalArgumentException(
+        "unknown GLUE task '" + name + "' (valid: " + String.join(", ", valid) + ")");
   }
 
   private static String normalise(String s) {
@@ -244,8 +307,14 @@ public enum GlueTask {
 
   private void requireSplit(String split) {
     if (!labelledSplits.contains(split) && !testSplits.contains(split)) {
-      throw new IllegalArgumentException("GLUE task " + dirName + " has no split '" + split
-          + "' (splits: " + String.join(", ", splits()) + ")");
+      throw new IllegalArgumentException(
+          "GLUE task "
+              + dirName
+              + " has no split '"
+              + split
+              + "' (splits: "
+              + String.join(", ", splits())
+              + ")");
     }
   }
 

@@ -15,8 +15,8 @@ import java.util.SplittableRandom;
  *
  * <p>Sentences are lower-case words and punctuation from a fixed vocabulary: 1-3 cue words of the
  * label's polarity, strictly fewer of the other polarity, neutral filler, shuffled. The label is
- * therefore a function of the word counts (learnable by a small model in a few hundred steps), except
- * for a fraction {@code labelNoise} of rows whose label is flipped so that accuracy does not
+ * therefore a function of the word counts (learnable by a small model in a few hundred steps),
+ * except for a fraction {@code labelNoise} of rows whose label is flipped so that accuracy does not
  * saturate at 1. Generation is deterministic in the seed ({@link SplittableRandom} is specified to
  * give the same sequence on every JVM).
  *
@@ -25,15 +25,68 @@ import java.util.SplittableRandom;
  * randomly initialised model.
  */
 public final class SyntheticGlueTask {
-  public static final List<String> SPECIAL_TOKENS = List.of("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]");
-  public static final List<String> POSITIVE = List.of("good", "great", "excellent", "wonderful",
-      "brilliant", "charming", "delightful", "moving", "funny", "beautiful", "enjoyable", "superb");
-  public static final List<String> NEGATIVE = List.of("bad", "awful", "terrible", "boring", "dull",
-      "tedious", "weak", "clumsy", "bland", "painful", "mediocre", "lifeless");
-  public static final List<String> NEUTRAL = List.of("the", "a", "this", "that", "movie", "film",
-      "story", "plot", "acting", "cast", "director", "script", "scene", "ending", "music", "it",
-      "is", "was", "and", "but", "with", "of", "very", "quite", "really", "rather", "overall", "its",
-      "in", "as");
+  public static final List<String> SPECIAL_TOKENS =
+      List.of("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]");
+  public static final List<String> POSITIVE =
+      List.of(
+          "good",
+          "great",
+          "excellent",
+          "wonderful",
+          "brilliant",
+          "charming",
+          "delightful",
+          "moving",
+          "funny",
+          "beautiful",
+          "enjoyable",
+          "superb");
+  public static final List<String> NEGATIVE =
+      List.of(
+          "bad",
+          "awful",
+          "terrible",
+          "boring",
+          "dull",
+          "tedious",
+          "weak",
+          "clumsy",
+          "bland",
+          "painful",
+          "mediocre",
+          "lifeless");
+  public static final List<String> NEUTRAL =
+      List.of(
+          "the",
+          "a",
+          "this",
+          "that",
+          "movie",
+          "film",
+          "story",
+          "plot",
+          "acting",
+          "cast",
+          "director",
+          "script",
+          "scene",
+          "ending",
+          "music",
+          "it",
+          "is",
+          "was",
+          "and",
+          "but",
+          "with",
+          "of",
+          "very",
+          "quite",
+          "really",
+          "rather",
+          "overall",
+          "its",
+          "in",
+          "as");
   public static final List<String> PUNCTUATION = List.of(".", ",", "!");
 
   public static final int DEFAULT_TRAIN_SIZE = 2000;
@@ -50,8 +103,8 @@ public final class SyntheticGlueTask {
 
   public SyntheticGlueTask(int trainSize, int devSize, long seed, double labelNoise) {
     if (trainSize < 1 || devSize < 1) {
-      throw new IllegalArgumentException("train and dev sizes must be >= 1, got " + trainSize
-          + " and " + devSize);
+      throw new IllegalArgumentException(
+          "train and dev sizes must be >= 1, got " + trainSize + " and " + devSize);
     }
     if (!(labelNoise >= 0 && labelNoise < 0.5)) {
       throw new IllegalArgumentException("label noise must be in [0, 0.5), got " + labelNoise);
@@ -64,7 +117,8 @@ public final class SyntheticGlueTask {
 
   /** 2000 train / 400 dev rows, seed 42, 5 % flipped labels. */
   public static SyntheticGlueTask defaults() {
-    return new SyntheticGlueTask(DEFAULT_TRAIN_SIZE, DEFAULT_DEV_SIZE, DEFAULT_SEED, DEFAULT_LABEL_NOISE);
+    return new SyntheticGlueTask(
+        DEFAULT_TRAIN_SIZE, DEFAULT_DEV_SIZE, DEFAULT_SEED, DEFAULT_LABEL_NOISE);
   }
 
   /** The GLUE task whose format and metrics the files follow. */
@@ -100,7 +154,9 @@ public final class SyntheticGlueTask {
     return devTsv;
   }
 
-  /** Special tokens (ids 0-4), then the words, then the punctuation: the lines of {@code vocab.txt}. */
+  /**
+   * Special tokens (ids 0-4), then the words, then the punctuation: the lines of {@code vocab.txt}.
+   */
   public static List<String> vocabulary() {
     List<String> v = new ArrayList<>(SPECIAL_TOKENS);
     v.addAll(POSITIVE);
@@ -114,7 +170,10 @@ public final class SyntheticGlueTask {
     return String.join("\n", vocabulary()) + "\n";
   }
 
-  /** Writes {@code train.tsv}, {@code dev.tsv} and {@code vocab.txt} into {@code dir} (created if needed). */
+  /**
+   * Writes {@code train.tsv}, {@code dev.tsv} and {@code vocab.txt} into {@code dir} (created if
+   * needed).
+   */
   public void writeTo(Path dir) {
     try {
       Files.createDirectories(dir);

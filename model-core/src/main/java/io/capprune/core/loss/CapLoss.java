@@ -15,9 +15,9 @@ import java.util.EnumMap;
 import java.util.Map;
 
 /**
- * The CAP training objective for one batch on one shard (docs/cap-math.md §1.6):
- * wCe·CE + Σ_{PRE, FINE, SNAP present} (unsup + sup) + wKd·KD. Teacher logits and bank vectors
- * are read from the shard's bank (docs/decisions.md decision 5: no teacher forward per step).
+ * The CAP training objective for one batch on one shard (docs/cap-math.md §1.6): wCe·CE + Σ_{PRE,
+ * FINE, SNAP present} (unsup + sup) + wKd·KD. Teacher logits and bank vectors are read from the
+ * shard's bank (docs/decisions.md decision 5: no teacher forward per step).
  */
 public final class CapLoss {
 
@@ -34,13 +34,17 @@ public final class CapLoss {
   }
 
   /**
-   * From host arrays, for tests and one-off callers: copies the bank to the logits' device and
-   * the rows and targets with it, checks the batch's labels against the bank's, and calls
-   * {@link #compute(NDArray, NDArray, NDArray, boolean, DeviceBank, NDArray)}. The extra negatives
-   * come from the engine's generator (seed it with DjlRuntime.seed for a repeatable draw).
+   * From host arrays, for tests and one-off callers: copies the bank to the logits' device and the
+   * rows and targets with it, checks the batch's labels against the bank's, and calls {@link
+   * #compute(NDArray, NDArray, NDArray, boolean, DeviceBank, NDArray)}. The extra negatives come
+   * from the engine's generator (seed it with DjlRuntime.seed for a repeatable draw).
    */
-  public Output compute(NDArray logits, NDArray representation, Targets targets,
-      RepresentationBank bank, int[] localRows) {
+  public Output compute(
+      NDArray logits,
+      NDArray representation,
+      Targets targets,
+      RepresentationBank bank,
+      int[] localRows) {
     checkBatch(targets, bank, localRows);
     NDManager manager = logits.getManager();
     DeviceBank device = DeviceBank.upload(manager, bank);
@@ -51,7 +55,12 @@ public final class CapLoss {
       ClassificationLoss.checkLabels(logits.getShape(), targets.classes());
       target = NDArrays.owned(manager.create(NDArrays.toLongs(targets.classes())));
     }
-    return compute(logits, representation, target, targets.isRegression(), device,
+    return compute(
+        logits,
+        representation,
+        target,
+        targets.isRegression(),
+        device,
         NDArrays.owned(manager.create(NDArrays.toLongs(localRows))));
   }
 
@@ -69,18 +78,26 @@ public final class CapLoss {
     if (!targets.isRegression() && bankLabels != null) {
       for (int i = 0; i < b; i++) {
         if (bankLabels[i] != targets.classes()[i]) {
-          throw new IllegalArgumentException("batch row " + i + " has label " + targets.classes()[i]
-              + " but bank row " + localRows[i] + " (global index " + bank.globalIndex(localRows[i])
-              + ") has label " + bankLabels[i]);
+          throw new IllegalArgumentException(
+              "batch row "
+                  + i
+                  + " has label "
+                  + targets.classes()[i]
+                  + " but bank row "
+                  + localRows[i]
+                  + " (global index "
+                  + bank.globalIndex(localRows[i])
+                  + ") has label "
+                  + bankLabels[i]);
         }
       }
     }
   }
 
   /**
-   * The objective on the device: nothing here reads a value back to the host, so a GPU never
-   * waits for the loss. Extra negatives are drawn with the engine's generator, one draw per bank
-   * in the order PRE, FINE, SNAP.
+   * The objective on the device: nothing here reads a value back to the host, so a GPU never waits
+   * for the loss. Extra negatives are drawn with the engine's generator, one draw per bank in the
+   * order PRE, FINE, SNAP.
    *
    * @param logits [B, C] student logits with gradient
    * @param representation [B, H] normalised student vector ({@link Representation}) with gradient
@@ -88,8 +105,13 @@ public final class CapLoss {
    * @param bank this shard's bank on the logits' device
    * @param rows [B] int64 the batch's rows in the bank
    */
-  public Output compute(NDArray logits, NDArray representation, NDArray targets, boolean regression,
-      DeviceBank bank, NDArray rows) {
+  public Output compute(
+      NDArray logits,
+      NDArray representation,
+      NDArray targets,
+      boolean regression,
+      DeviceBank bank,
+      NDArray rows) {
     NDManager manager = logits.getManager();
     DataType type = logits.getDataType();
 
@@ -103,12 +125,16 @@ public final class CapLoss {
             "wKd is " + config.wKd() + " but the bank holds no teacher logits");
       }
       if (bank.numClasses() != logits.getShape().get(1)) {
-        throw new IllegalArgumentException("bank teacher logits have " + bank.numClasses()
-            + " classes but student logits are " + logits.getShape());
+        throw new IllegalArgumentException(
+            "bank teacher logits have "
+                + bank.numClasses()
+                + " classes but student logits are "
+                + logits.getShape());
       }
-      kd = regression && config.regressionMse()
-          ? Distillation.meanSquaredError(logits, bank.teacherLogits(rows))
-          : Distillation.compute(logits, bank.teacherLogits(rows), config.kdTemperature());
+      kd =
+          regression && config.regressionMse()
+              ? Distillation.meanSquaredError(logits, bank.teacherLogits(rows))
+              : Distillation.compute(logits, bank.teacherLogits(rows), config.kdTemperature());
       total = total.add(kd.mul(NDArrays.scalar(manager, config.wKd(), type)));
     }
 
@@ -119,23 +145,32 @@ public final class CapLoss {
         continue;
       }
       if (anchors == null) {
-        anchors = new ContrastiveLoss.Anchors(representation, representation,
-            bank.globalIndex(rows), bank.labels(rows));
+        anchors =
+            new ContrastiveLoss.Anchors(
+                representation, representation, bank.globalIndex(rows), bank.labels(rows));
       }
       Negatives negatives = bank.sampleNegatives(kind, config.extraExamples(), rows);
-      ContrastiveLoss.Result result = contrastive.compute(anchors, bank.gather(kind, rows), negatives);
+      ContrastiveLoss.Result result =
+          contrastive.compute(anchors, bank.gather(kind, rows), negatives);
       results.put(kind, result);
       total = total.add(result.total().toType(type, false));
     }
 
     NDArray zero = manager.zeros(new Shape(), type);
-    NDArray terms = ai.djl.ndarray.NDArrays.stack(new NDList(ce.stopGradient(), kd.stopGradient(),
-        termOf(results, Kind.PRE, zero), termOf(results, Kind.SNAP, zero),
-        termOf(results, Kind.FINE, zero), total.stopGradient()));
+    NDArray terms =
+        ai.djl.ndarray.NDArrays.stack(
+            new NDList(
+                ce.stopGradient(),
+                kd.stopGradient(),
+                termOf(results, Kind.PRE, zero),
+                termOf(results, Kind.SNAP, zero),
+                termOf(results, Kind.FINE, zero),
+                total.stopGradient()));
     return new Output(total, ce, kd, Collections.unmodifiableMap(results), terms);
   }
 
-  private static NDArray termOf(Map<Kind, ContrastiveLoss.Result> results, Kind kind, NDArray zero) {
+  private static NDArray termOf(
+      Map<Kind, ContrastiveLoss.Result> results, Kind kind, NDArray zero) {
     ContrastiveLoss.Result r = results.get(kind);
     return r == null ? zero : r.total().stopGradient();
   }
@@ -147,8 +182,12 @@ public final class CapLoss {
    * @param contrastive per bank that took part, its two terms
    * @param termValues [6] ce, kd, prc, snc, fic, total on the device (see {@link LossTerms})
    */
-  public record Output(NDArray total, NDArray ce, NDArray kd,
-      Map<Kind, ContrastiveLoss.Result> contrastive, NDArray termValues) {
+  public record Output(
+      NDArray total,
+      NDArray ce,
+      NDArray kd,
+      Map<Kind, ContrastiveLoss.Result> contrastive,
+      NDArray termValues) {
 
     /** The plain values: one read from the device. */
     public LossTerms terms() {

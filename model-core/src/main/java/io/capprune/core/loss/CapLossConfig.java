@@ -6,9 +6,10 @@ import java.util.EnumSet;
 import java.util.Set;
 
 /**
- * Weights of the CAP objective (docs/cap-math.md §1.6, 2, 5). {@link #defaults()} are the unstructured
- * GLUE script values; structured GLUE uses wU 0.3, wS 3, kdTemperature 1. Other values are the
- * defaults with named changes ({@code defaults().withExtraExamples(16).withContrastive(false)}).
+ * Weights of the CAP objective (docs/cap-math.md §1.6, 2, 5). {@link #defaults()} are the
+ * unstructured GLUE script values; structured GLUE uses wU 0.3, wS 3, kdTemperature 1. Other values
+ * are the defaults with named changes ({@code
+ * defaults().withExtraExamples(16).withContrastive(false)}).
  *
  * @param wCe weight of the task loss (CE or MSE)
  * @param wKd weight of distillation; 0 turns it off
@@ -38,9 +39,28 @@ public record CapLossConfig(
     implements Serializable {
 
   /** The reference's objective: no distillation term for regression (one output). */
-  public CapLossConfig(float wCe, float wKd, float kdTemperature, float tau, float wU, float wS,
-      int extraExamples, Representation.Mode representation, Set<Kind> banks, boolean contrastive) {
-    this(wCe, wKd, kdTemperature, tau, wU, wS, extraExamples, representation, banks, contrastive,
+  public CapLossConfig(
+      float wCe,
+      float wKd,
+      float kdTemperature,
+      float tau,
+      float wU,
+      float wS,
+      int extraExamples,
+      Representation.Mode representation,
+      Set<Kind> banks,
+      boolean contrastive) {
+    this(
+        wCe,
+        wKd,
+        kdTemperature,
+        tau,
+        wU,
+        wS,
+        extraExamples,
+        representation,
+        banks,
+        contrastive,
         false);
   }
 
@@ -61,45 +81,92 @@ public record CapLossConfig(
     if (representation == null) {
       throw new IllegalArgumentException("representation must be one of POOLER, CLS, MEAN");
     }
-    banks = banks == null || banks.isEmpty()
-        ? Set.of()
-        : Set.copyOf(EnumSet.copyOf(banks));
+    banks = banks == null || banks.isEmpty() ? Set.of() : Set.copyOf(EnumSet.copyOf(banks));
   }
 
   public static CapLossConfig defaults() {
-    return new CapLossConfig(0.1f, 0.9f, 2.0f, 0.1f, 0.1f, 10f, 4096,
-        Representation.Mode.POOLER, EnumSet.allOf(Kind.class), true);
+    return new CapLossConfig(
+        0.1f,
+        0.9f,
+        2.0f,
+        0.1f,
+        0.1f,
+        10f,
+        4096,
+        Representation.Mode.POOLER,
+        EnumSet.allOf(Kind.class),
+        true);
   }
 
   public CapLossConfig withTau(float t) {
-    return new CapLossConfig(wCe, wKd, kdTemperature, t, wU, wS, extraExamples, representation,
-        banks, contrastive);
+    return new CapLossConfig(
+        wCe, wKd, kdTemperature, t, wU, wS, extraExamples, representation, banks, contrastive);
   }
 
   public CapLossConfig withSupervisedWeight(float w) {
-    return new CapLossConfig(wCe, wKd, kdTemperature, tau, wU, w, extraExamples, representation,
-        banks, contrastive);
+    return new CapLossConfig(
+        wCe, wKd, kdTemperature, tau, wU, w, extraExamples, representation, banks, contrastive);
   }
 
   public CapLossConfig withBanks(Set<Kind> enabled) {
-    return new CapLossConfig(wCe, wKd, kdTemperature, tau, wU, wS, extraExamples, representation,
-        enabled, contrastive, regressionMse);
+    return new CapLossConfig(
+        wCe,
+        wKd,
+        kdTemperature,
+        tau,
+        wU,
+        wS,
+        extraExamples,
+        representation,
+        enabled,
+        contrastive,
+        regressionMse);
   }
 
   public CapLossConfig withContrastive(boolean on) {
-    return new CapLossConfig(wCe, wKd, kdTemperature, tau, wU, wS, extraExamples, representation,
-        banks, on, regressionMse);
+    return new CapLossConfig(
+        wCe,
+        wKd,
+        kdTemperature,
+        tau,
+        wU,
+        wS,
+        extraExamples,
+        representation,
+        banks,
+        on,
+        regressionMse);
   }
 
   public CapLossConfig withExtraExamples(int extra) {
-    return new CapLossConfig(wCe, wKd, kdTemperature, tau, wU, wS, extra, representation, banks,
-        contrastive, regressionMse);
+    return new CapLossConfig(
+        wCe,
+        wKd,
+        kdTemperature,
+        tau,
+        wU,
+        wS,
+        extra,
+        representation,
+        banks,
+        contrastive,
+        regressionMse);
   }
 
   /** Distillation on regression tasks by MSE (on) or by the reference's formula, 0 there (off). */
   public CapLossConfig withRegressionMse(boolean on) {
-    return new CapLossConfig(wCe, wKd, kdTemperature, tau, wU, wS, extraExamples, representation,
-        banks, contrastive, on);
+    return new CapLossConfig(
+        wCe,
+        wKd,
+        kdTemperature,
+        tau,
+        wU,
+        wS,
+        extraExamples,
+        representation,
+        banks,
+        contrastive,
+        on);
   }
 
   public boolean uses(Kind kind) {

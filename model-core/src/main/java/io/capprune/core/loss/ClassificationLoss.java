@@ -1,8 +1,8 @@
 package io.capprune.core.loss;
 
 import ai.djl.ndarray.NDArray;
-import io.capprune.core.tensor.NDArrays;
 import ai.djl.ndarray.types.Shape;
+import io.capprune.core.tensor.NDArrays;
 
 /**
  * The task loss of {@code BertForSequenceClassification}: cross-entropy, mean over the batch, for
@@ -30,7 +30,8 @@ public final class ClassificationLoss {
   /** mean_b −log softmax(logits_b)[labels_b]; logits [B, C]. */
   public static NDArray crossEntropy(NDArray logits, int[] labels) {
     checkLabels(logits.getShape(), labels);
-    return crossEntropy(logits, NDArrays.owned(logits.getManager().create(NDArrays.toLongs(labels))));
+    return crossEntropy(
+        logits, NDArrays.owned(logits.getManager().create(NDArrays.toLongs(labels))));
   }
 
   /** Host check of class ids against logits [B, C], before they go to the device. */
@@ -55,15 +56,22 @@ public final class ClassificationLoss {
   /** Cross-entropy against [B] int64 labels on the logits' device. */
   public static NDArray crossEntropy(NDArray logits, NDArray labels) {
     long b = logits.getShape().get(0);
-    return logits.logSoftmax(1).gather(labels.reshape(b, 1), 1).sum().neg()
+    return logits
+        .logSoftmax(1)
+        .gather(labels.reshape(b, 1), 1)
+        .sum()
+        .neg()
         .div(NDArrays.scalar(logits.getManager(), b, logits.getDataType()));
   }
 
   /** mean_b (logits_b − target_b)²; logits [B, 1] (or [B]). */
   public static NDArray meanSquaredError(NDArray logits, float[] targets) {
     if (logits.size() != targets.length || logits.getShape().dimension() > 2) {
-      throw new IllegalArgumentException("regression logits must be [B, 1] with B = "
-          + targets.length + " targets, got " + logits.getShape());
+      throw new IllegalArgumentException(
+          "regression logits must be [B, 1] with B = "
+              + targets.length
+              + " targets, got "
+              + logits.getShape());
     }
     return meanSquaredError(logits, NDArrays.owned(logits.getManager().create(targets)));
   }

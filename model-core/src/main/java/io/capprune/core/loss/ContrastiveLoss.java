@@ -14,10 +14,10 @@ import io.capprune.core.tensor.NDArrays;
  * <p>Candidates, in the reference's order: for each batch row b the group [z_b detached, G[b,0],
  * ..., G[b,R−1]], then the extra negatives. Scores are z·c/τ; the anchor's own detached copy is set
  * to −1e6 before the log-softmax. For a positive set P (same global index = unsupervised, same
- * label = supervised, self excluded) the loss is
- * −w · Σ_b (1/|P_b|) Σ_{j∈P_b} log p_bj / Σ_b |P_b|: a per-anchor mean divided by the total number
- * of positive pairs, not by B. That quirk scales SnC by 1/R and the supervised term by ≈1/|P|; the
- * published weights (0.1, 10) only make sense with it, so it is kept.
+ * label = supervised, self excluded) the loss is −w · Σ_b (1/|P_b|) Σ_{j∈P_b} log p_bj / Σ_b |P_b|:
+ * a per-anchor mean divided by the total number of positive pairs, not by B. That quirk scales SnC
+ * by 1/R and the supervised term by ≈1/|P|; the published weights (0.1, 10) only make sense with
+ * it, so it is kept.
  *
  * <p>Everything is tensor math on the anchors' device: candidate indices, labels and validity
  * arrive as tensors, the self, positive and validity masks are built there, and nothing is read
@@ -38,8 +38,11 @@ public final class ContrastiveLoss {
       throw new IllegalArgumentException("tau must be > 0, got " + tau);
     }
     if (!(unsupervisedWeight >= 0) || !(supervisedWeight >= 0)) {
-      throw new IllegalArgumentException("contrastive weights must be >= 0, got wU "
-          + unsupervisedWeight + ", wS " + supervisedWeight);
+      throw new IllegalArgumentException(
+          "contrastive weights must be >= 0, got wU "
+              + unsupervisedWeight
+              + ", wS "
+              + supervisedWeight);
     }
     this.tau = tau;
     this.unsupervisedWeight = unsupervisedWeight;
@@ -47,8 +50,8 @@ public final class ContrastiveLoss {
   }
 
   /**
-   * One bank, one batch, from host arrays: uploads them and calls
-   * {@link #compute(NDArray, NDArray, NDArray, NDArray, NDArray, Negatives)}.
+   * One bank, one batch, from host arrays: uploads them and calls {@link #compute(NDArray, NDArray,
+   * NDArray, NDArray, NDArray, Negatives)}.
    *
    * @param z [B, H] normalised anchors with gradient
    * @param batchIndex global index of each batch row
@@ -58,18 +61,31 @@ public final class ContrastiveLoss {
    * @param extraIndex global index of each extra column
    * @param extraLabels label of each extra column; required when batchLabels is given
    */
-  public Result compute(NDArray z, long[] batchIndex, int[] batchLabels, NDArray bankSlices,
-      NDArray extras, long[] extraIndex, int[] extraLabels) {
-    return compute(z, z.stopGradient(), batchIndex, batchLabels, bankSlices, extras, extraIndex,
-        extraLabels);
+  public Result compute(
+      NDArray z,
+      long[] batchIndex,
+      int[] batchLabels,
+      NDArray bankSlices,
+      NDArray extras,
+      long[] extraIndex,
+      int[] extraLabels) {
+    return compute(
+        z, z.stopGradient(), batchIndex, batchLabels, bankSlices, extras, extraIndex, extraLabels);
   }
 
   /**
    * Same, with the in-batch detached copies given separately: lets a finite-difference check move
    * the anchor while holding the candidates still, which is what "gradient only through z" means.
    */
-  Result compute(NDArray z, NDArray detachedCopy, long[] batchIndex, int[] batchLabels,
-      NDArray bankSlices, NDArray extras, long[] extraIndex, int[] extraLabels) {
+  Result compute(
+      NDArray z,
+      NDArray detachedCopy,
+      long[] batchIndex,
+      int[] batchLabels,
+      NDArray bankSlices,
+      NDArray extras,
+      long[] extraIndex,
+      int[] extraLabels) {
     int b = (int) z.getShape().get(0);
     if (batchIndex.length != b) {
       throw new IllegalArgumentException(
@@ -81,19 +97,40 @@ public final class ContrastiveLoss {
     }
     int e = extras == null ? 0 : (int) extras.getShape().get(0);
     if (extras != null && (extraIndex == null || extraIndex.length != e)) {
-      throw new IllegalArgumentException("extraIndex has "
-          + (extraIndex == null ? "no" : extraIndex.length) + " entries but extras has " + e + " rows");
+      throw new IllegalArgumentException(
+          "extraIndex has "
+              + (extraIndex == null ? "no" : extraIndex.length)
+              + " entries but extras has "
+              + e
+              + " rows");
     }
-    if (batchLabels != null && supervisedWeight > 0 && e > 0
+    if (batchLabels != null
+        && supervisedWeight > 0
+        && e > 0
         && (extraLabels == null || extraLabels.length != e)) {
-      throw new IllegalArgumentException("extraLabels has " + (extraLabels == null ? "no" : extraLabels.length)
-          + " entries but extras has " + e + " rows; the supervised term needs every candidate's label");
+      throw new IllegalArgumentException(
+          "extraLabels has "
+              + (extraLabels == null ? "no" : extraLabels.length)
+              + " entries but extras has "
+              + e
+              + " rows; the supervised term needs every candidate's label");
     }
     NDManager m = z.getManager();
-    Negatives candidates = extras == null ? null : new Negatives(extras, m.create(extraIndex),
-        extraLabels == null ? null : m.create(NDArrays.toLongs(extraLabels)), null);
-    return compute(z, detachedCopy, m.create(batchIndex),
-        batchLabels == null ? null : m.create(NDArrays.toLongs(batchLabels)), bankSlices, candidates);
+    Negatives candidates =
+        extras == null
+            ? null
+            : new Negatives(
+                extras,
+                m.create(extraIndex),
+                extraLabels == null ? null : m.create(NDArrays.toLongs(extraLabels)),
+                null);
+    return compute(
+        z,
+        detachedCopy,
+        m.create(batchIndex),
+        batchLabels == null ? null : m.create(NDArrays.toLongs(batchLabels)),
+        bankSlices,
+        candidates);
   }
 
   /**
@@ -106,8 +143,13 @@ public final class ContrastiveLoss {
    * @param bankSlices [B, R, H] the batch rows' own bank slices (constants, any float type)
    * @param extras the extra negatives, or null for none
    */
-  public Result compute(NDArray z, NDArray detachedCopy, NDArray batchIndex, NDArray batchLabels,
-      NDArray bankSlices, Negatives extras) {
+  public Result compute(
+      NDArray z,
+      NDArray detachedCopy,
+      NDArray batchIndex,
+      NDArray batchLabels,
+      NDArray bankSlices,
+      Negatives extras) {
     return compute(new Anchors(z, detachedCopy, batchIndex, batchLabels), bankSlices, extras);
   }
 
@@ -115,19 +157,21 @@ public final class ContrastiveLoss {
    * The anchors of one micro-batch and what every bank's call shares: their detached copies, global
    * indices and labels, and the self masks and in-batch column values of each candidate layout. One
    * per micro-batch; the banks then spend their operations on what differs between them (each
-   * operation is a JNI call and a kernel launch, which a small model's step would otherwise be
-   * made of).
+   * operation is a JNI call and a kernel launch, which a small model's step would otherwise be made
+   * of).
    */
   public static final class Anchors {
     final NDArray z;
     final NDArray detached;
     final NDArray index;
     final NDArray labels;
-    private final java.util.Map<java.util.List<Integer>, NDArray[]> layouts = new java.util.HashMap<>();
+    private final java.util.Map<java.util.List<Integer>, NDArray[]> layouts =
+        new java.util.HashMap<>();
 
     /**
      * @param z [B, H] normalised anchors with gradient
-     * @param detachedCopy [B, H] the in-batch candidates (z detached, unless a test holds them still)
+     * @param detachedCopy [B, H] the in-batch candidates (z detached, unless a test holds them
+     *     still)
      * @param batchIndex [B] int64 global index of each batch row
      * @param batchLabels [B] int64 label of each batch row, or null (regression)
      */
@@ -147,24 +191,31 @@ public final class ContrastiveLoss {
     }
 
     /**
-     * For B anchors, groups of {@code group} columns and {@code e} extras: [self mask [B, M],
-     * its complement, the fill value broadcast to [B, M], in-batch column indices [B·group],
-     * in-batch column labels or null, tau].
+     * For B anchors, groups of {@code group} columns and {@code e} extras: [self mask [B, M], its
+     * complement, the fill value broadcast to [B, M], in-batch column indices [B·group], in-batch
+     * column labels or null, tau].
      */
     NDArray[] layout(int group, int e, float tau) {
-      return layouts.computeIfAbsent(java.util.List.of(group, e), k -> {
-        NDManager manager = z.getManager();
-        DataType type = z.getDataType();
-        int b = (int) z.getShape().get(0);
-        int m = b * group + e;
-        NDArray column = manager.arange(0, m, 1, DataType.INT64).reshape(1, m);
-        NDArray selfColumn = manager.arange(0, b * group, group, DataType.INT64).reshape(b, 1);
-        NDArray self = column.eq(selfColumn);
-        Shape bm = new Shape(b, m);
-        return new NDArray[] {self, self.logicalNot(),
-            NDArrays.scalar(manager, SELF_SCORE, type).broadcast(bm), block(index, group),
-            labels == null ? null : block(labels, group), NDArrays.scalar(manager, tau, type)};
-      });
+      return layouts.computeIfAbsent(
+          java.util.List.of(group, e),
+          k -> {
+            NDManager manager = z.getManager();
+            DataType type = z.getDataType();
+            int b = (int) z.getShape().get(0);
+            int m = b * group + e;
+            NDArray column = manager.arange(0, m, 1, DataType.INT64).reshape(1, m);
+            NDArray selfColumn = manager.arange(0, b * group, group, DataType.INT64).reshape(b, 1);
+            NDArray self = column.eq(selfColumn);
+            Shape bm = new Shape(b, m);
+            return new NDArray[] {
+              self,
+              self.logicalNot(),
+              NDArrays.scalar(manager, SELF_SCORE, type).broadcast(bm),
+              block(index, group),
+              labels == null ? null : block(labels, group),
+              NDArrays.scalar(manager, tau, type)
+            };
+          });
     }
 
     private static NDArray block(NDArray column, int group) {
@@ -191,14 +242,20 @@ public final class ContrastiveLoss {
             "extras must be [E·R, " + h + "], got " + extras.vectors().getShape());
       }
       if (extras.index().getShape().size() != e) {
-        throw new IllegalArgumentException("extraIndex has " + extras.index().getShape().size()
-            + " entries but extras has " + e + " rows");
+        throw new IllegalArgumentException(
+            "extraIndex has "
+                + extras.index().getShape().size()
+                + " entries but extras has "
+                + e
+                + " rows");
       }
     }
     boolean supervised = anchors.labels != null && supervisedWeight > 0;
     if (supervised && e > 0 && extras.labels() == null) {
-      throw new IllegalArgumentException("extraLabels has no entries but extras has " + e
-          + " rows; the supervised term needs every candidate's label");
+      throw new IllegalArgumentException(
+          "extraLabels has no entries but extras has "
+              + e
+              + " rows; the supervised term needs every candidate's label");
     }
 
     DataType type = z.getDataType();
@@ -206,18 +263,24 @@ public final class ContrastiveLoss {
     int group = r + 1;
     int m = b * group + e;
     NDArray[] layout = anchors.layout(group, e, tau);
-    NDArray block = anchors.detached.expandDims(1)
-        .concat(bankSlices.stopGradient().toType(type, false), 1)
-        .reshape(b * group, h);
-    NDArray candidates = e == 0 ? block
-        : block.concat(extras.vectors().stopGradient().toType(type, false), 0);
+    NDArray block =
+        anchors
+            .detached
+            .expandDims(1)
+            .concat(bankSlices.stopGradient().toType(type, false), 1)
+            .reshape(b * group, h);
+    NDArray candidates =
+        e == 0 ? block : block.concat(extras.vectors().stopGradient().toType(type, false), 0);
 
     // Columns that take no part: each anchor's own detached copy, and padding extras.
     NDArray excluded = layout[0];
     NDArray included = layout[1];
     if (e > 0 && extras.valid() != null) {
-      NDArray invalid = manager.zeros(new Shape(b * group), DataType.BOOLEAN)
-          .concat(extras.valid().logicalNot(), 0).reshape(1, m);
+      NDArray invalid =
+          manager
+              .zeros(new Shape(b * group), DataType.BOOLEAN)
+              .concat(extras.valid().logicalNot(), 0)
+              .reshape(1, m);
       excluded = excluded.logicalOr(invalid);
       included = excluded.logicalNot();
     }
@@ -226,10 +289,15 @@ public final class ContrastiveLoss {
 
     NDArray columnIndex = columns(layout[3], e == 0 ? null : extras.index());
     Term unsup = term(logP, columnIndex.eq(anchors.index).logicalAnd(included), unsupervisedWeight);
-    Term sup = supervised
-        ? term(logP, columns(layout[4], e == 0 ? null : extras.labels()).eq(anchors.labels)
-            .logicalAnd(included), supervisedWeight)
-        : new Term(manager.zeros(new Shape(), type), manager.zeros(new Shape(), type));
+    Term sup =
+        supervised
+            ? term(
+                logP,
+                columns(layout[4], e == 0 ? null : extras.labels())
+                    .eq(anchors.labels)
+                    .logicalAnd(included),
+                supervisedWeight)
+            : new Term(manager.zeros(new Shape(), type), manager.zeros(new Shape(), type));
     return new Result(unsup.loss, sup.loss, unsup.positives, sup.positives, m);
   }
 
@@ -257,17 +325,17 @@ public final class ContrastiveLoss {
     }
     // wherever p is 1, count·total >= 1; elsewhere the coefficient is 0 whatever the divisor
     NDArray coefficient = p.div(count.mul(total).maximum(NDArrays.scalar(manager, 1, type)));
-    return new Term(logP.mul(coefficient).sum().mul(NDArrays.scalar(manager, -weight, type)), total);
+    return new Term(
+        logP.mul(coefficient).sum().mul(NDArrays.scalar(manager, -weight, type)), total);
   }
-
 
   private static double read(NDArray x) {
     return x.toType(DataType.FLOAT64, false).getDouble();
   }
 
   /**
-   * Both terms of one call, as device scalars; the plain values are read (a device round trip)
-   * only by the accessors that return them.
+   * Both terms of one call, as device scalars; the plain values are read (a device round trip) only
+   * by the accessors that return them.
    *
    * @param unsup scalar, already multiplied by wU
    * @param sup scalar, already multiplied by wS; 0 when there are no labels
@@ -275,7 +343,8 @@ public final class ContrastiveLoss {
    * @param supCount Σ_b |P_b| of the supervised term (a scalar)
    * @param columns number of candidates M, padding columns included
    */
-  public record Result(NDArray unsup, NDArray sup, NDArray unsupCount, NDArray supCount, int columns) {
+  public record Result(
+      NDArray unsup, NDArray sup, NDArray unsupCount, NDArray supCount, int columns) {
 
     public NDArray total() {
       return unsup.add(sup);

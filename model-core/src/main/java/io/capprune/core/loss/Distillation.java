@@ -4,10 +4,10 @@ import ai.djl.ndarray.NDArray;
 import io.capprune.core.tensor.NDArrays;
 
 /**
- * Knowledge distillation of the movement-pruning code CAP forks (docs/cap-math.md §2):
- * T² · KL(softmax(t/T) ‖ softmax(s/T)) with reduction batchmean, i.e. summed over classes and batch
- * and divided by B. With one output (STS-B) both softmaxes are 1 and the term is exactly 0, as in
- * the reference. {@link #meanSquaredError} is this project's option for regression (off by default).
+ * Knowledge distillation of the movement-pruning code CAP forks (docs/cap-math.md §2): T² ·
+ * KL(softmax(t/T) ‖ softmax(s/T)) with reduction batchmean, i.e. summed over classes and batch and
+ * divided by B. With one output (STS-B) both softmaxes are 1 and the term is exactly 0, as in the
+ * reference. {@link #meanSquaredError} is this project's option for regression (off by default).
  */
 public final class Distillation {
 
@@ -23,21 +23,38 @@ public final class Distillation {
     }
     if (!studentLogits.getShape().equals(teacherLogits.getShape())
         || studentLogits.getShape().dimension() != 2) {
-      throw new IllegalArgumentException("student logits " + studentLogits.getShape()
-          + " and teacher logits " + teacherLogits.getShape() + " must both be [B, C]");
+      throw new IllegalArgumentException(
+          "student logits "
+              + studentLogits.getShape()
+              + " and teacher logits "
+              + teacherLogits.getShape()
+              + " must both be [B, C]");
     }
     long b = studentLogits.getShape().get(0);
-    NDArray teacher = teacherLogits.stopGradient().toType(studentLogits.getDataType(), false)
-        .div(NDArrays.scalar(studentLogits.getManager(), temperature, studentLogits.getDataType()));
+    NDArray teacher =
+        teacherLogits
+            .stopGradient()
+            .toType(studentLogits.getDataType(), false)
+            .div(
+                NDArrays.scalar(
+                    studentLogits.getManager(), temperature, studentLogits.getDataType()));
     NDArray teacherLogP = teacher.logSoftmax(1);
     NDArray teacherP = teacherLogP.exp();
-    NDArray studentLogP = studentLogits
-        .div(NDArrays.scalar(studentLogits.getManager(), temperature, studentLogits.getDataType()))
-        .logSoftmax(1);
-    return teacherP.mul(teacherLogP.sub(studentLogP)).sum()
+    NDArray studentLogP =
+        studentLogits
+            .div(
+                NDArrays.scalar(
+                    studentLogits.getManager(), temperature, studentLogits.getDataType()))
+            .logSoftmax(1);
+    return teacherP
+        .mul(teacherLogP.sub(studentLogP))
+        .sum()
         .div(NDArrays.scalar(studentLogits.getManager(), b, studentLogits.getDataType()))
-        .mul(NDArrays.scalar(studentLogits.getManager(), temperature * temperature,
-            studentLogits.getDataType()));
+        .mul(
+            NDArrays.scalar(
+                studentLogits.getManager(),
+                temperature * temperature,
+                studentLogits.getDataType()));
   }
 
   /**
@@ -49,9 +66,14 @@ public final class Distillation {
    */
   public static NDArray meanSquaredError(NDArray studentLogits, NDArray teacherLogits) {
     if (!studentLogits.getShape().equals(teacherLogits.getShape())
-        || studentLogits.getShape().dimension() != 2 || studentLogits.getShape().get(1) != 1) {
-      throw new IllegalArgumentException("regression distillation needs student and teacher outputs"
-          + " of shape [B, 1], got " + studentLogits.getShape() + " and " + teacherLogits.getShape());
+        || studentLogits.getShape().dimension() != 2
+        || studentLogits.getShape().get(1) != 1) {
+      throw new IllegalArgumentException(
+          "regression distillation needs student and teacher outputs"
+              + " of shape [B, 1], got "
+              + studentLogits.getShape()
+              + " and "
+              + teacherLogits.getShape());
     }
     NDArray teacher = teacherLogits.stopGradient().toType(studentLogits.getDataType(), false);
     return studentLogits.sub(teacher).square().mean();

@@ -24,15 +24,15 @@ public record LossTerms(double ce, double kd, double prc, double snc, double fic
   /** {@code values} in the order ce, kd, prc, snc, fic, total (the device's term vector). */
   public static LossTerms of(double[] values) {
     if (values.length != 6) {
-      throw new IllegalArgumentException("6 loss terms (ce, kd, prc, snc, fic, total), got "
-          + values.length);
+      throw new IllegalArgumentException(
+          "6 loss terms (ce, kd, prc, snc, fic, total), got " + values.length);
     }
     return new LossTerms(values[0], values[1], values[2], values[3], values[4], values[5]);
   }
 
   public LossTerms plus(LossTerms o) {
-    return new LossTerms(ce + o.ce, kd + o.kd, prc + o.prc, snc + o.snc, fic + o.fic,
-        total + o.total);
+    return new LossTerms(
+        ce + o.ce, kd + o.kd, prc + o.prc, snc + o.snc, fic + o.fic, total + o.total);
   }
 
   /**

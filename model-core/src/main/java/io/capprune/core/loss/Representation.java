@@ -1,9 +1,9 @@
 package io.capprune.core.loss;
 
 import ai.djl.ndarray.NDArray;
-import io.capprune.core.tensor.NDArrays;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
+import io.capprune.core.tensor.NDArrays;
 
 /**
  * The vector the contrastive modules compare (docs/cap-math.md §1.1), always L2-normalised like
@@ -20,7 +20,10 @@ public final class Representation {
     POOLER,
     /** The raw last-layer state of token 0, no pooler: the reference's choice for SQuAD. */
     CLS,
-    /** Attention-mask-weighted mean of the last-layer token states (unused by the reference scripts). */
+    /**
+     * Attention-mask-weighted mean of the last-layer token states (unused by the reference
+     * scripts).
+     */
     MEAN
   }
 
@@ -40,25 +43,31 @@ public final class Representation {
    */
   public static NDArray compute(
       Mode mode, NDArray classifierInput, NDArray lastHiddenState, NDArray attentionMask) {
-    return normalize(switch (mode) {
-      case POOLER -> require2d(classifierInput, "classifierInput");
-      case CLS -> require3d(lastHiddenState).get(new NDIndex(":, 0, :"));
-      case MEAN -> meanPool(require3d(lastHiddenState), attentionMask);
-    });
+    return normalize(
+        switch (mode) {
+          case POOLER -> require2d(classifierInput, "classifierInput");
+          case CLS -> require3d(lastHiddenState).get(new NDIndex(":, 0, :"));
+          case MEAN -> meanPool(require3d(lastHiddenState), attentionMask);
+        });
   }
 
   /** Row-wise L2 normalisation of [B, H], F.normalize semantics. */
   public static NDArray normalize(NDArray x) {
-    return x.div(x.norm(new int[] {1}, true)
-        .maximum(NDArrays.scalar(x.getManager(), EPS, x.getDataType())));
+    return x.div(
+        x.norm(new int[] {1}, true).maximum(NDArrays.scalar(x.getManager(), EPS, x.getDataType())));
   }
 
   private static NDArray meanPool(NDArray hidden, NDArray attentionMask) {
     Shape shape = hidden.getShape();
     if (attentionMask == null
         || !attentionMask.getShape().equals(new Shape(shape.get(0), shape.get(1)))) {
-      throw new IllegalArgumentException("attentionMask must be [B, T] = [" + shape.get(0) + ", "
-          + shape.get(1) + "] for MEAN, got " + (attentionMask == null ? "none" : attentionMask.getShape()));
+      throw new IllegalArgumentException(
+          "attentionMask must be [B, T] = ["
+              + shape.get(0)
+              + ", "
+              + shape.get(1)
+              + "] for MEAN, got "
+              + (attentionMask == null ? "none" : attentionMask.getShape()));
     }
     NDArray mask = attentionMask.toType(hidden.getDataType(), false).expandDims(2);
     NDArray summed = hidden.mul(mask).sum(new int[] {1});

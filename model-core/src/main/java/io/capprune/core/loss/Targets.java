@@ -8,7 +8,8 @@ public record Targets(int[] classes, float[] scores) {
 
   public Targets {
     if ((classes == null) == (scores == null)) {
-      throw new IllegalArgumentException("give either class labels or regression scores, not both or neither");
+      throw new IllegalArgumentException(
+          "give either class labels or regression scores, not both or neither");
     }
   }
 

@@ -35,7 +35,9 @@ public final class GradientClipper {
     return Math.sqrt(s);
   }
 
-  /** The factor gradients are multiplied by: 1 when no clipping happens (or maxNorm is infinite). */
+  /**
+   * The factor gradients are multiplied by: 1 when no clipping happens (or maxNorm is infinite).
+   */
   public static double coefficient(double norm, double maxNorm) {
     double c = maxNorm / (norm + 1e-6);
     return c < 1 ? c : 1.0;

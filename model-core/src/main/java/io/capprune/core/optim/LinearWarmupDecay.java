@@ -9,7 +9,8 @@ public record LinearWarmupDecay(long warmupSteps, long totalSteps) {
 
   public LinearWarmupDecay {
     if (warmupSteps < 0) {
-      throw new IllegalArgumentException("lr schedule: warmup_steps must be >= 0, got " + warmupSteps);
+      throw new IllegalArgumentException(
+          "lr schedule: warmup_steps must be >= 0, got " + warmupSteps);
     }
     if (totalSteps <= 0) {
       throw new IllegalArgumentException("lr schedule: total_steps must be > 0, got " + totalSteps);
@@ -17,12 +18,13 @@ public record LinearWarmupDecay(long warmupSteps, long totalSteps) {
   }
 
   /**
-   * Warmup given as a fraction of the total, as {@code TrainingArguments.warmup_ratio}:
-   * {@code ceil(totalSteps * ratio)} warmup steps.
+   * Warmup given as a fraction of the total, as {@code TrainingArguments.warmup_ratio}: {@code
+   * ceil(totalSteps * ratio)} warmup steps.
    */
   public static LinearWarmupDecay withWarmupRatio(double ratio, long totalSteps) {
     if (!(ratio >= 0 && ratio <= 1)) {
-      throw new IllegalArgumentException("lr schedule: warmup_ratio must be in [0, 1], got " + ratio);
+      throw new IllegalArgumentException(
+          "lr schedule: warmup_ratio must be in [0, 1], got " + ratio);
     }
     return new LinearWarmupDecay((long) Math.ceil(totalSteps * ratio), totalSteps);
   }

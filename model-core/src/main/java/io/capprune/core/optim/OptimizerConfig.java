@@ -18,8 +18,10 @@ public record OptimizerConfig(
 
   public OptimizerConfig {
     require(learningRate >= 0 && Double.isFinite(learningRate), "learning_rate", learningRate);
-    require(scoresLearningRate >= 0 && Double.isFinite(scoresLearningRate),
-        "mask_scores_learning_rate", scoresLearningRate);
+    require(
+        scoresLearningRate >= 0 && Double.isFinite(scoresLearningRate),
+        "mask_scores_learning_rate",
+        scoresLearningRate);
     require(weightDecay >= 0 && Double.isFinite(weightDecay), "weight_decay", weightDecay);
     require(beta1 >= 0 && beta1 < 1, "adam_beta1", beta1);
     require(beta2 >= 0 && beta2 < 1, "adam_beta2", beta2);
@@ -35,8 +37,8 @@ public record OptimizerConfig(
    * betas 0.9/0.999, eps 1e-8, clip 1.0, linear warmup over {@code warmupSteps} then decay.
    */
   public static OptimizerConfig unstructuredDefaults(long warmupSteps, long totalSteps) {
-    return new OptimizerConfig(3e-5, 1e-2, 0.0, 0.9, 0.999, 1e-8, 1.0,
-        new LinearWarmupDecay(warmupSteps, totalSteps));
+    return new OptimizerConfig(
+        3e-5, 1e-2, 0.0, 0.9, 0.999, 1e-8, 1.0, new LinearWarmupDecay(warmupSteps, totalSteps));
   }
 
   private static void require(boolean ok, String key, double value) {

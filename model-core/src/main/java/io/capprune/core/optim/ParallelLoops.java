@@ -13,15 +13,18 @@ import java.util.stream.IntStream;
  */
 public final class ParallelLoops {
 
-  private static final ForkJoinPool POOL = new ForkJoinPool(
-      Math.max(1, Runtime.getRuntime().availableProcessors()),
-      pool -> {
-        ForkJoinWorkerThread t = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(pool);
-        t.setName("capprune-driver-math-" + t.getPoolIndex());
-        t.setDaemon(true);
-        return t;
-      },
-      null, false);
+  private static final ForkJoinPool POOL =
+      new ForkJoinPool(
+          Math.max(1, Runtime.getRuntime().availableProcessors()),
+          pool -> {
+            ForkJoinWorkerThread t =
+                ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(pool);
+            t.setName("capprune-driver-math-" + t.getPoolIndex());
+            t.setDaemon(true);
+            return t;
+          },
+          null,
+          false);
 
   /** Elements per work item when a loop runs over chunks of large tensors. */
   public static final int CHUNK = 1 << 18;
@@ -44,16 +47,22 @@ public final class ParallelLoops {
       return;
     }
     AtomicReference<Throwable> failure = new AtomicReference<>();
-    POOL.submit(() -> IntStream.range(0, n).parallel().forEach(i -> {
-      if (failure.get() != null) {
-        return;
-      }
-      try {
-        body.accept(i);
-      } catch (RuntimeException | Error e) {
-        failure.compareAndSet(null, e);
-      }
-    })).join();
+    POOL.submit(
+            () ->
+                IntStream.range(0, n)
+                    .parallel()
+                    .forEach(
+                        i -> {
+                          if (failure.get() != null) {
+                            return;
+                          }
+                          try {
+                            body.accept(i);
+                          } catch (RuntimeException | Error e) {
+                            failure.compareAndSet(null, e);
+                          }
+                        }))
+        .join();
     Throwable t = failure.get();
     if (t instanceof RuntimeException r) {
       throw r;

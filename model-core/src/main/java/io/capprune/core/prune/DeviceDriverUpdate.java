@@ -28,15 +28,15 @@ import java.util.Map;
  * between steps as flat vectors over the trainable tensors in the state's order (weights, AdamW
  * moments, scores and their moments, masks), a step uploads the aggregated gradient once, and the
  * next broadcast ({@link MaskSet} bits and {@link PackedWeights}) is built there and downloaded
- * once each. The host tensors of the {@link TrainingState} are brought up to date only when
- * someone reads them (snapshots, evaluation): every accessor of the state copies back first.
+ * once each. The host tensors of the {@link TrainingState} are brought up to date only when someone
+ * reads them (snapshots, evaluation): every accessor of the state copies back first.
  *
  * <p>The arithmetic is DriverUpdate's, operation by operation in float32 with the same rounding
  * order (every operation is a separate kernel, so nothing is contracted into an FMA): on the CPU
- * the weights, moments and scores come out bit-identical, and so do the top-k masks, whose ties
- * go to the lowest flat index as in {@link MaskComputer}. What differs: the global norm is summed
- * in float64 in another order (the clip coefficient agrees to float64 rounding), and soft
- * movement's sigmoid and regulariser gradient are computed in float32 instead of float64.
+ * the weights, moments and scores come out bit-identical, and so do the top-k masks, whose ties go
+ * to the lowest flat index as in {@link MaskComputer}. What differs: the global norm is summed in
+ * float64 in another order (the clip coefficient agrees to float64 rounding), and soft movement's
+ * sigmoid and regulariser gradient are computed in float32 instead of float64.
  *
  * <p>Not thread-safe; one state at a time. {@link #close} frees the device memory (the state goes
  * back to the host first).
@@ -46,14 +46,16 @@ public final class DeviceDriverUpdate implements AutoCloseable {
   private final PruningConfig pruning;
   private final OptimizerConfig optimizer;
   private final Device device;
+
   /**
-   * How the per-tensor parts of a step (weight decay only on some tensors, score gradients only
-   * on the prunable matrices) are applied: by multiplying with 0/1 vectors over the whole state
-   * (one kernel each: the GPU's choice, where a pass costs far less than a launch per tensor), or
-   * in place on the runs of tensors concerned (the CPU's choice, where every pass over the state
+   * How the per-tensor parts of a step (weight decay only on some tensors, score gradients only on
+   * the prunable matrices) are applied: by multiplying with 0/1 vectors over the whole state (one
+   * kernel each: the GPU's choice, where a pass costs far less than a launch per tensor), or in
+   * place on the runs of tensors concerned (the CPU's choice, where every pass over the state
    * costs). The same arithmetic either way (a product with 1 or 0 is exact).
    */
   private final boolean flagVectors;
+
   private Resident resident;
 
   public DeviceDriverUpdate(PruningConfig pruning, OptimizerConfig optimizer, Device device) {
@@ -61,8 +63,8 @@ public final class DeviceDriverUpdate implements AutoCloseable {
   }
 
   /** With the strategy for per-tensor parts chosen (tests run both on the CPU). */
-  DeviceDriverUpdate(PruningConfig pruning, OptimizerConfig optimizer, Device device,
-      boolean flagVectors) {
+  DeviceDriverUpdate(
+      PruningConfig pruning, OptimizerConfig optimizer, Device device, boolean flagVectors) {
     this.pruning = pruning;
     this.optimizer = optimizer;
     this.device = device;
@@ -83,8 +85,8 @@ public final class DeviceDriverUpdate implements AutoCloseable {
 
   /** A fresh state for these weights, masks for the threshold of step 0 computed on the device. */
   public TrainingState initialState(LinkedHashMap<String, HostTensor> weights) {
-    TrainingState state = TrainingState.fresh(weights, pruning.criterion().usesScores(),
-        pruning.freezeEmbeddings());
+    TrainingState state =
+        TrainingState.fresh(weights, pruning.criterion().usesScores(), pruning.freezeEmbeddings());
     if (pruning.magnitudeScoreInit() > 0) {
       DriverUpdate.initialiseScoresFromMagnitude(state, pruning.magnitudeScoreInit());
     }
@@ -105,16 +107,21 @@ public final class DeviceDriverUpdate implements AutoCloseable {
         throw new IllegalArgumentException("gradient for unknown tensor '" + e.getKey() + "'");
       }
       if (!e.getValue().sameShape(w)) {
-        throw new IllegalArgumentException("gradient of '" + e.getKey() + "' has shape "
-            + java.util.Arrays.toString(e.getValue().shape()) + " but the weight has "
-            + java.util.Arrays.toString(w.shape()));
+        throw new IllegalArgumentException(
+            "gradient of '"
+                + e.getKey()
+                + "' has shape "
+                + java.util.Arrays.toString(e.getValue().shape())
+                + " but the weight has "
+                + java.util.Arrays.toString(w.shape()));
       }
     }
     float[] flat = new float[(int) r.n];
     for (int i = 0; i < r.names.size(); i++) {
       HostTensor g = grads.get(r.names.get(i));
       if (g == null) {
-        throw new IllegalArgumentException("no gradient for trainable tensor '" + r.names.get(i) + "'");
+        throw new IllegalArgumentException(
+            "no gradient for trainable tensor '" + r.names.get(i) + "'");
       }
       System.arraycopy(g.data(), 0, flat, (int) r.offsets[i], g.numel());
     }
@@ -122,14 +129,14 @@ public final class DeviceDriverUpdate implements AutoCloseable {
   }
 
   /**
-   * Applies a flat gradient: dL/dW' of every trainable tensor (the state's order without the
-   * frozen tensors, as {@link #trainableNames} lists them), concatenated.
+   * Applies a flat gradient: dL/dW' of every trainable tensor (the state's order without the frozen
+   * tensors, as {@link #trainableNames} lists them), concatenated.
    */
   public UpdateSummary applyFlat(TrainingState state, float[] flatGradient) {
     Resident r = bind(state);
     if (flatGradient.length != r.n) {
-      throw new IllegalArgumentException("flat gradient of " + flatGradient.length
-          + " values, the trainable tensors have " + r.n);
+      throw new IllegalArgumentException(
+          "flat gradient of " + flatGradient.length + " values, the trainable tensors have " + r.n);
     }
     try (NDManager step = r.manager.newSubManager()) {
       NDArray g = r.upload(step, flatGradient);
@@ -138,14 +145,14 @@ public final class DeviceDriverUpdate implements AutoCloseable {
   }
 
   /**
-   * Copies a flat gradient ({@link #trainableNames} order) to the device, attached to {@code
-   * into}: what {@link #applyFlat} does before {@link #apply(TrainingState, NDArray)}.
+   * Copies a flat gradient ({@link #trainableNames} order) to the device, attached to {@code into}:
+   * what {@link #applyFlat} does before {@link #apply(TrainingState, NDArray)}.
    */
   public NDArray upload(TrainingState state, float[] flatGradient, NDManager into) {
     Resident r = bind(state);
     if (flatGradient.length != r.n) {
-      throw new IllegalArgumentException("flat gradient of " + flatGradient.length
-          + " values, the trainable tensors have " + r.n);
+      throw new IllegalArgumentException(
+          "flat gradient of " + flatGradient.length + " values, the trainable tensors have " + r.n);
     }
     return r.upload(into, flatGradient);
   }
@@ -157,8 +164,14 @@ public final class DeviceDriverUpdate implements AutoCloseable {
   public UpdateSummary apply(TrainingState state, NDArray g) {
     Resident r = bind(state);
     if (g.size() != r.n || g.getDataType() != DataType.FLOAT32) {
-      throw new IllegalArgumentException("flat gradient of " + g.size() + " " + g.getDataType()
-          + " values, the trainable tensors have " + r.n + " float32");
+      throw new IllegalArgumentException(
+          "flat gradient of "
+              + g.size()
+              + " "
+              + g.getDataType()
+              + " values, the trainable tensors have "
+              + r.n
+              + " float32");
     }
     UpdateSummary s = r.step(state, g.toDevice(device, false));
     return s;
@@ -185,15 +198,18 @@ public final class DeviceDriverUpdate implements AutoCloseable {
   }
 
   /**
-   * The step's broadcast: {@code names} (the trainable tensors, in order) packed against
-   * {@code masks} as {@link PackedWeights#pack} packs them, selected and encoded on the device.
+   * The step's broadcast: {@code names} (the trainable tensors, in order) packed against {@code
+   * masks} as {@link PackedWeights#pack} packs them, selected and encoded on the device.
    */
-  public PackedWeights pack(TrainingState state, List<String> names, MaskSet masks,
-      WirePrecision precision) {
+  public PackedWeights pack(
+      TrainingState state, List<String> names, MaskSet masks, WirePrecision precision) {
     Resident r = bind(state);
     if (!names.equals(r.names)) {
-      throw new IllegalArgumentException("device packing packs the trainable tensors in the "
-          + "state's order, got another list of " + names.size() + " names");
+      throw new IllegalArgumentException(
+          "device packing packs the trainable tensors in the "
+              + "state's order, got another list of "
+              + names.size()
+              + " names");
     }
     List<int[]> shapes = new ArrayList<>();
     for (String name : names) {
@@ -255,7 +271,8 @@ public final class DeviceDriverUpdate implements AutoCloseable {
 
   /** Arrays the device holds for the state now (for tests: a step must leave none behind). */
   int residentArrays() {
-    return resident == null ? 0
+    return resident == null
+        ? 0
         : ((ai.djl.ndarray.BaseNDManager) resident.manager).getManagedArrays().size();
   }
 
@@ -270,8 +287,11 @@ public final class DeviceDriverUpdate implements AutoCloseable {
 
   private Resident bind(TrainingState state) {
     PruningCriterion criterion = pruning.criterion();
-    if (criterion.usesScores() && state.scoresOnHost().isEmpty() && !state.masksOnHost().isEmpty()) {
-      throw new IllegalArgumentException("training state has no scores but the method is " + criterion);
+    if (criterion.usesScores()
+        && state.scoresOnHost().isEmpty()
+        && !state.masksOnHost().isEmpty()) {
+      throw new IllegalArgumentException(
+          "training state has no scores but the method is " + criterion);
     }
     if (resident != null && resident.owner == state && state.resident() == resident) {
       return resident;
@@ -293,31 +313,43 @@ public final class DeviceDriverUpdate implements AutoCloseable {
     final long[] offsets;
     final long[] numels;
     final long n;
+
     /** Indices into names of the prunable matrices, in order. */
     final int[] prunable;
+
     final boolean scores;
     NDArray w;
     NDArray m1;
     NDArray v1;
+
     /** Mask values; 1 on every entry of a tensor that is not pruned. */
     NDArray mask;
+
     NDArray s;
     NDArray sm;
     NDArray sv;
+
     /** With {@link #flagVectors}: 1 on the entries of prunable matrices, 0 elsewhere. */
     final NDArray prunableFlag;
+
     /** With {@link #flagVectors}: 1 on the entries of tensors with weight decay, 0 elsewhere. */
     final NDArray decayFlag;
+
     /** [from, to) runs of the flat vectors that hold no prunable matrix. */
     final List<int[]> others;
+
     /** [from, to) runs of the flat vectors whose tensors have weight decay. */
     final List<int[]> decayRuns;
+
     /** 1 / numel of the matrix on prunable entries, 0 elsewhere (soft movement). */
     final NDArray inverseNumel;
+
     /** Whether the host tensors miss changes made here. */
     boolean dirty;
+
     MaskSet maskSet;
     long[] kept;
+
     /** Reused for uploads: a direct buffer of n floats. */
     private ByteBuffer staging;
 
@@ -355,24 +387,53 @@ public final class DeviceDriverUpdate implements AutoCloseable {
       w = upload(manager, gather(i -> weights.get(names.get(i)).data(), 0f));
       m1 = upload(manager, gather(i -> state.expAvgOnHost().get(names.get(i)).data(), 0f));
       v1 = upload(manager, gather(i -> state.expAvgSqOnHost().get(names.get(i)).data(), 0f));
-      mask = upload(manager, gather(i -> isPrunable[i] ? state.masksOnHost().get(names.get(i)).data()
-          : null, 1f));
+      mask =
+          upload(
+              manager,
+              gather(i -> isPrunable[i] ? state.masksOnHost().get(names.get(i)).data() : null, 1f));
       if (scores) {
-        s = upload(manager, gather(i -> isPrunable[i] ? state.scoresOnHost().get(names.get(i)).data()
-            : null, 0f));
-        sm = upload(manager, gather(i -> isPrunable[i] ? state.expAvgOnHost()
-            .get(ParameterNames.scoresName(names.get(i))).data() : null, 0f));
-        sv = upload(manager, gather(i -> isPrunable[i] ? state.expAvgSqOnHost()
-            .get(ParameterNames.scoresName(names.get(i))).data() : null, 0f));
+        s =
+            upload(
+                manager,
+                gather(
+                    i -> isPrunable[i] ? state.scoresOnHost().get(names.get(i)).data() : null, 0f));
+        sm =
+            upload(
+                manager,
+                gather(
+                    i ->
+                        isPrunable[i]
+                            ? state
+                                .expAvgOnHost()
+                                .get(ParameterNames.scoresName(names.get(i)))
+                                .data()
+                            : null,
+                    0f));
+        sv =
+            upload(
+                manager,
+                gather(
+                    i ->
+                        isPrunable[i]
+                            ? state
+                                .expAvgSqOnHost()
+                                .get(ParameterNames.scoresName(names.get(i)))
+                                .data()
+                            : null,
+                    0f));
       }
-      prunableFlag = flagVectors && scores ? upload(manager, constant(i -> isPrunable[i] ? 1f : 0f))
-          : null;
-      decayFlag = flagVectors && optimizer.weightDecay() != 0
-          ? upload(manager, constant(i -> ParameterNames.isNoDecay(names.get(i)) ? 0f : 1f)) : null;
+      prunableFlag =
+          flagVectors && scores ? upload(manager, constant(i -> isPrunable[i] ? 1f : 0f)) : null;
+      decayFlag =
+          flagVectors && optimizer.weightDecay() != 0
+              ? upload(manager, constant(i -> ParameterNames.isNoDecay(names.get(i)) ? 0f : 1f))
+              : null;
       others = runs(i -> !isPrunable[i]);
       decayRuns = runs(i -> !ParameterNames.isNoDecay(names.get(i)));
-      inverseNumel = pruning.criterion() == PruningCriterion.SOFT_MOVEMENT
-          ? upload(manager, constant(i -> isPrunable[i] ? (float) (1.0 / numels[i]) : 0f)) : null;
+      inverseNumel =
+          pruning.criterion() == PruningCriterion.SOFT_MOVEMENT
+              ? upload(manager, constant(i -> isPrunable[i] ? (float) (1.0 / numels[i]) : 0f))
+              : null;
       kept = countKept();
     }
 
@@ -410,7 +471,8 @@ public final class DeviceDriverUpdate implements AutoCloseable {
     private float[] constant(java.util.function.IntFunction<Float> value) {
       float[] flat = new float[(int) n];
       for (int i = 0; i < names.size(); i++) {
-        java.util.Arrays.fill(flat, (int) offsets[i], (int) (offsets[i] + numels[i]), value.apply(i));
+        java.util.Arrays.fill(
+            flat, (int) offsets[i], (int) (offsets[i] + numels[i]), value.apply(i));
       }
       return flat;
     }
@@ -440,9 +502,9 @@ public final class DeviceDriverUpdate implements AutoCloseable {
     }
 
     /**
-     * A float32 constant made on the device by a fill kernel. DJL's {@code op(Number)} copies
-     * the number from the heap to the device, which on a GPU waits for the queued kernels: a
-     * step would stop the device some twenty times.
+     * A float32 constant made on the device by a fill kernel. DJL's {@code op(Number)} copies the
+     * number from the heap to the device, which on a GPU waits for the queued kernels: a step would
+     * stop the device some twenty times.
      */
     NDArray scalar(NDManager into, float value) {
       return into.full(new Shape(), value, DataType.FLOAT32, device);
@@ -481,8 +543,9 @@ public final class DeviceDriverUpdate implements AutoCloseable {
             NDArray sig = s.getNDArrayInternal().sigmoid();
             sig.attach(tmp);
             if (numPrunable > 0) {
-              regularizer = sig.mul(inverseNumel).toType(DataType.FLOAT64, false).sum().getDouble()
-                  / numPrunable;
+              regularizer =
+                  sig.mul(inverseNumel).toType(DataType.FLOAT64, false).sum().getDouble()
+                      / numPrunable;
             }
             if (lambda != 0) {
               NDArray r = sig.neg().add(scalar(tmp, 1f)).mul(sig);
@@ -508,10 +571,17 @@ public final class DeviceDriverUpdate implements AutoCloseable {
         double lr = optimizer.learningRate() * mult;
         double scoresLr = optimizer.scoresLearningRate() * mult;
         long adamStep = t + 1;
-        AdamW.StepCoefficients cw = AdamW.coefficients(lr, optimizer.beta1(), optimizer.beta2(),
-            optimizer.epsilon(), optimizer.weightDecay(), adamStep);
-        AdamW.StepCoefficients cs = AdamW.coefficients(scoresLr, optimizer.beta1(),
-            optimizer.beta2(), optimizer.epsilon(), 0, adamStep);
+        AdamW.StepCoefficients cw =
+            AdamW.coefficients(
+                lr,
+                optimizer.beta1(),
+                optimizer.beta2(),
+                optimizer.epsilon(),
+                optimizer.weightDecay(),
+                adamStep);
+        AdamW.StepCoefficients cs =
+            AdamW.coefficients(
+                scoresLr, optimizer.beta1(), optimizer.beta2(), optimizer.epsilon(), 0, adamStep);
         // dL/dS used W before this step's update (gs is computed above), as autograd does
         adamW(w, gw, m1, v1, cw, true);
         if (gs != null) {
@@ -526,10 +596,21 @@ public final class DeviceDriverUpdate implements AutoCloseable {
         }
         List<SparsityReport.Entry> entries = new ArrayList<>();
         for (int j = 0; j < prunable.length; j++) {
-          entries.add(new SparsityReport.Entry(names.get(prunable[j]), numels[prunable[j]], kept[j]));
+          entries.add(
+              new SparsityReport.Entry(names.get(prunable[j]), numels[prunable[j]], kept[j]));
         }
-        regularizer = criterion == PruningCriterion.SOFT_MOVEMENT && numPrunable > 0 ? regularizer : 0;
-        return new UpdateSummary(t, norm, clip, lr, scoresLr, threshold, next, lambda, regularizer,
+        regularizer =
+            criterion == PruningCriterion.SOFT_MOVEMENT && numPrunable > 0 ? regularizer : 0;
+        return new UpdateSummary(
+            t,
+            norm,
+            clip,
+            lr,
+            scoresLr,
+            threshold,
+            next,
+            lambda,
+            regularizer,
             new SparsityReport(entries, state.encoderOtherParams()));
       }
     }
@@ -539,7 +620,8 @@ public final class DeviceDriverUpdate implements AutoCloseable {
      * with itself (one read of it; squares of floats are exact in float64).
      */
     private double squaredNorm(NDArray x) {
-      try (NDArray d = x.toType(DataType.FLOAT64, false); NDArray sum = d.dot(d)) {
+      try (NDArray d = x.toType(DataType.FLOAT64, false);
+          NDArray sum = d.dot(d)) {
         return sum.getDouble();
       }
     }
@@ -548,24 +630,32 @@ public final class DeviceDriverUpdate implements AutoCloseable {
     private IllegalArgumentException notFinite(NDArray g) {
       for (int i = 0; i < names.size(); i++) {
         double sq;
-        try (NDManager tmp = manager.newSubManager(); NDArray seg = segment(tmp, g, i); NDArray d = seg.toType(DataType.FLOAT64, false);
-            NDArray x = d.square(); NDArray sum = x.sum()) {
+        try (NDManager tmp = manager.newSubManager();
+            NDArray seg = segment(tmp, g, i);
+            NDArray d = seg.toType(DataType.FLOAT64, false);
+            NDArray x = d.square();
+            NDArray sum = x.sum()) {
           sq = sum.getDouble();
         }
         if (!Double.isFinite(sq)) {
-          return new IllegalArgumentException("gradient of '" + names.get(i)
-              + "' is not finite (squared norm " + sq + "); state left unchanged");
+          return new IllegalArgumentException(
+              "gradient of '"
+                  + names.get(i)
+                  + "' is not finite (squared norm "
+                  + sq
+                  + "); state left unchanged");
         }
       }
       return new IllegalArgumentException("gradient is not finite; state left unchanged");
     }
 
     /**
-     * AdamW in place, in DriverUpdate's order of float operations: m = b1 m + a1 g; v = b2 v +
-     * (a2 g) g; p = p - (step m) / (sqrt(v) + eps); p = p - decay p (on {@link #decayRuns} when {@code decayed}).
+     * AdamW in place, in DriverUpdate's order of float operations: m = b1 m + a1 g; v = b2 v + (a2
+     * g) g; p = p - (step m) / (sqrt(v) + eps); p = p - decay p (on {@link #decayRuns} when {@code
+     * decayed}).
      */
-    private void adamW(NDArray p, NDArray grad, NDArray m, NDArray v, AdamW.StepCoefficients c,
-        boolean decayed) {
+    private void adamW(
+        NDArray p, NDArray grad, NDArray m, NDArray v, AdamW.StepCoefficients c, boolean decayed) {
       try (NDManager tmp = manager.newSubManager()) {
         m.muli(scalar(tmp, c.beta1()));
         NDArray a = grad.mul(scalar(tmp, c.oneMinusBeta1()));
@@ -601,9 +691,9 @@ public final class DeviceDriverUpdate implements AutoCloseable {
     }
 
     /**
-     * The correctly rounded float32 square root, as Java's {@code (float) Math.sqrt}. CUDA's
-     * float sqrt is; libtorch's CPU kernel goes through MKL's vsSqrt, which may be 1 ulp off, so
-     * there it is taken in float64 and rounded (exact: float64 holds twice float32's precision).
+     * The correctly rounded float32 square root, as Java's {@code (float) Math.sqrt}. CUDA's float
+     * sqrt is; libtorch's CPU kernel goes through MKL's vsSqrt, which may be 1 ulp off, so there it
+     * is taken in float64 and rounded (exact: float64 holds twice float32's precision).
      */
     private NDArray sqrt(NDManager tmp, NDArray v) {
       if (device.isGpu()) {
@@ -646,8 +736,8 @@ public final class DeviceDriverUpdate implements AutoCloseable {
             for (int j : members) {
               views.add(source(tmp, prunable[j]));
             }
-            NDArray x = members.size() == 1 ? views.get(0).reshape(1, e.getKey())
-                : NDArrays.stack(views);
+            NDArray x =
+                members.size() == 1 ? views.get(0).reshape(1, e.getKey()) : NDArrays.stack(views);
             x.attach(tmp);
             NDArray keep = topK(tmp, x, k, members).toType(DataType.FLOAT32, false);
             keep.attach(tmp);
@@ -664,7 +754,8 @@ public final class DeviceDriverUpdate implements AutoCloseable {
         for (int i = 0; i < names.size(); i++) {
           if (j < prunable.length && prunable[j] == i) {
             NDArray row = rows[j++];
-            parts.add(row.getDataType() == DataType.FLOAT32 ? row : row.toType(DataType.FLOAT32, false));
+            parts.add(
+                row.getDataType() == DataType.FLOAT32 ? row : row.toType(DataType.FLOAT32, false));
           } else {
             if (ones == null) {
               long max = 0;
@@ -718,7 +809,8 @@ public final class DeviceDriverUpdate implements AutoCloseable {
       NDArray equal = x.eq(t);
       above.attach(tmp);
       equal.attach(tmp);
-      NDArray counts = NDArrays.stack(new NDList(above.sum(new int[] {1}), equal.sum(new int[] {1})));
+      NDArray counts =
+          NDArrays.stack(new NDList(above.sum(new int[] {1}), equal.sum(new int[] {1})));
       counts.attach(tmp);
       long[] c = counts.toType(DataType.INT64, false).toLongArray();
       boolean excessTies = false;
@@ -770,14 +862,18 @@ public final class DeviceDriverUpdate implements AutoCloseable {
       kept = counts.toLongArray();
     }
 
-    /** sigmoid(S) > tau as S > logit(tau); at least {@link MaskComputer#softFloor} kept per matrix. */
+    /**
+     * sigmoid(S) > tau as S > logit(tau); at least {@link MaskComputer#softFloor} kept per matrix.
+     */
     private void softMasks(NDManager tmp, double tau, NDArray[] rows) {
       if (!(tau >= 0 && tau <= 1)) {
-        throw new IllegalArgumentException("soft threshold of '" + names.get(prunable[0])
-            + "' must be in [0, 1], got " + tau);
+        throw new IllegalArgumentException(
+            "soft threshold of '" + names.get(prunable[0]) + "' must be in [0, 1], got " + tau);
       }
-      double cut = tau <= 0 ? Double.NEGATIVE_INFINITY
-          : tau >= 1 ? Double.POSITIVE_INFINITY : Math.log(tau / (1 - tau));
+      double cut =
+          tau <= 0
+              ? Double.NEGATIVE_INFINITY
+              : tau >= 1 ? Double.POSITIVE_INFINITY : Math.log(tau / (1 - tau));
       // float v > double cut  <=>  v > (float) cut, or v >= (float) cut where rounding went up
       float cf = (float) cut;
       NDArray pass = (double) cf > cut ? s.gte(scalar(tmp, cf)) : s.gt(scalar(tmp, cf));
@@ -807,7 +903,8 @@ public final class DeviceDriverUpdate implements AutoCloseable {
       try (NDArray nan = isNan.any()) {
         if (nan.getBoolean()) {
           for (int j = 0; j < prunable.length; j++) {
-            try (NDManager m = manager.newSubManager(); NDArray seg = segment(m, s, prunable[j]);
+            try (NDManager m = manager.newSubManager();
+                NDArray seg = segment(m, s, prunable[j]);
                 NDArray any = seg.isNaN().any()) {
               if (any.getBoolean()) {
                 throw nanError(j);
@@ -822,15 +919,16 @@ public final class DeviceDriverUpdate implements AutoCloseable {
       int i = prunable[j];
       NDArray src = pruning.criterion() == PruningCriterion.MAGNITUDE ? w : s;
       float[] v;
-      try (NDManager m = manager.newSubManager(); NDArray seg = segment(m, src, i)) {
+      try (NDManager m = manager.newSubManager();
+          NDArray seg = segment(m, src, i)) {
         v = seg.toFloatArray();
       }
       int at = 0;
       while (at < v.length && !Float.isNaN(v[at])) {
         at++;
       }
-      return new IllegalArgumentException("'" + names.get(i) + "' holds NaN (first at flat index "
-          + at + ")");
+      return new IllegalArgumentException(
+          "'" + names.get(i) + "' holds NaN (first at flat index " + at + ")");
     }
 
     /** Kept entries per prunable matrix, counted on the device. */
@@ -858,15 +956,31 @@ public final class DeviceDriverUpdate implements AutoCloseable {
       scatter(w, i -> state.weightsOnHost().get(names.get(i)).data());
       scatter(m1, i -> state.expAvgOnHost().get(names.get(i)).data());
       scatter(v1, i -> state.expAvgSqOnHost().get(names.get(i)).data());
-      scatter(mask, i -> state.masksOnHost().containsKey(names.get(i))
-          ? state.masksOnHost().get(names.get(i)).data() : null);
+      scatter(
+          mask,
+          i ->
+              state.masksOnHost().containsKey(names.get(i))
+                  ? state.masksOnHost().get(names.get(i)).data()
+                  : null);
       if (scores) {
-        scatter(s, i -> state.scoresOnHost().containsKey(names.get(i))
-            ? state.scoresOnHost().get(names.get(i)).data() : null);
-        scatter(sm, i -> state.scoresOnHost().containsKey(names.get(i))
-            ? state.expAvgOnHost().get(ParameterNames.scoresName(names.get(i))).data() : null);
-        scatter(sv, i -> state.scoresOnHost().containsKey(names.get(i))
-            ? state.expAvgSqOnHost().get(ParameterNames.scoresName(names.get(i))).data() : null);
+        scatter(
+            s,
+            i ->
+                state.scoresOnHost().containsKey(names.get(i))
+                    ? state.scoresOnHost().get(names.get(i)).data()
+                    : null);
+        scatter(
+            sm,
+            i ->
+                state.scoresOnHost().containsKey(names.get(i))
+                    ? state.expAvgOnHost().get(ParameterNames.scoresName(names.get(i))).data()
+                    : null);
+        scatter(
+            sv,
+            i ->
+                state.scoresOnHost().containsKey(names.get(i))
+                    ? state.expAvgSqOnHost().get(ParameterNames.scoresName(names.get(i))).data()
+                    : null);
       }
       dirty = false;
     }

@@ -11,7 +11,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * One optimisation step on the driver (docs/cap-math.md §3.2-3.4 and 4.1 step b after the backward):
+ * One optimisation step on the driver (docs/cap-math.md §3.2-3.4 and 4.1 step b after the
+ * backward):
  *
  * <ol>
  *   <li>gradients of the stored parameters from the workers' dL/dW' (W' = W * M is the leaf the
@@ -20,20 +21,21 @@ import java.util.Map;
  *   <li>global norm clipping over all of them, scores included;
  *   <li>AdamW on weights (decay except biases and LayerNorm) and scores (own LR, no decay), both
  *       with the LR multiplier of the current step;
- *   <li>step + 1, and masks recomputed for the threshold of the new step (magnitude: from |W|
- *       after the update).
+ *   <li>step + 1, and masks recomputed for the threshold of the new step (magnitude: from |W| after
+ *       the update).
  * </ol>
  *
  * Every loop runs over chunks of the flat arrays on all cores; the clipping needs the global norm
  * first, so there is one read-only pass (norm) and one update pass, then the mask selection.
- * Nothing in the state changes if the gradients are rejected (unknown or missing name, wrong
- * shape, non-finite norm). One {@code apply} at a time per instance: soft movement keeps a
- * scratch array per matrix (the regulariser gradient between the two passes).
+ * Nothing in the state changes if the gradients are rejected (unknown or missing name, wrong shape,
+ * non-finite norm). One {@code apply} at a time per instance: soft movement keeps a scratch array
+ * per matrix (the regulariser gradient between the two passes).
  */
 public final class DriverUpdate {
 
   private final PruningConfig pruning;
   private final OptimizerConfig optimizer;
+
   /** Soft movement: lambda dR/dS per score between the two passes of one step (not state). */
   private final Map<String, float[]> regularizerBuffers = new java.util.HashMap<>();
 
@@ -69,8 +71,8 @@ public final class DriverUpdate {
 
   /** A fresh state for these weights with masks for the threshold of step 0. Takes ownership. */
   public TrainingState initialState(java.util.LinkedHashMap<String, HostTensor> weights) {
-    TrainingState state = TrainingState.fresh(weights, pruning.criterion().usesScores(),
-        pruning.freezeEmbeddings());
+    TrainingState state =
+        TrainingState.fresh(weights, pruning.criterion().usesScores(), pruning.freezeEmbeddings());
     if (pruning.magnitudeScoreInit() > 0) {
       initialiseScoresFromMagnitude(state, pruning.magnitudeScoreInit());
     }
@@ -81,15 +83,16 @@ public final class DriverUpdate {
   }
 
   /**
-   * Applies the aggregated gradients: dL/dW' for prunable matrices, dL/dp for every other
-   * trainable parameter. Gradients of frozen parameters are ignored.
+   * Applies the aggregated gradients: dL/dW' for prunable matrices, dL/dp for every other trainable
+   * parameter. Gradients of frozen parameters are ignored.
    */
   public UpdateSummary apply(TrainingState state, Map<String, HostTensor> grads) {
     // a state a device update held continues on the host: its arrays come back first
     state.releaseDevice();
     PruningCriterion criterion = pruning.criterion();
     if (criterion.usesScores() && state.scores().isEmpty() && !state.masks().isEmpty()) {
-      throw new IllegalArgumentException("training state has no scores but the method is " + criterion);
+      throw new IllegalArgumentException(
+          "training state has no scores but the method is " + criterion);
     }
     List<Slot> slots = slots(state, grads);
     long t = state.step();
@@ -101,17 +104,19 @@ public final class DriverUpdate {
     int nChunks = chunks[0].length;
     double[] sq = new double[nChunks];
     double[] sig = new double[nChunks];
-    ParallelLoops.forEach(nChunks, c -> {
-      Slot s = slots.get(chunks[0][c]);
-      double rc = regCoef(s, lambda, numPrunable);
-      if (criterion == PruningCriterion.SOFT_MOVEMENT && s.mask != null) {
-        double[] both = softSums(s, rc, chunks[1][c], chunks[2][c]);
-        sq[c] = both[0];
-        sig[c] = both[1];
-      } else {
-        sq[c] = sumOfSquares(s, criterion, chunks[1][c], chunks[2][c]);
-      }
-    });
+    ParallelLoops.forEach(
+        nChunks,
+        c -> {
+          Slot s = slots.get(chunks[0][c]);
+          double rc = regCoef(s, lambda, numPrunable);
+          if (criterion == PruningCriterion.SOFT_MOVEMENT && s.mask != null) {
+            double[] both = softSums(s, rc, chunks[1][c], chunks[2][c]);
+            sq[c] = both[0];
+            sig[c] = both[1];
+          } else {
+            sq[c] = sumOfSquares(s, criterion, chunks[1][c], chunks[2][c]);
+          }
+        });
     double[] perSlot = new double[slots.size()];
     double regularizer = 0;
     for (int c = 0; c < nChunks; c++) {
@@ -124,13 +129,19 @@ public final class DriverUpdate {
     double total = 0;
     for (int i = 0; i < perSlot.length; i++) {
       if (!Double.isFinite(perSlot[i])) {
-        throw new IllegalArgumentException("gradient of '" + slots.get(i).name
-            + "' is not finite (squared norm " + perSlot[i] + "); state left unchanged");
+        throw new IllegalArgumentException(
+            "gradient of '"
+                + slots.get(i).name
+                + "' is not finite (squared norm "
+                + perSlot[i]
+                + "); state left unchanged");
       }
       total += perSlot[i];
     }
-    regularizer = criterion == PruningCriterion.SOFT_MOVEMENT && numPrunable > 0
-        ? regularizer / numPrunable : 0;
+    regularizer =
+        criterion == PruningCriterion.SOFT_MOVEMENT && numPrunable > 0
+            ? regularizer / numPrunable
+            : 0;
     double norm = Math.sqrt(total);
     double clip = GradientClipper.coefficient(norm, optimizer.maxGradNorm());
     float cf = (float) clip;
@@ -139,41 +150,59 @@ public final class DriverUpdate {
     double lr = optimizer.learningRate() * mult;
     double scoresLr = optimizer.scoresLearningRate() * mult;
     long adamStep = t + 1;
-    AdamW.StepCoefficients decayed = AdamW.coefficients(lr, optimizer.beta1(), optimizer.beta2(),
-        optimizer.epsilon(), optimizer.weightDecay(), adamStep);
-    AdamW.StepCoefficients plain = AdamW.coefficients(lr, optimizer.beta1(), optimizer.beta2(),
-        optimizer.epsilon(), 0, adamStep);
-    AdamW.StepCoefficients forScores = AdamW.coefficients(scoresLr, optimizer.beta1(),
-        optimizer.beta2(), optimizer.epsilon(), 0, adamStep);
+    AdamW.StepCoefficients decayed =
+        AdamW.coefficients(
+            lr,
+            optimizer.beta1(),
+            optimizer.beta2(),
+            optimizer.epsilon(),
+            optimizer.weightDecay(),
+            adamStep);
+    AdamW.StepCoefficients plain =
+        AdamW.coefficients(
+            lr, optimizer.beta1(), optimizer.beta2(), optimizer.epsilon(), 0, adamStep);
+    AdamW.StepCoefficients forScores =
+        AdamW.coefficients(
+            scoresLr, optimizer.beta1(), optimizer.beta2(), optimizer.epsilon(), 0, adamStep);
 
     double next = pruning.thresholdAt(t + 1);
     // Top-k per matrix is fused with the update: one task per prunable matrix writes the new
     // weights/scores and the histogram the selection starts from, then selects. Saves a pass.
-    boolean fusedTopK = !pruning.globalTopK() && criterion != PruningCriterion.SOFT_MOVEMENT
-        && criterion.recomputesMasks();
+    boolean fusedTopK =
+        !pruning.globalTopK()
+            && criterion != PruningCriterion.SOFT_MOVEMENT
+            && criterion.recomputesMasks();
     int[][] tasks = fusedTopK ? wholeMatricesAndChunks(slots) : chunks;
     long[] keptBySlot = new long[slots.size()];
-    ParallelLoops.forEach(tasks[0].length, c -> {
-      int slot = tasks[0][c];
-      Slot s = slots.get(slot);
-      AdamW.StepCoefficients cw = s.decay ? decayed : plain;
-      int from = tasks[1][c];
-      int to = tasks[2][c];
-      int[] hist = fusedTopK && s.mask != null ? MaskComputer.histogram() : null;
-      if (s.mask == null) {
-        AdamW.update(s.w, s.g, cf, s.m, s.v, from, to, cw);
-      } else if (!criterion.usesScores()) {
-        updateMasked(s, cf, from, to, cw, hist);
-      } else {
-        updateWithScores(s, cf, lambda == 0 ? null : s.regularizerGradient, from, to, cw, forScores, hist);
-      }
-      if (hist != null) {
-        int k = (int) MaskComputer.keepCount(next, s.w.length);
-        MaskComputer.topKFromHistogram(s.name, criterion == PruningCriterion.MAGNITUDE ? s.w : s.scores,
-            criterion == PruningCriterion.MAGNITUDE, k, s.mask, hist);
-        keptBySlot[slot] = k;
-      }
-    });
+    ParallelLoops.forEach(
+        tasks[0].length,
+        c -> {
+          int slot = tasks[0][c];
+          Slot s = slots.get(slot);
+          AdamW.StepCoefficients cw = s.decay ? decayed : plain;
+          int from = tasks[1][c];
+          int to = tasks[2][c];
+          int[] hist = fusedTopK && s.mask != null ? MaskComputer.histogram() : null;
+          if (s.mask == null) {
+            AdamW.update(s.w, s.g, cf, s.m, s.v, from, to, cw);
+          } else if (!criterion.usesScores()) {
+            updateMasked(s, cf, from, to, cw, hist);
+          } else {
+            updateWithScores(
+                s, cf, lambda == 0 ? null : s.regularizerGradient, from, to, cw, forScores, hist);
+          }
+          if (hist != null) {
+            int k = (int) MaskComputer.keepCount(next, s.w.length);
+            MaskComputer.topKFromHistogram(
+                s.name,
+                criterion == PruningCriterion.MAGNITUDE ? s.w : s.scores,
+                criterion == PruningCriterion.MAGNITUDE,
+                k,
+                s.mask,
+                hist);
+            keptBySlot[slot] = k;
+          }
+        });
     state.advance();
     Map<String, Long> kept = new java.util.HashMap<>();
     if (fusedTopK) {
@@ -194,7 +223,16 @@ public final class DriverUpdate {
     for (Map.Entry<String, HostTensor> e : state.masks().entrySet()) {
       entries.add(new SparsityReport.Entry(e.getKey(), e.getValue().numel(), kept.get(e.getKey())));
     }
-    return new UpdateSummary(t, norm, clip, lr, scoresLr, threshold, next, lambda, regularizer,
+    return new UpdateSummary(
+        t,
+        norm,
+        clip,
+        lr,
+        scoresLr,
+        threshold,
+        next,
+        lambda,
+        regularizer,
         new SparsityReport(entries, state.encoderOtherParams()));
   }
 
@@ -206,7 +244,8 @@ public final class DriverUpdate {
     if (!pruning.criterion().recomputesMasks()) {
       long[] kept = new long[m];
       for (int j = 0; j < m; j++) {
-        kept[j] = state.masks().get(names.get(j)).numel() - state.masks().get(names.get(j)).countZeros();
+        kept[j] =
+            state.masks().get(names.get(j)).numel() - state.masks().get(names.get(j)).countZeros();
       }
       return kept;
     }
@@ -215,8 +254,10 @@ public final class DriverUpdate {
     PruningCriterion criterion = pruning.criterion();
     for (String name : names) {
       masks.add(state.masks().get(name).data());
-      source.add(criterion == PruningCriterion.MAGNITUDE
-          ? state.weights().get(name).data() : state.scores().get(name).data());
+      source.add(
+          criterion == PruningCriterion.MAGNITUDE
+              ? state.weights().get(name).data()
+              : state.scores().get(name).data());
     }
     boolean magnitude = criterion == PruningCriterion.MAGNITUDE;
     if (pruning.globalTopK()) {
@@ -229,26 +270,34 @@ public final class DriverUpdate {
       order[j] = j;
     }
     Arrays.sort(order, (a, b) -> Integer.compare(source.get(b).length, source.get(a).length));
-    ParallelLoops.forEach(m, j -> {
-      int idx = order[j];
-      float[] src = source.get(idx);
-      if (criterion == PruningCriterion.SOFT_MOVEMENT) {
-        kept[idx] = MaskComputer.softThreshold(names.get(idx), src, threshold, masks.get(idx));
-      } else {
-        int k = (int) MaskComputer.keepCount(threshold, src.length);
-        MaskComputer.topK(names.get(idx), src, magnitude, k, masks.get(idx));
-        kept[idx] = k;
-      }
-    });
+    ParallelLoops.forEach(
+        m,
+        j -> {
+          int idx = order[j];
+          float[] src = source.get(idx);
+          if (criterion == PruningCriterion.SOFT_MOVEMENT) {
+            kept[idx] = MaskComputer.softThreshold(names.get(idx), src, threshold, masks.get(idx));
+          } else {
+            int k = (int) MaskComputer.keepCount(threshold, src.length);
+            MaskComputer.topK(names.get(idx), src, magnitude, k, masks.get(idx));
+            kept[idx] = k;
+          }
+        });
     return kept;
   }
 
-  /** lambda / (M * numel): the factor of sigmoid'(S) in lambda dR/dS, as SoftMovementRegularizer computes it. */
+  /**
+   * lambda / (M * numel): the factor of sigmoid'(S) in lambda dR/dS, as SoftMovementRegularizer
+   * computes it.
+   */
   private static double regCoef(Slot s, double lambda, int numPrunable) {
     return s.mask == null || lambda == 0 ? 0 : lambda / ((double) numPrunable * s.w.length);
   }
 
-  /** The squared norm of this chunk's parameter gradients, computed as the update pass computes them. */
+  /**
+   * The squared norm of this chunk's parameter gradients, computed as the update pass computes
+   * them.
+   */
   private static double sumOfSquares(Slot s, PruningCriterion criterion, int from, int to) {
     if (s.mask == null) {
       return GradientClipper.sumOfSquares(s.g, from, to);
@@ -273,9 +322,9 @@ public final class DriverUpdate {
   }
 
   /**
-   * Soft movement's first pass: the squared norm of this chunk's weight and score gradients
-   * (score gradient incl. {@code rc * sigmoid'(s)}) and the sum of sigmoid(s) for R(S), with one
-   * exp per element.
+   * Soft movement's first pass: the squared norm of this chunk's weight and score gradients (score
+   * gradient incl. {@code rc * sigmoid'(s)}) and the sum of sigmoid(s) for R(S), with one exp per
+   * element.
    */
   private static double[] softSums(Slot s, double rc, int from, int to) {
     float[] g = s.g, w = s.w, mask = s.mask, sc = s.scores, reg = s.regularizerGradient;
@@ -298,8 +347,8 @@ public final class DriverUpdate {
     return new double[] {a + b, sum};
   }
 
-  private static void updateMasked(Slot s, float cf, int from, int to, AdamW.StepCoefficients c,
-      int[] hist) {
+  private static void updateMasked(
+      Slot s, float cf, int from, int to, AdamW.StepCoefficients c, int[] hist) {
     float[] g = s.g, w = s.w, mask = s.mask, m = s.m, v = s.v;
     final float b1 = c.beta1(), a1 = c.oneMinusBeta1(), b2 = c.beta2(), a2 = c.oneMinusBeta2();
     final float step = c.stepSize(), eps = c.eps(), decay = c.decay();
@@ -314,11 +363,18 @@ public final class DriverUpdate {
   }
 
   /**
-   * Weights and scores in one pass. dL/dS uses W before this step's update, as autograd does;
-   * soft movement adds {@code reg[i]}, its lambda dR/dS from the norm pass. Scores take no decay.
+   * Weights and scores in one pass. dL/dS uses W before this step's update, as autograd does; soft
+   * movement adds {@code reg[i]}, its lambda dR/dS from the norm pass. Scores take no decay.
    */
-  private static void updateWithScores(Slot s, float cf, float[] reg, int from, int to,
-      AdamW.StepCoefficients c, AdamW.StepCoefficients cs, int[] hist) {
+  private static void updateWithScores(
+      Slot s,
+      float cf,
+      float[] reg,
+      int from,
+      int to,
+      AdamW.StepCoefficients c,
+      AdamW.StepCoefficients cs,
+      int[] hist) {
     float[] g = s.g, w = s.w, mask = s.mask, m = s.m, v = s.v;
     float[] sc = s.scores, sm = s.sm, sv = s.sv;
     final float b1 = c.beta1(), a1 = c.oneMinusBeta1(), b2 = c.beta2(), a2 = c.oneMinusBeta2();
@@ -395,8 +451,13 @@ public final class DriverUpdate {
         throw new IllegalArgumentException("gradient for unknown tensor '" + e.getKey() + "'");
       }
       if (!e.getValue().sameShape(w)) {
-        throw new IllegalArgumentException("gradient of '" + e.getKey() + "' has shape "
-            + Arrays.toString(e.getValue().shape()) + " but the weight has " + Arrays.toString(w.shape()));
+        throw new IllegalArgumentException(
+            "gradient of '"
+                + e.getKey()
+                + "' has shape "
+                + Arrays.toString(e.getValue().shape())
+                + " but the weight has "
+                + Arrays.toString(w.shape()));
       }
     }
     List<Slot> slots = new ArrayList<>();
@@ -412,15 +473,21 @@ public final class DriverUpdate {
       HostTensor mask = state.masks().get(name);
       HostTensor sc = mask == null ? null : state.scores().get(name);
       String scoresName = sc == null ? null : ParameterNames.scoresName(name);
-      slots.add(new Slot(name, e.getValue().data(), g.data(),
-          state.expAvg().get(name).data(), state.expAvgSq().get(name).data(),
-          !ParameterNames.isNoDecay(name),
-          mask == null ? null : mask.data(),
-          sc == null ? null : sc.data(),
-          sc == null ? null : state.expAvg().get(scoresName).data(),
-          sc == null ? null : state.expAvgSq().get(scoresName).data(),
-          sc != null && pruning.criterion() == PruningCriterion.SOFT_MOVEMENT
-              ? regularizerBuffer(name, sc.numel()) : null));
+      slots.add(
+          new Slot(
+              name,
+              e.getValue().data(),
+              g.data(),
+              state.expAvg().get(name).data(),
+              state.expAvgSq().get(name).data(),
+              !ParameterNames.isNoDecay(name),
+              mask == null ? null : mask.data(),
+              sc == null ? null : sc.data(),
+              sc == null ? null : state.expAvg().get(scoresName).data(),
+              sc == null ? null : state.expAvgSq().get(scoresName).data(),
+              sc != null && pruning.criterion() == PruningCriterion.SOFT_MOVEMENT
+                  ? regularizerBuffer(name, sc.numel())
+                  : null));
     }
     return slots;
   }
@@ -434,6 +501,16 @@ public final class DriverUpdate {
     return b;
   }
 
-  private record Slot(String name, float[] w, float[] g, float[] m, float[] v, boolean decay,
-      float[] mask, float[] scores, float[] sm, float[] sv, float[] regularizerGradient) {}
+  private record Slot(
+      String name,
+      float[] w,
+      float[] g,
+      float[] m,
+      float[] v,
+      boolean decay,
+      float[] mask,
+      float[] scores,
+      float[] sm,
+      float[] sv,
+      float[] regularizerGradient) {}
 }

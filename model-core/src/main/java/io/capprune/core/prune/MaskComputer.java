@@ -26,7 +26,8 @@ public final class MaskComputer {
   /** {@code int(theta * n)}, the number of elements top-k keeps, as the reference computes it. */
   public static long keepCount(double theta, long n) {
     if (!(theta >= 0 && theta <= 1)) {
-      throw new IllegalArgumentException("fraction of weights kept must be in [0, 1], got " + theta);
+      throw new IllegalArgumentException(
+          "fraction of weights kept must be in [0, 1], got " + theta);
     }
     return (long) (theta * n);
   }
@@ -44,7 +45,8 @@ public final class MaskComputer {
     int n = values.length;
     checkMask(name, n, mask);
     if (k < 0 || k > n) {
-      throw new IllegalArgumentException("top-k of '" + name + "': k=" + k + " outside [0, " + n + "]");
+      throw new IllegalArgumentException(
+          "top-k of '" + name + "': k=" + k + " outside [0, " + n + "]");
     }
     if (k == 0) {
       Arrays.fill(mask, 0f);
@@ -75,16 +77,17 @@ public final class MaskComputer {
   }
 
   /**
-   * Top-k given the histogram of {@link #bucketOf} over {@code values}; saves the pass that
-   * builds it when the caller just wrote the values. Must run on the thread that owns {@code
-   * hist} if it came from {@link #histogram()}; it is overwritten.
+   * Top-k given the histogram of {@link #bucketOf} over {@code values}; saves the pass that builds
+   * it when the caller just wrote the values. Must run on the thread that owns {@code hist} if it
+   * came from {@link #histogram()}; it is overwritten.
    */
-  public static void topKFromHistogram(String name, float[] values, boolean magnitude, int k,
-      float[] mask, int[] hist) {
+  public static void topKFromHistogram(
+      String name, float[] values, boolean magnitude, int k, float[] mask, int[] hist) {
     int n = values.length;
     checkMask(name, n, mask);
     if (k < 0 || k > n) {
-      throw new IllegalArgumentException("top-k of '" + name + "': k=" + k + " outside [0, " + n + "]");
+      throw new IllegalArgumentException(
+          "top-k of '" + name + "': k=" + k + " outside [0, " + n + "]");
     }
     if (k == 0) {
       Arrays.fill(mask, 0f);
@@ -105,18 +108,21 @@ public final class MaskComputer {
 
   /**
    * Soft movement: 1 where sigmoid(score) > tau. The comparison is done as {@code score >
-   * logit(tau)} (sigmoid is monotone, so this is the same set up to float rounding at the
-   * boundary and avoids an exp per element). If fewer than {@link #softFloor} pass, the floor's
-   * worth of highest scores is kept instead. Returns the number kept.
+   * logit(tau)} (sigmoid is monotone, so this is the same set up to float rounding at the boundary
+   * and avoids an exp per element). If fewer than {@link #softFloor} pass, the floor's worth of
+   * highest scores is kept instead. Returns the number kept.
    */
   public static int softThreshold(String name, float[] scores, double tau, float[] mask) {
     int n = scores.length;
     checkMask(name, n, mask);
     if (!(tau >= 0 && tau <= 1)) {
-      throw new IllegalArgumentException("soft threshold of '" + name + "' must be in [0, 1], got " + tau);
+      throw new IllegalArgumentException(
+          "soft threshold of '" + name + "' must be in [0, 1], got " + tau);
     }
-    double cut = tau <= 0 ? Double.NEGATIVE_INFINITY
-        : tau >= 1 ? Double.POSITIVE_INFINITY : Math.log(tau / (1 - tau));
+    double cut =
+        tau <= 0
+            ? Double.NEGATIVE_INFINITY
+            : tau >= 1 ? Double.POSITIVE_INFINITY : Math.log(tau / (1 - tau));
     int kept = 0;
     boolean nan = false;
     for (int i = 0; i < n; i++) {
@@ -142,8 +148,12 @@ public final class MaskComputer {
    * threshold go to earlier matrices (list order) first, then lower indices. Returns the number
    * kept per matrix.
    */
-  public static long[] globalTopK(List<String> names, List<float[]> values, boolean magnitude,
-      double theta, List<float[]> masks) {
+  public static long[] globalTopK(
+      List<String> names,
+      List<float[]> values,
+      boolean magnitude,
+      double theta,
+      List<float[]> masks) {
     int m = values.size();
     long total = 0;
     for (int i = 0; i < m; i++) {
@@ -157,10 +167,12 @@ public final class MaskComputer {
       return kept;
     }
     int[][] hists = new int[m][];
-    ParallelLoops.forEach(m, i -> {
-      hists[i] = new int[BINS];
-      highHistogram(names.get(i), values.get(i), magnitude, hists[i]);
-    });
+    ParallelLoops.forEach(
+        m,
+        i -> {
+          hists[i] = new int[BINS];
+          highHistogram(names.get(i), values.get(i), magnitude, hists[i]);
+        });
     long[] sum = new long[BINS];
     for (int[] h : hists) {
       for (int b = 0; b < BINS; b++) {
@@ -172,10 +184,13 @@ public final class MaskComputer {
     long need = found[1];
     int[][] lists = new int[m][];
     int[] listed = new int[m];
-    ParallelLoops.forEach(m, i -> {
-      lists[i] = new int[hists[i][bucket] + 1];
-      listed[i] = splitOnBucket(names.get(i), values.get(i), magnitude, bucket, masks.get(i), lists[i]);
-    });
+    ParallelLoops.forEach(
+        m,
+        i -> {
+          lists[i] = new int[hists[i][bucket] + 1];
+          listed[i] =
+              splitOnBucket(names.get(i), values.get(i), magnitude, bucket, masks.get(i), lists[i]);
+        });
     Arrays.fill(sum, 0);
     for (int i = 0; i < m; i++) {
       float[] v = values.get(i);
@@ -186,7 +201,8 @@ public final class MaskComputer {
     long[] low = findBucket(sum, need);
     int lowBucket = (int) low[0];
     long ties = low[1];
-    // Ties are handed out in matrix order, so count each matrix's ties before resolving in parallel.
+    // Ties are handed out in matrix order, so count each matrix's ties before resolving in
+    // parallel.
     int[] quota = new int[m];
     for (int i = 0; i < m; i++) {
       float[] v = values.get(i);
@@ -197,10 +213,13 @@ public final class MaskComputer {
       quota[i] = (int) Math.min(eq, ties);
       ties -= quota[i];
     }
-    ParallelLoops.forEach(m, i -> {
-      resolveBucket(values.get(i), magnitude, lists[i], listed[i], lowBucket, quota[i], masks.get(i));
-      kept[i] = countOnes(masks.get(i));
-    });
+    ParallelLoops.forEach(
+        m,
+        i -> {
+          resolveBucket(
+              values.get(i), magnitude, lists[i], listed[i], lowBucket, quota[i], masks.get(i));
+          kept[i] = countOnes(masks.get(i));
+        });
     return kept;
   }
 
@@ -214,8 +233,8 @@ public final class MaskComputer {
 
   /**
    * Order-preserving unsigned image of a float (as an int compared unsigned): magnitude uses the
-   * bits without the sign; otherwise negative floats have all bits flipped and positive floats
-   * the sign bit set. {@code + 0f} turns -0.0 into 0.0 so both tie.
+   * bits without the sign; otherwise negative floats have all bits flipped and positive floats the
+   * sign bit set. {@code + 0f} turns -0.0 into 0.0 so both tie.
    */
   private static int key(float v, boolean magnitude) {
     int bits = Float.floatToRawIntBits(v + 0f);
@@ -259,9 +278,11 @@ public final class MaskComputer {
     throw new IllegalStateException("histogram holds " + above + " elements, fewer than k=" + k);
   }
 
-  /** Decides every element outside the boundary bucket and lists the ones inside, in index order. */
-  private static int splitOnBucket(String name, float[] values, boolean magnitude, int bucket,
-      float[] mask, int[] list) {
+  /**
+   * Decides every element outside the boundary bucket and lists the ones inside, in index order.
+   */
+  private static int splitOnBucket(
+      String name, float[] values, boolean magnitude, int bucket, float[] mask, int[] list) {
     int listed = 0;
     boolean nan = false;
     for (int i = 0; i < values.length; i++) {
@@ -281,8 +302,14 @@ public final class MaskComputer {
   }
 
   /** Keeps the listed elements above the low bucket and the first {@code ties} equal to it. */
-  private static void resolveBucket(float[] values, boolean magnitude, int[] list, int listed,
-      int lowBucket, long ties, float[] mask) {
+  private static void resolveBucket(
+      float[] values,
+      boolean magnitude,
+      int[] list,
+      int listed,
+      int lowBucket,
+      long ties,
+      float[] mask) {
     long left = ties;
     for (int j = 0; j < listed; j++) {
       int i = list[j];
@@ -305,7 +332,8 @@ public final class MaskComputer {
     while (at < values.length && !Float.isNaN(values[at])) {
       at++;
     }
-    return new IllegalArgumentException("'" + name + "' holds NaN (first at flat index " + at + ")");
+    return new IllegalArgumentException(
+        "'" + name + "' holds NaN (first at flat index " + at + ")");
   }
 
   private static final class Scratch {

@@ -58,8 +58,8 @@ public final class SoftMovementRegularizer {
       float[] s = scores.get(j);
       float[] g = grads.get(j);
       if (g.length != s.length) {
-        throw new IllegalArgumentException("gradient " + j + " has " + g.length
-            + " elements but its scores have " + s.length);
+        throw new IllegalArgumentException(
+            "gradient " + j + " has " + g.length + " elements but its scores have " + s.length);
       }
       double coef = lambda / ((double) m * s.length);
       for (int i = 0; i < s.length; i++) {

@@ -6,10 +6,10 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Kept and pruned weights per prunable matrix and over all of them. {@link #remainingEncoderFraction}
- * is the figure the reference's {@code counts_parameters.py} reports (docs/cap-math.md §6): encoder
- * biases and LayerNorm parameters count as kept in numerator and denominator, embeddings, pooler
- * and classifier are not counted.
+ * Kept and pruned weights per prunable matrix and over all of them. {@link
+ * #remainingEncoderFraction} is the figure the reference's {@code counts_parameters.py} reports
+ * (docs/cap-math.md §6): encoder biases and LayerNorm parameters count as kept in numerator and
+ * denominator, embeddings, pooler and classifier are not counted.
  *
  * @param encoderOtherParams encoder parameters that are not prunable matrices (biases, LayerNorms)
  */
@@ -30,7 +30,8 @@ public record SparsityReport(List<Entry> matrices, long encoderOtherParams) {
   public static SparsityReport of(Map<String, HostTensor> masks, Map<String, HostTensor> weights) {
     List<Entry> entries = new ArrayList<>();
     for (Map.Entry<String, HostTensor> e : masks.entrySet()) {
-      entries.add(new Entry(e.getKey(), e.getValue().numel(), MaskComputer.countOnes(e.getValue().data())));
+      entries.add(
+          new Entry(e.getKey(), e.getValue().numel(), MaskComputer.countOnes(e.getValue().data())));
     }
     return new SparsityReport(entries, encoderOtherParams(weights));
   }

@@ -12,15 +12,15 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * What the driver owns between steps (docs/decisions.md decision 4): fp32 weights in Hugging Face names,
- * movement scores and masks of the prunable matrices, AdamW moments, the optimizer step.
- * {@link DriverUpdate#apply} updates the arrays in place, so no 85 M-element array is allocated
- * per step; read the state between steps only.
+ * What the driver owns between steps (docs/decisions.md decision 4): fp32 weights in Hugging Face
+ * names, movement scores and masks of the prunable matrices, AdamW moments, the optimizer step.
+ * {@link DriverUpdate#apply} updates the arrays in place, so no 85 M-element array is allocated per
+ * step; read the state between steps only.
  *
- * <p>A {@link DeviceDriverUpdate} keeps the arrays on its device between steps; then every
- * accessor first copies them into these host tensors (once per change), so snapshots and
- * evaluation read the current state. Changing the host tensors while a device holds the state is
- * lost: call {@link #releaseDevice} first (the device update uploads them again at its next step).
+ * <p>A {@link DeviceDriverUpdate} keeps the arrays on its device between steps; then every accessor
+ * first copies them into these host tensors (once per change), so snapshots and evaluation read the
+ * current state. Changing the host tensors while a device holds the state is lost: call {@link
+ * #releaseDevice} first (the device update uploads them again at its next step).
  *
  * <p>Scores and masks are keyed by the weight they belong to. Moments are keyed by parameter name;
  * the moments of scores use the reference's name ({@code ...query.mask_scores}, see {@link
@@ -36,6 +36,7 @@ public final class TrainingState {
   private final LinkedHashMap<String, HostTensor> expAvgSq;
   private final long encoderOtherParams;
   private long step;
+
   /**
    * Set while a {@link DeviceDriverUpdate} holds this state on its device: the arrays there are
    * then the current ones, and every accessor below first copies them into the host tensors.
@@ -66,8 +67,8 @@ public final class TrainingState {
    * A state before the first step: scores 0 (the reference's {@code mask_init constant, mask_scale
    * 0}) when {@code withScores}, masks all ones, moments 0, step 0. Takes ownership of the tensors.
    */
-  public static TrainingState fresh(LinkedHashMap<String, HostTensor> weights, boolean withScores,
-      boolean freezeEmbeddings) {
+  public static TrainingState fresh(
+      LinkedHashMap<String, HostTensor> weights, boolean withScores, boolean freezeEmbeddings) {
     Set<String> frozen = new LinkedHashSet<>();
     LinkedHashMap<String, HostTensor> scores = new LinkedHashMap<>();
     LinkedHashMap<String, HostTensor> masks = new LinkedHashMap<>();
@@ -102,7 +103,8 @@ public final class TrainingState {
     }
     for (String f : frozen) {
       if (!weights.containsKey(f)) {
-        throw new IllegalArgumentException("training state: frozen tensor '" + f + "' is not a weight");
+        throw new IllegalArgumentException(
+            "training state: frozen tensor '" + f + "' is not a weight");
       }
     }
     List<String> expectedMoments = new ArrayList<>();
@@ -126,8 +128,9 @@ public final class TrainingState {
     checkKeys("mask", masks.keySet());
     checkKeys("scores", scores.keySet());
     if (frozen.stream().anyMatch(ParameterNames::isPrunable)) {
-      throw new IllegalArgumentException("training state: a prunable matrix cannot be frozen: "
-          + frozen.stream().filter(ParameterNames::isPrunable).findFirst().orElseThrow());
+      throw new IllegalArgumentException(
+          "training state: a prunable matrix cannot be frozen: "
+              + frozen.stream().filter(ParameterNames::isPrunable).findFirst().orElseThrow());
     }
     checkMoments("exp_avg", expAvg, expectedMoments);
     checkMoments("exp_avg_sq", expAvgSq, expectedMoments);
@@ -144,15 +147,23 @@ public final class TrainingState {
 
   private void checkMoments(String what, Map<String, HostTensor> moments, List<String> expected) {
     for (String name : expected) {
-      HostTensor ref = weights.get(name.endsWith("." + ParameterNames.MASK_SCORES)
-          ? name.substring(0, name.length() - ParameterNames.MASK_SCORES.length()) + "weight" : name);
+      HostTensor ref =
+          weights.get(
+              name.endsWith("." + ParameterNames.MASK_SCORES)
+                  ? name.substring(0, name.length() - ParameterNames.MASK_SCORES.length())
+                      + "weight"
+                  : name);
       checkSame(what, name, moments.get(name), ref);
     }
     if (moments.size() != expected.size()) {
       for (String k : moments.keySet()) {
         if (!expected.contains(k)) {
-          throw new IllegalArgumentException("training state: " + what + " given for '" + k
-              + "', which is not a trainable parameter");
+          throw new IllegalArgumentException(
+              "training state: "
+                  + what
+                  + " given for '"
+                  + k
+                  + "', which is not a trainable parameter");
         }
       }
     }
@@ -163,8 +174,15 @@ public final class TrainingState {
       throw new IllegalArgumentException("training state: no " + what + " for '" + name + "'");
     }
     if (!t.sameShape(w)) {
-      throw new IllegalArgumentException("training state: " + what + " of '" + name + "' has shape "
-          + Arrays.toString(t.shape()) + " but the weight has " + Arrays.toString(w.shape()));
+      throw new IllegalArgumentException(
+          "training state: "
+              + what
+              + " of '"
+              + name
+              + "' has shape "
+              + Arrays.toString(t.shape())
+              + " but the weight has "
+              + Arrays.toString(w.shape()));
     }
   }
 
@@ -295,21 +313,23 @@ public final class TrainingState {
       names.removeAll(frozen);
     }
     HostTensor[] out = new HostTensor[names.size()];
-    ParallelLoops.forEach(names.size(), i -> {
-      HostTensor w = weights.get(names.get(i));
-      HostTensor mask = masks.get(names.get(i));
-      if (mask == null) {
-        out[i] = w.copy();
-      } else {
-        float[] wd = w.data();
-        float[] md = mask.data();
-        float[] e = new float[wd.length];
-        for (int j = 0; j < e.length; j++) {
-          e[j] = wd[j] * md[j];
-        }
-        out[i] = new HostTensor(w.shape().clone(), e);
-      }
-    });
+    ParallelLoops.forEach(
+        names.size(),
+        i -> {
+          HostTensor w = weights.get(names.get(i));
+          HostTensor mask = masks.get(names.get(i));
+          if (mask == null) {
+            out[i] = w.copy();
+          } else {
+            float[] wd = w.data();
+            float[] md = mask.data();
+            float[] e = new float[wd.length];
+            for (int j = 0; j < e.length; j++) {
+              e[j] = wd[j] * md[j];
+            }
+            out[i] = new HostTensor(w.shape().clone(), e);
+          }
+        });
     LinkedHashMap<String, HostTensor> result = new LinkedHashMap<>();
     for (int i = 0; i < out.length; i++) {
       result.put(names.get(i), out[i]);

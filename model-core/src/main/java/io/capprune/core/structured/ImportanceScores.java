@@ -3,23 +3,29 @@ package io.capprune.core.structured;
 import java.io.Serializable;
 
 /**
- * First-order importance of every head and FFN neuron: the sum over batches of |dL/dm| (docs/cap-math.md
- * §3.6). Flat, layer-major: {@code heads[l * H + h]}, {@code neurons[l * I + n]}; sums of partial
- * scores (one per partition) add up to the score over the whole training set.
+ * First-order importance of every head and FFN neuron: the sum over batches of |dL/dm|
+ * (docs/cap-math.md §3.6). Flat, layer-major: {@code heads[l * H + h]}, {@code neurons[l * I + n]};
+ * sums of partial scores (one per partition) add up to the score over the whole training set.
  */
 public record ImportanceScores(int layers, double[] heads, double[] neurons, long examples)
     implements Serializable {
 
   public ImportanceScores {
     if (layers <= 0 || heads.length % layers != 0 || neurons.length % layers != 0) {
-      throw new IllegalArgumentException("importance scores: " + heads.length + " head and "
-          + neurons.length + " neuron scores do not split into " + layers + " layers");
+      throw new IllegalArgumentException(
+          "importance scores: "
+              + heads.length
+              + " head and "
+              + neurons.length
+              + " neuron scores do not split into "
+              + layers
+              + " layers");
     }
   }
 
   public static ImportanceScores zeros(int layers, int headsPerLayer, int neuronsPerLayer) {
-    return new ImportanceScores(layers, new double[layers * headsPerLayer],
-        new double[layers * neuronsPerLayer], 0);
+    return new ImportanceScores(
+        layers, new double[layers * headsPerLayer], new double[layers * neuronsPerLayer], 0);
   }
 
   public int headsPerLayer() {
@@ -32,7 +38,9 @@ public record ImportanceScores(int layers, double[] heads, double[] neurons, lon
 
   /** The element-wise sum (partitions' partial scores). */
   public ImportanceScores plus(ImportanceScores o) {
-    if (o.layers != layers || o.heads.length != heads.length || o.neurons.length != neurons.length) {
+    if (o.layers != layers
+        || o.heads.length != heads.length
+        || o.neurons.length != neurons.length) {
       throw new IllegalArgumentException("importance scores of different models cannot be added");
     }
     double[] h = heads.clone();
@@ -51,7 +59,8 @@ public record ImportanceScores(int layers, double[] heads, double[] neurons, lon
    * its neuron scores by theirs, so that layers with larger gradients do not lose all their units.
    */
   public ImportanceScores normalizedPerLayer() {
-    return new ImportanceScores(layers, normalize(heads, layers), normalize(neurons, layers), examples);
+    return new ImportanceScores(
+        layers, normalize(heads, layers), normalize(neurons, layers), examples);
   }
 
   private static double[] normalize(double[] s, int layers) {

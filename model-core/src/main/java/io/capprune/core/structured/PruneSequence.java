@@ -17,8 +17,12 @@ public record PruneSequence(List<Double> headFractions, List<Double> neuronFract
     headFractions = List.copyOf(headFractions);
     neuronFractions = List.copyOf(neuronFractions);
     if (headFractions.isEmpty() || headFractions.size() != neuronFractions.size()) {
-      throw new IllegalArgumentException("prune sequence: " + headFractions.size() + " head fractions and "
-          + neuronFractions.size() + " neuron fractions; need the same, positive number of steps");
+      throw new IllegalArgumentException(
+          "prune sequence: "
+              + headFractions.size()
+              + " head fractions and "
+              + neuronFractions.size()
+              + " neuron fractions; need the same, positive number of steps");
     }
     check(headFractions, "head");
     check(neuronFractions, "neuron");
@@ -28,11 +32,16 @@ public record PruneSequence(List<Double> headFractions, List<Double> neuronFract
     double prev = 0;
     for (double v : f) {
       if (!(v >= 0 && v < 1)) {
-        throw new IllegalArgumentException("prune sequence: " + what + " fraction " + v + " is not in [0, 1)");
+        throw new IllegalArgumentException(
+            "prune sequence: " + what + " fraction " + v + " is not in [0, 1)");
       }
       if (v < prev) {
-        throw new IllegalArgumentException("prune sequence: " + what + " fractions must be cumulative"
-            + " (non-decreasing), got " + f);
+        throw new IllegalArgumentException(
+            "prune sequence: "
+                + what
+                + " fractions must be cumulative"
+                + " (non-decreasing), got "
+                + f);
       }
       prev = v;
     }

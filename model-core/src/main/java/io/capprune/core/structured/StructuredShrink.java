@@ -8,16 +8,16 @@ import java.util.Map;
 
 /**
  * The physically smaller model: the pruned heads' rows of Q, K, V (weights and biases) and their
- * columns of attention.output.dense, and the pruned neurons' rows of intermediate.dense (weight
- * and bias) and columns of output.dense, removed. Removing them computes exactly what the masks
- * compute (a masked head's context, a masked neuron's activation, only ever reach the model through
- * those columns), so the logits agree up to float summation order.
+ * columns of attention.output.dense, and the pruned neurons' rows of intermediate.dense (weight and
+ * bias) and columns of output.dense, removed. Removing them computes exactly what the masks compute
+ * (a masked head's context, a masked neuron's activation, only ever reach the model through those
+ * columns), so the logits agree up to float summation order.
  *
  * <p>The configuration records the removed heads as Hugging Face's {@code pruned_heads}; FFN widths
- * become {@code intermediate_size} when all layers keep the same number, otherwise
- * {@code cap_intermediate_sizes} (docs/structured.md). A layer that keeps no neuron keeps one
- * neuron with zero weights, bias and output column (exactly zero contribution), because a Linear of
- * width 0 is not a valid checkpoint tensor.
+ * become {@code intermediate_size} when all layers keep the same number, otherwise {@code
+ * cap_intermediate_sizes} (docs/structured.md). A layer that keeps no neuron keeps one neuron with
+ * zero weights, bias and output column (exactly zero contribution), because a Linear of width 0 is
+ * not a valid checkpoint tensor.
  */
 public final class StructuredShrink {
   private StructuredShrink() {}
@@ -42,8 +42,8 @@ public final class StructuredShrink {
    *     output column: exactly no contribution), so that one {@code intermediate_size} describes
    *     all layers and Hugging Face loads the model even when the layers keep different counts
    */
-  public static Result shrink(BertConfig config, Map<String, HostTensor> weights, UnitMasks masks,
-      boolean padFfn) {
+  public static Result shrink(
+      BertConfig config, Map<String, HostTensor> weights, UnitMasks masks, boolean padFfn) {
     if (config.isStructurallyPruned()) {
       throw new IllegalArgumentException("shrink: the model is already structurally pruned");
     }
@@ -91,15 +91,21 @@ public final class StructuredShrink {
       String rest = name.substring(("encoder.layer." + layer + ".").length());
       int[] rows = keptHeadRows.get(layer);
       int[] neurons = keptNeurons.get(layer);
-      HostTensor shrunk = switch (rest) {
-        case "attention.self.query.weight", "attention.self.key.weight", "attention.self.value.weight",
-            "attention.self.query.bias", "attention.self.key.bias", "attention.self.value.bias" ->
-            selectRows(name, t, rows);
-        case "attention.output.dense.weight" -> selectColumns(name, t, rows);
-        case "intermediate.dense.weight", "intermediate.dense.bias" -> selectRows(name, t, neurons);
-        case "output.dense.weight" -> selectColumns(name, t, neurons);
-        default -> t.copy();
-      };
+      HostTensor shrunk =
+          switch (rest) {
+            case "attention.self.query.weight",
+                "attention.self.key.weight",
+                "attention.self.value.weight",
+                "attention.self.query.bias",
+                "attention.self.key.bias",
+                "attention.self.value.bias" ->
+                selectRows(name, t, rows);
+            case "attention.output.dense.weight" -> selectColumns(name, t, rows);
+            case "intermediate.dense.weight", "intermediate.dense.bias" ->
+                selectRows(name, t, neurons);
+            case "output.dense.weight" -> selectColumns(name, t, neurons);
+            default -> t.copy();
+          };
       out.put(name, shrunk);
     }
     BertConfig smaller = config.withStructure(masks.pruned(Unit.HEAD), ffnSizes);
@@ -122,14 +128,15 @@ public final class StructuredShrink {
     float[] dst = new float[keep.length * cols];
     for (int i = 0; i < keep.length; i++) {
       if (keep[i] >= shape[0]) {
-        throw new IllegalArgumentException("shrink: '" + name + "' has " + shape[0] + " rows, row "
-            + keep[i] + " requested");
+        throw new IllegalArgumentException(
+            "shrink: '" + name + "' has " + shape[0] + " rows, row " + keep[i] + " requested");
       }
       if (keep[i] >= 0) {
         System.arraycopy(src, keep[i] * cols, dst, i * cols, cols);
       }
     }
-    return new HostTensor(shape.length == 1 ? new int[] {keep.length} : new int[] {keep.length, cols}, dst);
+    return new HostTensor(
+        shape.length == 1 ? new int[] {keep.length} : new int[] {keep.length, cols}, dst);
   }
 
   /** Columns {@code keep} of a [rows, cols] matrix; index -1 gives a zero column. */
@@ -140,8 +147,8 @@ public final class StructuredShrink {
     float[] dst = new float[rows * keep.length];
     for (int i = 0; i < keep.length; i++) {
       if (keep[i] >= cols) {
-        throw new IllegalArgumentException("shrink: '" + name + "' has " + cols + " columns, column "
-            + keep[i] + " requested");
+        throw new IllegalArgumentException(
+            "shrink: '" + name + "' has " + cols + " columns, column " + keep[i] + " requested");
       }
     }
     for (int r = 0; r < rows; r++) {

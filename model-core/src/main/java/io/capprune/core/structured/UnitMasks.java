@@ -16,8 +16,8 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * Which attention heads and FFN neurons of every layer are kept (1) or pruned (0): the
- * {@code head_mask[L, H]} and {@code intermediate_mask[L, I]} buffers of CAP-f (docs/cap-math.md §3.6).
+ * Which attention heads and FFN neurons of every layer are kept (1) or pruned (0): the {@code
+ * head_mask[L, H]} and {@code intermediate_mask[L, I]} buffers of CAP-f (docs/cap-math.md §3.6).
  * Mutable only through {@link #prune}; {@link #copy} before changing a shared instance.
  */
 public final class UnitMasks implements Serializable {
@@ -28,8 +28,12 @@ public final class UnitMasks implements Serializable {
 
   private UnitMasks(float[][] heads, float[][] neurons) {
     if (heads.length != neurons.length || heads.length == 0) {
-      throw new IllegalArgumentException("unit masks: " + heads.length + " head rows and "
-          + neurons.length + " neuron rows; both must be the (positive) number of layers");
+      throw new IllegalArgumentException(
+          "unit masks: "
+              + heads.length
+              + " head rows and "
+              + neurons.length
+              + " neuron rows; both must be the (positive) number of layers");
     }
     this.heads = heads;
     this.neurons = neurons;
@@ -49,7 +53,9 @@ public final class UnitMasks implements Serializable {
   }
 
   /** Masks with the given units pruned (by layer; original indices). */
-  public static UnitMasks of(BertConfig c, Map<Integer, List<Integer>> prunedHeads,
+  public static UnitMasks of(
+      BertConfig c,
+      Map<Integer, List<Integer>> prunedHeads,
       Map<Integer, List<Integer>> prunedNeurons) {
     UnitMasks m = allKept(c);
     prunedHeads.forEach((l, hs) -> hs.forEach(h -> m.prune(Unit.HEAD, checkLayer(m, l), h)));
@@ -59,13 +65,17 @@ public final class UnitMasks implements Serializable {
 
   private static int checkLayer(UnitMasks m, int l) {
     if (l < 0 || l >= m.layers()) {
-      throw new IllegalArgumentException("unit masks: layer " + l + " is not in 0.." + (m.layers() - 1));
+      throw new IllegalArgumentException(
+          "unit masks: layer " + l + " is not in 0.." + (m.layers() - 1));
     }
     return l;
   }
 
   /** The two kinds of structured unit. */
-  public enum Unit { HEAD, NEURON }
+  public enum Unit {
+    HEAD,
+    NEURON
+  }
 
   public int layers() {
     return heads.length;
@@ -86,8 +96,15 @@ public final class UnitMasks implements Serializable {
   void prune(Unit u, int layer, int index) {
     float[] row = (u == Unit.HEAD ? heads : neurons)[layer];
     if (index < 0 || index >= row.length) {
-      throw new IllegalArgumentException("unit masks: " + u + " " + index + " of layer " + layer
-          + " is not in 0.." + (row.length - 1));
+      throw new IllegalArgumentException(
+          "unit masks: "
+              + u
+              + " "
+              + index
+              + " of layer "
+              + layer
+              + " is not in 0.."
+              + (row.length - 1));
     }
     row[index] = 0f;
   }
@@ -128,7 +145,9 @@ public final class UnitMasks implements Serializable {
     return java.util.stream.IntStream.range(0, row.length).filter(i -> row[i] != 0f).toArray();
   }
 
-  /** Pruned original indices by layer (layers without pruned units omitted), as JSON/HF write them. */
+  /**
+   * Pruned original indices by layer (layers without pruned units omitted), as JSON/HF write them.
+   */
   public Map<Integer, List<Integer>> pruned(Unit u) {
     float[][] rows = u == Unit.HEAD ? heads : neurons;
     Map<Integer, List<Integer>> out = new TreeMap<>();
@@ -173,11 +192,24 @@ public final class UnitMasks implements Serializable {
    * output.dense. Keyed by in-memory weight name, shapes as {@code weights}.
    */
   public LinkedHashMap<String, HostTensor> weightMasks(BertConfig c) {
-    if (c.numHiddenLayers() != layers() || c.numAttentionHeads() != headsPerLayer()
-        || c.intermediateSize() != neuronsPerLayer() || c.isStructurallyPruned()) {
-      throw new IllegalArgumentException("unit masks of " + layers() + " x " + headsPerLayer()
-          + " heads / " + neuronsPerLayer() + " neurons do not fit the model (" + c.numHiddenLayers()
-          + " layers, " + c.numAttentionHeads() + " heads, intermediate " + c.intermediateSize() + ")");
+    if (c.numHiddenLayers() != layers()
+        || c.numAttentionHeads() != headsPerLayer()
+        || c.intermediateSize() != neuronsPerLayer()
+        || c.isStructurallyPruned()) {
+      throw new IllegalArgumentException(
+          "unit masks of "
+              + layers()
+              + " x "
+              + headsPerLayer()
+              + " heads / "
+              + neuronsPerLayer()
+              + " neurons do not fit the model ("
+              + c.numHiddenLayers()
+              + " layers, "
+              + c.numAttentionHeads()
+              + " heads, intermediate "
+              + c.intermediateSize()
+              + ")");
     }
     int h = c.hiddenSize();
     int d = c.headDim();
@@ -216,31 +248,40 @@ public final class UnitMasks implements Serializable {
   }
 
   /** {@code W * M} of the six encoder matrices per layer, copies of every other tensor. */
-  public LinkedHashMap<String, HostTensor> maskedWeights(BertConfig c, Map<String, HostTensor> weights) {
+  public LinkedHashMap<String, HostTensor> maskedWeights(
+      BertConfig c, Map<String, HostTensor> weights) {
     Map<String, HostTensor> masks = weightMasks(c);
     LinkedHashMap<String, HostTensor> out = new LinkedHashMap<>();
-    weights.forEach((name, w) -> {
-      HostTensor m = masks.get(name);
-      HostTensor e = w.copy();
-      if (m != null) {
-        if (!m.sameShape(w)) {
-          throw new IllegalArgumentException("'" + name + "' has shape " + Arrays.toString(w.shape())
-              + ", its unit mask " + Arrays.toString(m.shape()));
-        }
-        float[] d = e.data();
-        float[] md = m.data();
-        for (int i = 0; i < d.length; i++) {
-          d[i] *= md[i];
-        }
-      }
-      out.put(name, e);
-    });
+    weights.forEach(
+        (name, w) -> {
+          HostTensor m = masks.get(name);
+          HostTensor e = w.copy();
+          if (m != null) {
+            if (!m.sameShape(w)) {
+              throw new IllegalArgumentException(
+                  "'"
+                      + name
+                      + "' has shape "
+                      + Arrays.toString(w.shape())
+                      + ", its unit mask "
+                      + Arrays.toString(m.shape()));
+            }
+            float[] d = e.data();
+            float[] md = m.data();
+            for (int i = 0; i < d.length; i++) {
+              d[i] *= md[i];
+            }
+          }
+          out.put(name, e);
+        });
     return out;
   }
 
   @Override
   public boolean equals(Object o) {
-    return o instanceof UnitMasks m && Arrays.deepEquals(heads, m.heads) && Arrays.deepEquals(neurons, m.neurons);
+    return o instanceof UnitMasks m
+        && Arrays.deepEquals(heads, m.heads)
+        && Arrays.deepEquals(neurons, m.neurons);
   }
 
   @Override
@@ -250,7 +291,14 @@ public final class UnitMasks implements Serializable {
 
   @Override
   public String toString() {
-    return "UnitMasks[heads kept " + totalKept(Unit.HEAD) + "/" + total(Unit.HEAD) + ", neurons kept "
-        + totalKept(Unit.NEURON) + "/" + total(Unit.NEURON) + "]";
+    return "UnitMasks[heads kept "
+        + totalKept(Unit.HEAD)
+        + "/"
+        + total(Unit.HEAD)
+        + ", neurons kept "
+        + totalKept(Unit.NEURON)
+        + "/"
+        + total(Unit.NEURON)
+        + "]";
   }
 }

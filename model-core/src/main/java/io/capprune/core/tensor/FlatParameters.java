@@ -35,8 +35,13 @@ public final class FlatParameters {
       offsets[i + 1] = offsets[i] + HostTensor.numel(shapes.get(i));
     }
     if (values.getShape().dimension() != 1 || values.getShape().get(0) != offsets[names.size()]) {
-      throw new IllegalArgumentException("flat parameters must be [" + offsets[names.size()]
-          + "] for " + names.size() + " tensors, got " + values.getShape());
+      throw new IllegalArgumentException(
+          "flat parameters must be ["
+              + offsets[names.size()]
+              + "] for "
+              + names.size()
+              + " tensors, got "
+              + values.getShape());
     }
     this.values = values;
   }
@@ -78,8 +83,11 @@ public final class FlatParameters {
   public Map<String, NDArray> views(NDManager manager) {
     Map<String, NDArray> out = new LinkedHashMap<>();
     for (int i = 0; i < names.size(); i++) {
-      out.put(names.get(i), values.get(manager, new NDIndex().addSliceDim(offsets[i], offsets[i + 1]))
-          .reshape(new Shape(NDArrays.toLongs(shapes.get(i)))));
+      out.put(
+          names.get(i),
+          values
+              .get(manager, new NDIndex().addSliceDim(offsets[i], offsets[i + 1]))
+              .reshape(new Shape(NDArrays.toLongs(shapes.get(i)))));
     }
     return out;
   }
@@ -87,11 +95,13 @@ public final class FlatParameters {
   /** A flat host array in this layout, cut into named arrays (copies). */
   public Map<String, float[]> split(float[] flat) {
     if (flat.length != size()) {
-      throw new IllegalArgumentException("flat array of " + flat.length + " values, layout has " + size());
+      throw new IllegalArgumentException(
+          "flat array of " + flat.length + " values, layout has " + size());
     }
     Map<String, float[]> out = new LinkedHashMap<>();
     for (int i = 0; i < names.size(); i++) {
-      out.put(names.get(i), java.util.Arrays.copyOfRange(flat, (int) offsets[i], (int) offsets[i + 1]));
+      out.put(
+          names.get(i), java.util.Arrays.copyOfRange(flat, (int) offsets[i], (int) offsets[i + 1]));
     }
     return out;
   }

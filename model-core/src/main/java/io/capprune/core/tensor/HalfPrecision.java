@@ -2,15 +2,16 @@ package io.capprune.core.tensor;
 
 /**
  * IEEE binary16 (F16) and bfloat16 (BF16) to and from float32: checkpoint files, the fp16 vectors
- * of the representation banks and the half-precision wire. Java 17 has no
- * {@code Float.float16ToFloat} (it came in Java 20), so this is done here. Narrowing rounds to
- * nearest, ties to even, like PyTorch's {@code tensor.half()} / {@code tensor.bfloat16()};
- * overflow gives infinity and NaN stays NaN. Binary16 keeps 11 significant bits, so a unit
- * vector's components come back within a relative 2^-11 (far below the contrastive loss's noise).
+ * of the representation banks and the half-precision wire. Java 17 has no {@code
+ * Float.float16ToFloat} (it came in Java 20), so this is done here. Narrowing rounds to nearest,
+ * ties to even, like PyTorch's {@code tensor.half()} / {@code tensor.bfloat16()}; overflow gives
+ * infinity and NaN stays NaN. Binary16 keeps 11 significant bits, so a unit vector's components
+ * come back within a relative 2^-11 (far below the contrastive loss's noise).
  */
 public final class HalfPrecision {
 
-  // Every binary16 bit pattern decoded once (256 KB): decoding a checkpoint is then one load per value.
+  // Every binary16 bit pattern decoded once (256 KB): decoding a checkpoint is then one load per
+  // value.
   private static final float[] F16_TO_F32 = new float[1 << 16];
 
   static {
@@ -66,14 +67,18 @@ public final class HalfPrecision {
     return (short) ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16);
   }
 
-  /** The definition of binary16, kept separate from the table so tests can check one against the other. */
+  /**
+   * The definition of binary16, kept separate from the table so tests can check one against the
+   * other.
+   */
   static float decodeF16Slow(short bits) {
     int h = bits & 0xffff;
     int sign = (h & 0x8000) != 0 ? -1 : 1;
     int exp = (h >>> 10) & 0x1f;
     int mant = h & 0x3ff;
     if (exp == 0x1f) {
-      return mant == 0 ? sign * Float.POSITIVE_INFINITY
+      return mant == 0
+          ? sign * Float.POSITIVE_INFINITY
           : Float.intBitsToFloat((h & 0x8000) << 16 | 0x7f800000 | mant << 13);
     }
     if (exp == 0) {

@@ -16,7 +16,12 @@ public record HostTensor(int[] shape, float[] data) implements java.io.Serializa
     long n = numel(shape);
     if (n != data.length) {
       throw new IllegalArgumentException(
-          "shape " + Arrays.toString(shape) + " holds " + n + " elements but data has " + data.length);
+          "shape "
+              + Arrays.toString(shape)
+              + " holds "
+              + n
+              + " elements but data has "
+              + data.length);
     }
   }
 

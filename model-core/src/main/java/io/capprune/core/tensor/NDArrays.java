@@ -16,21 +16,22 @@ public final class NDArrays {
   private NDArrays() {}
 
   /**
-   * Why no tensor here is ever bfloat16: DJL 0.35.1's PyTorch JNI maps data types to torch types
-   * in {@code GetScalarTypeFromDType}, which knows float32/64/16, uint8, int8/32/64, bool and
-   * complex64; for bfloat16 it executes a bare {@code throw;}, and the JVM aborts ("terminate called
-   * without an active exception"), on the CPU and on GPUs alike.
+   * Why no tensor here is ever bfloat16: DJL 0.35.1's PyTorch JNI maps data types to torch types in
+   * {@code GetScalarTypeFromDType}, which knows float32/64/16, uint8, int8/32/64, bool and
+   * complex64; for bfloat16 it executes a bare {@code throw;}, and the JVM aborts ("terminate
+   * called without an active exception"), on the CPU and on GPUs alike.
    */
-  public static final String BFLOAT16_UNSUPPORTED = "bfloat16 is not supported: DJL 0.35.1's PyTorch"
-      + " JNI has no bfloat16 type (GetScalarTypeFromDType) and aborts the JVM when a tensor is"
-      + " converted to it; the worker computes in float32";
+  public static final String BFLOAT16_UNSUPPORTED =
+      "bfloat16 is not supported: DJL 0.35.1's PyTorch"
+          + " JNI has no bfloat16 type (GetScalarTypeFromDType) and aborts the JVM when a tensor is"
+          + " converted to it; the worker computes in float32";
 
   /**
-   * A 0-dim constant of type {@code dtype} in memory owned by the engine, attached to
-   * {@code manager}. Use it instead of {@code NDArray.mul(Number)}, {@code div(Number)} ... on
-   * anything autograd tracks: DJL's PyTorch engine wraps the Number in a tensor over a Java direct
-   * buffer (no copy) and closes it right after the op, but autograd keeps that tensor for the
-   * backward pass, which then reads freed memory once the GC has run (wrong or NaN gradients).
+   * A 0-dim constant of type {@code dtype} in memory owned by the engine, attached to {@code
+   * manager}. Use it instead of {@code NDArray.mul(Number)}, {@code div(Number)} ... on anything
+   * autograd tracks: DJL's PyTorch engine wraps the Number in a tensor over a Java direct buffer
+   * (no copy) and closes it right after the op, but autograd keeps that tensor for the backward
+   * pass, which then reads freed memory once the GC has run (wrong or NaN gradients).
    */
   public static NDArray scalar(NDManager manager, double value, DataType dtype) {
     return manager.full(new Shape(), (float) value, dtype);
@@ -42,7 +43,9 @@ public final class NDArrays {
    */
   public static NDArray where(NDArray condition, NDArray x, NDArray y) {
     Shape shape = condition.getShape();
-    return ai.djl.ndarray.NDArrays.where(condition, x.getShape().equals(shape) ? x : x.broadcast(shape),
+    return ai.djl.ndarray.NDArrays.where(
+        condition,
+        x.getShape().equals(shape) ? x : x.broadcast(shape),
         y.getShape().equals(shape) ? y : y.broadcast(shape));
   }
 
@@ -55,15 +58,16 @@ public final class NDArrays {
     switch (dtype) {
       case FLOAT32:
         return owned(manager.create(t.data(), shape));
-      case FLOAT64: {
-        // Widen on the heap: a float32 detour through native memory would cost a second copy.
-        float[] src = t.data();
-        double[] wide = new double[src.length];
-        for (int i = 0; i < src.length; i++) {
-          wide[i] = src[i];
+      case FLOAT64:
+        {
+          // Widen on the heap: a float32 detour through native memory would cost a second copy.
+          float[] src = t.data();
+          double[] wide = new double[src.length];
+          for (int i = 0; i < src.length; i++) {
+            wide[i] = src[i];
+          }
+          return owned(manager.create(wide, shape));
         }
-        return owned(manager.create(wide, shape));
-      }
       case FLOAT16:
         try (NDArray f32 = manager.create(t.data(), shape)) {
           return f32.toType(dtype, true);
@@ -71,8 +75,8 @@ public final class NDArrays {
       case BFLOAT16:
         throw new IllegalArgumentException(BFLOAT16_UNSUPPORTED);
       default:
-        throw new IllegalArgumentException("unsupported parameter data type " + dtype
-            + " (supported: float32, float64, float16)");
+        throw new IllegalArgumentException(
+            "unsupported parameter data type " + dtype + " (supported: float32, float64, float16)");
     }
   }
 
@@ -89,9 +93,9 @@ public final class NDArrays {
   }
 
   /**
-   * The float32 values of {@code a} in one device-to-host copy and one heap copy. DJL's
-   * {@code toFloatArray} goes through a byte[] the size of the tensor (allocated, zeroed, filled by
-   * JNI, then converted): three more passes over what may be hundreds of MB a step.
+   * The float32 values of {@code a} in one device-to-host copy and one heap copy. DJL's {@code
+   * toFloatArray} goes through a byte[] the size of the tensor (allocated, zeroed, filled by JNI,
+   * then converted): three more passes over what may be hundreds of MB a step.
    */
   public static float[] download(NDArray a) {
     if (a.getDataType() != DataType.FLOAT32) {
@@ -120,7 +124,8 @@ public final class NDArrays {
     }
     if (dt.isFloating()) {
       // stopGradient: the conversion is a copy for the host, not part of any autograd graph.
-      try (NDArray detached = a.stopGradient(); NDArray f32 = detached.toType(DataType.FLOAT32, true)) {
+      try (NDArray detached = a.stopGradient();
+          NDArray f32 = detached.toType(DataType.FLOAT32, true)) {
         return new HostTensor(shape, f32.toFloatArray());
       }
     }
@@ -164,7 +169,8 @@ public final class NDArrays {
     for (int i = 0; i < s.length; i++) {
       long d = shape.get(i);
       if (d > Integer.MAX_VALUE) {
-        throw new IllegalArgumentException("dimension " + i + " of shape " + shape + " exceeds int");
+        throw new IllegalArgumentException(
+            "dimension " + i + " of shape " + shape + " exceeds int");
       }
       s[i] = (int) d;
     }

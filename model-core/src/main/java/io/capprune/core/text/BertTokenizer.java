@@ -22,15 +22,15 @@ import java.util.Map;
 
 /**
  * BERT's WordPiece tokenizer, producing the same ids as Hugging Face's {@code BertTokenizerFast}
- * (the Rust {@code tokenizers} pipeline that {@code transformers} uses by default, and that
- * {@code tokenizer.json} describes): {@code BertNormalizer} (clean text, CJK characters split out,
- * accents stripped and lower-cased when uncased), {@code BertPreTokenizer} (whitespace and
- * punctuation split), greedy longest-match-first {@code WordPiece} with {@code ##} continuation and
- * the {@code [CLS] A [SEP] B [SEP]} template. Special tokens written literally in the text
- * ({@code [SEP]}, {@code [MASK]} ...) are kept whole, as the fast tokenizer does.
+ * (the Rust {@code tokenizers} pipeline that {@code transformers} uses by default, and that {@code
+ * tokenizer.json} describes): {@code BertNormalizer} (clean text, CJK characters split out, accents
+ * stripped and lower-cased when uncased), {@code BertPreTokenizer} (whitespace and punctuation
+ * split), greedy longest-match-first {@code WordPiece} with {@code ##} continuation and the {@code
+ * [CLS] A [SEP] B [SEP]} template. Special tokens written literally in the text ({@code [SEP]},
+ * {@code [MASK]} ...) are kept whole, as the fast tokenizer does.
  *
- * <p>Where the fast tokenizer and BERT's original {@code tokenization.py} disagree, this follows the
- * fast one; {@code docs/tokenizer.md} lists the differences. Immutable, hence thread-safe.
+ * <p>Where the fast tokenizer and BERT's original {@code tokenization.py} disagree, this follows
+ * the fast one; {@code docs/tokenizer.md} lists the differences. Immutable, hence thread-safe.
  */
 public final class BertTokenizer implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -40,17 +40,21 @@ public final class BertTokenizer implements Serializable {
   public static final String CLS = "[CLS]";
   public static final String SEP = "[SEP]";
   public static final String MASK = "[MASK]";
+
   /** WordPiece gives up on longer words (in code points) and emits one [UNK]. */
   public static final int MAX_INPUT_CHARS_PER_WORD = 100;
+
   private static final String CONTINUATION = "##";
   private static final List<String> SPECIAL_TOKENS = List.of(PAD, UNK, CLS, SEP, MASK);
 
   private final String[] idToToken;
   private final boolean doLowerCase;
-  // Word-initial pieces and "##" pieces (stored without "##") apart: no string concatenation per probe.
+  // Word-initial pieces and "##" pieces (stored without "##") apart: no string concatenation per
+  // probe.
   private final HashMap<String, Integer> initial;
   private final HashMap<String, Integer> continuation;
-  // Longest key of each map in UTF-16 units: no probe of substrings that cannot be in the vocabulary.
+  // Longest key of each map in UTF-16 units: no probe of substrings that cannot be in the
+  // vocabulary.
   private final int maxInitialLength;
   private final int maxContinuationLength;
   private final String[] specialInText;
@@ -78,8 +82,8 @@ public final class BertTokenizer implements Serializable {
         throw new IllegalArgumentException("vocabulary entry " + id + " is empty");
       }
       if (initial.putIfAbsent(t, id) != null) {
-        throw new IllegalArgumentException("vocabulary token '" + t + "' appears twice, at ids "
-            + initial.get(t) + " and " + id);
+        throw new IllegalArgumentException(
+            "vocabulary token '" + t + "' appears twice, at ids " + initial.get(t) + " and " + id);
       }
       maxInit = Math.max(maxInit, t.length());
       if (t.startsWith(CONTINUATION) && t.length() > CONTINUATION.length()) {
@@ -140,10 +144,13 @@ public final class BertTokenizer implements Serializable {
     String text;
     try {
       byte[] bytes = in.readAllBytes();
-      text = StandardCharsets.UTF_8.newDecoder()
-          .onMalformedInput(CodingErrorAction.REPORT)
-          .onUnmappableCharacter(CodingErrorAction.REPORT)
-          .decode(ByteBuffer.wrap(bytes)).toString();
+      text =
+          StandardCharsets.UTF_8
+              .newDecoder()
+              .onMalformedInput(CodingErrorAction.REPORT)
+              .onUnmappableCharacter(CodingErrorAction.REPORT)
+              .decode(ByteBuffer.wrap(bytes))
+              .toString();
     } catch (CharacterCodingException e) {
       throw new CheckpointException(source + ": vocabulary is not valid UTF-8", e);
     } catch (IOException e) {
@@ -168,8 +175,8 @@ public final class BertTokenizer implements Serializable {
       }
       Integer previous = seen.putIfAbsent(token, line);
       if (previous != null) {
-        throw new CheckpointException(source + ": line " + line + ": token '" + token
-            + "' already on line " + previous);
+        throw new CheckpointException(
+            source + ": line " + line + ": token '" + token + "' already on line " + previous);
       }
       vocab.add(token);
       start = end + 1;
@@ -210,34 +217,63 @@ public final class BertTokenizer implements Serializable {
       throw new CheckpointException(source + ": expected a JSON object");
     }
     JsonNode model = root.path("model");
-    requireJson(model.path("type").asText("").equals("WordPiece"), source, "model.type",
+    requireJson(
+        model.path("type").asText("").equals("WordPiece"),
+        source,
+        "model.type",
         "expected \"WordPiece\", got " + model.path("type"));
-    requireJson(model.path("unk_token").asText(UNK).equals(UNK), source, "model.unk_token",
+    requireJson(
+        model.path("unk_token").asText(UNK).equals(UNK),
+        source,
+        "model.unk_token",
         "expected \"" + UNK + "\", got " + model.path("unk_token"));
-    requireJson(model.path("continuing_subword_prefix").asText(CONTINUATION).equals(CONTINUATION),
-        source, "model.continuing_subword_prefix",
+    requireJson(
+        model.path("continuing_subword_prefix").asText(CONTINUATION).equals(CONTINUATION),
+        source,
+        "model.continuing_subword_prefix",
         "expected \"##\", got " + model.path("continuing_subword_prefix"));
-    requireJson(model.path("max_input_chars_per_word").asInt(MAX_INPUT_CHARS_PER_WORD)
-            == MAX_INPUT_CHARS_PER_WORD, source, "model.max_input_chars_per_word",
+    requireJson(
+        model.path("max_input_chars_per_word").asInt(MAX_INPUT_CHARS_PER_WORD)
+            == MAX_INPUT_CHARS_PER_WORD,
+        source,
+        "model.max_input_chars_per_word",
         "expected " + MAX_INPUT_CHARS_PER_WORD + ", got " + model.path("max_input_chars_per_word"));
 
     JsonNode normalizer = root.path("normalizer");
-    requireJson(normalizer.path("type").asText("").equals("BertNormalizer"), source,
-        "normalizer.type", "expected \"BertNormalizer\", got " + normalizer.path("type"));
-    requireJson(normalizer.path("clean_text").asBoolean(true), source, "normalizer.clean_text",
+    requireJson(
+        normalizer.path("type").asText("").equals("BertNormalizer"),
+        source,
+        "normalizer.type",
+        "expected \"BertNormalizer\", got " + normalizer.path("type"));
+    requireJson(
+        normalizer.path("clean_text").asBoolean(true),
+        source,
+        "normalizer.clean_text",
         "only true is supported");
-    requireJson(normalizer.path("handle_chinese_chars").asBoolean(true), source,
-        "normalizer.handle_chinese_chars", "only true is supported");
+    requireJson(
+        normalizer.path("handle_chinese_chars").asBoolean(true),
+        source,
+        "normalizer.handle_chinese_chars",
+        "only true is supported");
     boolean lowercase = normalizer.path("lowercase").asBoolean(true);
     JsonNode strip = normalizer.path("strip_accents");
-    requireJson(strip.isMissingNode() || strip.isNull() || strip.asBoolean() == lowercase, source,
-        "normalizer.strip_accents", "must be null or equal to lowercase (" + lowercase + ")");
+    requireJson(
+        strip.isMissingNode() || strip.isNull() || strip.asBoolean() == lowercase,
+        source,
+        "normalizer.strip_accents",
+        "must be null or equal to lowercase (" + lowercase + ")");
     JsonNode pre = root.path("pre_tokenizer");
-    requireJson(pre.path("type").asText("").equals("BertPreTokenizer"), source,
-        "pre_tokenizer.type", "expected \"BertPreTokenizer\", got " + pre.path("type"));
+    requireJson(
+        pre.path("type").asText("").equals("BertPreTokenizer"),
+        source,
+        "pre_tokenizer.type",
+        "expected \"BertPreTokenizer\", got " + pre.path("type"));
 
     JsonNode vocabNode = model.path("vocab");
-    requireJson(vocabNode.isObject() && !vocabNode.isEmpty(), source, "model.vocab",
+    requireJson(
+        vocabNode.isObject() && !vocabNode.isEmpty(),
+        source,
+        "model.vocab",
         "expected a non-empty object token -> id");
     String[] byId = new String[vocabNode.size()];
     Iterator<Map.Entry<String, JsonNode>> it = vocabNode.fields();
@@ -245,8 +281,16 @@ public final class BertTokenizer implements Serializable {
       Map.Entry<String, JsonNode> e = it.next();
       JsonNode idNode = e.getValue();
       int id = idNode.canConvertToInt() && idNode.isIntegralNumber() ? idNode.intValue() : -1;
-      requireJson(id >= 0 && id < byId.length && byId[id] == null, source, "model.vocab",
-          "token '" + e.getKey() + "' has id " + idNode + "; ids must be 0.." + (byId.length - 1)
+      requireJson(
+          id >= 0 && id < byId.length && byId[id] == null,
+          source,
+          "model.vocab",
+          "token '"
+              + e.getKey()
+              + "' has id "
+              + idNode
+              + "; ids must be 0.."
+              + (byId.length - 1)
               + " without gaps or repeats");
       byId[id] = e.getKey();
     }
@@ -338,8 +382,8 @@ public final class BertTokenizer implements Serializable {
   /**
    * {@code [CLS] a [SEP]} when {@code textB} is null, else {@code [CLS] a [SEP] b [SEP]}, with
    * token types 0 for {@code [CLS] a [SEP]} and 1 for {@code b [SEP]}, longest-first truncated so
-   * that the whole encoding has at most {@code maxSeqLength} tokens. Not padded: see
-   * {@link #encodePadded}.
+   * that the whole encoding has at most {@code maxSeqLength} tokens. Not padded: see {@link
+   * #encodePadded}.
    */
   public Encoding encode(String textA, String textB, int maxSeqLength) {
     int[] a = tokenIds(textA);
@@ -354,18 +398,23 @@ public final class BertTokenizer implements Serializable {
 
   /**
    * Adds the special tokens to already tokenized ids and truncates exactly as Hugging Face's fast
-   * tokenizer (strategy {@code longest_first}): a single sequence keeps its first
-   * {@code maxSeqLength - 2} ids; of a pair (budget {@code maxSeqLength - 3}) only the longer one
-   * is cut to {@code budget - shorter} if that is at least the shorter's length, otherwise both
-   * are cut to half the budget and an odd remainder goes to the longer one (to b on a tie).
+   * tokenizer (strategy {@code longest_first}): a single sequence keeps its first {@code
+   * maxSeqLength - 2} ids; of a pair (budget {@code maxSeqLength - 3}) only the longer one is cut
+   * to {@code budget - shorter} if that is at least the shorter's length, otherwise both are cut to
+   * half the budget and an odd remainder goes to the longer one (to b on a tie).
    *
    * @param b the second sequence, or null for a single one
    */
   public Encoding encodeIds(int[] a, int[] b, int maxSeqLength) {
     int special = b == null ? 2 : 3;
     if (maxSeqLength < special) {
-      throw new IllegalArgumentException("maxSeqLength " + maxSeqLength + " leaves no room for the "
-          + special + " special tokens of a " + (b == null ? "single sequence" : "pair"));
+      throw new IllegalArgumentException(
+          "maxSeqLength "
+              + maxSeqLength
+              + " leaves no room for the "
+              + special
+              + " special tokens of a "
+              + (b == null ? "single sequence" : "pair"));
     }
     int budget = maxSeqLength == Integer.MAX_VALUE ? Integer.MAX_VALUE : maxSeqLength - special;
     int n1 = a.length;
@@ -396,12 +445,12 @@ public final class BertTokenizer implements Serializable {
   }
 
   /**
-   * Kept lengths of a pair of lengths {@code n1}, {@code n2} for a token budget, as
-   * {@code truncate_encodings} of Hugging Face {@code tokenizers}. BERT's original
-   * {@code truncate_seq_pair} pops one token at a time from the longer (b on ties) and differs
-   * only in where an odd budget's extra token goes when both sequences are long: it always gives
-   * it to a. The fast tokenizer's rule is kept because it is what transformers (and the CAP
-   * reference) feed the model.
+   * Kept lengths of a pair of lengths {@code n1}, {@code n2} for a token budget, as {@code
+   * truncate_encodings} of Hugging Face {@code tokenizers}. BERT's original {@code
+   * truncate_seq_pair} pops one token at a time from the longer (b on ties) and differs only in
+   * where an odd budget's extra token goes when both sequences are long: it always gives it to a.
+   * The fast tokenizer's rule is kept because it is what transformers (and the CAP reference) feed
+   * the model.
    */
   static int[] truncatePair(int n1, int n2, int budget) {
     if ((long) n1 + n2 <= budget) {
@@ -565,8 +614,21 @@ public final class BertTokenizer implements Serializable {
   /** Unicode White_Space (what Rust's char::is_whitespace tests), not Java's isWhitespace. */
   static boolean isWhitespace(int cp) {
     return switch (cp) {
-      case '\t', '\n', 0x0B, 0x0C, '\r', ' ', 0x85, 0xA0, 0x1680, 0x2028, 0x2029, 0x202F, 0x205F,
-          0x3000 -> true;
+      case '\t',
+          '\n',
+          0x0B,
+          0x0C,
+          '\r',
+          ' ',
+          0x85,
+          0xA0,
+          0x1680,
+          0x2028,
+          0x2029,
+          0x202F,
+          0x205F,
+          0x3000 ->
+          true;
       default -> cp >= 0x2000 && cp <= 0x200A;
     };
   }
@@ -577,13 +639,17 @@ public final class BertTokenizer implements Serializable {
       return false;
     }
     int type = Character.getType(cp);
-    return type == Character.CONTROL || type == Character.FORMAT || type == Character.PRIVATE_USE
+    return type == Character.CONTROL
+        || type == Character.FORMAT
+        || type == Character.PRIVATE_USE
         || type == Character.SURROGATE;
   }
 
   /** ASCII punctuation (including $, +, <, =, >, ^, `, |, ~ which Unicode calls symbols) or P*. */
   static boolean isPunctuation(int cp) {
-    if ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96)
+    if ((cp >= 33 && cp <= 47)
+        || (cp >= 58 && cp <= 64)
+        || (cp >= 91 && cp <= 96)
         || (cp >= 123 && cp <= 126)) {
       return true;
     }
@@ -591,10 +657,14 @@ public final class BertTokenizer implements Serializable {
       return false;
     }
     return switch (Character.getType(cp)) {
-      case Character.CONNECTOR_PUNCTUATION, Character.DASH_PUNCTUATION,
-          Character.START_PUNCTUATION, Character.END_PUNCTUATION,
-          Character.INITIAL_QUOTE_PUNCTUATION, Character.FINAL_QUOTE_PUNCTUATION,
-          Character.OTHER_PUNCTUATION -> true;
+      case Character.CONNECTOR_PUNCTUATION,
+          Character.DASH_PUNCTUATION,
+          Character.START_PUNCTUATION,
+          Character.END_PUNCTUATION,
+          Character.INITIAL_QUOTE_PUNCTUATION,
+          Character.FINAL_QUOTE_PUNCTUATION,
+          Character.OTHER_PUNCTUATION ->
+          true;
       default -> false;
     };
   }

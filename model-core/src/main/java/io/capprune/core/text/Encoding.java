@@ -15,11 +15,17 @@ public record Encoding(int[] inputIds, int[] tokenTypeIds, int[] attentionMask)
 
   public Encoding {
     if (inputIds == null || tokenTypeIds == null || attentionMask == null) {
-      throw new IllegalArgumentException("inputIds, tokenTypeIds and attentionMask must not be null");
+      throw new IllegalArgumentException(
+          "inputIds, tokenTypeIds and attentionMask must not be null");
     }
     if (tokenTypeIds.length != inputIds.length || attentionMask.length != inputIds.length) {
-      throw new IllegalArgumentException("inputIds, tokenTypeIds and attentionMask differ in length: "
-          + inputIds.length + ", " + tokenTypeIds.length + ", " + attentionMask.length);
+      throw new IllegalArgumentException(
+          "inputIds, tokenTypeIds and attentionMask differ in length: "
+              + inputIds.length
+              + ", "
+              + tokenTypeIds.length
+              + ", "
+              + attentionMask.length);
     }
   }
 
@@ -56,7 +62,8 @@ public record Encoding(int[] inputIds, int[] tokenTypeIds, int[] attentionMask)
     if (padId != 0) {
       Arrays.fill(ids, n, length, padId);
     }
-    return new Encoding(ids, Arrays.copyOf(tokenTypeIds, length), Arrays.copyOf(attentionMask, length));
+    return new Encoding(
+        ids, Arrays.copyOf(tokenTypeIds, length), Arrays.copyOf(attentionMask, length));
   }
 
   @Override
@@ -75,8 +82,12 @@ public record Encoding(int[] inputIds, int[] tokenTypeIds, int[] attentionMask)
 
   @Override
   public String toString() {
-    return "Encoding[inputIds=" + Arrays.toString(inputIds)
-        + ", tokenTypeIds=" + Arrays.toString(tokenTypeIds)
-        + ", attentionMask=" + Arrays.toString(attentionMask) + "]";
+    return "Encoding[inputIds="
+        + Arrays.toString(inputIds)
+        + ", tokenTypeIds="
+        + Arrays.toString(tokenTypeIds)
+        + ", attentionMask="
+        + Arrays.toString(attentionMask)
+        + "]";
   }
 }

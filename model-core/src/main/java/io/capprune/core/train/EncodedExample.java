@@ -12,7 +12,8 @@ import java.io.Serializable;
  * @param label class id, or -1 for regression
  * @param score regression target (STS-B), NaN for classification
  */
-public record EncodedExample(long globalIndex, int[] inputIds, byte[] tokenTypeIds, int label, float score)
+public record EncodedExample(
+    long globalIndex, int[] inputIds, byte[] tokenTypeIds, int label, float score)
     implements Serializable {
 
   public int length() {

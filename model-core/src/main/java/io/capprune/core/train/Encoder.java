@@ -14,9 +14,9 @@ import java.util.Map;
  * No-gradient forward passes: bank vectors (PrC from the pre-trained model, FiC and the
  * distillation logits from the teacher, SnC from the student at a snapshot) and dev predictions.
  *
- * <p>Bank vectors are taken before the classifier dropout (docs/cap-math.md §1.1); whether the encoder's
- * own dropout is on is the caller's choice: the reference encodes SnC snapshots in train mode and
- * everything else in eval mode (docs/cap-math.md §1.2 and 8.7).
+ * <p>Bank vectors are taken before the classifier dropout (docs/cap-math.md §1.1); whether the
+ * encoder's own dropout is on is the caller's choice: the reference encodes SnC snapshots in train
+ * mode and everything else in eval mode (docs/cap-math.md §1.2 and 8.7).
  */
 public final class Encoder {
   private final BertForSequenceClassification model;
@@ -31,18 +31,23 @@ public final class Encoder {
    */
   public record Encoded(float[] vectors, float[] logits) {}
 
-  public Encoded encode(NDManager manager, Map<String, NDArray> params, TokenBatch tokens,
-      boolean training, Representation.Mode mode) {
+  public Encoded encode(
+      NDManager manager,
+      Map<String, NDArray> params,
+      TokenBatch tokens,
+      boolean training,
+      Representation.Mode mode) {
     try (NDManager m = manager.newSubManager()) {
       BertInputs in = tokens.toInputs(m);
       BertOutputs out = model.forward(params, in, training, null);
-      NDArray pooled = out.pooledOutput() != null
-          ? out.pooledOutput()
-          : out.lastHiddenState().get(new NDIndex(":, 0, :"));
+      NDArray pooled =
+          out.pooledOutput() != null
+              ? out.pooledOutput()
+              : out.lastHiddenState().get(new NDIndex(":, 0, :"));
       NDArray z = Representation.compute(mode, pooled, out.lastHiddenState(), in.attentionMask());
       float[] vectors = z.toType(DataType.FLOAT32, false).toFloatArray();
-      float[] logits = out.logits() == null ? null
-          : out.logits().toType(DataType.FLOAT32, false).toFloatArray();
+      float[] logits =
+          out.logits() == null ? null : out.logits().toType(DataType.FLOAT32, false).toFloatArray();
       return new Encoded(vectors, logits);
     }
   }

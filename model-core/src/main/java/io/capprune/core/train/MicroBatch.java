@@ -8,9 +8,16 @@ import io.capprune.core.loss.Targets;
  */
 public record MicroBatch(TokenBatch tokens, Targets targets, int[] bankRows) {
   public MicroBatch {
-    if (targets.size() != tokens.batch() || (bankRows != null && bankRows.length != tokens.batch())) {
-      throw new IllegalArgumentException("micro-batch of " + tokens.batch() + " rows has "
-          + targets.size() + " targets and " + (bankRows == null ? "no" : bankRows.length) + " bank rows");
+    if (targets.size() != tokens.batch()
+        || (bankRows != null && bankRows.length != tokens.batch())) {
+      throw new IllegalArgumentException(
+          "micro-batch of "
+              + tokens.batch()
+              + " rows has "
+              + targets.size()
+              + " targets and "
+              + (bankRows == null ? "no" : bankRows.length)
+              + " bank rows");
     }
   }
 

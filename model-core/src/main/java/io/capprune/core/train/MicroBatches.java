@@ -12,8 +12,8 @@ public final class MicroBatches {
    * @param rows indices into {@code examples}; also the bank rows (bank row r = example r)
    * @param padTo 0 pads each micro-batch to its longest example, otherwise to this length
    */
-  public static List<MicroBatch> of(EncodedExample[] examples, int[] rows, int size, int padTo, int padId,
-      boolean regression) {
+  public static List<MicroBatch> of(
+      EncodedExample[] examples, int[] rows, int size, int padTo, int padId, boolean regression) {
     List<MicroBatch> out = new ArrayList<>();
     for (int from = 0; from < rows.length; from += size) {
       int to = Math.min(rows.length, from + size);
@@ -23,7 +23,8 @@ public final class MicroBatches {
     return out;
   }
 
-  public static MicroBatch of(EncodedExample[] examples, int[] rows, int padTo, int padId, boolean regression) {
+  public static MicroBatch of(
+      EncodedExample[] examples, int[] rows, int padTo, int padId, boolean regression) {
     List<int[]> ids = new ArrayList<>(rows.length);
     List<byte[]> types = new ArrayList<>(rows.length);
     int[] labels = new int[rows.length];

@@ -18,18 +18,29 @@ import java.util.List;
 final class StepInputs {
 
   /**
-   * One micro-batch on the device: where its parts lie in the step's uploads. The views are made
-   * in the micro-batch's own manager, so what its forward pass creates is freed with it.
+   * One micro-batch on the device: where its parts lie in the step's uploads. The views are made in
+   * the micro-batch's own manager, so what its forward pass creates is freed with it.
    */
-  record Batch(NDArray all, NDArray scores, long offset, long scoreOffset, int size, int seqLength,
-      boolean hasRows, long maxInputId, long maxTokenTypeId) {
+  record Batch(
+      NDArray all,
+      NDArray scores,
+      long offset,
+      long scoreOffset,
+      int size,
+      int seqLength,
+      boolean hasRows,
+      long maxInputId,
+      long maxTokenTypeId) {
 
     BertInputs inputs(NDManager m) {
       long n = (long) size * seqLength;
       Shape shape = new Shape(size, seqLength);
-      return new BertInputs(slice(m, all, offset, n).reshape(shape),
-          slice(m, all, offset + n, n).reshape(shape), slice(m, all, offset + 2 * n, n).reshape(shape),
-          maxInputId, maxTokenTypeId);
+      return new BertInputs(
+          slice(m, all, offset, n).reshape(shape),
+          slice(m, all, offset + n, n).reshape(shape),
+          slice(m, all, offset + 2 * n, n).reshape(shape),
+          maxInputId,
+          maxTokenTypeId);
     }
 
     /** [B] int64 bank rows, or null when the micro-batch names none. */
@@ -39,7 +50,8 @@ final class StepInputs {
 
     /** [B] int64 class ids, or [B] float scores for regression. */
     NDArray targets(NDManager m) {
-      return scores != null ? slice(m, scores, scoreOffset, size)
+      return scores != null
+          ? slice(m, scores, scoreOffset, size)
           : slice(m, all, offset + 3L * size * seqLength + size, size);
     }
 
@@ -60,13 +72,15 @@ final class StepInputs {
     for (MicroBatch mb : microBatches) {
       TokenBatch t = mb.tokens();
       if (mb.targets().isRegression() != regression) {
-        throw new IllegalArgumentException("a step mixes regression and classification micro-batches");
+        throw new IllegalArgumentException(
+            "a step mixes regression and classification micro-batches");
       }
       total += 3L * t.inputIds().length + 2L * mb.size();
       scores += regression ? mb.size() : 0;
     }
     if (total > Integer.MAX_VALUE - 16) {
-      throw new IllegalArgumentException("a step of " + total + " input values does not fit one upload");
+      throw new IllegalArgumentException(
+          "a step of " + total + " input values does not fit one upload");
     }
     long[] all = new long[(int) total];
     float[] allScores = new float[scores];
@@ -76,7 +90,8 @@ final class StepInputs {
     for (int i = 0; i < microBatches.size(); i++) {
       MicroBatch mb = microBatches.get(i);
       TokenBatch t = mb.tokens();
-      maxima[i] = BertInputs.check(t.seqLength(), t.inputIds(), t.tokenTypeIds(), t.attentionMask());
+      maxima[i] =
+          BertInputs.check(t.seqLength(), t.inputIds(), t.tokenTypeIds(), t.attentionMask());
       for (long[] part : new long[][] {t.inputIds(), t.tokenTypeIds(), t.attentionMask()}) {
         System.arraycopy(part, 0, all, o, part.length);
         o += part.length;
@@ -106,8 +121,17 @@ final class StepInputs {
     for (int i = 0; i < microBatches.size(); i++) {
       MicroBatch mb = microBatches.get(i);
       int b = mb.size();
-      out.add(new Batch(device, deviceScores, o, so, b, mb.tokens().seqLength(), mb.bankRows() != null,
-          maxima[i][0], maxima[i][1]));
+      out.add(
+          new Batch(
+              device,
+              deviceScores,
+              o,
+              so,
+              b,
+              mb.tokens().seqLength(),
+              mb.bankRows() != null,
+              maxima[i][0],
+              maxima[i][1]));
       o += mb.tokens().inputIds().length * 3 + 2 * b;
       so += regression ? b : 0;
     }

@@ -7,9 +7,11 @@ import java.util.List;
 /**
  * Token ids of a micro-batch, padded to one length. The reference pads every example to
  * max_seq_length (128); padding to the batch's longest example gives the same outputs for the real
- * tokens (the attention mask removes padded keys) at a fraction of the cost on short GLUE sentences.
+ * tokens (the attention mask removes padded keys) at a fraction of the cost on short GLUE
+ * sentences.
  */
-public record TokenBatch(int batch, int seqLength, long[] inputIds, long[] tokenTypeIds, long[] attentionMask) {
+public record TokenBatch(
+    int batch, int seqLength, long[] inputIds, long[] tokenTypeIds, long[] attentionMask) {
 
   /**
    * @param padTo pad to this length; 0 pads to the longest example
@@ -26,7 +28,8 @@ public record TokenBatch(int batch, int seqLength, long[] inputIds, long[] token
     }
     int t = padTo > 0 ? padTo : longest;
     if (longest > t) {
-      throw new IllegalArgumentException("example of " + longest + " tokens does not fit padding length " + t);
+      throw new IllegalArgumentException(
+          "example of " + longest + " tokens does not fit padding length " + t);
     }
     long[] in = new long[b * t];
     long[] ty = new long[b * t];

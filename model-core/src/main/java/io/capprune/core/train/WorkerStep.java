@@ -29,10 +29,10 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * What a worker computes for its share of one global batch: every loss term and the dense
- * gradients of the loss with respect to the trainable tensors, in one student forward and one
- * backward pass per micro-batch (the teacher's logits and vectors come from the bank, see
- * docs/architecture.md, differences 1).
+ * What a worker computes for its share of one global batch: every loss term and the dense gradients
+ * of the loss with respect to the trainable tensors, in one student forward and one backward pass
+ * per micro-batch (the teacher's logits and vectors come from the bank, see docs/architecture.md,
+ * differences 1).
  *
  * <p>The trainable tensors arrive as the <em>effective</em> weights W' = W * M and become fresh
  * autograd leaves, so the gradient returned for a pruned matrix is dL/dW', dense; the driver, which
@@ -57,7 +57,8 @@ public final class WorkerStep {
   public WorkerStep(BertForSequenceClassification model, CapLoss capLoss) {
     this.model = model;
     this.capLoss = capLoss;
-    this.representation = capLoss == null ? Representation.Mode.POOLER : capLoss.config().representation();
+    this.representation =
+        capLoss == null ? Representation.Mode.POOLER : capLoss.config().representation();
   }
 
   /**
@@ -68,8 +69,13 @@ public final class WorkerStep {
    * @param terms each the sum over micro-batches of (term × rows / global batch): partitions'
    *     values add up to batch means
    */
-  public record Result(List<String> names, List<int[]> shapes, float[] fp32, HalfBlocks.Encoded fp16,
-      LossTerms terms, int examples) {
+  public record Result(
+      List<String> names,
+      List<int[]> shapes,
+      float[] fp32,
+      HalfBlocks.Encoded fp16,
+      LossTerms terms,
+      int examples) {
 
     public WirePrecision precision() {
       return fp16 != null ? WirePrecision.FP16 : WirePrecision.FP32;
@@ -95,18 +101,32 @@ public final class WorkerStep {
   }
 
   /**
-   * From heap tensors, for tests and one-off callers: uploads the weights and the bank, and
-   * returns fp32 gradients.
+   * From heap tensors, for tests and one-off callers: uploads the weights and the bank, and returns
+   * fp32 gradients.
    *
    * @param seed seeds this step's dropout and negative draws (the engine's generator)
    */
-  public Result run(NDManager manager, Map<String, NDArray> frozen, Map<String, HostTensor> trainable,
-      List<MicroBatch> microBatches, RepresentationBank bank, int globalBatchSize, long seed,
+  public Result run(
+      NDManager manager,
+      Map<String, NDArray> frozen,
+      Map<String, HostTensor> trainable,
+      List<MicroBatch> microBatches,
+      RepresentationBank bank,
+      int globalBatchSize,
+      long seed,
       DataType dtype) {
     try (NDManager scope = manager.newSubManager()) {
       DeviceBank deviceBank = bank == null ? null : DeviceBank.upload(scope, bank);
-      return run(scope, frozen, FlatParameters.upload(scope, trainable), microBatches, deviceBank,
-          globalBatchSize, seed, dtype, WirePrecision.FP32);
+      return run(
+          scope,
+          frozen,
+          FlatParameters.upload(scope, trainable),
+          microBatches,
+          deviceBank,
+          globalBatchSize,
+          seed,
+          dtype,
+          WirePrecision.FP32);
     }
   }
 
@@ -121,12 +141,19 @@ public final class WorkerStep {
    * @param dtype float32 in training; float64 for gradient checks
    * @param wire the precision the gradients are returned in
    */
-  public Result run(NDManager manager, Map<String, NDArray> frozen, FlatParameters trainable,
-      List<MicroBatch> microBatches, DeviceBank bank, int globalBatchSize, long seed, DataType dtype,
+  public Result run(
+      NDManager manager,
+      Map<String, NDArray> frozen,
+      FlatParameters trainable,
+      List<MicroBatch> microBatches,
+      DeviceBank bank,
+      int globalBatchSize,
+      long seed,
+      DataType dtype,
       WirePrecision wire) {
     try (NDManager step = manager.newSubManager()) {
-      Accumulated a = accumulate(step, frozen, trainable, microBatches, bank, globalBatchSize, seed,
-          dtype);
+      Accumulated a =
+          accumulate(step, frozen, trainable, microBatches, bank, globalBatchSize, seed, dtype);
       float[] fp32 = null;
       HalfBlocks.Encoded fp16 = null;
       if (wire == WirePrecision.FP16) {
@@ -134,8 +161,8 @@ public final class WorkerStep {
       } else {
         fp32 = NDArrays.download(a.gradient().toType(DataType.FLOAT32, false));
       }
-      return new Result(a.names(), a.shapes(), fp32, fp16, LossTerms.of(a.terms().toDoubleArray()),
-          a.examples());
+      return new Result(
+          a.names(), a.shapes(), fp32, fp16, LossTerms.of(a.terms().toDoubleArray()), a.examples());
     }
   }
 
@@ -145,16 +172,23 @@ public final class WorkerStep {
    * @param gradient [P] dL/dW' of every trainable tensor, flattened in layout order
    * @param terms [6] float64 weighted loss terms, in {@link LossTerms#of}'s order
    */
-  public record Accumulated(List<String> names, List<int[]> shapes, NDArray gradient, NDArray terms,
-      int examples) {}
+  public record Accumulated(
+      List<String> names, List<int[]> shapes, NDArray gradient, NDArray terms, int examples) {}
 
   /**
    * Forward and backward passes of every micro-batch, gradients accumulated on the device: what
-   * {@link #run} does before it encodes and downloads. Everything returned is attached to
-   * {@code step}. Reads nothing back from the device.
+   * {@link #run} does before it encodes and downloads. Everything returned is attached to {@code
+   * step}. Reads nothing back from the device.
    */
-  public Accumulated accumulate(NDManager step, Map<String, NDArray> frozen, FlatParameters trainable,
-      List<MicroBatch> microBatches, DeviceBank bank, int globalBatchSize, long seed, DataType dtype) {
+  public Accumulated accumulate(
+      NDManager step,
+      Map<String, NDArray> frozen,
+      FlatParameters trainable,
+      List<MicroBatch> microBatches,
+      DeviceBank bank,
+      int globalBatchSize,
+      long seed,
+      DataType dtype) {
     if (capLoss != null && bank == null) {
       throw new IllegalArgumentException("the CAP objective needs the shard's representation bank");
     }
@@ -162,18 +196,22 @@ public final class WorkerStep {
       throw new IllegalArgumentException(NDArrays.BFLOAT16_UNSUPPORTED);
     }
     if (dtype != DataType.FLOAT32 && dtype != DataType.FLOAT64) {
-      throw new IllegalArgumentException("the worker step computes in float32 (float64 for gradient"
-          + " checks), not " + dtype);
+      throw new IllegalArgumentException(
+          "the worker step computes in float32 (float64 for gradient" + " checks), not " + dtype);
     }
     DjlRuntime.seed((int) (seed ^ (seed >>> 32)));
     int examples = 0;
-    List<StepInputs.Batch> batches = StepInputs.upload(step, microBatches, model.config().numLabels());
+    List<StepInputs.Batch> batches =
+        StepInputs.upload(step, microBatches, model.config().numLabels());
     Map<String, NDArray> leaves = new LinkedHashMap<>();
-    trainable.views(step).forEach((name, view) -> {
-      NDArray leaf = view.toType(dtype, true);
-      leaf.setRequiresGradient(true);
-      leaves.put(name, leaf);
-    });
+    trainable
+        .views(step)
+        .forEach(
+            (name, view) -> {
+              NDArray leaf = view.toType(dtype, true);
+              leaf.setRequiresGradient(true);
+              leaves.put(name, leaf);
+            });
     Map<String, NDArray> params = new HashMap<>(frozen);
     params.putAll(leaves);
     // ce, kd, prc, snc, fic, total, as LossTerms.of reads them
@@ -192,16 +230,22 @@ public final class WorkerStep {
             NDArray zero = mb.zeros(new Shape(), ce.getDataType());
             values = ai.djl.ndarray.NDArrays.stack(new NDList(ce, zero, zero, zero, zero, ce));
           } else {
-            NDArray z = Representation.compute(representation, out.classifierInput(),
-                out.lastHiddenState(), in.attentionMask());
-            CapLoss.Output o = capLoss.compute(out.logits(), z, b.targets(mb), b.regression(),
-                bank, b.rows(mb));
+            NDArray z =
+                Representation.compute(
+                    representation,
+                    out.classifierInput(),
+                    out.lastHiddenState(),
+                    in.attentionMask());
+            CapLoss.Output o =
+                capLoss.compute(out.logits(), z, b.targets(mb), b.regression(), bank, b.rows(mb));
             loss = o.total();
             values = o.termValues();
           }
           collector.backward(loss.mul(NDArrays.scalar(mb, scale, loss.getDataType())));
-          NDArray weighted = values.toType(DataType.FLOAT64, false)
-              .mul(NDArrays.scalar(mb, scale, DataType.FLOAT64));
+          NDArray weighted =
+              values
+                  .toType(DataType.FLOAT64, false)
+                  .mul(NDArrays.scalar(mb, scale, DataType.FLOAT64));
           terms = terms.add(weighted); // attached to the step, like terms
           examples += b.size();
         }

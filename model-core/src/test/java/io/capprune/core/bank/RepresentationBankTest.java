@@ -43,9 +43,13 @@ class RepresentationBankTest {
   }
 
   private static RepresentationBank bank() {
-    RepresentationBank bank = new RepresentationBank(
-        new long[] {40, 11, 7, 93, 5}, new int[] {0, 1, 1, 0, 2},
-        new float[] {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 2, H);
+    RepresentationBank bank =
+        new RepresentationBank(
+            new long[] {40, 11, 7, 93, 5},
+            new int[] {0, 1, 1, 0, 2},
+            new float[] {0, 1, 2, 3, 4, 5, 6, 7, 8, 9},
+            2,
+            H);
     bank.addSlice(Kind.PRE, slice(0));
     bank.addSlice(Kind.FINE, slice(1));
     bank.addSlice(Kind.SNAP, slice(2));
@@ -73,8 +77,12 @@ class RepresentationBankTest {
       assertEquals(DataType.INT64, n.index().getDataType());
       assertEquals(2, n.vectors().getShape().dimension());
       assertEquals(e, n.vectors().getShape().get(0));
-      return new Draw(n.vectors().toType(DataType.FLOAT32, false).toFloatArray(),
-          n.index().toLongArray(), n.labels() == null ? null : n.labels().toLongArray(), valid, e);
+      return new Draw(
+          n.vectors().toType(DataType.FLOAT32, false).toFloatArray(),
+          n.index().toLongArray(),
+          n.labels() == null ? null : n.labels().toLongArray(),
+          valid,
+          e);
     }
 
     /** The local row of each group of r columns (one drawn row each), via the global index. */
@@ -88,7 +96,8 @@ class RepresentationBankTest {
       for (int i = 0; i < out.length; i++) {
         for (int s = 0; s < r; s++) {
           assertEquals(index[i * r], index[i * r + s], "the R slices of a row sit together");
-          assertEquals(valid[i * r], valid[i * r + s], "a row is padding in all its slices or none");
+          assertEquals(
+              valid[i * r], valid[i * r + s], "a row is padding in all its slices or none");
         }
         out[i] = local.get(index[i * r]);
       }
@@ -114,10 +123,11 @@ class RepresentationBankTest {
       (200 + 30) / 1024f, (201 + 30) / 1024f, (202 + 30) / 1024f, // row 3, snapshot 0
       (300 + 30) / 1024f, (301 + 30) / 1024f, (302 + 30) / 1024f, // row 3, snapshot 1
       200 / 1024f, 201 / 1024f, 202 / 1024f,
-      300 / 1024f, 301 / 1024f, 302 / 1024f};
+      300 / 1024f, 301 / 1024f, 302 / 1024f
+    };
     assertArrayEquals(expected, got);
-    assertArrayEquals(new float[] {110 / 1024f, 111 / 1024f, 112 / 1024f},
-        bank.gather(Kind.FINE, new int[] {1}));
+    assertArrayEquals(
+        new float[] {110 / 1024f, 111 / 1024f, 112 / 1024f}, bank.gather(Kind.FINE, new int[] {1}));
     assertArrayEquals(new long[] {93, 40}, bank.globalIndices(new int[] {3, 0}));
     assertArrayEquals(new int[] {0, 2}, bank.labels(new int[] {3, 4}));
     assertArrayEquals(new float[] {8, 9, 2, 3}, bank.teacherLogits(new int[] {4, 1}));
@@ -128,7 +138,9 @@ class RepresentationBankTest {
     }
   }
 
-  /** The device copy holds the same rows: same slices in the same order, indices, labels, logits. */
+  /**
+   * The device copy holds the same rows: same slices in the same order, indices, labels, logits.
+   */
   @Test
   void deviceBankGathersWhatTheHostBankHolds() {
     RepresentationBank bank = bank();
@@ -143,7 +155,9 @@ class RepresentationBankTest {
         NDArray g = device.gather(kind, rows);
         assertEquals(new Shape(3, bank.slices(kind), H), g.getShape(), kind.toString());
         assertEquals(DataType.FLOAT16, g.getDataType(), "vectors stay in half precision");
-        assertArrayEquals(bank.gather(kind, r), g.toType(DataType.FLOAT32, false).toFloatArray(),
+        assertArrayEquals(
+            bank.gather(kind, r),
+            g.toType(DataType.FLOAT32, false).toFloatArray(),
             kind.toString());
         assertEquals(bank.slices(kind), device.slices(kind));
       }
@@ -165,10 +179,15 @@ class RepresentationBankTest {
         DeviceBank device = DeviceBank.upload(manager, regression)) {
       assertFalse(device.hasLabels());
       assertNull(device.labels(rows(manager, 1, 0)));
-      assertEquals("this bank holds no teacher logits", assertThrows(IllegalStateException.class,
-          () -> device.teacherLogits(rows(manager, 0))).getMessage());
-      assertEquals("FINE bank is empty", assertThrows(IllegalStateException.class,
-          () -> device.gather(Kind.FINE, rows(manager, 0))).getMessage());
+      assertEquals(
+          "this bank holds no teacher logits",
+          assertThrows(IllegalStateException.class, () -> device.teacherLogits(rows(manager, 0)))
+              .getMessage());
+      assertEquals(
+          "FINE bank is empty",
+          assertThrows(
+                  IllegalStateException.class, () -> device.gather(Kind.FINE, rows(manager, 0)))
+              .getMessage());
       DjlRuntime.seed(1);
       Draw d = Draw.of(device.sampleNegatives(Kind.PRE, 2, rows(manager, 0)));
       assertNull(d.labels(), "regression: the extras carry no labels");
@@ -199,7 +218,9 @@ class RepresentationBankTest {
           device.sampleNegatives(Kind.PRE, 3, rows);
           device.sampleNegatives(Kind.SNAP, 4, rows);
         }
-        assertEquals(resident, base.getManagedArrays().size(),
+        assertEquals(
+            resident,
+            base.getManagedArrays().size(),
             "arrays a closed step left in the resident bank's manager, step " + step);
       }
     }
@@ -221,41 +242,66 @@ class RepresentationBankTest {
   @Test
   void badInputIsNamed() {
     RepresentationBank bank = bank();
-    assertEquals("PRE slice already present; only SNAP grows",
-        assertThrows(IllegalStateException.class, () -> bank.addSlice(Kind.PRE, slice(0))).getMessage());
-    assertEquals("SNAP slice 2 has 14 values, expected n × H = 5 × 3 = 15",
-        assertThrows(IllegalArgumentException.class,
-            () -> bank.addSlice(Kind.SNAP, new float[14])).getMessage());
+    assertEquals(
+        "PRE slice already present; only SNAP grows",
+        assertThrows(IllegalStateException.class, () -> bank.addSlice(Kind.PRE, slice(0)))
+            .getMessage());
+    assertEquals(
+        "SNAP slice 2 has 14 values, expected n × H = 5 × 3 = 15",
+        assertThrows(IllegalArgumentException.class, () -> bank.addSlice(Kind.SNAP, new float[14]))
+            .getMessage());
     float[] withNaN = slice(4);
     withNaN[7] = Float.NaN;
-    assertEquals("SNAP slice 2: row 2 (global index 7) component 1 is NaN, not a finite half-precision value",
-        assertThrows(IllegalArgumentException.class, () -> bank.addSlice(Kind.SNAP, withNaN)).getMessage());
+    assertEquals(
+        "SNAP slice 2: row 2 (global index 7) component 1 is NaN, not a finite half-precision value",
+        assertThrows(IllegalArgumentException.class, () -> bank.addSlice(Kind.SNAP, withNaN))
+            .getMessage());
     assertEquals(2, bank.slices(Kind.SNAP), "a rejected slice is not half-added");
-    assertEquals("local row 5 outside bank of 5 rows",
-        assertThrows(IndexOutOfBoundsException.class,
-            () -> bank.gather(Kind.PRE, new int[] {0, 5})).getMessage());
-    assertEquals("global index 7 appears twice; each training row must be in one bank row",
-        assertThrows(IllegalArgumentException.class,
-            () -> new RepresentationBank(new long[] {7, 1, 7}, null, null, 0, 4)).getMessage());
-    assertEquals("teacherLogits has 5 values but n × numClasses = 3 × 2 = 6",
-        assertThrows(IllegalArgumentException.class,
-            () -> new RepresentationBank(new long[] {0, 1, 2}, null, new float[5], 2, 4)).getMessage());
-    assertEquals("negative label -1 at row 1 (global index 8)",
-        assertThrows(IllegalArgumentException.class,
-            () -> new RepresentationBank(new long[] {3, 8}, new int[] {0, -1}, null, 0, 4)).getMessage());
-    assertEquals("trainingSetSize 4 is smaller than this shard's 5 rows",
-        assertThrows(IllegalArgumentException.class, () -> new RepresentationBank(
-            new long[] {0, 1, 2, 3, 4}, null, null, 0, 1, 4)).getMessage());
+    assertEquals(
+        "local row 5 outside bank of 5 rows",
+        assertThrows(IndexOutOfBoundsException.class, () -> bank.gather(Kind.PRE, new int[] {0, 5}))
+            .getMessage());
+    assertEquals(
+        "global index 7 appears twice; each training row must be in one bank row",
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> new RepresentationBank(new long[] {7, 1, 7}, null, null, 0, 4))
+            .getMessage());
+    assertEquals(
+        "teacherLogits has 5 values but n × numClasses = 3 × 2 = 6",
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> new RepresentationBank(new long[] {0, 1, 2}, null, new float[5], 2, 4))
+            .getMessage());
+    assertEquals(
+        "negative label -1 at row 1 (global index 8)",
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> new RepresentationBank(new long[] {3, 8}, new int[] {0, -1}, null, 0, 4))
+            .getMessage());
+    assertEquals(
+        "trainingSetSize 4 is smaller than this shard's 5 rows",
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> new RepresentationBank(new long[] {0, 1, 2, 3, 4}, null, null, 0, 1, 4))
+            .getMessage());
     RepresentationBank empty = new RepresentationBank(new long[] {0}, null, null, 0, 1);
     try (NDManager manager = NDManager.newBaseManager();
         DeviceBank device = DeviceBank.upload(manager, empty)) {
       NDArray batch = rows(manager, 0);
-      assertEquals("SNAP bank is empty: no negatives to draw", assertThrows(
-          IllegalStateException.class, () -> device.sampleNegatives(Kind.SNAP, 8, batch)).getMessage());
+      assertEquals(
+          "SNAP bank is empty: no negatives to draw",
+          assertThrows(
+                  IllegalStateException.class, () -> device.sampleNegatives(Kind.SNAP, 8, batch))
+              .getMessage());
       empty.addSlice(Kind.PRE, new float[] {1});
       try (DeviceBank withPre = DeviceBank.upload(manager, empty)) {
-        assertEquals("extraExamples must be >= 0, got -1", assertThrows(IllegalArgumentException.class,
-            () -> withPre.sampleNegatives(Kind.PRE, -1, batch)).getMessage());
+        assertEquals(
+            "extraExamples must be >= 0, got -1",
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> withPre.sampleNegatives(Kind.PRE, -1, batch))
+                .getMessage());
       }
     }
   }
@@ -277,7 +323,8 @@ class RepresentationBankTest {
         assertEquals(2, r.length);
         assertTrue(r[0] != r[1], "distinct rows: " + Arrays.toString(r));
         assertEquals(4, d.validCount(), "the shard holds enough rows: no padding");
-        assertArrayEquals(bank.gather(Kind.SNAP, r), d.vectors(), "row by row, its R slices together");
+        assertArrayEquals(
+            bank.gather(Kind.SNAP, r), d.vectors(), "row by row, its R slices together");
         int[] y = bank.labels(r);
         assertArrayEquals(new long[] {y[0], y[0], y[1], y[1]}, d.labels());
       }
@@ -326,8 +373,13 @@ class RepresentationBankTest {
   }
 
   /** Per local row, how often it was drawn in {@code draws} draws; also checks distinct rows. */
-  private static long[] counts(DeviceBank device, RepresentationBank shard, int extra, int[] batch,
-      int draws, long[] batchRowsPerDraw) {
+  private static long[] counts(
+      DeviceBank device,
+      RepresentationBank shard,
+      int extra,
+      int[] batch,
+      int draws,
+      long[] batchRowsPerDraw) {
     ai.djl.engine.Engine.getEngine(DjlRuntime.ENGINE);
     int threads = DjlRuntime.numThreads();
     // thousands of small ops: one intra-op thread is many times faster on a loaded machine
@@ -339,8 +391,13 @@ class RepresentationBankTest {
     }
   }
 
-  private static long[] countDraws(DeviceBank device, RepresentationBank shard, int extra,
-      int[] batch, int draws, long[] batchRowsPerDraw) {
+  private static long[] countDraws(
+      DeviceBank device,
+      RepresentationBank shard,
+      int extra,
+      int[] batch,
+      int draws,
+      long[] batchRowsPerDraw) {
     long[] counts = new long[shard.size()];
     Set<Integer> inBatch = new HashSet<>();
     for (int b : batch) {
@@ -396,7 +453,8 @@ class RepresentationBankTest {
     }
     // E[K] = B·E/N = 1/6 batch rows per draw, so each non-batch row is drawn (E − 1/6)/(n − B)
     double expected = (e - batch.length * (double) e / 600) / others * draws;
-    assertEquals(expected * others, total, 5 * Math.sqrt(expected * others), "non-batch rows drawn");
+    assertEquals(
+        expected * others, total, 5 * Math.sqrt(expected * others), "non-batch rows drawn");
     double mean = (double) total / others;
     double p = mean / draws;
     double chi2 = 0;
@@ -451,7 +509,10 @@ class RepresentationBankTest {
     assertEquals(0.5, mean, 5 * Math.sqrt(variance / draws), "batch rows per draw");
     for (int k = 0; k <= 2; k++) {
       double expectedK = pmf[k] * draws;
-      assertEquals(expectedK, histogram[k], 5 * Math.sqrt(expectedK * (1 - pmf[k])),
+      assertEquals(
+          expectedK,
+          histogram[k],
+          5 * Math.sqrt(expectedK * (1 - pmf[k])),
           "draws with " + k + " batch rows");
     }
     double expectedOther = (e - 0.5) / (n - batch.length) * draws;
@@ -558,7 +619,8 @@ class RepresentationBankTest {
       out.writeObject(bank);
     }
     RepresentationBank copy;
-    try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
+    try (ObjectInputStream in =
+        new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
       copy = (RepresentationBank) in.readObject();
     }
     int[] rows = {4, 2, 0};

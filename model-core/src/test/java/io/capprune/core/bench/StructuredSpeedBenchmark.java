@@ -30,10 +30,10 @@ import java.util.TreeMap;
  * bin/cap-prune-bench structured-speed [minilm|bert-base] [head %] [neuron %] [iterations] [threads]
  * </pre>
  *
- * The same fraction of heads and neurons is removed from every layer (random units, seeded), so
- * the FFN keeps one {@code intermediate_size}; weights are random (latency does not depend on
- * their values). Before timing, the smaller model's logits are checked against the masked dense
- * model's. Dense and smaller passes alternate, two warm-up pairs first.
+ * The same fraction of heads and neurons is removed from every layer (random units, seeded), so the
+ * FFN keeps one {@code intermediate_size}; weights are random (latency does not depend on their
+ * values). Before timing, the smaller model's logits are checked against the masked dense model's.
+ * Dense and smaller passes alternate, two warm-up pairs first.
  */
 public final class StructuredSpeedBenchmark {
   private StructuredSpeedBenchmark() {}
@@ -41,11 +41,14 @@ public final class StructuredSpeedBenchmark {
   static BertConfig config(String size) {
     return switch (size) {
       // all-MiniLM-L6-v2's shape, with a 2-label classifier
-      case "minilm" -> new BertConfig("bert", 30522, 384, 6, 12, 1536, "gelu", 0.1f, 0.1f, 512, 2,
-          1e-12f, 2, List.of());
-      case "bert-base" -> new BertConfig("bert", 30522, 768, 12, 12, 3072, "gelu", 0.1f, 0.1f, 512, 2,
-          1e-12f, 2, List.of());
-      default -> throw new IllegalArgumentException("model size '" + size + "': minilm or bert-base");
+      case "minilm" ->
+          new BertConfig(
+              "bert", 30522, 384, 6, 12, 1536, "gelu", 0.1f, 0.1f, 512, 2, 1e-12f, 2, List.of());
+      case "bert-base" ->
+          new BertConfig(
+              "bert", 30522, 768, 12, 12, 3072, "gelu", 0.1f, 0.1f, 512, 2, 1e-12f, 2, List.of());
+      default ->
+          throw new IllegalArgumentException("model size '" + size + "': minilm or bert-base");
     };
   }
 
@@ -54,8 +57,10 @@ public final class StructuredSpeedBenchmark {
     SplittableRandom rng = new SplittableRandom(seed);
     Map<Integer, List<Integer>> heads = new TreeMap<>();
     Map<Integer, List<Integer>> neurons = new TreeMap<>();
-    int h = Math.min(c.numAttentionHeads() - 1, (int) Math.round(c.numAttentionHeads() * headFraction));
-    int n = Math.min(c.intermediateSize() - 1, (int) Math.round(c.intermediateSize() * neuronFraction));
+    int h =
+        Math.min(c.numAttentionHeads() - 1, (int) Math.round(c.numAttentionHeads() * headFraction));
+    int n =
+        Math.min(c.intermediateSize() - 1, (int) Math.round(c.intermediateSize() * neuronFraction));
     for (int l = 0; l < c.numHiddenLayers(); l++) {
       heads.put(l, pick(rng, c.numAttentionHeads(), h));
       neurons.put(l, pick(rng, c.intermediateSize(), n));
@@ -86,19 +91,34 @@ public final class StructuredSpeedBenchmark {
     double headPct = args.length > 1 ? Double.parseDouble(args[1]) : 50;
     double neuronPct = args.length > 2 ? Double.parseDouble(args[2]) : 50;
     int iterations = args.length > 3 ? Integer.parseInt(args[3]) : 10;
-    int threads = args.length > 4 ? Integer.parseInt(args[4]) : Runtime.getRuntime().availableProcessors();
+    int threads =
+        args.length > 4 ? Integer.parseInt(args[4]) : Runtime.getRuntime().availableProcessors();
     DjlRuntime.start(threads);
     BertConfig dense = config(size);
     Map<String, HostTensor> weights = BertInit.init(dense, 42);
     UnitMasks masks = evenMasks(dense, headPct / 100, neuronPct / 100, 7);
-    StructuredShrink.Result small = StructuredShrink.shrink(dense, masks.maskedWeights(dense, weights), masks);
+    StructuredShrink.Result small =
+        StructuredShrink.shrink(dense, masks.maskedWeights(dense, weights), masks);
     long denseParams = weights.values().stream().mapToLong(HostTensor::numel).sum();
-    System.out.printf(Locale.ROOT, "model %s, %d threads, %d iterations (median), seq 128, CPU%n", size,
-        threads, iterations);
-    System.out.printf(Locale.ROOT, "heads kept %d/%d, FFN neurons kept %d/%d%n", masks.totalKept(Unit.HEAD),
-        masks.total(Unit.HEAD), masks.totalKept(Unit.NEURON), masks.total(Unit.NEURON));
-    System.out.printf(Locale.ROOT, "parameters: dense %,d, smaller %,d (%.1f%%)%n", denseParams,
-        small.parameters(), 100.0 * small.parameters() / denseParams);
+    System.out.printf(
+        Locale.ROOT,
+        "model %s, %d threads, %d iterations (median), seq 128, CPU%n",
+        size,
+        threads,
+        iterations);
+    System.out.printf(
+        Locale.ROOT,
+        "heads kept %d/%d, FFN neurons kept %d/%d%n",
+        masks.totalKept(Unit.HEAD),
+        masks.total(Unit.HEAD),
+        masks.totalKept(Unit.NEURON),
+        masks.total(Unit.NEURON));
+    System.out.printf(
+        Locale.ROOT,
+        "parameters: dense %,d, smaller %,d (%.1f%%)%n",
+        denseParams,
+        small.parameters(),
+        100.0 * small.parameters() / denseParams);
     try (NDManager m = NDManager.newBaseManager()) {
       Map<String, NDArray> denseArrays = NDArrays.toNDArrays(m, weights, DataType.FLOAT32);
       Map<String, NDArray> smallArrays = NDArrays.toNDArrays(m, small.weights(), DataType.FLOAT32);
@@ -120,21 +140,34 @@ public final class StructuredSpeedBenchmark {
             ratio[i] = td / ts;
           }
         }
-        System.out.printf(Locale.ROOT,
+        System.out.printf(
+            Locale.ROOT,
             "batch %2d: dense %8.1f ms, smaller %8.1f ms (medians), speed-up %.2fx (median of %d pairs; min %.2fx, max %.2fx)%n",
-            batch, median(d) * 1e3, median(s) * 1e3, median(ratio), iterations,
-            Arrays.stream(ratio).min().orElse(0), Arrays.stream(ratio).max().orElse(0));
+            batch,
+            median(d) * 1e3,
+            median(s) * 1e3,
+            median(ratio),
+            iterations,
+            Arrays.stream(ratio).min().orElse(0),
+            Arrays.stream(ratio).max().orElse(0));
       }
     }
   }
 
-  private static void checkEqual(NDManager base, BertForSequenceClassification dense,
-      Map<String, NDArray> denseArrays, UnitMasks masks, BertForSequenceClassification small,
+  private static void checkEqual(
+      NDManager base,
+      BertForSequenceClassification dense,
+      Map<String, NDArray> denseArrays,
+      UnitMasks masks,
+      BertForSequenceClassification small,
       Map<String, NDArray> smallArrays) {
     try (NDManager m = base.newSubManager()) {
       BertInputs in = inputs(m, 2, dense.config().vocabSize());
-      float[] a = dense.forward(denseArrays, in, false, masks.toNDArrays(m, DataType.FLOAT32, false))
-          .logits().toFloatArray();
+      float[] a =
+          dense
+              .forward(denseArrays, in, false, masks.toNDArrays(m, DataType.FLOAT32, false))
+              .logits()
+              .toFloatArray();
       float[] b = small.forward(smallArrays, in, false, null).logits().toFloatArray();
       double max = 0;
       for (int i = 0; i < a.length; i++) {
@@ -142,7 +175,8 @@ public final class StructuredSpeedBenchmark {
       }
       System.out.printf(Locale.ROOT, "max |logit difference| masked vs smaller: %.2e%n", max);
       if (max > 1e-4) {
-        throw new IllegalStateException("the smaller model does not compute the masked model: " + max);
+        throw new IllegalStateException(
+            "the smaller model does not compute the masked model: " + max);
       }
     }
   }
@@ -163,8 +197,8 @@ public final class StructuredSpeedBenchmark {
   }
 
   /** Seconds of one forward pass with the logits read back. */
-  private static double time(NDManager base, BertForSequenceClassification model,
-      Map<String, NDArray> params, int batch) {
+  private static double time(
+      NDManager base, BertForSequenceClassification model, Map<String, NDArray> params, int batch) {
     try (NDManager m = base.newSubManager()) {
       BertInputs in = inputs(m, batch, model.config().vocabSize());
       long t0 = System.nanoTime();

@@ -36,8 +36,8 @@ import java.util.function.Supplier;
 
 /**
  * The worker step on a GPU (or the CPU), without Spark: what docs/results.md's GPU table reports.
- * Run on the GPU machine through the kit (docs/performance.md says how), or here with
- * {@code --device=cpu}:
+ * Run on the GPU machine through the kit (docs/performance.md says how), or here with {@code
+ * --device=cpu}:
  *
  * <pre>
  * java -cp ... io.capprune.core.bench.WorkerStepBenchmark [--device=gpu|cpu] [--sizes=base,minilm]
@@ -48,15 +48,17 @@ import java.util.function.Supplier;
  * BertInit, embeddings frozen on the device, an 8,192-row bank with PRE, FINE and one SNAP slice,
  * the default CAP objective with 4,096 extra negatives per bank, encoder Linear weights masked at
  * {@code --sparsity}), medians of {@code --reps} timed steps:
+ *
  * <ul>
  *   <li>plain and CAP step as the job runs it: the packed fp16 weight stream uploaded and scattered
  *       on the device (with a new mask set every step, as during the sparsity ramp), forward,
  *       backward, gradients encoded to fp16 on the device and downloaded;
  *   <li>the same with the weights already on the device and the gradients left there;
- *   <li>the weight upload (fp16 and fp32 wire) and the gradient download (fp16 encoded on the device,
- *       and fp32) alone;
+ *   <li>the weight upload (fp16 and fp32 wire) and the gradient download (fp16 encoded on the
+ *       device, and fp32) alone;
  *   <li>{@code --micro} micro-batches of 32 per step as the job runs it, per 32 examples.
  * </ul>
+ *
  * {@code --check} first compares one CAP step (dropout off, no extra negatives, so that the two
  * engines draw nothing) on the CPU and on the device, and the device's fp16 encoding of a gradient
  * with the host's, bit for bit.
@@ -99,20 +101,31 @@ public final class WorkerStepBenchmark {
     DjlRuntime.configureOffline();
     Engine engine = DjlRuntime.start(Runtime.getRuntime().availableProcessors());
     Device device = deviceName.equals("cpu") ? Device.cpu() : Device.gpu(0);
-    System.out.printf("engine %s %s, device %s, GPUs %d, intra-op threads %d, batch %d, length %d,"
-            + " sparsity %.2f, reps %d (+%d warm-up)%n", engine.getEngineName(), engine.getVersion(),
-        device, engine.getGpuCount(), DjlRuntime.numThreads(), BATCH, SEQ, sparsity, reps, warm);
+    System.out.printf(
+        "engine %s %s, device %s, GPUs %d, intra-op threads %d, batch %d, length %d,"
+            + " sparsity %.2f, reps %d (+%d warm-up)%n",
+        engine.getEngineName(),
+        engine.getVersion(),
+        device,
+        engine.getGpuCount(),
+        DjlRuntime.numThreads(),
+        BATCH,
+        SEQ,
+        sparsity,
+        reps,
+        warm);
     List<String[]> rows = new ArrayList<>();
     if (check) {
       check(device, rows);
     }
     for (String size : sizes) {
-      BertConfig c = switch (size) {
-        case "base" -> config(30522, 768, 12, 3072, 0.1f);
-        case "minilm" -> config(30522, 384, 6, 1536, 0.1f);
-        case "tiny" -> config(200, 64, 2, 128, 0.1f);
-        default -> throw new IllegalArgumentException("size " + size);
-      };
+      BertConfig c =
+          switch (size) {
+            case "base" -> config(30522, 768, 12, 3072, 0.1f);
+            case "minilm" -> config(30522, 384, 6, 1536, 0.1f);
+            case "tiny" -> config(200, 64, 2, 128, 0.1f);
+            default -> throw new IllegalArgumentException("size " + size);
+          };
       try (Setup s = new Setup(device, c, sparsity, micro)) {
         s.time(size, reps, warm, rows);
       }
@@ -124,8 +137,14 @@ public final class WorkerStepBenchmark {
   }
 
   static BertConfig config(int vocab, int hidden, int layers, int ffn, float dropout) {
-    return BertConfig.builder().vocabSize(vocab).hiddenSize(hidden).numHiddenLayers(layers)
-        .numAttentionHeads(hidden >= 384 ? 12 : 2).intermediateSize(ffn).dropout(dropout).build();
+    return BertConfig.builder()
+        .vocabSize(vocab)
+        .hiddenSize(hidden)
+        .numHiddenLayers(layers)
+        .numAttentionHeads(hidden >= 384 ? 12 : 2)
+        .intermediateSize(ffn)
+        .dropout(dropout)
+        .build();
   }
 
   /** Weights, masks, packed streams, bank and micro-batches of one model size on one device. */
@@ -150,20 +169,21 @@ public final class WorkerStepBenchmark {
       Map<String, HostTensor> all = BertInit.init(c, SEED);
       LinkedHashMap<String, HostTensor> frozenHost = new LinkedHashMap<>();
       SplittableRandom r = new SplittableRandom(SEED);
-      all.forEach((k, v) -> {
-        if (ParameterNames.isEmbedding(k)) {
-          frozenHost.put(k, v);
-        } else {
-          trainable.put(k, v);
-          if (ParameterNames.isPrunable(k)) {
-            float[] m = new float[v.numel()];
-            for (int i = 0; i < m.length; i++) {
-              m[i] = r.nextDouble() < sparsity ? 0f : 1f;
+      all.forEach(
+          (k, v) -> {
+            if (ParameterNames.isEmbedding(k)) {
+              frozenHost.put(k, v);
+            } else {
+              trainable.put(k, v);
+              if (ParameterNames.isPrunable(k)) {
+                float[] m = new float[v.numel()];
+                for (int i = 0; i < m.length; i++) {
+                  m[i] = r.nextDouble() < sparsity ? 0f : 1f;
+                }
+                masks.put(k, new HostTensor(v.shape(), m));
+              }
             }
-            masks.put(k, new HostTensor(v.shape(), m));
-          }
-        }
-      });
+          });
       this.frozen = NDArrays.toNDArrays(manager, frozenHost, DataType.FLOAT32);
       this.names = new ArrayList<>(trainable.keySet());
       this.bank = bank(BANK_ROWS, c.hiddenSize());
@@ -176,8 +196,9 @@ public final class WorkerStepBenchmark {
       this.many = m;
       this.deviceWeights = DeviceWeights.on(manager);
       this.plain = new WorkerStep(new BertForSequenceClassification(c), null);
-      this.cap = new WorkerStep(new BertForSequenceClassification(c),
-          new CapLoss(CapLossConfig.defaults()));
+      this.cap =
+          new WorkerStep(
+              new BertForSequenceClassification(c), new CapLoss(CapLossConfig.defaults()));
     }
 
     /** A fresh mask set (new id, same bits): the worker rebuilds its keep pattern, as in a ramp. */
@@ -189,7 +210,15 @@ public final class WorkerStepBenchmark {
     void jobStep(WorkerStep step, PackedWeights packed, MaskSet set, List<MicroBatch> mbs) {
       try (NDManager scope = manager.newSubManager()) {
         FlatParameters w = deviceWeights.unpack(packed, set, scope);
-        step.run(scope, frozen, w, mbs, deviceBank, BATCH * mbs.size(), SEED, DataType.FLOAT32,
+        step.run(
+            scope,
+            frozen,
+            w,
+            mbs,
+            deviceBank,
+            BATCH * mbs.size(),
+            SEED,
+            DataType.FLOAT32,
             packed.precision());
       }
     }
@@ -197,7 +226,8 @@ public final class WorkerStepBenchmark {
     void time(String size, int reps, int warm, List<String[]> rows) {
       String name = size.equals("base") ? "BERT-base" : size.equals("minilm") ? "MiniLM" : size;
       long params = trainable.values().stream().mapToLong(HostTensor::numel).sum();
-      System.out.printf("%n== %s: %d trainable values, %d masked matrices%n", name, params, masks.size());
+      System.out.printf(
+          "%n== %s: %d trainable values, %d masked matrices%n", name, params, masks.size());
       // the packing is the driver's work: done outside the timed region, one stream per step
       List<PackedWeights> streams16 = new ArrayList<>();
       List<MaskSet> sets = new ArrayList<>();
@@ -210,18 +240,30 @@ public final class WorkerStepBenchmark {
       PackedWeights dense32 = PackedWeights.pack(trainable, masks, names, none, WirePrecision.FP32);
       int[] k = {0};
       Supplier<Integer> next = () -> k[0]++ % 2;
-      double plainJob = median(reps, warm, () -> {
-        int i = next.get();
-        jobStep(plain, streams16.get(i), sets.get(i), one);
-      });
-      double capJob = median(reps, warm, () -> {
-        int i = next.get();
-        jobStep(cap, streams16.get(i), sets.get(i), one);
-      });
-      double capMicro = median(Math.max(3, reps / 2), warm, () -> {
-        int i = next.get();
-        jobStep(cap, streams16.get(i), sets.get(i), many);
-      });
+      double plainJob =
+          median(
+              reps,
+              warm,
+              () -> {
+                int i = next.get();
+                jobStep(plain, streams16.get(i), sets.get(i), one);
+              });
+      double capJob =
+          median(
+              reps,
+              warm,
+              () -> {
+                int i = next.get();
+                jobStep(cap, streams16.get(i), sets.get(i), one);
+              });
+      double capMicro =
+          median(
+              Math.max(3, reps / 2),
+              warm,
+              () -> {
+                int i = next.get();
+                jobStep(cap, streams16.get(i), sets.get(i), many);
+              });
       double plainResident;
       double capResident;
       try (NDManager resident = manager.newSubManager()) {
@@ -229,17 +271,29 @@ public final class WorkerStepBenchmark {
         plainResident = median(reps, warm, () -> residentStep(plain, w));
         capResident = median(reps, warm, () -> residentStep(cap, w));
       }
-      double up16 = median(reps, warm, () -> {
-        int i = next.get();
-        try (NDManager scope = manager.newSubManager()) {
-          deviceWeights.unpack(streams16.get(i), sets.get(i), scope).values().get(0).getFloat();
-        }
-      });
-      double up32dense = median(reps, warm, () -> {
-        try (NDManager scope = manager.newSubManager()) {
-          deviceWeights.unpack(dense32, none, scope).values().get(0).getFloat();
-        }
-      });
+      double up16 =
+          median(
+              reps,
+              warm,
+              () -> {
+                int i = next.get();
+                try (NDManager scope = manager.newSubManager()) {
+                  deviceWeights
+                      .unpack(streams16.get(i), sets.get(i), scope)
+                      .values()
+                      .get(0)
+                      .getFloat();
+                }
+              });
+      double up32dense =
+          median(
+              reps,
+              warm,
+              () -> {
+                try (NDManager scope = manager.newSubManager()) {
+                  deviceWeights.unpack(dense32, none, scope).values().get(0).getFloat();
+                }
+              });
       double down16;
       double down32;
       try (NDManager scope = manager.newSubManager()) {
@@ -250,31 +304,65 @@ public final class WorkerStepBenchmark {
         down32 = median(reps, warm, () -> g.toFloatArray());
       }
       String m = many.size() + " x " + BATCH;
-      rows.add(new String[] {name + ": plain step as the job runs it", f(plainJob),
-          "fp16 stream up + scatter (new masks), fwd+bwd, fp16 gradients encoded on the device and down"});
-      rows.add(new String[] {name + ": CAP step as the job runs it", f(capJob),
-          "the same with CE + KD + PrC/FiC/SnC, 4,096 negatives per bank; CAP/plain "
-              + String.format("%.2f", capJob / plainJob)});
-      rows.add(new String[] {name + ": plain step, weights resident, gradients left on the device",
-          f(plainResident), ""});
-      rows.add(new String[] {name + ": CAP step, weights resident, gradients left on the device",
-          f(capResident), "CAP/plain " + String.format("%.2f", capResident / plainResident)});
-      rows.add(new String[] {name + ": CAP step as the job runs it, " + m + " micro-batches",
-          f(capMicro), String.format("%.1f ms per %d examples", capMicro / many.size(), BATCH)});
-      rows.add(new String[] {name + ": weights up, fp16 stream at the masks' sparsity, scattered",
-          f(up16), String.format("%.1f MB on the wire", streams16.get(0).payloadBytes() / 1e6)});
-      rows.add(new String[] {name + ": weights up, fp32, dense (no masks)", f(up32dense),
-          String.format("%.1f MB", dense32.payloadBytes() / 1e6)});
-      rows.add(new String[] {name + ": gradients down, fp16 encoded on the device", f(down16),
-          String.format("%.1f MB", HalfBlocks.bytes(params) / 1e6)});
-      rows.add(new String[] {name + ": gradients down, fp32", f(down32),
-          String.format("%.1f MB", 4 * params / 1e6)});
+      rows.add(
+          new String[] {
+            name + ": plain step as the job runs it",
+            f(plainJob),
+            "fp16 stream up + scatter (new masks), fwd+bwd, fp16 gradients encoded on the device and down"
+          });
+      rows.add(
+          new String[] {
+            name + ": CAP step as the job runs it",
+            f(capJob),
+            "the same with CE + KD + PrC/FiC/SnC, 4,096 negatives per bank; CAP/plain "
+                + String.format("%.2f", capJob / plainJob)
+          });
+      rows.add(
+          new String[] {
+            name + ": plain step, weights resident, gradients left on the device",
+            f(plainResident),
+            ""
+          });
+      rows.add(
+          new String[] {
+            name + ": CAP step, weights resident, gradients left on the device",
+            f(capResident),
+            "CAP/plain " + String.format("%.2f", capResident / plainResident)
+          });
+      rows.add(
+          new String[] {
+            name + ": CAP step as the job runs it, " + m + " micro-batches",
+            f(capMicro),
+            String.format("%.1f ms per %d examples", capMicro / many.size(), BATCH)
+          });
+      rows.add(
+          new String[] {
+            name + ": weights up, fp16 stream at the masks' sparsity, scattered",
+            f(up16),
+            String.format("%.1f MB on the wire", streams16.get(0).payloadBytes() / 1e6)
+          });
+      rows.add(
+          new String[] {
+            name + ": weights up, fp32, dense (no masks)",
+            f(up32dense),
+            String.format("%.1f MB", dense32.payloadBytes() / 1e6)
+          });
+      rows.add(
+          new String[] {
+            name + ": gradients down, fp16 encoded on the device",
+            f(down16),
+            String.format("%.1f MB", HalfBlocks.bytes(params) / 1e6)
+          });
+      rows.add(
+          new String[] {
+            name + ": gradients down, fp32", f(down32), String.format("%.1f MB", 4 * params / 1e6)
+          });
     }
 
     private void residentStep(WorkerStep step, FlatParameters w) {
       try (NDManager scope = manager.newSubManager()) {
-        WorkerStep.Accumulated a = step.accumulate(scope, frozen, w, one, deviceBank, BATCH, SEED,
-            DataType.FLOAT32);
+        WorkerStep.Accumulated a =
+            step.accumulate(scope, frozen, w, one, deviceBank, BATCH, SEED, DataType.FLOAT32);
         a.terms().get(5).getDouble(); // waits for the backward pass, reads 8 bytes
       }
     }
@@ -305,7 +393,9 @@ public final class WorkerStepBenchmark {
     return t[reps / 2];
   }
 
-  /** Rows {@code first}.. of the bank, random ids (first token 101), label row % 2, padded to SEQ. */
+  /**
+   * Rows {@code first}.. of the bank, random ids (first token 101), label row % 2, padded to SEQ.
+   */
   static MicroBatch microBatch(int vocab, int first) {
     SplittableRandom r = new SplittableRandom(SEED + first);
     List<int[]> ids = new ArrayList<>();
@@ -340,15 +430,16 @@ public final class WorkerStepBenchmark {
    * A bank for these rows with random teacher logits (2 classes) and PRE, FINE and one SNAP slice
    * of random unit vectors; also what spark-job's CapPruneBench measures with.
    */
-  public static RepresentationBank bank(long[] index, int[] labels, int hidden, long trainingSetSize,
-      long seed) {
+  public static RepresentationBank bank(
+      long[] index, int[] labels, int hidden, long trainingSetSize, long seed) {
     int n = index.length;
     SplittableRandom r = new SplittableRandom(seed);
     float[] logits = new float[n * 2];
     for (int i = 0; i < logits.length; i++) {
       logits[i] = (float) r.nextGaussian();
     }
-    RepresentationBank b = new RepresentationBank(index, labels, logits, 2, hidden, trainingSetSize);
+    RepresentationBank b =
+        new RepresentationBank(index, labels, logits, 2, hidden, trainingSetSize);
     for (RepresentationBank.Kind k : RepresentationBank.Kind.values()) {
       float[] v = new float[n * hidden];
       for (int row = 0; row < n; row++) {
@@ -381,8 +472,10 @@ public final class WorkerStepBenchmark {
     all.forEach((k, v) -> (ParameterNames.isEmbedding(k) ? frozenHost : trainable).put(k, v));
     RepresentationBank bank = bank(BANK_ROWS, c.hiddenSize());
     List<MicroBatch> mbs = List.of(microBatch(c.vocabSize(), 0));
-    WorkerStep step = new WorkerStep(new BertForSequenceClassification(c),
-        new CapLoss(CapLossConfig.defaults().withExtraExamples(0)));
+    WorkerStep step =
+        new WorkerStep(
+            new BertForSequenceClassification(c),
+            new CapLoss(CapLossConfig.defaults().withExtraExamples(0)));
     WorkerStep.Result[] r = new WorkerStep.Result[2];
     float[][] encodedCheck = new float[1][];
     boolean[] same = new boolean[1];
@@ -395,8 +488,9 @@ public final class WorkerStepBenchmark {
           NDArray g = m.create(r[d].flatGradient());
           HalfBlocks.Encoded onDevice = HalfBlocks.encode(g);
           HalfBlocks.Encoded onHost = HalfBlocks.encode(r[d].flatGradient());
-          same[0] = Arrays.equals(onDevice.halves(), onHost.halves())
-              && Arrays.equals(onDevice.exponents(), onHost.exponents());
+          same[0] =
+              Arrays.equals(onDevice.halves(), onHost.halves())
+                  && Arrays.equals(onDevice.exponents(), onHost.exponents());
           encodedCheck[0] = r[d].flatGradient();
         }
       }
@@ -413,15 +507,34 @@ public final class WorkerStepBenchmark {
       maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
       maxAbs = Math.max(maxAbs, Math.abs(a[i]));
     }
-    System.out.printf("check: CPU vs %s, MiniLM size, CAP without extra negatives, dropout off:"
+    System.out.printf(
+        "check: CPU vs %s, MiniLM size, CAP without extra negatives, dropout off:"
             + " terms %s vs %s (max |diff| %.2e), gradients max |diff| %.2e (max |g| %.2e);"
-            + " device fp16 encoding %s the host's%n", device, r[0].terms().byName(),
-        r[1].terms().byName(), maxTerm, maxDiff, maxAbs, same[0] ? "bit-identical to" : "DIFFERS from");
-    rows.add(new String[] {"check: loss terms CPU vs device, max |diff|", String.format("%.1e", maxTerm),
-        "MiniLM size, dropout off, no extra negatives"});
-    rows.add(new String[] {"check: gradients CPU vs device, max |diff|", String.format("%.1e", maxDiff),
-        String.format("max |g| %.1e", maxAbs)});
-    rows.add(new String[] {"check: fp16 gradient encoding, device vs host", same[0] ? "identical" : "DIFFERS",
-        encodedCheck[0].length + " values"});
+            + " device fp16 encoding %s the host's%n",
+        device,
+        r[0].terms().byName(),
+        r[1].terms().byName(),
+        maxTerm,
+        maxDiff,
+        maxAbs,
+        same[0] ? "bit-identical to" : "DIFFERS from");
+    rows.add(
+        new String[] {
+          "check: loss terms CPU vs device, max |diff|",
+          String.format("%.1e", maxTerm),
+          "MiniLM size, dropout off, no extra negatives"
+        });
+    rows.add(
+        new String[] {
+          "check: gradients CPU vs device, max |diff|",
+          String.format("%.1e", maxDiff),
+          String.format("max |g| %.1e", maxAbs)
+        });
+    rows.add(
+        new String[] {
+          "check: fp16 gradient encoding, device vs host",
+          same[0] ? "identical" : "DIFFERS",
+          encodedCheck[0].length + " values"
+        });
   }
 }

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.capprune.core.testing.TestModels;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -18,6 +17,7 @@ import ai.djl.training.GradientCollector;
 import io.capprune.core.checkpoint.BertConfig;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.tensor.NDArrays;
+import io.capprune.core.testing.TestModels;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
@@ -63,8 +63,15 @@ class BertForSequenceClassificationTest {
     return m;
   }
 
-  private BertOutputs run(BertConfig c, Map<String, NDArray> params, NDManager scope,
-      int[][] ids, int[][] types, int[][] mask, boolean training, StructuredMasks masks) {
+  private BertOutputs run(
+      BertConfig c,
+      Map<String, NDArray> params,
+      NDManager scope,
+      int[][] ids,
+      int[][] types,
+      int[][] mask,
+      boolean training,
+      StructuredMasks masks) {
     return new BertForSequenceClassification(c)
         .forward(params, BertInputs.of(scope, ids, types, mask), training, masks);
   }
@@ -190,8 +197,11 @@ class BertForSequenceClassificationTest {
       Map<String, NDArray> params = new HashMap<>(stored);
       // The movement-pruning pattern: the forward pass sees W*M as a fresh leaf.
       String masked = "encoder.layer.1.intermediate.dense.weight";
-      NDArray mask = scope.randomUniform(0, 1, stored.get(masked).getShape()).gt(0.5)
-          .toType(DataType.FLOAT32, false);
+      NDArray mask =
+          scope
+              .randomUniform(0, 1, stored.get(masked).getShape())
+              .gt(0.5)
+              .toType(DataType.FLOAT32, false);
       NDArray effective = stored.get(masked).mul(mask);
       effective.attach(scope);
       params.put(masked, effective);
@@ -246,21 +256,29 @@ class BertForSequenceClassificationTest {
         grad.attach(scope);
         // The entry with the largest gradient: a used row of the embeddings, a live unit.
         long flat = grad.abs().flatten().argMax().getLong();
-        long[] idx = p.getShape().dimension() == 1 ? new long[] {flat}
-            : new long[] {flat / p.getShape().get(1), flat % p.getShape().get(1)};
+        long[] idx =
+            p.getShape().dimension() == 1
+                ? new long[] {flat}
+                : new long[] {flat / p.getShape().get(1), flat % p.getShape().get(1)};
         double analytic = grad.getDouble(idx);
         double h = 1e-6;
         double plus = perturbedLoss(c, params, name, idx, h, weights, scope);
         double minus = perturbedLoss(c, params, name, idx, -h, weights, scope);
         double numeric = (plus - minus) / (2 * h);
-        assertEquals(numeric, analytic, 1e-6 * Math.max(1, Math.abs(numeric)),
-            name + Arrays.toString(idx));
+        assertEquals(
+            numeric, analytic, 1e-6 * Math.max(1, Math.abs(numeric)), name + Arrays.toString(idx));
       }
     }
   }
 
-  private double perturbedLoss(BertConfig c, Map<String, NDArray> params, String name, long[] idx,
-      double h, NDArray weights, NDManager scope) {
+  private double perturbedLoss(
+      BertConfig c,
+      Map<String, NDArray> params,
+      String name,
+      long[] idx,
+      double h,
+      NDArray weights,
+      NDManager scope) {
     Map<String, NDArray> copy = new HashMap<>(params);
     NDArray p = params.get(name).stopGradient().duplicate();
     p.attach(scope);
@@ -272,9 +290,9 @@ class BertForSequenceClassificationTest {
 
   /**
    * Gradients must not depend on the garbage collector: DJL frees the Java buffers behind temporary
-   * arrays (Number operands, arrays made from Java data) once their handles are closed, and autograd
-   * would then read freed memory in backward (see NDArrays.scalar). Forward, then GC and reuse of
-   * direct memory, then backward must give the same gradients as without.
+   * arrays (Number operands, arrays made from Java data) once their handles are closed, and
+   * autograd would then read freed memory in backward (see NDArrays.scalar). Forward, then GC and
+   * reuse of direct memory, then backward must give the same gradients as without.
    */
   @Test
   void gradientsSurviveGarbageCollectionBetweenForwardAndBackward() throws InterruptedException {
@@ -319,10 +337,28 @@ class BertForSequenceClassificationTest {
     BertConfig c = TestModels.tiny(2);
     Map<String, HostTensor> host = TestModels.randomParams(c, 4);
     try (NDManager scope = base.newSubManager()) {
-      float[] f32 = values(run(c, NDArrays.toNDArrays(scope, host, DataType.FLOAT32), scope,
-          IDS, TYPES, MASK, false, null).lastHiddenState());
-      BertOutputs o64 = run(c, NDArrays.toNDArrays(scope, host, DataType.FLOAT64), scope,
-          IDS, TYPES, MASK, false, null);
+      float[] f32 =
+          values(
+              run(
+                      c,
+                      NDArrays.toNDArrays(scope, host, DataType.FLOAT32),
+                      scope,
+                      IDS,
+                      TYPES,
+                      MASK,
+                      false,
+                      null)
+                  .lastHiddenState());
+      BertOutputs o64 =
+          run(
+              c,
+              NDArrays.toNDArrays(scope, host, DataType.FLOAT64),
+              scope,
+              IDS,
+              TYPES,
+              MASK,
+              false,
+              null);
       assertEquals(DataType.FLOAT64, o64.lastHiddenState().getDataType());
       assertTrue(maxAbsDiff(f32, values(o64.lastHiddenState())) < 1e-4);
     }
@@ -337,20 +373,34 @@ class BertForSequenceClassificationTest {
       float[] plain = values(run(c, params, scope, IDS, TYPES, MASK, false, null).logits());
       NDArray ones = scope.ones(new Shape(2, 4));
       NDArray neuronOnes = scope.ones(new Shape(2, 64));
-      float[] withOnes = values(run(c, params, scope, IDS, TYPES, MASK, false,
-          new StructuredMasks(ones, neuronOnes)).logits());
+      float[] withOnes =
+          values(
+              run(c, params, scope, IDS, TYPES, MASK, false, new StructuredMasks(ones, neuronOnes))
+                  .logits());
       assertArrayEquals(plain, withOnes, 1e-6f);
 
       NDArray oneHeadOff = scope.ones(new Shape(2, 4));
       oneHeadOff.set(new NDIndex(1, 2), 0f);
-      float[] headOff = values(run(c, params, scope, IDS, TYPES, MASK, false,
-          StructuredMasks.heads(oneHeadOff)).logits());
+      float[] headOff =
+          values(
+              run(c, params, scope, IDS, TYPES, MASK, false, StructuredMasks.heads(oneHeadOff))
+                  .logits());
       assertTrue(maxAbsDiff(plain, headOff) > 1e-3, "masking head 2 of layer 1");
 
       NDArray someNeuronsOff = scope.ones(new Shape(2, 64));
       someNeuronsOff.set(new NDIndex("0, 0:8"), 0f);
-      float[] neuronsOff = values(run(c, params, scope, IDS, TYPES, MASK, false,
-          StructuredMasks.neurons(someNeuronsOff)).logits());
+      float[] neuronsOff =
+          values(
+              run(
+                      c,
+                      params,
+                      scope,
+                      IDS,
+                      TYPES,
+                      MASK,
+                      false,
+                      StructuredMasks.neurons(someNeuronsOff))
+                  .logits());
       assertTrue(maxAbsDiff(plain, neuronsOff) > 1e-3, "masking 8 neurons of layer 0");
 
       // Masking a head equals removing its contribution: zeroing its rows of the value projection
@@ -372,7 +422,8 @@ class BertForSequenceClassificationTest {
       hm.setRequiresGradient(true);
       nm.setRequiresGradient(true);
       try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-        BertOutputs out = run(c, params, scope, IDS, TYPES, MASK, false, new StructuredMasks(hm, nm));
+        BertOutputs out =
+            run(c, params, scope, IDS, TYPES, MASK, false, new StructuredMasks(hm, nm));
         gc.backward(out.logits().sum());
       }
       NDArray hg = hm.getGradient();
@@ -408,38 +459,64 @@ class BertForSequenceClassificationTest {
       Map<String, NDArray> params = NDArrays.toNDArrays(scope, host, DataType.FLOAT32);
       Map<String, NDArray> missing = new HashMap<>(params);
       missing.remove("encoder.layer.0.attention.self.key.bias");
-      var e1 = assertThrows(IllegalArgumentException.class,
-          () -> run(c, missing, scope, IDS, TYPES, MASK, false, null));
+      var e1 =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> run(c, missing, scope, IDS, TYPES, MASK, false, null));
       assertEquals("missing parameter 'encoder.layer.0.attention.self.key.bias'", e1.getMessage());
 
       Map<String, NDArray> wrong = new HashMap<>(params);
       wrong.put("encoder.layer.0.output.dense.weight", scope.zeros(new Shape(64, 32)));
-      var e2 = assertThrows(IllegalArgumentException.class,
-          () -> run(c, wrong, scope, IDS, TYPES, MASK, false, null));
-      assertEquals("parameter 'encoder.layer.0.output.dense.weight' has shape (64, 32),"
-          + " expected [32, 64]", e2.getMessage());
+      var e2 =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> run(c, wrong, scope, IDS, TYPES, MASK, false, null));
+      assertEquals(
+          "parameter 'encoder.layer.0.output.dense.weight' has shape (64, 32),"
+              + " expected [32, 64]",
+          e2.getMessage());
 
       Map<String, NDArray> mixed = new HashMap<>(params);
       mixed.put("pooler.dense.bias", scope.zeros(new Shape(32), DataType.FLOAT64));
-      var e3 = assertThrows(IllegalArgumentException.class,
-          () -> run(c, mixed, scope, IDS, TYPES, MASK, false, null));
-      assertTrue(e3.getMessage().startsWith("parameter 'pooler.dense.bias' has type float64"),
+      var e3 =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> run(c, mixed, scope, IDS, TYPES, MASK, false, null));
+      assertTrue(
+          e3.getMessage().startsWith("parameter 'pooler.dense.bias' has type float64"),
           e3.getMessage());
 
-      var e4 = assertThrows(IllegalArgumentException.class,
-          () -> run(c, params, scope, new int[][] {{2, 100}}, null, null, false, null));
+      var e4 =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> run(c, params, scope, new int[][] {{2, 100}}, null, null, false, null));
       assertEquals("inputIds holds token id 100 >= vocab_size 100", e4.getMessage());
 
-      var e5 = assertThrows(IllegalArgumentException.class,
-          () -> BertInputs.of(scope, new int[][] {{1, 2}, {3}}, null, null));
+      var e5 =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> BertInputs.of(scope, new int[][] {{1, 2}, {3}}, null, null));
       assertEquals("inputIds row 1 has length 1, expected 2", e5.getMessage());
-      var e6 = assertThrows(IllegalArgumentException.class,
-          () -> BertInputs.of(scope, new int[][] {{1, 2}}, null, new int[][] {{1, 2}}));
+      var e6 =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> BertInputs.of(scope, new int[][] {{1, 2}}, null, new int[][] {{1, 2}}));
       assertEquals("attentionMask[0][1] must be 0 or 1, got 2", e6.getMessage());
-      var e7 = assertThrows(IllegalArgumentException.class,
-          () -> run(c, params, scope, IDS, TYPES, MASK, false,
-              StructuredMasks.heads(scope.ones(new Shape(1, 3)))));
-      assertEquals("headMask has 3 heads for 'encoder.layer.0.attention.self.', the layer has 4",
+      var e7 =
+          assertThrows(
+              IllegalArgumentException.class,
+              () ->
+                  run(
+                      c,
+                      params,
+                      scope,
+                      IDS,
+                      TYPES,
+                      MASK,
+                      false,
+                      StructuredMasks.heads(scope.ones(new Shape(1, 3)))));
+      assertEquals(
+          "headMask has 3 heads for 'encoder.layer.0.attention.self.', the layer has 4",
           e7.getMessage());
     }
   }

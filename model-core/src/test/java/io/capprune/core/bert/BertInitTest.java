@@ -7,9 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.capprune.core.testing.TestModels;
 import io.capprune.core.checkpoint.BertConfig;
 import io.capprune.core.tensor.HostTensor;
+import io.capprune.core.testing.TestModels;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -21,7 +21,8 @@ class BertInitTest {
     Map<String, HostTensor> p = BertInit.init(c, 42);
     // 5 embedding tensors + 16 per layer + pooler 2 + classifier 2
     assertEquals(5 + 16 * 2 + 4, p.size());
-    assertArrayEquals(new int[] {64, 32}, p.get("encoder.layer.1.intermediate.dense.weight").shape());
+    assertArrayEquals(
+        new int[] {64, 32}, p.get("encoder.layer.1.intermediate.dense.weight").shape());
     assertArrayEquals(new int[] {32, 64}, p.get("encoder.layer.1.output.dense.weight").shape());
     assertArrayEquals(new int[] {3, 32}, p.get("classifier.weight").shape());
     for (Map.Entry<String, HostTensor> e : p.entrySet()) {
@@ -58,7 +59,8 @@ class BertInitTest {
     assertArrayEquals(a.get(q).data(), b.get(q).data(), 0f);
     assertNotEquals(a.get(q).data()[0], other.get(q).data()[0]);
     // different tensors of the same shape are not copies of each other
-    assertNotEquals(a.get(q).data()[0], a.get("encoder.layer.0.attention.self.key.weight").data()[0]);
+    assertNotEquals(
+        a.get(q).data()[0], a.get("encoder.layer.0.attention.self.key.weight").data()[0]);
   }
 
   @Test
@@ -71,8 +73,10 @@ class BertInitTest {
     assertEquals(full.keySet(), filled.keySet());
     assertEquals(full.size() - 4, encoderOnly.size(), "input not modified");
     // same seed, same pooler as a full init: each tensor has its own generator
-    assertArrayEquals(full.get("pooler.dense.weight").data(), filled.get("pooler.dense.weight").data(), 0f);
-    assertSame(encoderOnly.get("embeddings.word_embeddings.weight"),
+    assertArrayEquals(
+        full.get("pooler.dense.weight").data(), filled.get("pooler.dense.weight").data(), 0f);
+    assertSame(
+        encoderOnly.get("embeddings.word_embeddings.weight"),
         filled.get("embeddings.word_embeddings.weight"));
     // a present head is kept as it is
     Map<String, HostTensor> again = BertInit.fillMissing(c, full, 99);
@@ -85,12 +89,15 @@ class BertInitTest {
     Map<String, HostTensor> p = BertInit.init(c, 5);
     p.remove("pooler.dense.bias");
     var e = assertThrows(IllegalArgumentException.class, () -> BertInit.fillMissing(c, p, 1));
-    assertEquals("parameter 'pooler.dense.bias' is missing but 'pooler.dense.weight' is present",
+    assertEquals(
+        "parameter 'pooler.dense.bias' is missing but 'pooler.dense.weight' is present",
         e.getMessage());
     Map<String, HostTensor> q = BertInit.init(c, 5);
     q.put("classifier.weight", HostTensor.zeros(2, 32));
     var e2 = assertThrows(IllegalArgumentException.class, () -> BertInit.fillMissing(c, q, 1));
-    assertTrue(e2.getMessage().startsWith("parameter 'classifier.weight' has shape [2, 32], expected [3, 32]"),
+    assertTrue(
+        e2.getMessage()
+            .startsWith("parameter 'classifier.weight' has shape [2, 32], expected [3, 32]"),
         e2.getMessage());
   }
 }

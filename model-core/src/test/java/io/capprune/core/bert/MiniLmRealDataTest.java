@@ -35,8 +35,9 @@ class MiniLmRealDataTest {
   static void load() throws Exception {
     DjlRuntime.start(2);
     dir = Path.of(System.getProperty("capprune.sharedData"), "models", "all-MiniLM-L6-v2");
-    config = BertConfig.parse(Files.readString(dir.resolve("config.json")),
-        dir.resolve("config.json").toString());
+    config =
+        BertConfig.parse(
+            Files.readString(dir.resolve("config.json")), dir.resolve("config.json").toString());
     weights = TestSafetensors.readF32(dir.resolve("model.safetensors"));
   }
 
@@ -57,8 +58,9 @@ class MiniLmRealDataTest {
     }
     try (NDManager m = NDManager.newBaseManager()) {
       Map<String, NDArray> params = NDArrays.toNDArrays(m, weights, DataType.FLOAT32);
-      BertOutputs out = new BertForSequenceClassification(config)
-          .forward(params, BertInputs.of(m, ids, null, mask), false, null);
+      BertOutputs out =
+          new BertForSequenceClassification(config)
+              .forward(params, BertInputs.of(m, ids, null, mask), false, null);
       assertNull(out.pooledOutput(), "MiniLM has no pooler");
       assertNull(out.logits());
       float[] hidden = out.lastHiddenState().toFloatArray();
@@ -79,17 +81,27 @@ class MiniLmRealDataTest {
           }
         }
         for (int k = 0; k < h; k++) {
-          worstCls = Math.max(worstCls, Math.abs(hidden[n * t * h + k]
-              - ex.get("last_hidden_state_cls").get(k).asDouble()));
-          worstMean = Math.max(worstMean, Math.abs(mean[k] / real
-              - ex.get("last_hidden_state_mean").get(k).asDouble()));
+          worstCls =
+              Math.max(
+                  worstCls,
+                  Math.abs(
+                      hidden[n * t * h + k] - ex.get("last_hidden_state_cls").get(k).asDouble()));
+          worstMean =
+              Math.max(
+                  worstMean,
+                  Math.abs(mean[k] / real - ex.get("last_hidden_state_mean").get(k).asDouble()));
         }
         for (int k = 0; k < 8; k++) {
-          worstTok1 = Math.max(worstTok1, Math.abs(hidden[(n * t + 1) * h + k]
-              - ex.get("last_hidden_state_token1_first8").get(k).asDouble()));
+          worstTok1 =
+              Math.max(
+                  worstTok1,
+                  Math.abs(
+                      hidden[(n * t + 1) * h + k]
+                          - ex.get("last_hidden_state_token1_first8").get(k).asDouble()));
         }
       }
-      System.out.printf("MiniLM vs onnxruntime, max abs diff: [CLS] %.2e, mean %.2e, token 1 %.2e%n",
+      System.out.printf(
+          "MiniLM vs onnxruntime, max abs diff: [CLS] %.2e, mean %.2e, token 1 %.2e%n",
           worstCls, worstMean, worstTok1);
       assertTrue(worstCls < 1e-4, "[CLS] max abs difference " + worstCls);
       assertTrue(worstMean < 1e-4, "mean max abs difference " + worstMean);
@@ -122,7 +134,8 @@ class MiniLmRealDataTest {
         long start = System.nanoTime();
         try (NDManager scope = base.newSubManager()) {
           try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-            BertOutputs out = model.forward(params, BertInputs.of(scope, ids, null, null), true, null);
+            BertOutputs out =
+                model.forward(params, BertInputs.of(scope, ids, null, null), true, null);
             gc.backward(out.logits().logSoftmax(1).get(new NDIndex(":, 0")).neg().mean());
           }
           NDArray g = params.get("encoder.layer.0.attention.self.query.weight").getGradient();
@@ -131,9 +144,10 @@ class MiniLmRealDataTest {
         }
         ms[step] = (System.nanoTime() - start) / 1_000_000;
       }
-      System.out.printf("MiniLM-L6 (22.7M params) forward+backward, batch %d, seq %d, %d threads:"
-          + " %s ms per step (first is warm-up)%n", b, t, DjlRuntime.numThreads(),
-          java.util.Arrays.toString(ms));
+      System.out.printf(
+          "MiniLM-L6 (22.7M params) forward+backward, batch %d, seq %d, %d threads:"
+              + " %s ms per step (first is warm-up)%n",
+          b, t, DjlRuntime.numThreads(), java.util.Arrays.toString(ms));
     }
   }
 }

@@ -40,10 +40,10 @@ import org.junit.jupiter.api.Test;
  * with the full CAP loss, the frozen embeddings and the shard's bank resident on the device as a
  * worker keeps them, and each step's weights uploaded and freed as a new broadcast is.
  *
- * <p>The steps run in a JVM of their own with a small heap that is resident from the start
- * ({@code -Xms = -Xmx}, {@code AlwaysPreTouch}) and bounded direct buffers: in the test JVM the
- * resident size also grows while the garbage collector first touches its young generation (about
- * 200 MB over 250 steps, measured), which would hide a native leak of that size.
+ * <p>The steps run in a JVM of their own with a small heap that is resident from the start ({@code
+ * -Xms = -Xmx}, {@code AlwaysPreTouch}) and bounded direct buffers: in the test JVM the resident
+ * size also grows while the garbage collector first touches its young generation (about 200 MB over
+ * 250 steps, measured), which would hide a native leak of that size.
  */
 class NativeMemoryTest {
 
@@ -54,13 +54,22 @@ class NativeMemoryTest {
   @Test
   void workerStepsDoNotGrowNativeMemory() throws IOException, InterruptedException {
     Path java = Path.of(System.getProperty("java.home"), "bin", "java");
-    List<String> cmd = List.of(java.toString(), "-Xms192m", "-Xmx192m", "-XX:+AlwaysPreTouch",
-        "-XX:MaxDirectMemorySize=64m", "-Dai.djl.offline=true", "-Dai.djl.default_engine=PyTorch",
-        "-cp", System.getProperty("java.class.path"), NativeMemoryTest.class.getName());
+    List<String> cmd =
+        List.of(
+            java.toString(),
+            "-Xms192m",
+            "-Xmx192m",
+            "-XX:+AlwaysPreTouch",
+            "-XX:MaxDirectMemorySize=64m",
+            "-Dai.djl.offline=true",
+            "-Dai.djl.default_engine=PyTorch",
+            "-cp",
+            System.getProperty("java.class.path"),
+            NativeMemoryTest.class.getName());
     Process child = new ProcessBuilder(cmd).redirectErrorStream(true).start();
     List<String> lines = new ArrayList<>();
-    try (BufferedReader out = new BufferedReader(
-        new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
+    try (BufferedReader out =
+        new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
       for (String line; (line = out.readLine()) != null; ) {
         lines.add(line);
         if (line.startsWith("NativeMemoryTest")) {
@@ -84,13 +93,14 @@ class NativeMemoryTest {
     // The array count above is the exact leak check; RSS also moves with the allocator's arenas
     // and the JIT on a loaded machine, so it only guards against gross native leaks.
     long growth = at.get(STEPS)[1] - at.get(WARMUP)[1];
-    assertTrue(growth < 48 * 1024,
+    assertTrue(
+        growth < 48 * 1024,
         "RSS grew by " + growth / 1024 + " MB over " + (STEPS - WARMUP) + " steps");
   }
 
   /**
-   * The steps, in the JVM {@link #workerStepsDoNotGrowNativeMemory} starts. Prints "step S
-   * ARRAYS RSS_KB MILLISECONDS" before the first step (S = -1), every 50 steps and after the last.
+   * The steps, in the JVM {@link #workerStepsDoNotGrowNativeMemory} starts. Prints "step S ARRAYS
+   * RSS_KB MILLISECONDS" before the first step (S = -1), every 50 steps and after the last.
    */
   public static void main(String[] args) throws IOException {
     // One intra-op thread: on a loaded machine a second one spins and slows every small op.
@@ -99,22 +109,24 @@ class NativeMemoryTest {
     BertConfig c = TestModels.tiny(2);
     Map<String, HostTensor> weights = BertInit.init(c, 1);
     LinkedHashMap<String, HostTensor> trainable = new LinkedHashMap<>();
-    weights.forEach((name, t) -> {
-      if (!ParameterNames.isEmbedding(name)) {
-        trainable.put(name, t);
-      }
-    });
+    weights.forEach(
+        (name, t) -> {
+          if (!ParameterNames.isEmbedding(name)) {
+            trainable.put(name, t);
+          }
+        });
     CapLoss loss = new CapLoss(CapLossConfig.defaults().withExtraExamples(16));
     WorkerStep step = new WorkerStep(new BertForSequenceClassification(c), loss);
     SplittableRandom rng = new SplittableRandom(3);
     try (NDManager base = NDManager.newBaseManager();
         DeviceBank bank = DeviceBank.upload(base, bank(c, rng))) {
       Map<String, NDArray> frozen = new LinkedHashMap<>();
-      weights.forEach((name, t) -> {
-        if (ParameterNames.isEmbedding(name)) {
-          frozen.put(name, NDArrays.toNDArray(base, t, DataType.FLOAT32));
-        }
-      });
+      weights.forEach(
+          (name, t) -> {
+            if (ParameterNames.isEmbedding(name)) {
+              frozen.put(name, NDArrays.toNDArray(base, t, DataType.FLOAT32));
+            }
+          });
       sample(-1, base, t0);
       for (int s = 0; s < STEPS; s++) {
         if (s % 50 == 0) {
@@ -129,8 +141,16 @@ class NativeMemoryTest {
         }
         double total = r.terms().total();
         if (!(Double.isFinite(total) && total > 0) || r.precision() != wire || r.examples() != 8) {
-          throw new IllegalStateException("step " + s + ": loss " + total + ", " + r.precision()
-              + ", " + r.examples() + " examples");
+          throw new IllegalStateException(
+              "step "
+                  + s
+                  + ": loss "
+                  + total
+                  + ", "
+                  + r.precision()
+                  + ", "
+                  + r.examples()
+                  + " examples");
         }
       }
       sample(STEPS, base, t0);
@@ -138,8 +158,15 @@ class NativeMemoryTest {
   }
 
   private static void sample(int step, NDManager base, long t0) throws IOException {
-    System.out.println("NativeMemoryTest: step " + step + " " + base.getManagedArrays().size()
-        + " " + rssKb() + " " + (System.nanoTime() - t0) / 1_000_000);
+    System.out.println(
+        "NativeMemoryTest: step "
+            + step
+            + " "
+            + base.getManagedArrays().size()
+            + " "
+            + rssKb()
+            + " "
+            + (System.nanoTime() - t0) / 1_000_000);
   }
 
   /** A shard of 64 rows of a 256-row training set: labels, teacher logits, PRE, FINE, 2 SNAP. */

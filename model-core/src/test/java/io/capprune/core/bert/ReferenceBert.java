@@ -25,9 +25,10 @@ final class ReferenceBert {
       double[][] x = new double[t][h];
       for (int i = 0; i < t; i++) {
         for (int k = 0; k < h; k++) {
-          x[i][k] = at(p, "embeddings.word_embeddings.weight", ids[n][i], k)
-              + at(p, "embeddings.position_embeddings.weight", i, k)
-              + at(p, "embeddings.token_type_embeddings.weight", types[n][i], k);
+          x[i][k] =
+              at(p, "embeddings.word_embeddings.weight", ids[n][i], k)
+                  + at(p, "embeddings.position_embeddings.weight", i, k)
+                  + at(p, "embeddings.token_type_embeddings.weight", types[n][i], k);
         }
         x[i] = layerNorm(x[i], p, "embeddings.LayerNorm.", c.layerNormEps());
       }
@@ -43,8 +44,8 @@ final class ReferenceBert {
     }
   }
 
-  private static double[][] layer(BertConfig c, Map<String, HostTensor> p, String pre,
-      double[][] x, int[] mask) {
+  private static double[][] layer(
+      BertConfig c, Map<String, HostTensor> p, String pre, double[][] x, int[] mask) {
     int t = x.length;
     int h = c.hiddenSize();
     int heads = c.numAttentionHeads();
@@ -136,8 +137,9 @@ final class ReferenceBert {
     var /= x.length; // biased variance, as torch.nn.LayerNorm
     double[] y = new double[x.length];
     for (int i = 0; i < x.length; i++) {
-      y[i] = (x[i] - mean) / Math.sqrt(var + eps) * p.get(pre + "weight").data()[i]
-          + p.get(pre + "bias").data()[i];
+      y[i] =
+          (x[i] - mean) / Math.sqrt(var + eps) * p.get(pre + "weight").data()[i]
+              + p.get(pre + "bias").data()[i];
     }
     return y;
   }

@@ -14,8 +14,8 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * Test-only reader of F32 safetensors files (8-byte little-endian header length, JSON header,
- * raw data), so the forward pass can be checked on real weights independently of the project's
+ * Test-only reader of F32 safetensors files (8-byte little-endian header length, JSON header, raw
+ * data), so the forward pass can be checked on real weights independently of the project's
  * checkpoint reader.
  */
 final class TestSafetensors {
@@ -52,7 +52,8 @@ final class TestSafetensors {
         long end = t.get("data_offsets").get(1).asLong();
         HostTensor h = HostTensor.zeros(shape);
         if (end - begin != 4L * h.numel()) {
-          throw new IOException(file + ": tensor '" + e.getKey() + "' offsets do not fit its shape");
+          throw new IOException(
+              file + ": tensor '" + e.getKey() + "' offsets do not fit its shape");
         }
         ByteBuffer buf = ByteBuffer.allocate((int) (end - begin)).order(ByteOrder.LITTLE_ENDIAN);
         while (buf.hasRemaining()) {

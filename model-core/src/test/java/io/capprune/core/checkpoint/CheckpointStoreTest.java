@@ -6,12 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.capprune.core.tensor.HalfPrecision;
-import io.capprune.core.testing.TestModels;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.capprune.core.checkpoint.Safetensors.Dtype;
+import io.capprune.core.tensor.HalfPrecision;
 import io.capprune.core.tensor.HostTensor;
+import io.capprune.core.testing.TestModels;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -31,10 +31,12 @@ class CheckpointStoreTest {
 
   private static void assertSameTensors(HfCheckpoint a, HfCheckpoint b) {
     assertEquals(List.copyOf(a.tensors().keySet()), List.copyOf(b.tensors().keySet()));
-    a.tensors().forEach((n, t) -> {
-      assertArrayEquals(t.shape(), b.tensor(n).shape(), n);
-      assertArrayEquals(t.data(), b.tensor(n).data(), n);
-    });
+    a.tensors()
+        .forEach(
+            (n, t) -> {
+              assertArrayEquals(t.shape(), b.tensor(n).shape(), n);
+              assertArrayEquals(t.data(), b.tensor(n).data(), n);
+            });
   }
 
   private static List<String> files(Path dir) throws IOException {
@@ -73,7 +75,9 @@ class CheckpointStoreTest {
     assertTrue(names.contains("bert.encoder.layer.1.output.LayerNorm.bias"));
     assertTrue(names.contains("bert.pooler.dense.weight"));
     assertTrue(names.contains("classifier.weight"));
-    assertTrue(names.stream().allMatch(n -> n.startsWith("bert.") || n.startsWith("classifier.")), names::toString);
+    assertTrue(
+        names.stream().allMatch(n -> n.startsWith("bert.") || n.startsWith("classifier.")),
+        names::toString);
     assertEquals(ckpt.tensors().size(), names.size());
   }
 
@@ -81,10 +85,16 @@ class CheckpointStoreTest {
   void readsBothPrefixedAndUnprefixedNamesAndTheTfLayerNormNames() throws IOException {
     HfCheckpoint ckpt = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 3, false, false);
     LinkedHashMap<String, HostTensor> mixed = new LinkedHashMap<>();
-    ckpt.tensors().forEach((n, t) -> {
-      String name = n.startsWith("encoder.layer.0.") ? "bert." + n : n; // layer 0 prefixed, rest not
-      mixed.put(name.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"), t);
-    });
+    ckpt.tensors()
+        .forEach(
+            (n, t) -> {
+              String name =
+                  n.startsWith("encoder.layer.0.") ? "bert." + n : n; // layer 0 prefixed, rest not
+              mixed.put(
+                  name.replace("LayerNorm.weight", "LayerNorm.gamma")
+                      .replace("LayerNorm.bias", "LayerNorm.beta"),
+                  t);
+            });
     Path dir = tmp.resolve("mixed");
     TinyCheckpoints.writeDir(dir, ckpt.config().toJson(), mixed, ckpt.vocab());
     HfCheckpoint back = CheckpointStore.read(dir.toString(), conf);
@@ -100,9 +110,15 @@ class CheckpointStoreTest {
     t.put("embeddings.LayerNorm.bias", HostTensor.zeros(8));
     Path dir = tmp.resolve("dup");
     TinyCheckpoints.writeDir(dir, ckpt.config().toJson(), t, ckpt.vocab());
-    String msg = assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf)).getMessage();
-    assertEquals("file:" + dir.resolve("model.safetensors") + ": tensors 'bert.embeddings.LayerNorm.bias' and"
-        + " 'embeddings.LayerNorm.bias' are both 'embeddings.LayerNorm.bias'", msg);
+    String msg =
+        assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf))
+            .getMessage();
+    assertEquals(
+        "file:"
+            + dir.resolve("model.safetensors")
+            + ": tensors 'bert.embeddings.LayerNorm.bias' and"
+            + " 'embeddings.LayerNorm.bias' are both 'embeddings.LayerNorm.bias'",
+        msg);
   }
 
   @Test
@@ -121,19 +137,26 @@ class CheckpointStoreTest {
     HfCheckpoint ckpt = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 6, true, true);
     Path dir = tmp.resolve("sharded");
     long total = Safetensors.dataBytes(ckpt.tensors(), Dtype.F32);
-    CheckpointStore.write(ckpt, dir.toString(), conf,
+    CheckpointStore.write(
+        ckpt,
+        dir.toString(),
+        conf,
         CheckpointStore.WriteOptions.defaults().withMaxShardBytes(total / 3 + 1));
     List<String> files = files(dir);
     assertTrue(files.contains("model.safetensors.index.json"), files::toString);
     assertFalse(files.contains("model.safetensors"));
-    long shards = files.stream().filter(f -> f.matches("model-0000\\d-of-0000\\d\\.safetensors")).count();
+    long shards =
+        files.stream().filter(f -> f.matches("model-0000\\d-of-0000\\d\\.safetensors")).count();
     assertTrue(shards >= 3, files::toString);
-    assertTrue(files.contains(SafetensorsIndex.shardName((int) shards, (int) shards)), files::toString);
+    assertTrue(
+        files.contains(SafetensorsIndex.shardName((int) shards, (int) shards)), files::toString);
 
-    SafetensorsIndex index = SafetensorsIndex.parse(
-        Files.readString(dir.resolve("model.safetensors.index.json")), "index");
+    SafetensorsIndex index =
+        SafetensorsIndex.parse(
+            Files.readString(dir.resolve("model.safetensors.index.json")), "index");
     assertEquals(total, index.totalSize());
-    assertEquals("model-00001-of-0000" + shards + ".safetensors",
+    assertEquals(
+        "model-00001-of-0000" + shards + ".safetensors",
         index.weightMap().get("bert.embeddings.word_embeddings.weight"));
     assertEquals(ckpt.tensors().size(), index.weightMap().size());
 
@@ -144,7 +167,10 @@ class CheckpointStoreTest {
   void shardedIndexInconsistencies() throws IOException {
     HfCheckpoint ckpt = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 7, false, false);
     Path dir = tmp.resolve("bad-index");
-    CheckpointStore.write(ckpt, dir.toString(), conf,
+    CheckpointStore.write(
+        ckpt,
+        dir.toString(),
+        conf,
         CheckpointStore.WriteOptions.defaults().withMaxShardBytes(2000));
     Path indexFile = dir.resolve("model.safetensors.index.json");
     String original = Files.readString(indexFile);
@@ -154,31 +180,60 @@ class CheckpointStoreTest {
     String shard2 = SafetensorsIndex.parse(original, "i").shards().get(1);
     ((ObjectNode) moved.get("weight_map")).put("bert.embeddings.word_embeddings.weight", shard2);
     Files.writeString(indexFile, moved.toString());
-    String msg = assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf)).getMessage();
-    assertEquals("file:" + indexFile + ": tensor 'bert.embeddings.word_embeddings.weight' is mapped to '" + shard2
-        + "' but that shard does not contain it", msg);
+    String msg =
+        assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf))
+            .getMessage();
+    assertEquals(
+        "file:"
+            + indexFile
+            + ": tensor 'bert.embeddings.word_embeddings.weight' is mapped to '"
+            + shard2
+            + "' but that shard does not contain it",
+        msg);
 
     ObjectNode dropped = (ObjectNode) json.readTree(original);
     ((ObjectNode) dropped.get("weight_map")).remove("bert.embeddings.word_embeddings.weight");
     Files.writeString(indexFile, dropped.toString());
-    msg = assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf)).getMessage();
-    assertEquals("file:" + dir.resolve(SafetensorsIndex.shardName(1, SafetensorsIndex.parse(original, "i").shards().size())) + ": tensor"
-        + " 'bert.embeddings.word_embeddings.weight' is not mapped to this shard in"
-        + " model.safetensors.index.json (index says nothing)", msg);
+    msg =
+        assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf))
+            .getMessage();
+    assertEquals(
+        "file:"
+            + dir.resolve(
+                SafetensorsIndex.shardName(
+                    1, SafetensorsIndex.parse(original, "i").shards().size()))
+            + ": tensor"
+            + " 'bert.embeddings.word_embeddings.weight' is not mapped to this shard in"
+            + " model.safetensors.index.json (index says nothing)",
+        msg);
 
     ObjectNode escape = (ObjectNode) json.readTree(original);
-    ((ObjectNode) escape.get("weight_map")).put("bert.embeddings.word_embeddings.weight", "../../etc/passwd");
+    ((ObjectNode) escape.get("weight_map"))
+        .put("bert.embeddings.word_embeddings.weight", "../../etc/passwd");
     Files.writeString(indexFile, escape.toString());
-    msg = assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf)).getMessage();
-    assertEquals("file:" + indexFile + ": weight_map tensor 'bert.embeddings.word_embeddings.weight': shard file"
-        + " '../../etc/passwd' must be a plain file name in the checkpoint directory", msg);
+    msg =
+        assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf))
+            .getMessage();
+    assertEquals(
+        "file:"
+            + indexFile
+            + ": weight_map tensor 'bert.embeddings.word_embeddings.weight': shard file"
+            + " '../../etc/passwd' must be a plain file name in the checkpoint directory",
+        msg);
 
     ObjectNode missing = (ObjectNode) json.readTree(original);
-    ((ObjectNode) missing.get("weight_map")).put("bert.embeddings.word_embeddings.weight", "model-gone.safetensors");
+    ((ObjectNode) missing.get("weight_map"))
+        .put("bert.embeddings.word_embeddings.weight", "model-gone.safetensors");
     Files.writeString(indexFile, missing.toString());
-    msg = assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf)).getMessage();
-    assertEquals("file:" + indexFile + ": shard 'model-gone.safetensors' (holding tensor"
-        + " 'bert.embeddings.word_embeddings.weight') does not exist", msg);
+    msg =
+        assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf))
+            .getMessage();
+    assertEquals(
+        "file:"
+            + indexFile
+            + ": shard 'model-gone.safetensors' (holding tensor"
+            + " 'bert.embeddings.word_embeddings.weight') does not exist",
+        msg);
   }
 
   @Test
@@ -188,9 +243,15 @@ class CheckpointStoreTest {
     t.remove("bert.encoder.layer.1.attention.self.key.weight");
     Path dir = tmp.resolve("missing");
     TinyCheckpoints.writeDir(dir, ckpt.config().toJson(), t, ckpt.vocab());
-    String msg = assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf)).getMessage();
-    assertEquals("file:" + dir + ": missing tensor encoder.layer.1.attention.self.key.weight [8, 8]"
-        + " (expected shape in brackets)", msg);
+    String msg =
+        assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf))
+            .getMessage();
+    assertEquals(
+        "file:"
+            + dir
+            + ": missing tensor encoder.layer.1.attention.self.key.weight [8, 8]"
+            + " (expected shape in brackets)",
+        msg);
   }
 
   @Test
@@ -200,9 +261,15 @@ class CheckpointStoreTest {
     t.put("bert.encoder.layer.0.intermediate.dense.weight", HostTensor.zeros(8, 16)); // transposed
     Path dir = tmp.resolve("shape");
     TinyCheckpoints.writeDir(dir, ckpt.config().toJson(), t, ckpt.vocab());
-    String msg = assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf)).getMessage();
-    assertEquals("file:" + dir + ": tensor 'encoder.layer.0.intermediate.dense.weight' has shape [8, 16] but"
-        + " config.json implies [16, 8]", msg);
+    String msg =
+        assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf))
+            .getMessage();
+    assertEquals(
+        "file:"
+            + dir
+            + ": tensor 'encoder.layer.0.intermediate.dense.weight' has shape [8, 16] but"
+            + " config.json implies [16, 8]",
+        msg);
   }
 
   @Test
@@ -211,14 +278,20 @@ class CheckpointStoreTest {
     HfCheckpoint ckpt = TestModels.randomCheckpoint(c, 10, false, false);
     LinkedHashMap<String, HostTensor> t = new LinkedHashMap<>(ckpt.tensors());
     t.put("classifier.weight", HostTensor.zeros(3, 8));
-    String msg = assertThrows(CheckpointException.class, () -> new HfCheckpoint("x", c, t, ckpt.vocab())).getMessage();
+    String msg =
+        assertThrows(CheckpointException.class, () -> new HfCheckpoint("x", c, t, ckpt.vocab()))
+            .getMessage();
     assertEquals("x: missing tensor classifier.bias [3] (expected shape in brackets)", msg);
     t.put("classifier.bias", HostTensor.zeros(2));
-    msg = assertThrows(CheckpointException.class, () -> new HfCheckpoint("x", c, t, ckpt.vocab())).getMessage();
+    msg =
+        assertThrows(CheckpointException.class, () -> new HfCheckpoint("x", c, t, ckpt.vocab()))
+            .getMessage();
     assertEquals("x: tensor 'classifier.bias' has shape [2] but config.json implies [3]", msg);
     t.put("classifier.bias", HostTensor.zeros(3));
     t.put("encoder.layer.2.output.dense.bias", HostTensor.zeros(8));
-    msg = assertThrows(CheckpointException.class, () -> new HfCheckpoint("x", c, t, ckpt.vocab())).getMessage();
+    msg =
+        assertThrows(CheckpointException.class, () -> new HfCheckpoint("x", c, t, ckpt.vocab()))
+            .getMessage();
     assertTrue(msg.startsWith("x: unexpected tensor 'encoder.layer.2.output.dense.bias'"), msg);
   }
 
@@ -229,22 +302,34 @@ class CheckpointStoreTest {
     Path dir = tmp.resolve("existing");
     Files.createDirectories(dir);
     Files.writeString(dir.resolve("notes.txt"), "keep me");
-    String msg = assertThrows(CheckpointException.class,
-        () -> CheckpointStore.write(a, dir.toString(), conf, false)).getMessage();
-    assertEquals("file:" + dir + ": already exists and is not empty (1 entries, e.g. 'notes.txt'); refusing to"
-        + " overwrite", msg);
+    String msg =
+        assertThrows(
+                CheckpointException.class,
+                () -> CheckpointStore.write(a, dir.toString(), conf, false))
+            .getMessage();
+    assertEquals(
+        "file:"
+            + dir
+            + ": already exists and is not empty (1 entries, e.g. 'notes.txt'); refusing to"
+            + " overwrite",
+        msg);
     assertEquals(List.of("notes.txt"), files(dir), "nothing touched");
 
     CheckpointStore.write(a, dir.toString(), conf, true);
     assertEquals(List.of("config.json", "model.safetensors", "vocab.txt"), files(dir));
-    assertThrows(CheckpointException.class, () -> CheckpointStore.write(b, dir.toString(), conf, false));
+    assertThrows(
+        CheckpointException.class, () -> CheckpointStore.write(b, dir.toString(), conf, false));
     assertSameTensors(a, CheckpointStore.read(dir.toString(), conf));
     CheckpointStore.write(b, dir.toString(), conf, true);
     assertSameTensors(b, CheckpointStore.read(dir.toString(), conf));
 
     Path file = tmp.resolve("a-file");
     Files.writeString(file, "x");
-    msg = assertThrows(CheckpointException.class, () -> CheckpointStore.write(a, file.toString(), conf, true)).getMessage();
+    msg =
+        assertThrows(
+                CheckpointException.class,
+                () -> CheckpointStore.write(a, file.toString(), conf, true))
+            .getMessage();
     assertEquals("file:" + file + ": exists and is a file, not a checkpoint directory", msg);
 
     Path empty = tmp.resolve("empty");
@@ -257,7 +342,8 @@ class CheckpointStoreTest {
   void halfPrecisionCheckpoint() throws IOException {
     HfCheckpoint ckpt = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 13, true, true);
     Path dir = tmp.resolve("fp16");
-    CheckpointStore.write(ckpt, dir.toString(), conf, CheckpointStore.WriteOptions.defaults().withDtype(Dtype.F16));
+    CheckpointStore.write(
+        ckpt, dir.toString(), conf, CheckpointStore.WriteOptions.defaults().withDtype(Dtype.F16));
     HfCheckpoint back = CheckpointStore.read(dir.toString(), conf);
     float[] w = ckpt.tensor("encoder.layer.1.output.dense.weight").data();
     float[] r = back.tensor("encoder.layer.1.output.dense.weight").data();
@@ -283,29 +369,51 @@ class CheckpointStoreTest {
 
     vocab.put("extra", 3);
     Files.writeString(dir.resolve("tokenizer.json"), root.toString());
-    String msg = assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf)).getMessage();
-    assertEquals("file:" + dir.resolve("tokenizer.json") + ": key 'model.vocab': tokens '[SEP]' and 'extra'"
-        + " share id 3", msg);
+    String msg =
+        assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf))
+            .getMessage();
+    assertEquals(
+        "file:"
+            + dir.resolve("tokenizer.json")
+            + ": key 'model.vocab': tokens '[SEP]' and 'extra'"
+            + " share id 3",
+        msg);
 
     Files.delete(dir.resolve("tokenizer.json"));
-    msg = assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf)).getMessage();
-    assertEquals("file:" + dir + ": neither vocab.txt nor tokenizer.json (the vocabulary is needed to tokenize)", msg);
+    msg =
+        assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf))
+            .getMessage();
+    assertEquals(
+        "file:"
+            + dir
+            + ": neither vocab.txt nor tokenizer.json (the vocabulary is needed to tokenize)",
+        msg);
   }
 
   @Test
   void vocabularyLargerThanTheEmbeddingTable() throws IOException {
     HfCheckpoint ckpt = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 15, false, false);
     Path dir = tmp.resolve("bigvocab");
-    TinyCheckpoints.writeDir(dir, ckpt.config().toJson(), TinyCheckpoints.exported(ckpt), TestModels.vocab(21));
-    String msg = assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf)).getMessage();
-    assertEquals("file:" + dir + ": the vocabulary has 21 tokens but config vocab_size is 20 (ids past the"
-        + " embedding table)", msg);
+    TinyCheckpoints.writeDir(
+        dir, ckpt.config().toJson(), TinyCheckpoints.exported(ckpt), TestModels.vocab(21));
+    String msg =
+        assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf))
+            .getMessage();
+    assertEquals(
+        "file:"
+            + dir
+            + ": the vocabulary has 21 tokens but config vocab_size is 20 (ids past the"
+            + " embedding table)",
+        msg);
   }
 
   @Test
   void missingDirectoryFilesAndConfigErrors() throws IOException {
-    String msg = assertThrows(CheckpointException.class,
-        () -> CheckpointStore.read(tmp.resolve("nope").toString(), conf)).getMessage();
+    String msg =
+        assertThrows(
+                CheckpointException.class,
+                () -> CheckpointStore.read(tmp.resolve("nope").toString(), conf))
+            .getMessage();
     assertEquals("file:" + tmp.resolve("nope") + ": checkpoint directory does not exist", msg);
 
     HfCheckpoint ckpt = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 16, false, false);
@@ -319,8 +427,9 @@ class CheckpointStoreTest {
     cases.put("model_type=roberta", "config key 'model_type': unsupported model_type 'roberta'");
     cases.put("hidden_act=relu", "config key 'hidden_act': unsupported hidden_act 'relu'");
     cases.put("-hidden_size", "config key 'hidden_size': missing");
-    cases.put("num_attention_heads=3", "config key 'hidden_size': hidden_size 8 is not divisible by"
-        + " num_attention_heads 3");
+    cases.put(
+        "num_attention_heads=3",
+        "config key 'hidden_size': hidden_size 8 is not divisible by" + " num_attention_heads 3");
     cases.put("vocab_size=\"big\"", "config key 'vocab_size': expected an integer, got \"big\"");
     for (Map.Entry<String, String> c : cases.entrySet()) {
       ObjectNode o = (ObjectNode) json.readTree(good);
@@ -332,18 +441,27 @@ class CheckpointStoreTest {
         o.set(kv[0], json.readTree(kv[1].matches("\\d+|\".*\"") ? kv[1] : "\"" + kv[1] + "\""));
       }
       Files.writeString(config, o.toString());
-      msg = assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf)).getMessage();
+      msg =
+          assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf))
+              .getMessage();
       assertTrue(msg.startsWith("file:" + config + ": " + c.getValue()), edit + " -> " + msg);
     }
 
     Files.delete(config);
-    msg = assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf)).getMessage();
+    msg =
+        assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf))
+            .getMessage();
     assertEquals("file:" + config + ": missing (every checkpoint needs its config.json)", msg);
 
     Files.writeString(config, good);
     Files.delete(dir.resolve("model.safetensors"));
-    msg = assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf)).getMessage();
-    assertTrue(msg.startsWith("file:" + dir + ": neither model.safetensors nor model.safetensors.index.json"), msg);
+    msg =
+        assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf))
+            .getMessage();
+    assertTrue(
+        msg.startsWith(
+            "file:" + dir + ": neither model.safetensors nor model.safetensors.index.json"),
+        msg);
   }
 
   @Test
@@ -354,16 +472,23 @@ class CheckpointStoreTest {
     Path weights = dir.resolve("model.safetensors");
     byte[] bytes = Files.readAllBytes(weights);
     Files.write(weights, java.util.Arrays.copyOf(bytes, bytes.length - 10));
-    String msg = assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf)).getMessage();
+    String msg =
+        assertThrows(CheckpointException.class, () -> CheckpointStore.read(dir.toString(), conf))
+            .getMessage();
     assertTrue(msg.startsWith("file:" + weights + ": truncated or corrupt: tensor "), msg);
   }
 
   @Test
   void resolveTreatsSchemeLessLocationsAsLocalPaths() {
-    assertEquals("file:" + tmp.resolve("a b").toAbsolutePath(), CheckpointStore.resolve(tmp.resolve("a b").toString()).toString());
-    assertEquals("hdfs://nn:8020/models/x", CheckpointStore.resolve("hdfs://nn:8020/models/x").toString());
+    assertEquals(
+        "file:" + tmp.resolve("a b").toAbsolutePath(),
+        CheckpointStore.resolve(tmp.resolve("a b").toString()).toString());
+    assertEquals(
+        "hdfs://nn:8020/models/x", CheckpointStore.resolve("hdfs://nn:8020/models/x").toString());
     assertEquals("s3a://bucket/x", CheckpointStore.resolve("s3a://bucket/x").toString());
-    assertEquals("file:" + Path.of("relative/dir").toAbsolutePath(), CheckpointStore.resolve("relative/dir").toString());
+    assertEquals(
+        "file:" + Path.of("relative/dir").toAbsolutePath(),
+        CheckpointStore.resolve("relative/dir").toString());
     assertThrows(IllegalArgumentException.class, () -> CheckpointStore.resolve(" "));
   }
 }

@@ -42,7 +42,8 @@ class MiniLmCheckpointTest {
     long t0 = System.nanoTime();
     ckpt = CheckpointStore.read(dir.toString(), new Configuration());
     long ms = (System.nanoTime() - t0) / 1_000_000;
-    System.out.printf("MiniLM checkpoint (90 MB) read through CheckpointStore in %d ms (%.0f MB/s)%n",
+    System.out.printf(
+        "MiniLM checkpoint (90 MB) read through CheckpointStore in %d ms (%.0f MB/s)%n",
         ms, Files.size(dir.resolve("model.safetensors")) / 1e6 / Math.max(ms, 1) * 1000);
   }
 
@@ -66,15 +67,22 @@ class MiniLmCheckpointTest {
   @Test
   void valuesMatchAnIndependentReader() throws IOException {
     // numpy over the raw bytes (np.frombuffer '<f4')
-    assertArrayEquals(new float[] {0.5989283323287964f, 0.583594799041748f, 0.6335410475730896f,
-        0.6244606375694275f}, Arrays.copyOf(ckpt.tensor("embeddings.LayerNorm.weight").data(), 4));
+    assertArrayEquals(
+        new float[] {
+          0.5989283323287964f, 0.583594799041748f, 0.6335410475730896f, 0.6244606375694275f
+        },
+        Arrays.copyOf(ckpt.tensor("embeddings.LayerNorm.weight").data(), 4));
     HostTensor w = ckpt.tensor("encoder.layer.5.output.dense.weight");
     assertArrayEquals(new int[] {384, 1536}, w.shape());
     assertEquals(0.0012321292888373137f, w.data()[383 * 1536 + 1535]);
-    assertArrayEquals(new float[] {-0.056546345353126526f, 0.009879817254841328f, -0.012258711270987988f},
+    assertArrayEquals(
+        new float[] {-0.056546345353126526f, 0.009879817254841328f, -0.012258711270987988f},
         Arrays.copyOf(w.data(), 3));
-    float[] cls = Arrays.copyOfRange(ckpt.tensor("embeddings.word_embeddings.weight").data(), 101 * 384, 101 * 384 + 3);
-    assertArrayEquals(new float[] {-0.01761939749121666f, -0.007600549608469009f, 0.047105543315410614f}, cls);
+    float[] cls =
+        Arrays.copyOfRange(
+            ckpt.tensor("embeddings.word_embeddings.weight").data(), 101 * 384, 101 * 384 + 3);
+    assertArrayEquals(
+        new float[] {-0.01761939749121666f, -0.007600549608469009f, 0.047105543315410614f}, cls);
 
     // and DJL's decoder agrees on every tensor, element for element
     try (NDManager manager = NDManager.newBaseManager();
@@ -97,9 +105,12 @@ class MiniLmCheckpointTest {
   void inspectJson() throws IOException {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int code = ModelInspection.run(new String[] {dir.toString(), "--json"},
-        new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8),
-        new Configuration());
+    int code =
+        ModelInspection.run(
+            new String[] {dir.toString(), "--json"},
+            new PrintStream(out, true, StandardCharsets.UTF_8),
+            new PrintStream(err, true, StandardCharsets.UTF_8),
+            new Configuration());
     assertEquals(0, code, err.toString(StandardCharsets.UTF_8));
     JsonNode j = new ObjectMapper().readTree(out.toString(StandardCharsets.UTF_8));
     assertEquals("bert", j.get("model_type").asText());
@@ -112,7 +123,8 @@ class MiniLmCheckpointTest {
     assertEquals(10_616_832L, j.get("encoder_linear_weights").asLong());
     assertEquals(0.0, j.get("encoder_linear_sparsity").asDouble()); // numpy: no exact zeros
     assertEquals(36, j.get("matrices").size());
-    assertEquals("encoder.layer.5.output.dense.weight", j.get("matrices").get(35).get("name").asText());
+    assertEquals(
+        "encoder.layer.5.output.dense.weight", j.get("matrices").get(35).get("name").asText());
     assertEquals("[384,1536]", j.get("matrices").get(35).get("shape").toString());
     System.out.print(ModelInspection.of(ckpt).toText());
   }

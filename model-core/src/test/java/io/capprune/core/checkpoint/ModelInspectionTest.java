@@ -3,10 +3,10 @@ package io.capprune.core.checkpoint;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.capprune.core.testing.TestModels;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.capprune.core.tensor.HostTensor;
+import io.capprune.core.testing.TestModels;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -22,7 +22,9 @@ class ModelInspectionTest {
 
   @TempDir Path tmp;
 
-  /** Tiny model with known zeros: half of layer 0's query, all of layer 1's FFN output, a LayerNorm. */
+  /**
+   * Tiny model with known zeros: half of layer 0's query, all of layer 1's FFN output, a LayerNorm.
+   */
   private static HfCheckpoint pruned() {
     HfCheckpoint base = TestModels.randomCheckpoint(TestModels.tinyCheckpoint(), 21, true, true);
     LinkedHashMap<String, HostTensor> t = new LinkedHashMap<>();
@@ -36,7 +38,8 @@ class ModelInspectionTest {
   @Test
   void countsAndSparsity() {
     ModelInspection r = ModelInspection.of(pruned());
-    // embeddings 20*8 + 16*8 + 2*8 + 2*8 = 320; per layer 4*(64+8) + 2*8 + (128+16) + (128+8) + 2*8 = 600;
+    // embeddings 20*8 + 16*8 + 2*8 + 2*8 = 320; per layer 4*(64+8) + 2*8 + (128+16) + (128+8) + 2*8
+    // = 600;
     // pooler 64+8; classifier 24+3
     assertEquals(320 + 2 * 600 + 72 + 27, r.parameters());
     assertEquals(2 * (4 * 64 + 2 * 128), r.encoderLinearWeights());
@@ -75,14 +78,18 @@ class ModelInspectionTest {
     assertTrue(text.contains("parameters         1,619 in 41 tensors"), text);
     assertTrue(text.contains("encoder linear     1,024 weights, 160 zero, sparsity 15.63%"), text);
     String[] lines = text.split("\\R");
-    int header = Arrays.asList(lines).indexOf(
-        Arrays.stream(lines).filter(l -> l.startsWith("matrix")).findFirst().orElseThrow());
+    int header =
+        Arrays.asList(lines)
+            .indexOf(
+                Arrays.stream(lines).filter(l -> l.startsWith("matrix")).findFirst().orElseThrow());
     assertEquals(13, lines.length - header, text);
     int width = lines[header].length();
     for (int i = header; i < lines.length; i++) {
       assertEquals(width, lines[i].length(), "aligned: " + lines[i]);
     }
-    assertTrue(lines[header + 1].matches("encoder\\.layer\\.0\\.attention\\.self\\.query\\.weight +8 x 8 +50\\.00%"),
+    assertTrue(
+        lines[header + 1].matches(
+            "encoder\\.layer\\.0\\.attention\\.self\\.query\\.weight +8 x 8 +50\\.00%"),
         lines[header + 1]);
     assertTrue(lines[lines.length - 1].endsWith("8 x 16    100.00%"), lines[lines.length - 1]);
   }
@@ -92,9 +99,14 @@ class ModelInspectionTest {
   private static Run run(String... args) {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int code = ModelInspection.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
-        new PrintStream(err, true, StandardCharsets.UTF_8), new Configuration());
-    return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    int code =
+        ModelInspection.run(
+            args,
+            new PrintStream(out, true, StandardCharsets.UTF_8),
+            new PrintStream(err, true, StandardCharsets.UTF_8),
+            new Configuration());
+    return new Run(
+        code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
   }
 
   @Test
@@ -121,14 +133,17 @@ class ModelInspectionTest {
     assertTrue(unknown.err().startsWith("inspect: unknown option '--yaml'"), unknown.err());
     Run two = run("a", "b");
     assertEquals(2, two.code());
-    assertTrue(two.err().startsWith("inspect: more than one checkpoint given ('a', 'b')"), two.err());
+    assertTrue(
+        two.err().startsWith("inspect: more than one checkpoint given ('a', 'b')"), two.err());
     Run help = run("--help");
     assertEquals(0, help.code());
     assertEquals(ModelInspection.USAGE + "\n", help.out());
 
     Run missing = run(tmp.resolve("nope").toString());
     assertEquals(1, missing.code());
-    assertEquals("inspect: file:" + tmp.resolve("nope") + ": checkpoint directory does not exist\n", missing.err());
+    assertEquals(
+        "inspect: file:" + tmp.resolve("nope") + ": checkpoint directory does not exist\n",
+        missing.err());
     assertEquals("", missing.out());
   }
 }

@@ -3,14 +3,14 @@ package io.capprune.core.checkpoint;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import io.capprune.core.tensor.HalfPrecision;
-import io.capprune.core.testing.TestModels;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import io.capprune.core.checkpoint.Safetensors.Dtype;
+import io.capprune.core.tensor.HalfPrecision;
 import io.capprune.core.tensor.HostTensor;
+import io.capprune.core.testing.TestModels;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -20,7 +20,9 @@ import java.util.Random;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
-/** An independent reader (DJL's safetensors decoder) loads what our writer writes, value for value. */
+/**
+ * An independent reader (DJL's safetensors decoder) loads what our writer writes, value for value.
+ */
 class SafetensorsDjlCompatibilityTest {
 
   // Not BF16: DJL 0.35.1 with libtorch 2.7.1 aborts the whole JVM ("terminate called without an
@@ -43,8 +45,10 @@ class SafetensorsDjlCompatibilityTest {
         assertArrayEquals(expected.shape(), toInts(a.getShape().getShape()), a.getName());
         float[] actual = a.toType(DataType.FLOAT32, false).toFloatArray();
         for (int i = 0; i < actual.length; i++) {
-          float want = dtype == Dtype.F32 ? expected.data()[i]
-              : HalfPrecision.f16ToFloat(HalfPrecision.floatToF16(expected.data()[i]));
+          float want =
+              dtype == Dtype.F32
+                  ? expected.data()[i]
+                  : HalfPrecision.f16ToFloat(HalfPrecision.floatToF16(expected.data()[i]));
           assertEquals(want, actual[i], 0f, a.getName() + "[" + i + "]");
         }
       }

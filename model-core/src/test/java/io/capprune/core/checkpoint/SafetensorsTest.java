@@ -7,12 +7,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.capprune.core.tensor.HalfPrecision;
-import io.capprune.core.testing.TestModels;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.capprune.core.checkpoint.Safetensors.Dtype;
+import io.capprune.core.tensor.HalfPrecision;
 import io.capprune.core.tensor.HostTensor;
+import io.capprune.core.testing.TestModels;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -75,11 +75,12 @@ class SafetensorsTest {
       float[] actual = c.tensors().get(name).data();
       assertArrayEquals(in.get(name).shape(), c.tensors().get(name).shape(), name);
       for (int i = 0; i < expected.length; i++) {
-        float want = switch (dtype) {
-          case F32 -> expected[i];
-          case F16 -> HalfPrecision.f16ToFloat(HalfPrecision.floatToF16(expected[i]));
-          default -> HalfPrecision.bf16ToFloat(HalfPrecision.floatToBf16(expected[i]));
-        };
+        float want =
+            switch (dtype) {
+              case F32 -> expected[i];
+              case F16 -> HalfPrecision.f16ToFloat(HalfPrecision.floatToF16(expected[i]));
+              default -> HalfPrecision.bf16ToFloat(HalfPrecision.floatToBf16(expected[i]));
+            };
         assertEquals(want, actual[i], 0f, name + "[" + i + "]");
         // and the narrowing error is what the format allows: 2^-11 (F16) or 2^-8 (BF16) relative
         double rel = dtype == Dtype.F32 ? 0 : dtype == Dtype.F16 ? 0x1p-11 : 0x1p-8;
@@ -98,8 +99,11 @@ class SafetensorsTest {
     long n = ByteBuffer.wrap(bytes, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
     assertEquals(0, n % 8, "header padded to a multiple of 8");
     String header = new String(bytes, 8, (int) n, StandardCharsets.UTF_8);
-    assertTrue(header.startsWith("{\"__metadata__\":{\"format\":\"pt\"},\"z.first\":{\"dtype\":\"F16\","
-        + "\"shape\":[3,5],\"data_offsets\":[0,30]},\"a.vector\""), header);
+    assertTrue(
+        header.startsWith(
+            "{\"__metadata__\":{\"format\":\"pt\"},\"z.first\":{\"dtype\":\"F16\","
+                + "\"shape\":[3,5],\"data_offsets\":[0,30]},\"a.vector\""),
+        header);
     String stripped = header.stripTrailing();
     assertTrue(stripped.endsWith("}"));
     assertTrue(header.length() - stripped.length() < 8, "at most 7 padding spaces");
@@ -120,29 +124,38 @@ class SafetensorsTest {
     assertArrayEquals(sample().get("big").data(), c.tensors().get("big").data());
     // truncated stream: detected when the data runs out, naming the tensor
     byte[] cut = Arrays.copyOf(bytes, bytes.length - 100);
-    String msg = assertThrows(CheckpointException.class,
-        () -> Safetensors.read(new ByteArrayInputStream(cut), -1, "stream")).getMessage();
+    String msg =
+        assertThrows(
+                CheckpointException.class,
+                () -> Safetensors.read(new ByteArrayInputStream(cut), -1, "stream"))
+            .getMessage();
     assertTrue(msg.startsWith("stream: truncated: tensor 'big'"), msg);
     // trailing garbage on a stream
     byte[] longer = Arrays.copyOf(bytes, bytes.length + 3);
-    msg = assertThrows(CheckpointException.class,
-        () -> Safetensors.read(new ByteArrayInputStream(longer), -1, "stream")).getMessage();
+    msg =
+        assertThrows(
+                CheckpointException.class,
+                () -> Safetensors.read(new ByteArrayInputStream(longer), -1, "stream"))
+            .getMessage();
     assertTrue(msg.contains("stream: data after the last tensor"), msg);
   }
 
   @Test
   void excludedTensorsAreSkippedEvenWithAnUndecodableDtype() throws IOException {
-    String header = "{\"ids\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]},"
-        + "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}";
+    String header =
+        "{\"ids\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]},"
+            + "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}";
     byte[] data = new byte[24];
     System.arraycopy(floats(1.5f, -3f), 0, data, 16, 8);
     byte[] bytes = file(header, data);
-    Safetensors.Contents c = Safetensors.read(new ByteArrayInputStream(bytes), bytes.length, "f",
-        name -> !name.equals("ids"));
+    Safetensors.Contents c =
+        Safetensors.read(
+            new ByteArrayInputStream(bytes), bytes.length, "f", name -> !name.equals("ids"));
     assertEquals(List.of("w"), List.copyOf(c.tensors().keySet()));
     assertArrayEquals(new float[] {1.5f, -3f}, c.tensors().get("w").data());
     assertEquals(Dtype.I64, c.header().tensors().get("ids").dtype());
-    assertEquals("test.safetensors: tensor 'ids': unsupported dtype I64 (this reader decodes F32, F16 and BF16)",
+    assertEquals(
+        "test.safetensors: tensor 'ids': unsupported dtype I64 (this reader decodes F32, F16 and BF16)",
         readError(bytes));
   }
 
@@ -152,11 +165,16 @@ class SafetensorsTest {
   void truncatedFile() throws IOException {
     byte[] bytes = write(sample(), Dtype.F32);
     String msg = readError(Arrays.copyOf(bytes, bytes.length - 1));
-    assertTrue(msg.startsWith("test.safetensors: truncated or corrupt: tensor 'big': data_offsets ["), msg);
+    assertTrue(
+        msg.startsWith("test.safetensors: truncated or corrupt: tensor 'big': data_offsets ["),
+        msg);
     assertTrue(msg.contains("are out of bounds"), msg);
-    assertEquals("test.safetensors: truncated: 5 bytes, too short for the 8-byte header length",
+    assertEquals(
+        "test.safetensors: truncated: 5 bytes, too short for the 8-byte header length",
         readError(Arrays.copyOf(bytes, 5)));
-    assertTrue(readError(Arrays.copyOf(bytes, 20)).startsWith("test.safetensors: header length "), "header cut");
+    assertTrue(
+        readError(Arrays.copyOf(bytes, 20)).startsWith("test.safetensors: header length "),
+        "header cut");
     Path f = tmp.resolve("cut.safetensors");
     Files.write(f, Arrays.copyOf(bytes, bytes.length - 4000));
     msg = assertThrows(CheckpointException.class, () -> Safetensors.read(f)).getMessage();
@@ -166,86 +184,145 @@ class SafetensorsTest {
   @Test
   void headerLengthLargerThanFile() {
     byte[] bytes = file(1000, "{}".getBytes(StandardCharsets.UTF_8), new byte[0]);
-    assertEquals("test.safetensors: header length 1000 is larger than the 2 bytes after the length field"
-        + " (file size 10)", readError(bytes));
+    assertEquals(
+        "test.safetensors: header length 1000 is larger than the 2 bytes after the length field"
+            + " (file size 10)",
+        readError(bytes));
     byte[] huge = file(Long.MAX_VALUE, new byte[0], new byte[0]);
-    assertTrue(readError(huge).contains("header length 9223372036854775807 exceeds the limit of 100000000"));
+    assertTrue(
+        readError(huge)
+            .contains("header length 9223372036854775807 exceeds the limit of 100000000"));
     byte[] negative = file(-1, new byte[0], new byte[0]);
-    assertTrue(readError(negative).contains("header length 18446744073709551615 exceeds the limit"));
+    assertTrue(
+        readError(negative).contains("header length 18446744073709551615 exceeds the limit"));
   }
 
   @Test
   void headerNotJson() {
-    assertTrue(readError(file("{\"a\": nope}", new byte[0]))
-        .startsWith("test.safetensors: header is not valid JSON: Unrecognized token 'nope'"));
-    assertEquals("test.safetensors: header is not a JSON object: it starts with '[1, 2]'",
+    assertTrue(
+        readError(file("{\"a\": nope}", new byte[0]))
+            .startsWith("test.safetensors: header is not valid JSON: Unrecognized token 'nope'"));
+    assertEquals(
+        "test.safetensors: header is not a JSON object: it starts with '[1, 2]'",
         readError(file("[1, 2]", new byte[0])));
-    assertEquals("test.safetensors: header is not valid UTF-8 (corrupt or not a safetensors file)",
-        readError(file(8, new byte[] {'{', (byte) 0xff, (byte) 0xfe, 0, 0, 0, 0, '}'}, new byte[0])));
-    assertTrue(readError(file("{\"a\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]},"
-        + "\"a\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}", new byte[4]))
-        .contains("Duplicate field 'a'"));
-    assertEquals("test.safetensors: tensor 'a': expected {dtype, shape, data_offsets}, got ARRAY",
+    assertEquals(
+        "test.safetensors: header is not valid UTF-8 (corrupt or not a safetensors file)",
+        readError(
+            file(8, new byte[] {'{', (byte) 0xff, (byte) 0xfe, 0, 0, 0, 0, '}'}, new byte[0])));
+    assertTrue(
+        readError(
+                file(
+                    "{\"a\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]},"
+                        + "\"a\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}",
+                    new byte[4]))
+            .contains("Duplicate field 'a'"));
+    assertEquals(
+        "test.safetensors: tensor 'a': expected {dtype, shape, data_offsets}, got ARRAY",
         readError(file("{\"a\":[1]}", new byte[0])));
-    assertEquals("test.safetensors: __metadata__ key 'n' must be a string, got NUMBER",
+    assertEquals(
+        "test.safetensors: __metadata__ key 'n' must be a string, got NUMBER",
         readError(file("{\"__metadata__\":{\"n\":1}}", new byte[0])));
-    assertEquals("test.safetensors: tensor 'a': unexpected key 'extra'",
-        readError(file("{\"a\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4],\"extra\":1}}", new byte[4])));
+    assertEquals(
+        "test.safetensors: tensor 'a': unexpected key 'extra'",
+        readError(
+            file(
+                "{\"a\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4],\"extra\":1}}",
+                new byte[4])));
   }
 
   @Test
   void offsetsOutOfBounds() {
     String header = "{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}";
-    assertEquals("test.safetensors: truncated or corrupt: tensor 'w': data_offsets [0, 16) are out of"
-        + " bounds of the 8-byte data section (file size " + (8 + header.length() + 8)
-        + ", the header implies " + (8 + header.length() + 16) + ")", readError(file(header, new byte[8])));
-    assertEquals("test.safetensors: tensor 'w': data_offsets [-4,12] must be non-negative integers",
-        readError(file("{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[-4,12]}}", new byte[16])));
-    assertEquals("test.safetensors: tensor 'w': data_offsets [16,0] end before they begin",
-        readError(file("{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[16,0]}}", new byte[16])));
+    assertEquals(
+        "test.safetensors: truncated or corrupt: tensor 'w': data_offsets [0, 16) are out of"
+            + " bounds of the 8-byte data section (file size "
+            + (8 + header.length() + 8)
+            + ", the header implies "
+            + (8 + header.length() + 16)
+            + ")",
+        readError(file(header, new byte[8])));
+    assertEquals(
+        "test.safetensors: tensor 'w': data_offsets [-4,12] must be non-negative integers",
+        readError(
+            file(
+                "{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[-4,12]}}",
+                new byte[16])));
+    assertEquals(
+        "test.safetensors: tensor 'w': data_offsets [16,0] end before they begin",
+        readError(
+            file(
+                "{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[16,0]}}",
+                new byte[16])));
   }
 
   @Test
   void overlappingOffsetsAndGaps() {
-    String overlap = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-        + "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}";
-    assertEquals("test.safetensors: tensor 'b': data_offsets [4, 12) overlap tensor 'a' [0, 8)",
+    String overlap =
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+            + "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}";
+    assertEquals(
+        "test.safetensors: tensor 'b': data_offsets [4, 12) overlap tensor 'a' [0, 8)",
         readError(file(overlap, new byte[12])));
-    String gap = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-        + "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[12,20]}}";
-    assertEquals("test.safetensors: tensor 'b': data_offsets [12, 20) leave data bytes [8, 12) not covered"
-        + " by any tensor", readError(file(gap, new byte[20])));
+    String gap =
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+            + "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[12,20]}}";
+    assertEquals(
+        "test.safetensors: tensor 'b': data_offsets [12, 20) leave data bytes [8, 12) not covered"
+            + " by any tensor",
+        readError(file(gap, new byte[20])));
     String trailing = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
-    assertEquals("test.safetensors: data after the last tensor: the header's offsets cover 8 data bytes"
-        + " but the file has 12", readError(file(trailing, new byte[12])));
+    assertEquals(
+        "test.safetensors: data after the last tensor: the header's offsets cover 8 data bytes"
+            + " but the file has 12",
+        readError(file(trailing, new byte[12])));
   }
 
   @Test
   void sizeShapeMismatch() {
-    assertEquals("test.safetensors: tensor 'w': data_offsets [0,8] span 8 bytes but F32 shape [3] needs"
-        + " 3 x 4 = 12", readError(file("{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}",
-            new byte[8])));
-    assertEquals("test.safetensors: tensor 'w': shape [2,-1] must hold non-negative integers below 2^31",
-        readError(file("{\"w\":{\"dtype\":\"F32\",\"shape\":[2,-1],\"data_offsets\":[0,8]}}", new byte[8])));
-    assertEquals("test.safetensors: tensor 'w': shape [2147483647,2147483647,2147483647] overflows the"
-        + " element count", readError(file("{\"w\":{\"dtype\":\"F32\",\"shape\":[2147483647,2147483647,"
-            + "2147483647],\"data_offsets\":[0,8]}}", new byte[8])));
-    assertEquals("test.safetensors: tensor 'w': shape [2147483647,2147483647,2] overflows the byte count",
-        readError(file("{\"w\":{\"dtype\":\"F64\",\"shape\":[2147483647,2147483647,2],\"data_offsets\":[0,8]}}",
-            new byte[8])));
+    assertEquals(
+        "test.safetensors: tensor 'w': data_offsets [0,8] span 8 bytes but F32 shape [3] needs"
+            + " 3 x 4 = 12",
+        readError(
+            file("{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", new byte[8])));
+    assertEquals(
+        "test.safetensors: tensor 'w': shape [2,-1] must hold non-negative integers below 2^31",
+        readError(
+            file(
+                "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,-1],\"data_offsets\":[0,8]}}",
+                new byte[8])));
+    assertEquals(
+        "test.safetensors: tensor 'w': shape [2147483647,2147483647,2147483647] overflows the"
+            + " element count",
+        readError(
+            file(
+                "{\"w\":{\"dtype\":\"F32\",\"shape\":[2147483647,2147483647,"
+                    + "2147483647],\"data_offsets\":[0,8]}}",
+                new byte[8])));
+    assertEquals(
+        "test.safetensors: tensor 'w': shape [2147483647,2147483647,2] overflows the byte count",
+        readError(
+            file(
+                "{\"w\":{\"dtype\":\"F64\",\"shape\":[2147483647,2147483647,2],\"data_offsets\":[0,8]}}",
+                new byte[8])));
   }
 
   @Test
   void unknownDtype() {
-    String msg = readError(file("{\"w\":{\"dtype\":\"Q7\",\"shape\":[2],\"data_offsets\":[0,8]}}", new byte[8]));
-    assertTrue(msg.startsWith("test.safetensors: tensor 'w': unsupported dtype 'Q7' (known: [BOOL"), msg);
+    String msg =
+        readError(
+            file("{\"w\":{\"dtype\":\"Q7\",\"shape\":[2],\"data_offsets\":[0,8]}}", new byte[8]));
+    assertTrue(
+        msg.startsWith("test.safetensors: tensor 'w': unsupported dtype 'Q7' (known: [BOOL"), msg);
   }
 
   @Test
   void headerLengthMayIncludePaddingSpacesButNotOtherTrailingText() throws IOException {
-    byte[] ok = file("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}     ", floats(2f));
+    byte[] ok =
+        file("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}     ", floats(2f));
     assertArrayEquals(new float[] {2f}, read(ok).tensors().get("w").data());
-    String msg = readError(file("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}} x", floats(2f)));
+    String msg =
+        readError(
+            file("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}} x", floats(2f)));
     assertTrue(msg.startsWith("test.safetensors: header is not valid JSON"), msg);
   }
 }

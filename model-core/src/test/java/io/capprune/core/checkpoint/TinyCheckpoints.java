@@ -28,7 +28,11 @@ final class TinyCheckpoints {
 
   static byte[] file(long declaredHeaderLength, byte[] header, byte[] data) {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
-    out.writeBytes(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(declaredHeaderLength).array());
+    out.writeBytes(
+        ByteBuffer.allocate(8)
+            .order(ByteOrder.LITTLE_ENDIAN)
+            .putLong(declaredHeaderLength)
+            .array());
     out.writeBytes(header);
     out.writeBytes(data);
     return out.toByteArray();
@@ -46,18 +50,25 @@ final class TinyCheckpoints {
    * A checkpoint directory written file by file, bypassing HfCheckpoint's checks, so tests can
    * build broken ones.
    */
-  static void writeDir(Path dir, String configJson, Map<String, HostTensor> fileTensors, List<String> vocab)
+  static void writeDir(
+      Path dir, String configJson, Map<String, HostTensor> fileTensors, List<String> vocab)
       throws IOException {
     Files.createDirectories(dir);
     Files.writeString(dir.resolve("config.json"), configJson);
-    Safetensors.write(dir.resolve("model.safetensors"), fileTensors, Map.of("format", "pt"),
+    Safetensors.write(
+        dir.resolve("model.safetensors"),
+        fileTensors,
+        Map.of("format", "pt"),
         Safetensors.Dtype.F32);
     if (vocab != null) {
       Files.write(dir.resolve("vocab.txt"), vocab);
     }
   }
 
-  /** The tensors of {@code ckpt} under the names Hugging Face's BertForSequenceClassification stores. */
+  /**
+   * The tensors of {@code ckpt} under the names Hugging Face's BertForSequenceClassification
+   * stores.
+   */
   static LinkedHashMap<String, HostTensor> exported(HfCheckpoint ckpt) {
     LinkedHashMap<String, HostTensor> m = new LinkedHashMap<>();
     ckpt.tensors().forEach((n, t) -> m.put(BertTensorNames.exported(n), t));

@@ -41,7 +41,8 @@ class ExchangeCodecTest {
       }
       for (int i = from; i < to; i++) {
         double err = Math.abs(back[i] - v[i]);
-        assertTrue(err <= Math.abs(v[i]) * 0x1p-11 + max * 0x1p-24,
+        assertTrue(
+            err <= Math.abs(v[i]) * 0x1p-11 + max * 0x1p-24,
             "value " + i + ": " + v[i] + " came back as " + back[i]);
       }
     }
@@ -93,8 +94,8 @@ class ExchangeCodecTest {
   }
 
   /** The weights a worker sees: {@code packed} decoded on the device (the CPU here), per tensor. */
-  private static Map<String, HostTensor> unpack(DeviceWeights device, PackedWeights packed,
-      MaskSet masks, NDManager step) {
+  private static Map<String, HostTensor> unpack(
+      DeviceWeights device, PackedWeights packed, MaskSet masks, NDManager step) {
     FlatParameters flat = device.unpack(packed, masks, step);
     return toHost(flat, step);
   }
@@ -117,13 +118,15 @@ class ExchangeCodecTest {
       if (expected[i] == 0f && got[i] == 0f) {
         continue;
       }
-      assertEquals(Float.floatToRawIntBits(expected[i]), Float.floatToRawIntBits(got[i]),
+      assertEquals(
+          Float.floatToRawIntBits(expected[i]),
+          Float.floatToRawIntBits(got[i]),
           name + "[" + i + "]: expected " + expected[i] + ", got " + got[i]);
     }
   }
 
-  private static void assertEffectiveWeights(Map<String, HostTensor> expected,
-      Map<String, HostTensor> got) {
+  private static void assertEffectiveWeights(
+      Map<String, HostTensor> expected, Map<String, HostTensor> got) {
     assertEquals(List.copyOf(expected.keySet()), List.copyOf(got.keySet()));
     for (String name : expected.keySet()) {
       assertArrayEquals(expected.get(name).shape(), got.get(name).shape(), name);
@@ -145,11 +148,12 @@ class ExchangeCodecTest {
     large.put("a.weight", random(r, 8, 6));
     large.put("a.bias", random(r, 8));
     MaskSet none = MaskSet.none();
-    try (NDManager base = NDManager.newBaseManager(); DeviceWeights device = DeviceWeights.on(base)) {
+    try (NDManager base = NDManager.newBaseManager();
+        DeviceWeights device = DeviceWeights.on(base)) {
       for (Map<String, HostTensor> w : List.of(small, large, small)) {
         try (NDManager step = base.newSubManager()) {
-          PackedWeights p = PackedWeights.pack(w, Map.of(), List.copyOf(w.keySet()), none,
-              WirePrecision.FP32);
+          PackedWeights p =
+              PackedWeights.pack(w, Map.of(), List.copyOf(w.keySet()), none, WirePrecision.FP32);
           assertEffectiveWeights(w, unpack(device, p, none, step));
         }
       }
@@ -161,7 +165,8 @@ class ExchangeCodecTest {
     TrainingState s = state(0.7);
     assertEquals(2, s.masks().size(), "two prunable matrices in this state");
     MaskSet masks = MaskSet.of(s.masks());
-    PackedWeights p = PackedWeights.pack(s.weights(), s.masks(), trainable(s), masks, WirePrecision.FP32);
+    PackedWeights p =
+        PackedWeights.pack(s.weights(), s.masks(), trainable(s), masks, WirePrecision.FP32);
     Map<String, HostTensor> expected = s.effectiveWeights(false);
     long dense = 0;
     long kept = 0;
@@ -175,8 +180,9 @@ class ExchangeCodecTest {
         NDManager step = manager.newSubManager()) {
       assertEffectiveWeights(expected, unpack(device, p, masks, step));
     }
-    assertTrue(p.payloadBytes() < 0.5 * 4 * dense, "at 70 % sparsity the payload is "
-        + p.payloadBytes() + " bytes of " + 4 * dense);
+    assertTrue(
+        p.payloadBytes() < 0.5 * 4 * dense,
+        "at 70 % sparsity the payload is " + p.payloadBytes() + " bytes of " + 4 * dense);
     assertEquals(4L * kept, p.payloadBytes());
     // the frozen embeddings are not in a step's weights at all
     assertFalse(p.names().contains("bert.embeddings.word_embeddings.weight"));
@@ -186,8 +192,10 @@ class ExchangeCodecTest {
   void fp16PackingIsTheEffectiveWeightsToHalfPrecisionAtHalfTheBytes() {
     TrainingState s = state(0.5);
     MaskSet masks = MaskSet.of(s.masks());
-    PackedWeights p32 = PackedWeights.pack(s.weights(), s.masks(), trainable(s), masks, WirePrecision.FP32);
-    PackedWeights p16 = PackedWeights.pack(s.weights(), s.masks(), trainable(s), masks, WirePrecision.FP16);
+    PackedWeights p32 =
+        PackedWeights.pack(s.weights(), s.masks(), trainable(s), masks, WirePrecision.FP32);
+    PackedWeights p16 =
+        PackedWeights.pack(s.weights(), s.masks(), trainable(s), masks, WirePrecision.FP16);
     assertEquals(WirePrecision.FP16, p16.precision());
     Map<String, HostTensor> expected = s.effectiveWeights(false);
     // the host decoder of the same stream, laid out at the kept entries: the device must match it
@@ -224,8 +232,9 @@ class ExchangeCodecTest {
         }
       }
     }
-    assertTrue(p16.payloadBytes() < 0.51 * p32.payloadBytes(), p16.payloadBytes() + " vs "
-        + p32.payloadBytes());
+    assertTrue(
+        p16.payloadBytes() < 0.51 * p32.payloadBytes(),
+        p16.payloadBytes() + " vs " + p32.payloadBytes());
   }
 
   /**
@@ -242,10 +251,17 @@ class ExchangeCodecTest {
         NDManager steps = manager.newSubManager()) {
       MaskSet first = MaskSet.of(s.masks());
       Map<String, HostTensor> expectedFirst = s.effectiveWeights(false);
-      Map<String, HostTensor> gotFirst = unpack(device, PackedWeights.pack(s.weights(), s.masks(),
-          names, first, WirePrecision.FP32), first, steps);
-      FlatParameters firstFlat = device.unpack(PackedWeights.pack(s.weights(), s.masks(), names,
-          first, WirePrecision.FP32), first, steps);
+      Map<String, HostTensor> gotFirst =
+          unpack(
+              device,
+              PackedWeights.pack(s.weights(), s.masks(), names, first, WirePrecision.FP32),
+              first,
+              steps);
+      FlatParameters firstFlat =
+          device.unpack(
+              PackedWeights.pack(s.weights(), s.masks(), names, first, WirePrecision.FP32),
+              first,
+              steps);
       assertEffectiveWeights(expectedFirst, gotFirst);
 
       // new weights and new masks (another mask set): the keep pattern must be rebuilt
@@ -262,14 +278,23 @@ class ExchangeCodecTest {
       }
       MaskSet second = MaskSet.of(s.masks());
       assertFalse(first.sameBits(second));
-      assertEffectiveWeights(s.effectiveWeights(false), unpack(device, PackedWeights.pack(s.weights(),
-          s.masks(), names, second, WirePrecision.FP32), second, steps));
+      assertEffectiveWeights(
+          s.effectiveWeights(false),
+          unpack(
+              device,
+              PackedWeights.pack(s.weights(), s.masks(), names, second, WirePrecision.FP32),
+              second,
+              steps));
       // the earlier step's vector was not overwritten by the later upload
       assertEffectiveWeights(expectedFirst, toHost(firstFlat, steps));
 
       // the same masks in fp16, then every mask dropped (nothing masked: the stream is the vector)
-      Map<String, HostTensor> fp16 = unpack(device, PackedWeights.pack(s.weights(), s.masks(), names,
-          second, WirePrecision.FP16), second, steps);
+      Map<String, HostTensor> fp16 =
+          unpack(
+              device,
+              PackedWeights.pack(s.weights(), s.masks(), names, second, WirePrecision.FP16),
+              second,
+              steps);
       Map<String, HostTensor> expected = s.effectiveWeights(false);
       for (String name : names) {
         float[] e = expected.get(name).data();
@@ -279,8 +304,10 @@ class ExchangeCodecTest {
         }
       }
       MaskSet none = MaskSet.none();
-      PackedWeights dense = PackedWeights.pack(s.weights(), s.masks(), names, none, WirePrecision.FP32);
-      assertEquals(dense.streamLength(), names.stream().mapToInt(n -> s.weights().get(n).numel()).sum());
+      PackedWeights dense =
+          PackedWeights.pack(s.weights(), s.masks(), names, none, WirePrecision.FP32);
+      assertEquals(
+          dense.streamLength(), names.stream().mapToInt(n -> s.weights().get(n).numel()).sum());
       Map<String, HostTensor> denseGot = unpack(device, dense, none, steps);
       for (String name : names) {
         assertSameFloats(s.weights().get(name).data(), denseGot.get(name).data(), name);
@@ -297,19 +324,23 @@ class ExchangeCodecTest {
     try (NDManager base = NDManager.newBaseManager();
         DeviceWeights device = DeviceWeights.on(base)) {
       try (NDManager step = base.newSubManager()) {
-        device.unpack(PackedWeights.pack(s.weights(), s.masks(), names, masks, WirePrecision.FP32),
-            masks, step);
+        device.unpack(
+            PackedWeights.pack(s.weights(), s.masks(), names, masks, WirePrecision.FP32),
+            masks,
+            step);
       }
       int resident = base.getManagedArrays().size();
       for (int t = 0; t < 4; t++) {
         WirePrecision precision = t % 2 == 0 ? WirePrecision.FP16 : WirePrecision.FP32;
         if (t == 2) {
-          s.masks().values().iterator().next().data()[3] = 1 - s.masks().values().iterator().next().data()[3];
+          s.masks().values().iterator().next().data()[3] =
+              1 - s.masks().values().iterator().next().data()[3];
           masks = MaskSet.of(s.masks()); // a new keep pattern replaces the old one
         }
         try (NDManager step = base.newSubManager()) {
-          FlatParameters flat = device.unpack(PackedWeights.pack(s.weights(), s.masks(), names, masks,
-              precision), masks, step);
+          FlatParameters flat =
+              device.unpack(
+                  PackedWeights.pack(s.weights(), s.masks(), names, masks, precision), masks, step);
           flat.views(step);
           flat.values().toFloatArray();
         }
@@ -324,18 +355,20 @@ class ExchangeCodecTest {
     MaskSet masks = MaskSet.of(s.masks());
     MaskSet same = MaskSet.of(s.masks());
     assertTrue(masks.sameBits(same), "same masks, same bits");
-    PackedWeights p = PackedWeights.pack(s.weights(), s.masks(), trainable(s), masks, WirePrecision.FP32);
+    PackedWeights p =
+        PackedWeights.pack(s.weights(), s.masks(), trainable(s), masks, WirePrecision.FP32);
     try (NDManager manager = NDManager.newBaseManager();
         DeviceWeights device = DeviceWeights.on(manager);
         NDManager step = manager.newSubManager()) {
-      IllegalStateException e = assertThrows(IllegalStateException.class,
-          () -> device.unpack(p, same, step));
+      IllegalStateException e =
+          assertThrows(IllegalStateException.class, () -> device.unpack(p, same, step));
       assertTrue(e.getMessage().contains("mask set"), e.getMessage());
       assertThrows(IllegalStateException.class, () -> device.unpack(p, null, step));
       // the refusal left nothing behind: the right mask set still unpacks
       assertEffectiveWeights(s.effectiveWeights(false), unpack(device, p, masks, step));
     }
-    s.masks().values().iterator().next().data()[0] = 1 - s.masks().values().iterator().next().data()[0];
+    s.masks().values().iterator().next().data()[0] =
+        1 - s.masks().values().iterator().next().data()[0];
     assertFalse(masks.sameBits(MaskSet.of(s.masks())), "one flipped entry changes the bits");
   }
 
@@ -378,8 +411,21 @@ class ExchangeCodecTest {
     }
     // scale 1 (maximum 2^14): round-to-nearest-even ties, normal and subnormal
     float[] ties = new float[block];
-    float[] tieValues = {0x1p14f, 1f + 0x1p-11f, 1f + 0x3p-11f, -(1f + 0x1p-11f), 0x1p-25f, 0x3p-25f,
-        -0x1p-25f, 2049f, 2051f, 0x1p-15f + 0x1p-25f, 1e-10f, 0x1.ffep13f, 0x1.fffp13f};
+    float[] tieValues = {
+      0x1p14f,
+      1f + 0x1p-11f,
+      1f + 0x3p-11f,
+      -(1f + 0x1p-11f),
+      0x1p-25f,
+      0x3p-25f,
+      -0x1p-25f,
+      2049f,
+      2051f,
+      0x1p-15f + 0x1p-25f,
+      1e-10f,
+      0x1.ffep13f,
+      0x1.fffp13f
+    };
     System.arraycopy(tieValues, 0, ties, 0, tieValues.length);
     blocks.add(ties);
     float[] largest = gaussian(r, block, 1e30);
@@ -422,7 +468,8 @@ class ExchangeCodecTest {
     }
     assertEquals(host.halves().length, device.halves().length);
     for (int i = 0; i < length; i++) {
-      assertEquals(Integer.toHexString(host.halves()[i] & 0xffff),
+      assertEquals(
+          Integer.toHexString(host.halves()[i] & 0xffff),
           Integer.toHexString(device.halves()[i] & 0xffff),
           "value " + i + " (block " + i / block + "): " + values[i]);
     }
@@ -445,8 +492,11 @@ class ExchangeCodecTest {
   @Test
   void precisionKeyNamesTheKeyOnBadInput() {
     assertEquals(WirePrecision.FP16, WirePrecision.parse("k", " FP16"));
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> WirePrecision.parse("cap.spark.exchange-precision", "bf16"));
-    assertTrue(e.getMessage().contains("cap.spark.exchange-precision") && e.getMessage().contains("bf16"));
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> WirePrecision.parse("cap.spark.exchange-precision", "bf16"));
+    assertTrue(
+        e.getMessage().contains("cap.spark.exchange-precision") && e.getMessage().contains("bf16"));
   }
 }

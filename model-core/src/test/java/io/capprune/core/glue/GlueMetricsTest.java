@@ -9,7 +9,9 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** Expected values are computed by hand in the comments (the formulas of scikit-learn and SciPy). */
+/**
+ * Expected values are computed by hand in the comments (the formulas of scikit-learn and SciPy).
+ */
 class GlueMetricsTest {
   private static final double EPS = 1e-12;
 
@@ -54,14 +56,17 @@ class GlueMetricsTest {
     assertEquals(6 / Math.sqrt(60), GlueMetrics.pearson(x, y), EPS);
     // ranks of y = [1, 2.5, 4.5, 2.5, 4.5]; dy = [-2,-.5,1.5,-.5,1.5]: 7 / sqrt(10 * 9)
     assertEquals(7 / Math.sqrt(90), GlueMetrics.spearman(x, y), EPS);
-    assertEquals(1.0, GlueMetrics.spearman(new double[] {1, 10, 100}, new double[] {0.1, 0.2, 0.3}), EPS);
+    assertEquals(
+        1.0, GlueMetrics.spearman(new double[] {1, 10, 100}, new double[] {0.1, 0.2, 0.3}), EPS);
     assertTrue(Double.isNaN(GlueMetrics.pearson(new double[] {1, 1, 1}, new double[] {1, 2, 3})));
   }
 
   @Test
   void averageRanks() {
-    assertArrayEquals(new double[] {2, 4.5, 2, 6, 4.5, 2},
-        GlueMetrics.ranks(new double[] {10, 20, 10, 30, 20, 10}), EPS);
+    assertArrayEquals(
+        new double[] {2, 4.5, 2, 6, 4.5, 2},
+        GlueMetrics.ranks(new double[] {10, 20, 10, 30, 20, 10}),
+        EPS);
     assertArrayEquals(new double[] {3, 1, 2}, GlueMetrics.ranks(new double[] {0.5, -1, 0}), EPS);
   }
 
@@ -77,11 +82,15 @@ class GlueMetricsTest {
 
     assertEquals(Map.of("mcc", 1.0 / 6), GlueMetrics.compute(GlueTask.COLA, PRED, GOLD));
     assertEquals(Map.of("acc", 0.6), GlueMetrics.compute(GlueTask.SST2, PRED, GOLD));
-    assertEquals(Map.of("acc", 0.5), GlueMetrics.compute(GlueTask.MNLI, new int[] {0, 1, 2, 2}, new int[] {0, 1, 0, 1}));
+    assertEquals(
+        Map.of("acc", 0.5),
+        GlueMetrics.compute(GlueTask.MNLI, new int[] {0, 1, 2, 2}, new int[] {0, 1, 0, 1}));
 
-    Map<String, Double> sts = GlueMetrics.compute(GlueTask.STSB,
-        new float[] {1, 2, 3, 4, 5}, new float[] {2, 4, 5, 4, 5});
-    assertEquals(List.of("pearson", "spearmanr", "corr", "combined_score"), List.copyOf(sts.keySet()));
+    Map<String, Double> sts =
+        GlueMetrics.compute(
+            GlueTask.STSB, new float[] {1, 2, 3, 4, 5}, new float[] {2, 4, 5, 4, 5});
+    assertEquals(
+        List.of("pearson", "spearmanr", "corr", "combined_score"), List.copyOf(sts.keySet()));
     double mean = (6 / Math.sqrt(60) + 7 / Math.sqrt(90)) / 2;
     assertEquals(mean, sts.get("corr"), EPS);
     assertEquals(mean, sts.get("combined_score"), EPS);
@@ -90,25 +99,54 @@ class GlueMetricsTest {
 
   @Test
   void badInputIsExplained() {
-    assertEquals("3 predictions for 2 gold values", assertThrows(IllegalArgumentException.class,
-        () -> GlueMetrics.accuracy(new int[3], new int[2])).getMessage());
-    assertEquals("no examples to score", assertThrows(IllegalArgumentException.class,
-        () -> GlueMetrics.compute(GlueTask.SST2, new int[0], new int[0])).getMessage());
-    assertEquals("gold label of row 1 is -1, expected 0..1; unlabelled rows cannot be scored",
-        assertThrows(IllegalArgumentException.class,
-            () -> GlueMetrics.compute(GlueTask.SST2, new int[] {0, 0}, new int[] {0, -1})).getMessage());
-    assertEquals("prediction of row 0 is 3, expected 0..2", assertThrows(IllegalArgumentException.class,
-        () -> GlueMetrics.compute(GlueTask.MNLI, new int[] {3}, new int[] {0})).getMessage());
-    assertEquals("GLUE task STS-B is a regression task: pass float scores, not class ids",
-        assertThrows(IllegalArgumentException.class,
-            () -> GlueMetrics.compute(GlueTask.STSB, new int[] {0}, new int[] {0})).getMessage());
-    assertEquals("GLUE task SST-2 is a classification task: pass class ids, not float scores",
-        assertThrows(IllegalArgumentException.class,
-            () -> GlueMetrics.compute(GlueTask.SST2, new float[] {0}, new float[] {0})).getMessage());
-    assertTrue(assertThrows(IllegalArgumentException.class,
-        () -> GlueMetrics.compute(GlueTask.STSB, new float[] {1, 2}, new float[] {1, Float.NaN}))
-        .getMessage().startsWith("score 1 is not finite"));
-    assertEquals("metrics [acc] lack CoLA's main metric 'mcc'", assertThrows(IllegalArgumentException.class,
-        () -> GlueMetrics.main(GlueTask.COLA, Map.of("acc", 1.0))).getMessage());
+    assertEquals(
+        "3 predictions for 2 gold values",
+        assertThrows(
+                IllegalArgumentException.class, () -> GlueMetrics.accuracy(new int[3], new int[2]))
+            .getMessage());
+    assertEquals(
+        "no examples to score",
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> GlueMetrics.compute(GlueTask.SST2, new int[0], new int[0]))
+            .getMessage());
+    assertEquals(
+        "gold label of row 1 is -1, expected 0..1; unlabelled rows cannot be scored",
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> GlueMetrics.compute(GlueTask.SST2, new int[] {0, 0}, new int[] {0, -1}))
+            .getMessage());
+    assertEquals(
+        "prediction of row 0 is 3, expected 0..2",
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> GlueMetrics.compute(GlueTask.MNLI, new int[] {3}, new int[] {0}))
+            .getMessage());
+    assertEquals(
+        "GLUE task STS-B is a regression task: pass float scores, not class ids",
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> GlueMetrics.compute(GlueTask.STSB, new int[] {0}, new int[] {0}))
+            .getMessage());
+    assertEquals(
+        "GLUE task SST-2 is a classification task: pass class ids, not float scores",
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> GlueMetrics.compute(GlueTask.SST2, new float[] {0}, new float[] {0}))
+            .getMessage());
+    assertTrue(
+        assertThrows(
+                IllegalArgumentException.class,
+                () ->
+                    GlueMetrics.compute(
+                        GlueTask.STSB, new float[] {1, 2}, new float[] {1, Float.NaN}))
+            .getMessage()
+            .startsWith("score 1 is not finite"));
+    assertEquals(
+        "metrics [acc] lack CoLA's main metric 'mcc'",
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> GlueMetrics.main(GlueTask.COLA, Map.of("acc", 1.0)))
+            .getMessage());
   }
 }

@@ -12,7 +12,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-/** Every GLUE file in shared/data/glue, against the counts in SOURCES.md and the published split sizes. */
+/**
+ * Every GLUE file in shared/data/glue, against the counts in SOURCES.md and the published split
+ * sizes.
+ */
 @Tag("realdata")
 class GlueRealDataTest {
   private static Path glue;
@@ -27,13 +30,27 @@ class GlueRealDataTest {
 
   @ParameterizedTest
   @CsvSource({
-      "CoLA, train, 8551", "CoLA, dev, 1043", "CoLA, test, 1063",
-      "SST-2, train, 67349", "SST-2, dev, 872", "SST-2, test, 1821",
-      "MRPC, train, 3668", "MRPC, dev, 408", "MRPC, test, 1725",
-      "RTE, train, 2490", "RTE, dev, 277", "RTE, test, 3000",
-      "STS-B, train, 5749", "STS-B, dev, 1500", "STS-B, test, 1379",
-      "QNLI, dev, 5463", "QNLI, test, 5463",
-      "WNLI, train, 635", "WNLI, dev, 71", "WNLI, test, 146"})
+    "CoLA, train, 8551",
+    "CoLA, dev, 1043",
+    "CoLA, test, 1063",
+    "SST-2, train, 67349",
+    "SST-2, dev, 872",
+    "SST-2, test, 1821",
+    "MRPC, train, 3668",
+    "MRPC, dev, 408",
+    "MRPC, test, 1725",
+    "RTE, train, 2490",
+    "RTE, dev, 277",
+    "RTE, test, 3000",
+    "STS-B, train, 5749",
+    "STS-B, dev, 1500",
+    "STS-B, test, 1379",
+    "QNLI, dev, 5463",
+    "QNLI, test, 5463",
+    "WNLI, train, 635",
+    "WNLI, dev, 71",
+    "WNLI, test, 146"
+  })
   void rowCounts(String taskName, String split, int expected) {
     GlueTask task = GlueTask.of(taskName);
     GlueData d = GlueReader.of(task).readSplit(glue, split);
@@ -53,24 +70,38 @@ class GlueRealDataTest {
   @Test
   void firstRowsMatchTheFiles() {
     GlueExample sst = GlueReader.of(GlueTask.SST2).readSplit(glue, "dev").examples().get(0);
-    assertEquals(GlueExample.classification(0, "it 's a charming and often affecting journey . ", null, 1, 2), sst);
+    assertEquals(
+        GlueExample.classification(
+            0, "it 's a charming and often affecting journey . ", null, 1, 2),
+        sst);
     GlueExample mrpc = GlueReader.of(GlueTask.MRPC).readSplit(glue, "train").examples().get(0);
     assertEquals(1, mrpc.label());
     assertTrue(mrpc.textA().startsWith("Amrozi accused his brother"), mrpc.textA());
     assertTrue(mrpc.textB().startsWith("Referring to him as only"), mrpc.textB());
     GlueExample sts = GlueReader.of(GlueTask.STSB).readSplit(glue, "dev").examples().get(0);
-    assertEquals(GlueExample.regression(0, "A man with a hard hat is dancing.",
-        "A man wearing a hard hat is dancing.", 5.0f, 2), sts);
+    assertEquals(
+        GlueExample.regression(
+            0,
+            "A man with a hard hat is dancing.",
+            "A man wearing a hard hat is dancing.",
+            5.0f,
+            2),
+        sts);
     GlueExample rte = GlueReader.of(GlueTask.RTE).readSplit(glue, "dev").examples().get(0);
     assertEquals(1, rte.label()); // not_entailment
     assertEquals("Christopher Reeve had an accident.", rte.textB());
     GlueExample qnli = GlueReader.of(GlueTask.QNLI).readSplit(glue, "dev").examples().get(0);
     assertEquals(0, qnli.label()); // entailment
     GlueExample cola = GlueReader.of(GlueTask.COLA).readSplit(glue, "dev").examples().get(0);
-    assertEquals(GlueExample.classification(0, "The sailors rode the breeze clear of the rocks.", null, 1, 1), cola);
+    assertEquals(
+        GlueExample.classification(
+            0, "The sailors rode the breeze clear of the rocks.", null, 1, 1),
+        cola);
   }
 
-  /** The byte path (Hadoop streams) and the text path agree, BOM and missing final newline included. */
+  /**
+   * The byte path (Hadoop streams) and the text path agree, BOM and missing final newline included.
+   */
   @Test
   void streamAndReaderPathsAgree() throws Exception {
     for (GlueTask task : new GlueTask[] {GlueTask.MRPC, GlueTask.COLA, GlueTask.STSB}) {
@@ -95,14 +126,17 @@ class GlueRealDataTest {
       ms = Math.min(ms, (System.nanoTime() - t0) / 1e6);
     }
     assertEquals(67349, d.size());
-    System.out.printf("GLUE read: SST-2 train, %d rows in %.1f ms, best of 5 (%.0f rows/s)%n", d.size(), ms, d.size() / ms * 1e3);
+    System.out.printf(
+        "GLUE read: SST-2 train, %d rows in %.1f ms, best of 5 (%.0f rows/s)%n",
+        d.size(), ms, d.size() / ms * 1e3);
   }
 
   /** The majority-class baselines GLUE papers quote: MRPC dev 68.4 acc / 81.2 F1, CoLA MCC 0. */
   @Test
   void majorityBaselines() {
     GlueData mrpc = GlueReader.of(GlueTask.MRPC).readSplit(glue, "dev");
-    Map<String, Double> m = GlueMetrics.compute(GlueTask.MRPC, new int[mrpc.size()], mrpc.labelIds());
+    Map<String, Double> m =
+        GlueMetrics.compute(GlueTask.MRPC, new int[mrpc.size()], mrpc.labelIds());
     assertEquals(129.0 / 408, m.get("acc"), 1e-12); // predicting 0
     assertEquals(0.0, m.get("f1"));
     int[] ones = new int[mrpc.size()];
@@ -114,6 +148,7 @@ class GlueRealDataTest {
     assertEquals(721, java.util.Arrays.stream(cola.labelIds()).sum());
     int[] allAcceptable = new int[cola.size()];
     java.util.Arrays.fill(allAcceptable, 1);
-    assertEquals(0.0, GlueMetrics.compute(GlueTask.COLA, allAcceptable, cola.labelIds()).get("mcc"));
+    assertEquals(
+        0.0, GlueMetrics.compute(GlueTask.COLA, allAcceptable, cola.labelIds()).get("mcc"));
   }
 }

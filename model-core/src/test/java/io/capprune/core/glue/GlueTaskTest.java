@@ -15,25 +15,43 @@ class GlueTaskTest {
 
   @ParameterizedTest
   @CsvSource({
-      "sst-2, SST2", "sst2, SST2", "SST-2, SST2", "Sst_2, SST2", " SST2 , SST2",
-      "sts-b, STSB", "STSB, STSB", "cola, COLA", "CoLA, COLA", "mrpc, MRPC", "qqp, QQP",
-      "MNLI, MNLI", "qnli, QNLI", "rte, RTE", "wnli, WNLI"})
+    "sst-2, SST2",
+    "sst2, SST2",
+    "SST-2, SST2",
+    "Sst_2, SST2",
+    " SST2 , SST2",
+    "sts-b, STSB",
+    "STSB, STSB",
+    "cola, COLA",
+    "CoLA, COLA",
+    "mrpc, MRPC",
+    "qqp, QQP",
+    "MNLI, MNLI",
+    "qnli, QNLI",
+    "rte, RTE",
+    "wnli, WNLI"
+  })
   void lookupIgnoresCaseAndDashes(String name, GlueTask expected) {
     assertEquals(expected, GlueTask.of(name));
   }
 
   @Test
   void unknownTaskListsValidNames() {
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> GlueTask.of("sst-3"));
-    assertEquals("unknown GLUE task 'sst-3' (valid: CoLA, SST-2, MRPC, STS-B, QQP, MNLI, QNLI, RTE, WNLI)",
+    IllegalArgumentException e =
+        assertThrows(IllegalArgumentException.class, () -> GlueTask.of("sst-3"));
+    assertEquals(
+        "unknown GLUE task 'sst-3' (valid: CoLA, SST-2, MRPC, STS-B, QQP, MNLI, QNLI, RTE, WNLI)",
         e.getMessage());
-    assertTrue(assertThrows(IllegalArgumentException.class, () -> GlueTask.of(null)).getMessage()
-        .startsWith("unknown GLUE task 'null'"));
+    assertTrue(
+        assertThrows(IllegalArgumentException.class, () -> GlueTask.of(null))
+            .getMessage()
+            .startsWith("unknown GLUE task 'null'"));
   }
 
   @Test
   void directoryNames() {
-    assertEquals(List.of("CoLA", "SST-2", "MRPC", "STS-B", "QQP", "MNLI", "QNLI", "RTE", "WNLI"),
+    assertEquals(
+        List.of("CoLA", "SST-2", "MRPC", "STS-B", "QQP", "MNLI", "QNLI", "RTE", "WNLI"),
         java.util.Arrays.stream(GlueTask.values()).map(GlueTask::dirName).toList());
   }
 
@@ -44,12 +62,15 @@ class GlueTaskTest {
     assertEquals("train.tsv", GlueTask.RTE.fileName(GlueTask.RTE.trainSplit()));
     assertEquals(List.of("dev_matched", "dev_mismatched"), GlueTask.MNLI.devSplits());
     assertEquals("dev_mismatched.tsv", GlueTask.MNLI.fileName("dev_mismatched"));
-    assertEquals(List.of("train", "dev_matched", "dev_mismatched", "test_matched", "test_mismatched"),
+    assertEquals(
+        List.of("train", "dev_matched", "dev_mismatched", "test_matched", "test_mismatched"),
         GlueTask.MNLI.splits());
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> GlueTask.MNLI.fileName("dev"));
-    assertEquals("GLUE task MNLI has no split 'dev' (splits: train, dev_matched, dev_mismatched, "
-        + "test_matched, test_mismatched)", e.getMessage());
+    IllegalArgumentException e =
+        assertThrows(IllegalArgumentException.class, () -> GlueTask.MNLI.fileName("dev"));
+    assertEquals(
+        "GLUE task MNLI has no split 'dev' (splits: train, dev_matched, dev_mismatched, "
+            + "test_matched, test_mismatched)",
+        e.getMessage());
   }
 
   @Test
@@ -57,7 +78,8 @@ class GlueTaskTest {
     assertEquals(List.of("entailment", "neutral", "contradiction"), GlueTask.MNLI.labels());
     assertEquals(List.of("entailment", "not_entailment"), GlueTask.QNLI.labels());
     assertEquals(List.of("entailment", "not_entailment"), GlueTask.RTE.labels());
-    for (GlueTask t : List.of(GlueTask.COLA, GlueTask.SST2, GlueTask.MRPC, GlueTask.QQP, GlueTask.WNLI)) {
+    for (GlueTask t :
+        List.of(GlueTask.COLA, GlueTask.SST2, GlueTask.MRPC, GlueTask.QQP, GlueTask.WNLI)) {
       assertEquals(List.of("0", "1"), t.labels(), t.name());
       assertEquals(2, t.numLabels());
       assertFalse(t.isRegression());
@@ -72,8 +94,10 @@ class GlueTaskTest {
     assertEquals(List.of("mcc"), GlueTask.COLA.metrics());
     assertEquals(List.of("acc", "f1", "acc_and_f1", "combined_score"), GlueTask.MRPC.metrics());
     assertEquals(List.of("acc", "f1", "acc_and_f1", "combined_score"), GlueTask.QQP.metrics());
-    assertEquals(List.of("pearson", "spearmanr", "corr", "combined_score"), GlueTask.STSB.metrics());
-    for (GlueTask t : List.of(GlueTask.SST2, GlueTask.MNLI, GlueTask.QNLI, GlueTask.RTE, GlueTask.WNLI)) {
+    assertEquals(
+        List.of("pearson", "spearmanr", "corr", "combined_score"), GlueTask.STSB.metrics());
+    for (GlueTask t :
+        List.of(GlueTask.SST2, GlueTask.MNLI, GlueTask.QNLI, GlueTask.RTE, GlueTask.WNLI)) {
       assertEquals(List.of("acc"), t.metrics(), t.name());
       assertEquals("acc", t.mainMetric(), t.name());
     }

@@ -17,7 +17,8 @@ import org.junit.jupiter.api.io.TempDir;
 class SyntheticGlueTaskTest {
 
   private static GlueData read(String tsv, String split) {
-    return GlueReader.of(SyntheticGlueTask.format()).read(split, new StringReader(tsv), "synthetic");
+    return GlueReader.of(SyntheticGlueTask.format())
+        .read(split, new StringReader(tsv), "synthetic");
   }
 
   /** Predicts from word counts alone: more positive than negative cue words means label 1. */
@@ -53,7 +54,8 @@ class SyntheticGlueTaskTest {
     SyntheticGlueTask noisy = SyntheticGlueTask.defaults();
     double dev = ruleAccuracy(read(noisy.devTsv(), "dev"));
     double train = ruleAccuracy(read(noisy.trainTsv(), "train"));
-    System.out.printf("synthetic task: word-count rule accuracy train %.4f dev %.4f (label noise %.2f)%n",
+    System.out.printf(
+        "synthetic task: word-count rule accuracy train %.4f dev %.4f (label noise %.2f)%n",
         train, dev, noisy.labelNoise());
     assertTrue(dev > 0.91 && dev < 0.99, "dev " + dev);
     assertTrue(train > 0.93 && train < 0.97, "train " + train);
@@ -74,7 +76,8 @@ class SyntheticGlueTaskTest {
     // Train rows are a prefix of the same stream whatever the size.
     String firstRow = a.trainTsv().split("\n")[1];
     assertEquals(firstRow, new SyntheticGlueTask(1, 1, 1, 0.05).trainTsv().split("\n")[1]);
-    // A literal row pins the generator across JVMs and refactorings (the demo's data must not drift).
+    // A literal row pins the generator across JVMs and refactorings (the demo's data must not
+    // drift).
     assertEquals("moving , this that acting delightful very enjoyable the this .\t1", firstRow);
   }
 
@@ -89,11 +92,15 @@ class SyntheticGlueTaskTest {
     for (GlueExample e : read(t.trainTsv(), "train").examples()) {
       used.addAll(List.of(e.textA().split(" ")));
     }
-    assertTrue(vocab.containsAll(used), "tokens outside vocab: " + used.stream().filter(w -> !vocab.contains(w)).toList());
+    assertTrue(
+        vocab.containsAll(used),
+        "tokens outside vocab: " + used.stream().filter(w -> !vocab.contains(w)).toList());
     for (String w : used) {
       assertEquals(w.toLowerCase(java.util.Locale.ROOT), w);
     }
-    assertTrue(used.containsAll(SyntheticGlueTask.POSITIVE) && used.containsAll(SyntheticGlueTask.NEGATIVE));
+    assertTrue(
+        used.containsAll(SyntheticGlueTask.POSITIVE)
+            && used.containsAll(SyntheticGlueTask.NEGATIVE));
     assertEquals(String.join("\n", vocab) + "\n", SyntheticGlueTask.vocabTxt());
   }
 
@@ -104,14 +111,19 @@ class SyntheticGlueTaskTest {
     GlueData dev = GlueReader.of(GlueTask.SST2).readSplit(glue, "dev");
     assertEquals(10, dev.size());
     assertEquals(30, GlueReader.of(GlueTask.SST2).readSplit(glue, "train").size());
-    assertEquals(SyntheticGlueTask.vocabulary(), Files.readAllLines(glue.resolve("SST-2/vocab.txt")));
+    assertEquals(
+        SyntheticGlueTask.vocabulary(), Files.readAllLines(glue.resolve("SST-2/vocab.txt")));
   }
 
   @Test
   void badSettingsAreRejected() {
-    assertEquals("train and dev sizes must be >= 1, got 0 and 5",
-        assertThrows(IllegalArgumentException.class, () -> new SyntheticGlueTask(0, 5, 1, 0)).getMessage());
-    assertEquals("label noise must be in [0, 0.5), got 0.5",
-        assertThrows(IllegalArgumentException.class, () -> new SyntheticGlueTask(5, 5, 1, 0.5)).getMessage());
+    assertEquals(
+        "train and dev sizes must be >= 1, got 0 and 5",
+        assertThrows(IllegalArgumentException.class, () -> new SyntheticGlueTask(0, 5, 1, 0))
+            .getMessage());
+    assertEquals(
+        "label noise must be in [0, 0.5), got 0.5",
+        assertThrows(IllegalArgumentException.class, () -> new SyntheticGlueTask(5, 5, 1, 0.5))
+            .getMessage());
   }
 }

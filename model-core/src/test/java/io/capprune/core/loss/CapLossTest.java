@@ -68,7 +68,8 @@ class CapLossTest {
     for (int i = 0; i < teacher.length; i++) {
       teacher[i] = (float) random.nextGaussian() * 2;
     }
-    RepresentationBank bank = new RepresentationBank(index, regression ? null : labels(), teacher, classes, H);
+    RepresentationBank bank =
+        new RepresentationBank(index, regression ? null : labels(), teacher, classes, H);
     bank.addSlice(Kind.PRE, unitRows(random, N));
     bank.addSlice(Kind.FINE, unitRows(random, N));
     for (int s = 0; s < snapshots; s++) {
@@ -99,16 +100,23 @@ class CapLossTest {
     assertEquals(Representation.Mode.POOLER, c.representation());
     assertEquals(EnumSet.allOf(Kind.class), c.banks());
     assertTrue(c.contrastive());
-    assertEquals("tau must be > 0, got -1.0", assertThrows(IllegalArgumentException.class,
-        () -> c.withTau(-1f)).getMessage());
-    assertEquals("wS must be a finite value >= 0, got NaN", assertThrows(IllegalArgumentException.class,
-        () -> c.withSupervisedWeight(Float.NaN)).getMessage());
-    assertEquals("extraExamples must be >= 0, got -5",
+    assertEquals(
+        "tau must be > 0, got -1.0",
+        assertThrows(IllegalArgumentException.class, () -> c.withTau(-1f)).getMessage());
+    assertEquals(
+        "wS must be a finite value >= 0, got NaN",
+        assertThrows(IllegalArgumentException.class, () -> c.withSupervisedWeight(Float.NaN))
+            .getMessage());
+    assertEquals(
+        "extraExamples must be >= 0, got -5",
         assertThrows(IllegalArgumentException.class, () -> c.withExtraExamples(-5)).getMessage());
   }
 
-  /** CapLoss's draws, redrawn: the engine reseeded, one draw per bank in the order PRE, FINE, SNAP. */
-  private static Map<Kind, Negatives> redraw(DeviceBank device, NDArray rows, int extra, long seed) {
+  /**
+   * CapLoss's draws, redrawn: the engine reseeded, one draw per bank in the order PRE, FINE, SNAP.
+   */
+  private static Map<Kind, Negatives> redraw(
+      DeviceBank device, NDArray rows, int extra, long seed) {
     DjlRuntime.seed((int) seed);
     Map<Kind, Negatives> draws = new EnumMap<>(Kind.class);
     for (Kind kind : Kind.values()) {
@@ -136,8 +144,10 @@ class CapLossTest {
     SplittableRandom random = new SplittableRandom(8);
     try (NDManager manager = NDManager.newBaseManager();
         DeviceBank device = DeviceBank.upload(manager, bank)) {
-      NDArray logits = manager.create(Gradients.random(random, ROWS.length * C, 1), new Shape(ROWS.length, C))
-          .toType(DataType.FLOAT32, false);
+      NDArray logits =
+          manager
+              .create(Gradients.random(random, ROWS.length * C, 1), new Shape(ROWS.length, C))
+              .toType(DataType.FLOAT32, false);
       NDArray z = manager.create(unitRows(random, ROWS.length), new Shape(ROWS.length, H));
       NDArray rows = manager.create(java.util.Arrays.stream(ROWS).asLongStream().toArray());
       // a seed whose SNAP draw holds a batch row (3 rows of 12 with 4 in the batch: about 3 in 4
@@ -149,7 +159,8 @@ class CapLossTest {
       }
       Map<Kind, Negatives> draws = redraw(device, rows, 6, seed);
       DjlRuntime.seed((int) seed);
-      CapLoss.Output out = new CapLoss(config).compute(logits, z, Targets.classes(batchLabels()), bank, ROWS);
+      CapLoss.Output out =
+          new CapLoss(config).compute(logits, z, Targets.classes(batchLabels()), bank, ROWS);
 
       float ce = ClassificationLoss.crossEntropy(logits, batchLabels()).getFloat();
       NDArray teacher = manager.create(bank.teacherLogits(ROWS), new Shape(ROWS.length, C));
@@ -158,11 +169,20 @@ class CapLossTest {
       float[] bankTerm = new float[3];
       for (Kind kind : Kind.values()) {
         Negatives negatives = draws.get(kind);
-        assertEquals(kind == Kind.SNAP ? 3 * 2 : 6, negatives.columns(), "floor(6 / R) rows × R slices");
+        assertEquals(
+            kind == Kind.SNAP ? 3 * 2 : 6, negatives.columns(), "floor(6 / R) rows × R slices");
         assertTrue(negatives.valid() == null || negatives.valid().all().getBoolean(), "no padding");
-        bankTerm[kind.ordinal()] = contrastive.compute(z, bank.globalIndices(ROWS), batchLabels(),
-            bank.gather(manager, kind, ROWS), negatives.vectors(), negatives.index().toLongArray(),
-            toInts(negatives.labels().toLongArray())).totalValue();
+        bankTerm[kind.ordinal()] =
+            contrastive
+                .compute(
+                    z,
+                    bank.globalIndices(ROWS),
+                    batchLabels(),
+                    bank.gather(manager, kind, ROWS),
+                    negatives.vectors(),
+                    negatives.index().toLongArray(),
+                    toInts(negatives.labels().toLongArray()))
+                .totalValue();
         assertTrue(bankTerm[kind.ordinal()] > 0);
       }
       LossTerms t = out.terms();
@@ -175,22 +195,36 @@ class CapLossTest {
       assertEquals(expected, t.total(), 1e-5);
       assertEquals(t.total(), out.total().getFloat());
       double[] termValues = out.termValues().toType(DataType.FLOAT64, false).toDoubleArray();
-      assertArrayEquals(new double[] {t.ce(), t.kd(), t.prc(), t.snc(), t.fic(), t.total()}, termValues);
+      assertArrayEquals(
+          new double[] {t.ce(), t.kd(), t.prc(), t.snc(), t.fic(), t.total()}, termValues);
       assertEquals(3, out.contrastive().size());
       // own R = 2 snapshots per anchor, plus both slices of any drawn row that is in the batch
       int drawnBatchColumns = batchRowsAmong(draws.get(Kind.SNAP));
       assertTrue(drawnBatchColumns >= 2);
-      assertEquals(2 * ROWS.length + drawnBatchColumns, out.contrastive().get(Kind.SNAP).unsupPositives());
+      assertEquals(
+          2 * ROWS.length + drawnBatchColumns, out.contrastive().get(Kind.SNAP).unsupPositives());
 
       // same seed, same draws; another seed draws other negatives
       DjlRuntime.seed((int) seed);
-      assertEquals(t.total(), new CapLoss(config).compute(logits, z, Targets.classes(batchLabels()), bank, ROWS).terms().total());
+      assertEquals(
+          t.total(),
+          new CapLoss(config)
+              .compute(logits, z, Targets.classes(batchLabels()), bank, ROWS)
+              .terms()
+              .total());
       DjlRuntime.seed((int) seed + 1);
-      assertNotEquals(t.prc(), new CapLoss(config).compute(logits, z, Targets.classes(batchLabels()), bank, ROWS).terms().prc());
+      assertNotEquals(
+          t.prc(),
+          new CapLoss(config)
+              .compute(logits, z, Targets.classes(batchLabels()), bank, ROWS)
+              .terms()
+              .prc());
     }
   }
 
-  /** The device entry point, with a resident bank and tensor targets, is the host adapter's loss. */
+  /**
+   * The device entry point, with a resident bank and tensor targets, is the host adapter's loss.
+   */
   @Test
   void deviceEntryPointMatchesTheHostAdapter() {
     RepresentationBank bank = bank(false, 3);
@@ -198,16 +232,27 @@ class CapLossTest {
     SplittableRandom random = new SplittableRandom(12);
     try (NDManager manager = NDManager.newBaseManager();
         DeviceBank device = DeviceBank.upload(manager, bank)) {
-      NDArray logits = manager.create(Gradients.random(random, ROWS.length * C, 1), new Shape(ROWS.length, C));
-      NDArray z = manager.create(unitRows(random, ROWS.length), new Shape(ROWS.length, H))
-          .toType(DataType.FLOAT64, false);
+      NDArray logits =
+          manager.create(Gradients.random(random, ROWS.length * C, 1), new Shape(ROWS.length, C));
+      NDArray z =
+          manager
+              .create(unitRows(random, ROWS.length), new Shape(ROWS.length, H))
+              .toType(DataType.FLOAT64, false);
       DjlRuntime.seed(5);
-      LossTerms host = new CapLoss(config).compute(logits, z, Targets.classes(batchLabels()), bank, ROWS)
-          .terms();
+      LossTerms host =
+          new CapLoss(config)
+              .compute(logits, z, Targets.classes(batchLabels()), bank, ROWS)
+              .terms();
       DjlRuntime.seed(5);
-      CapLoss.Output out = new CapLoss(config).compute(logits, z,
-          manager.create(java.util.Arrays.stream(batchLabels()).asLongStream().toArray()), false,
-          device, manager.create(java.util.Arrays.stream(ROWS).asLongStream().toArray()));
+      CapLoss.Output out =
+          new CapLoss(config)
+              .compute(
+                  logits,
+                  z,
+                  manager.create(java.util.Arrays.stream(batchLabels()).asLongStream().toArray()),
+                  false,
+                  device,
+                  manager.create(java.util.Arrays.stream(ROWS).asLongStream().toArray()));
       assertEquals(DataType.FLOAT64, out.total().getDataType());
       LossTerms onDevice = out.terms();
       assertEquals(host.ce(), onDevice.ce(), 0.0);
@@ -233,24 +278,29 @@ class CapLossTest {
     RepresentationBank noSnapshots = bank(false, 0);
     SplittableRandom random = new SplittableRandom(9);
     try (NDManager manager = NDManager.newBaseManager()) {
-      NDArray logits = manager.create(unitRows(random, ROWS.length), new Shape(ROWS.length, H))
-          .get(":, :3");
+      NDArray logits =
+          manager.create(unitRows(random, ROWS.length), new Shape(ROWS.length, H)).get(":, :3");
       NDArray z = manager.create(unitRows(random, ROWS.length), new Shape(ROWS.length, H));
       Targets y = Targets.classes(batchLabels());
       // 4096 extras per bank cover this 12-row bank: every draw is the whole bank, in some order
       DjlRuntime.seed(1);
-      LossTerms all = new CapLoss(CapLossConfig.defaults()).compute(logits, z, y, noSnapshots, ROWS).terms();
+      LossTerms all =
+          new CapLoss(CapLossConfig.defaults()).compute(logits, z, y, noSnapshots, ROWS).terms();
       assertEquals(0f, all.snc(), "SnC is inactive until the first snapshot");
       assertTrue(all.prc() > 0 && all.fic() > 0);
 
-      LossTerms off = new CapLoss(CapLossConfig.defaults().withContrastive(false))
-          .compute(logits, z, y, noSnapshots, ROWS).terms();
+      LossTerms off =
+          new CapLoss(CapLossConfig.defaults().withContrastive(false))
+              .compute(logits, z, y, noSnapshots, ROWS)
+              .terms();
       assertEquals(0f, off.prc() + off.snc() + off.fic());
       assertEquals(0.1f * off.ce() + 0.9f * off.kd(), off.total(), 1e-6);
       assertEquals(all.ce(), off.ce());
 
-      LossTerms ficOnly = new CapLoss(CapLossConfig.defaults().withBanks(Set.of(Kind.FINE)))
-          .compute(logits, z, y, noSnapshots, ROWS).terms();
+      LossTerms ficOnly =
+          new CapLoss(CapLossConfig.defaults().withBanks(Set.of(Kind.FINE)))
+              .compute(logits, z, y, noSnapshots, ROWS)
+              .terms();
       assertEquals(0f, ficOnly.prc());
       assertEquals(all.fic(), ficOnly.fic(), 1e-6);
     }
@@ -263,8 +313,9 @@ class CapLossTest {
       NDArray logits = manager.create(new float[] {1, 2, 3, 4}, new Shape(4, 1));
       NDArray z = manager.create(unitRows(new SplittableRandom(3), 4), new Shape(4, H));
       DjlRuntime.seed(4);
-      CapLoss.Output out = new CapLoss(CapLossConfig.defaults())
-          .compute(logits, z, Targets.regression(1.5f, 2f, 2f, 5f), bank, ROWS);
+      CapLoss.Output out =
+          new CapLoss(CapLossConfig.defaults())
+              .compute(logits, z, Targets.regression(1.5f, 2f, 2f, 5f), bank, ROWS);
       assertEquals((0.25 + 0 + 1 + 1) / 4, out.terms().ce(), 1e-6);
       assertEquals(0f, out.terms().kd());
       for (ContrastiveLoss.Result r : out.contrastive().values()) {
@@ -290,11 +341,13 @@ class CapLossTest {
       NDArray z = manager.create(unitRows(new SplittableRandom(3), 4), new Shape(4, H));
       Targets targets = Targets.regression(1.5f, 2f, 2f, 5f);
       DjlRuntime.seed(4);
-      LossTerms off = new CapLoss(CapLossConfig.defaults()).compute(logits, z, targets, bank, ROWS)
-          .terms();
+      LossTerms off =
+          new CapLoss(CapLossConfig.defaults()).compute(logits, z, targets, bank, ROWS).terms();
       DjlRuntime.seed(4);
-      LossTerms mse = new CapLoss(CapLossConfig.defaults().withRegressionMse(true))
-          .compute(logits, z, targets, bank, ROWS).terms();
+      LossTerms mse =
+          new CapLoss(CapLossConfig.defaults().withRegressionMse(true))
+              .compute(logits, z, targets, bank, ROWS)
+              .terms();
       assertTrue(expected > 0.5, "the fixture's teacher differs from the student");
       assertEquals(0f, off.kd());
       assertEquals(expected, mse.kd(), 1e-5);
@@ -318,14 +371,22 @@ class CapLossTest {
       CapLoss.Output out;
       try (GradientCollector collector = Engine.getInstance().newGradientCollector()) {
         DjlRuntime.seed(3);
-        out = loss.compute(logits, Representation.normalize(u), Targets.classes(batchLabels()), bank, ROWS);
+        out =
+            loss.compute(
+                logits, Representation.normalize(u), Targets.classes(batchLabels()), bank, ROWS);
         collector.backward(out.total());
       }
       assertEquals(DataType.FLOAT64, out.total().getDataType());
       NDArray teacher = manager.create(bank.teacherLogits(ROWS), new Shape(ROWS.length, C));
-      double[] expected = Gradients.autograd(manager, l0, new Shape(ROWS.length, C),
-          x -> ClassificationLoss.crossEntropy(x, batchLabels()).mul(0.1f)
-              .add(Distillation.compute(x, teacher, 2f).mul(0.9f)));
+      double[] expected =
+          Gradients.autograd(
+              manager,
+              l0,
+              new Shape(ROWS.length, C),
+              x ->
+                  ClassificationLoss.crossEntropy(x, batchLabels())
+                      .mul(0.1f)
+                      .add(Distillation.compute(x, teacher, 2f).mul(0.9f)));
       assertArrayEquals(expected, logits.getGradient().toDoubleArray(), 1e-7);
       double zGrad = u.getGradient().abs().sum().getDouble();
       assertTrue(zGrad > 1e-4, "contrastive gradient reaches the representation: " + zGrad);
@@ -340,17 +401,40 @@ class CapLossTest {
       NDArray z = manager.create(unitRows(new SplittableRandom(1), 4), new Shape(4, H));
       int[] wrong = batchLabels();
       wrong[2] = (wrong[2] + 1) % C;
-      assertEquals("batch row 2 has label " + wrong[2] + " but bank row 5 (global index 515) has label "
+      assertEquals(
+          "batch row 2 has label "
+              + wrong[2]
+              + " but bank row 5 (global index 515) has label "
               + batchLabels()[2],
-          assertThrows(IllegalArgumentException.class, () -> new CapLoss(CapLossConfig.defaults())
-              .compute(logits, z, Targets.classes(wrong), bank, ROWS)).getMessage());
-      RepresentationBank noTeacher = new RepresentationBank(new long[] {0, 1, 2, 3, 4, 5, 6, 7}, null, null, 0, H);
-      assertEquals("wKd is 0.9 but the bank holds no teacher logits",
-          assertThrows(IllegalStateException.class, () -> new CapLoss(CapLossConfig.defaults())
-              .compute(manager.zeros(new Shape(4, 1)), z, Targets.regression(1, 2, 3, 4), noTeacher, ROWS)).getMessage());
-      assertEquals("targets has 3 entries but the batch has 4 rows",
-          assertThrows(IllegalArgumentException.class, () -> new CapLoss(CapLossConfig.defaults())
-              .compute(logits, z, Targets.classes(0, 1, 2), bank, ROWS)).getMessage());
+          assertThrows(
+                  IllegalArgumentException.class,
+                  () ->
+                      new CapLoss(CapLossConfig.defaults())
+                          .compute(logits, z, Targets.classes(wrong), bank, ROWS))
+              .getMessage());
+      RepresentationBank noTeacher =
+          new RepresentationBank(new long[] {0, 1, 2, 3, 4, 5, 6, 7}, null, null, 0, H);
+      assertEquals(
+          "wKd is 0.9 but the bank holds no teacher logits",
+          assertThrows(
+                  IllegalStateException.class,
+                  () ->
+                      new CapLoss(CapLossConfig.defaults())
+                          .compute(
+                              manager.zeros(new Shape(4, 1)),
+                              z,
+                              Targets.regression(1, 2, 3, 4),
+                              noTeacher,
+                              ROWS))
+              .getMessage());
+      assertEquals(
+          "targets has 3 entries but the batch has 4 rows",
+          assertThrows(
+                  IllegalArgumentException.class,
+                  () ->
+                      new CapLoss(CapLossConfig.defaults())
+                          .compute(logits, z, Targets.classes(0, 1, 2), bank, ROWS))
+              .getMessage());
     }
   }
 }

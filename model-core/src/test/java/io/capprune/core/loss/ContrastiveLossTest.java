@@ -32,8 +32,8 @@ class ContrastiveLossTest {
   }
 
   /**
-   * B=2, R=1, H=2, one extra. Columns: z0·, G0, z1·, G1, X (· = detached copy).
-   * z0=(1,0) z1=(.6,.8) G0=(.8,.6) G1=(0,1) X=(−.6,.8); global index 10, 11, X 7; labels 1, 0, X 1.
+   * B=2, R=1, H=2, one extra. Columns: z0·, G0, z1·, G1, X (· = detached copy). z0=(1,0) z1=(.6,.8)
+   * G0=(.8,.6) G1=(0,1) X=(−.6,.8); global index 10, 11, X 7; labels 1, 0, X 1.
    */
   @Test
   void smallCaseWorkedOutByHand() {
@@ -48,11 +48,13 @@ class ContrastiveLossTest {
     double sup = -10 * (((8 - lse0) + (-6 - lse0)) / 2 + (8 - lse1)) / 3;
     for (DataType type : new DataType[] {DataType.FLOAT64, DataType.FLOAT32}) {
       try (NDManager manager = NDManager.newBaseManager()) {
-        NDArray z = manager.create(new double[] {1, 0, 0.6, 0.8}, new Shape(2, 2)).toType(type, false);
+        NDArray z =
+            manager.create(new double[] {1, 0, 0.6, 0.8}, new Shape(2, 2)).toType(type, false);
         NDArray g = manager.create(new float[] {0.8f, 0.6f, 0, 1}, new Shape(2, 1, 2));
         NDArray x = manager.create(new float[] {-0.6f, 0.8f}, new Shape(1, 2));
-        ContrastiveLoss.Result r = LOSS.compute(z, new long[] {10, 11}, new int[] {1, 0}, g, x,
-            new long[] {7}, new int[] {1});
+        ContrastiveLoss.Result r =
+            LOSS.compute(
+                z, new long[] {10, 11}, new int[] {1, 0}, g, x, new long[] {7}, new int[] {1});
         double tol = type == DataType.FLOAT64 ? 1e-6 : 1e-5;
         assertEquals(unsup, r.unsupValue(), tol * Math.abs(unsup));
         assertEquals(sup, r.supValue(), tol * Math.abs(sup));
@@ -75,7 +77,8 @@ class ContrastiveLossTest {
       NDArray z = manager.create(new double[] {1, 0, 0.6, 0.8}, new Shape(2, 2));
       NDArray g = manager.create(new float[] {0.8f, 0.6f, 0, 1}, new Shape(2, 1, 2));
       NDArray x = manager.create(new float[] {-0.6f, 0.8f}, new Shape(1, 2));
-      ContrastiveLoss.Result r = LOSS.compute(z, new long[] {10, 11}, null, g, x, new long[] {10}, null);
+      ContrastiveLoss.Result r =
+          LOSS.compute(z, new long[] {10, 11}, null, g, x, new long[] {10}, null);
       assertEquals(unsup, r.unsupValue(), 1e-6 * Math.abs(unsup));
       assertEquals(3, r.unsupPositives());
       assertEquals(0f, r.supValue(), "no labels (regression): no supervised term");
@@ -138,9 +141,19 @@ class ContrastiveLossTest {
     return out;
   }
 
-  /** A batch, its bank slices and extras as plain arrays plus the candidate matrix the reference builds. */
-  private record Case(double[][] z, double[][] bank, double[][] extras, long[] index, int[] labels,
-      long[] extraIndex, int[] extraLabels, int r) {
+  /**
+   * A batch, its bank slices and extras as plain arrays plus the candidate matrix the reference
+   * builds.
+   */
+  private record Case(
+      double[][] z,
+      double[][] bank,
+      double[][] extras,
+      long[] index,
+      int[] labels,
+      long[] extraIndex,
+      int[] extraLabels,
+      int r) {
 
     static Case random(SplittableRandom random, int b, int r, int e, int h, int classes) {
       long[] index = new long[b];
@@ -158,8 +171,15 @@ class ContrastiveLossTest {
           extraLabels[i * r + s] = label;
         }
       }
-      return new Case(unitRows(random, b, h), unitRows(random, b * r, h), unitRows(random, e * r, h),
-          index, labels, extraIndex, extraLabels, r);
+      return new Case(
+          unitRows(random, b, h),
+          unitRows(random, b * r, h),
+          unitRows(random, e * r, h),
+          index,
+          labels,
+          extraIndex,
+          extraLabels,
+          r);
     }
 
     double[][] candidates() {
@@ -175,11 +195,16 @@ class ContrastiveLossTest {
       return c;
     }
 
-    ContrastiveLoss.Result run(NDManager manager, ContrastiveLoss loss, NDArray zArray, boolean withLabels) {
+    ContrastiveLoss.Result run(
+        NDManager manager, ContrastiveLoss loss, NDArray zArray, boolean withLabels) {
       int h = z[0].length;
-      return loss.compute(zArray, index, withLabels ? labels : null,
+      return loss.compute(
+          zArray,
+          index,
+          withLabels ? labels : null,
           manager.create(flat(bank), new Shape(z.length, r, h)),
-          manager.create(flat(extras), new Shape(extras.length, h)), extraIndex,
+          manager.create(flat(extras), new Shape(extras.length, h)),
+          extraIndex,
           withLabels ? extraLabels : null);
     }
   }
@@ -194,7 +219,8 @@ class ContrastiveLossTest {
     }
     infoNce /= 4;
     try (NDManager manager = NDManager.newBaseManager()) {
-      ContrastiveLoss.Result r = c.run(manager, LOSS, manager.create(flat(c.z()), new Shape(4, 8)), true);
+      ContrastiveLoss.Result r =
+          c.run(manager, LOSS, manager.create(flat(c.z()), new Shape(4, 8)), true);
       assertEquals(0.1 * infoNce, r.unsupValue(), 1e-6 * infoNce);
       assertEquals(4, r.unsupPositives());
     }
@@ -213,13 +239,17 @@ class ContrastiveLossTest {
     }
     pairMean /= 4 * r;
     try (NDManager manager = NDManager.newBaseManager()) {
-      ContrastiveLoss.Result res = c.run(manager, LOSS, manager.create(flat(c.z()), new Shape(4, 8)), true);
+      ContrastiveLoss.Result res =
+          c.run(manager, LOSS, manager.create(flat(c.z()), new Shape(4, 8)), true);
       assertEquals(0.1 * pairMean / r, res.unsupValue(), 1e-6 * pairMean);
       assertEquals(4 * r, res.unsupPositives());
     }
   }
 
-  /** docs/cap-math.md §1.5's closed form: ∂L/∂s_bj = a_b(|P_b| p_bj − 1[j∈P_b]), a_b = w/(|P_b| Σ|P|). */
+  /**
+   * docs/cap-math.md §1.5's closed form: ∂L/∂s_bj = a_b(|P_b| p_bj − 1[j∈P_b]), a_b = w/(|P_b|
+   * Σ|P|).
+   */
   @Test
   void autogradMatchesClosedFormAndIgnoresTheDetachedCopies() {
     int b = 5;
@@ -250,8 +280,9 @@ class ContrastiveLossTest {
       int total = 0;
       for (int i = 0; i < b; i++) {
         for (int j = 0; j < m; j++) {
-          pos[i][j] = j != i * group
-              && (variant == 0 ? colIndex[j] == c.index()[i] : colLabel[j] == c.labels()[i]);
+          pos[i][j] =
+              j != i * group
+                  && (variant == 0 ? colIndex[j] == c.index()[i] : colLabel[j] == c.labels()[i]);
           count[i] += pos[i][j] ? 1 : 0;
         }
         total += count[i];
@@ -268,8 +299,9 @@ class ContrastiveLossTest {
       }
     }
     try (NDManager manager = NDManager.newBaseManager()) {
-      double[] got = Gradients.autograd(manager, flat(c.z()), new Shape(b, h),
-          z -> c.run(manager, LOSS, z, true).total());
+      double[] got =
+          Gradients.autograd(
+              manager, flat(c.z()), new Shape(b, h), z -> c.run(manager, LOSS, z, true).total());
       assertArrayEquals(expected, got, 1e-9);
     }
   }
@@ -284,38 +316,67 @@ class ContrastiveLossTest {
     Case snap = Case.random(random, b, 3, 2, h, 2);
     Case fine = Case.random(random, b, 1, 4, h, 2);
     // the three cases share the batch: same indices and labels
-    Case snapB = new Case(pre.z(), snap.bank(), snap.extras(), pre.index(), pre.labels(),
-        snap.extraIndex(), snap.extraLabels(), 3);
-    Case fineB = new Case(pre.z(), fine.bank(), fine.extras(), pre.index(), pre.labels(),
-        fine.extraIndex(), fine.extraLabels(), 1);
+    Case snapB =
+        new Case(
+            pre.z(),
+            snap.bank(),
+            snap.extras(),
+            pre.index(),
+            pre.labels(),
+            snap.extraIndex(),
+            snap.extraLabels(),
+            3);
+    Case fineB =
+        new Case(
+            pre.z(),
+            fine.bank(),
+            fine.extras(),
+            pre.index(),
+            pre.labels(),
+            fine.extraIndex(),
+            fine.extraLabels(),
+            1);
     double[] u0 = Gradients.random(random, b * h, 2);
     Shape shape = new Shape(b, h);
     try (NDManager manager = NDManager.newBaseManager()) {
       // the in-batch candidates are the detached anchors at u0 and stay there while u moves
       NDArray copies = Representation.normalize(manager.create(u0, shape)).stopGradient();
-      java.util.function.Function<NDArray, NDArray> loss = u -> {
-        NDArray z = Representation.normalize(u);
-        NDArray sum = null;
-        for (Case c : new Case[] {pre, snapB, fineB}) {
-          NDArray t = LOSS.compute(z, copies, c.index(), c.labels(),
-              manager.create(flat(c.bank()), new Shape(b, c.r(), h)),
-              manager.create(flat(c.extras()), new Shape(c.extras().length, h)),
-              c.extraIndex(), c.extraLabels()).total();
-          sum = sum == null ? t : sum.add(t);
-        }
-        return sum;
-      };
+      java.util.function.Function<NDArray, NDArray> loss =
+          u -> {
+            NDArray z = Representation.normalize(u);
+            NDArray sum = null;
+            for (Case c : new Case[] {pre, snapB, fineB}) {
+              NDArray t =
+                  LOSS.compute(
+                          z,
+                          copies,
+                          c.index(),
+                          c.labels(),
+                          manager.create(flat(c.bank()), new Shape(b, c.r(), h)),
+                          manager.create(flat(c.extras()), new Shape(c.extras().length, h)),
+                          c.extraIndex(),
+                          c.extraLabels())
+                      .total();
+              sum = sum == null ? t : sum.add(t);
+            }
+            return sum;
+          };
       double[] viaCopies = Gradients.check(manager, u0, shape, loss, 1e-7);
       // the public entry point detaches z itself and must give the same gradient
-      double[] viaPublic = Gradients.autograd(manager, u0, shape, u -> {
-        NDArray z = Representation.normalize(u);
-        NDArray sum = null;
-        for (Case c : new Case[] {pre, snapB, fineB}) {
-          NDArray t = c.run(manager, LOSS, z, true).total();
-          sum = sum == null ? t : sum.add(t);
-        }
-        return sum;
-      });
+      double[] viaPublic =
+          Gradients.autograd(
+              manager,
+              u0,
+              shape,
+              u -> {
+                NDArray z = Representation.normalize(u);
+                NDArray sum = null;
+                for (Case c : new Case[] {pre, snapB, fineB}) {
+                  NDArray t = c.run(manager, LOSS, z, true).total();
+                  sum = sum == null ? t : sum.add(t);
+                }
+                return sum;
+              });
       assertArrayEquals(viaCopies, viaPublic, 1e-12);
     }
   }
@@ -331,15 +392,18 @@ class ContrastiveLossTest {
       bank.setRequiresGradient(true);
       extras.setRequiresGradient(true);
       try (GradientCollector collector = Engine.getInstance().newGradientCollector()) {
-        collector.backward(LOSS.compute(z, c.index(), c.labels(), bank, extras, c.extraIndex(),
-            c.extraLabels()).total());
+        collector.backward(
+            LOSS.compute(z, c.index(), c.labels(), bank, extras, c.extraIndex(), c.extraLabels())
+                .total());
       }
       double zNorm = z.getGradient().abs().sum().getDouble();
       assertTrue(zNorm > 1e-3, "the anchor receives a gradient: " + zNorm);
-      assertArrayEquals(new double[24],
-          bank.getGradient().toType(DataType.FLOAT64, false).toDoubleArray(), 0.0);
-      assertArrayEquals(new double[32],
-          extras.getGradient().toType(DataType.FLOAT64, false).toDoubleArray(), 0.0);
+      assertArrayEquals(
+          new double[24], bank.getGradient().toType(DataType.FLOAT64, false).toDoubleArray(), 0.0);
+      assertArrayEquals(
+          new double[32],
+          extras.getGradient().toType(DataType.FLOAT64, false).toDoubleArray(),
+          0.0);
     }
   }
 
@@ -388,15 +452,28 @@ class ContrastiveLossTest {
     long[] batchLabels = java.util.Arrays.stream(c.labels()).asLongStream().toArray();
     try (NDManager manager = NDManager.newBaseManager()) {
       NDArray bank = manager.create(flat(c.bank()), new Shape(b, r, h));
-      java.util.function.BiFunction<NDArray, Boolean, ContrastiveLoss.Result> run = (z, padded) -> {
-        io.capprune.core.bank.Negatives negatives = padded
-            ? new io.capprune.core.bank.Negatives(manager.create(vectors, new Shape(columns, h)),
-                manager.create(index), manager.create(labels), manager.create(valid))
-            : new io.capprune.core.bank.Negatives(manager.create(flat(extras), new Shape(e, h)),
-                manager.create(c.extraIndex()), manager.create(realLabels), null);
-        return LOSS.compute(z, z.stopGradient(), manager.create(c.index()),
-            manager.create(batchLabels), bank, negatives);
-      };
+      java.util.function.BiFunction<NDArray, Boolean, ContrastiveLoss.Result> run =
+          (z, padded) -> {
+            io.capprune.core.bank.Negatives negatives =
+                padded
+                    ? new io.capprune.core.bank.Negatives(
+                        manager.create(vectors, new Shape(columns, h)),
+                        manager.create(index),
+                        manager.create(labels),
+                        manager.create(valid))
+                    : new io.capprune.core.bank.Negatives(
+                        manager.create(flat(extras), new Shape(e, h)),
+                        manager.create(c.extraIndex()),
+                        manager.create(realLabels),
+                        null);
+            return LOSS.compute(
+                z,
+                z.stopGradient(),
+                manager.create(c.index()),
+                manager.create(batchLabels),
+                bank,
+                negatives);
+          };
       NDArray z = manager.create(flat(c.z()), new Shape(b, h));
       ContrastiveLoss.Result without = run.apply(z, false);
       ContrastiveLoss.Result with = run.apply(z, true);
@@ -411,23 +488,33 @@ class ContrastiveLossTest {
       java.util.Arrays.fill(valid, true);
       ContrastiveLoss.Result unmasked = run.apply(z, true);
       assertTrue(unmasked.unsupPositives() > without.unsupPositives());
-      assertTrue(Math.abs(unmasked.totalValue() - without.totalValue()) > 1e-3 * Math.abs(without.totalValue()));
+      assertTrue(
+          Math.abs(unmasked.totalValue() - without.totalValue())
+              > 1e-3 * Math.abs(without.totalValue()));
       for (int k = 0; k < layout.length; k++) {
         for (int s = 0; s < r; s++) {
           valid[k * r + s] = layout[k] >= 0;
         }
       }
-      double[] gradWithout = Gradients.autograd(manager, flat(c.z()), new Shape(b, h),
-          x -> run.apply(x, false).total());
-      double[] gradWith = Gradients.autograd(manager, flat(c.z()), new Shape(b, h),
-          x -> run.apply(x, true).total());
+      double[] gradWithout =
+          Gradients.autograd(
+              manager, flat(c.z()), new Shape(b, h), x -> run.apply(x, false).total());
+      double[] gradWith =
+          Gradients.autograd(
+              manager, flat(c.z()), new Shape(b, h), x -> run.apply(x, true).total());
       assertArrayEquals(gradWithout, gradWith, 1e-12);
       assertTrue(java.util.Arrays.stream(gradWith).map(Math::abs).sum() > 1e-3);
       // all columns valid, given explicitly, is the same as no validity at all
-      ContrastiveLoss.Result allValid = LOSS.compute(z, z.stopGradient(), manager.create(c.index()),
-          manager.create(batchLabels), bank, new io.capprune.core.bank.Negatives(
-              manager.create(flat(extras), new Shape(e, h)), manager.create(c.extraIndex()),
-              manager.create(realLabels), manager.ones(new Shape(e), DataType.BOOLEAN)));
+      ContrastiveLoss.Result allValid =
+          LOSS.compute(
+              z,
+              z.stopGradient(),
+              manager.create(c.index()),
+              manager.create(batchLabels),
+              bank,
+              new io.capprune.core.bank.Negatives(
+                  manager.create(flat(extras), new Shape(e, h)), manager.create(c.extraIndex()),
+                  manager.create(realLabels), manager.ones(new Shape(e), DataType.BOOLEAN)));
       assertEquals(without.totalValue(), allValid.totalValue(), 0.0);
     }
   }
@@ -438,20 +525,44 @@ class ContrastiveLossTest {
       NDArray z = manager.zeros(new Shape(2, 4));
       NDArray bank = manager.zeros(new Shape(2, 1, 4));
       NDArray extras = manager.zeros(new Shape(3, 4));
-      assertEquals("batchIndex has 3 entries but z has 2 rows",
-          assertThrows(IllegalArgumentException.class,
-              () -> LOSS.compute(z, new long[3], null, bank, null, null, null)).getMessage());
-      assertEquals("bankSlices must be [B, R, H] = [2, R>=1, 4], got (2, 1, 3)",
-          assertThrows(IllegalArgumentException.class, () -> LOSS.compute(z, new long[2], null,
-              manager.zeros(new Shape(2, 1, 3)), null, null, null)).getMessage());
-      assertEquals("extraIndex has 2 entries but extras has 3 rows",
-          assertThrows(IllegalArgumentException.class,
-              () -> LOSS.compute(z, new long[2], null, bank, extras, new long[2], null)).getMessage());
-      assertEquals("extraLabels has no entries but extras has 3 rows; the supervised term needs every candidate's label",
-          assertThrows(IllegalArgumentException.class, () -> LOSS.compute(z, new long[] {1, 2},
-              new int[2], bank, extras, new long[3], null)).getMessage());
-      assertEquals("tau must be > 0, got 0.0",
-          assertThrows(IllegalArgumentException.class, () -> new ContrastiveLoss(0f, 1f, 1f)).getMessage());
+      assertEquals(
+          "batchIndex has 3 entries but z has 2 rows",
+          assertThrows(
+                  IllegalArgumentException.class,
+                  () -> LOSS.compute(z, new long[3], null, bank, null, null, null))
+              .getMessage());
+      assertEquals(
+          "bankSlices must be [B, R, H] = [2, R>=1, 4], got (2, 1, 3)",
+          assertThrows(
+                  IllegalArgumentException.class,
+                  () ->
+                      LOSS.compute(
+                          z,
+                          new long[2],
+                          null,
+                          manager.zeros(new Shape(2, 1, 3)),
+                          null,
+                          null,
+                          null))
+              .getMessage());
+      assertEquals(
+          "extraIndex has 2 entries but extras has 3 rows",
+          assertThrows(
+                  IllegalArgumentException.class,
+                  () -> LOSS.compute(z, new long[2], null, bank, extras, new long[2], null))
+              .getMessage());
+      assertEquals(
+          "extraLabels has no entries but extras has 3 rows; the supervised term needs every candidate's label",
+          assertThrows(
+                  IllegalArgumentException.class,
+                  () ->
+                      LOSS.compute(
+                          z, new long[] {1, 2}, new int[2], bank, extras, new long[3], null))
+              .getMessage());
+      assertEquals(
+          "tau must be > 0, got 0.0",
+          assertThrows(IllegalArgumentException.class, () -> new ContrastiveLoss(0f, 1f, 1f))
+              .getMessage());
     }
   }
 }

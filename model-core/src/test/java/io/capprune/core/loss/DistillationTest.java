@@ -68,8 +68,11 @@ class DistillationTest {
       // d/ds mean((s - t)^2) = 2 (s - t) / B; the teacher is a constant
       assertArrayEquals(new float[] {2 / 3f, 0, 2f}, student.getGradient().toFloatArray(), 1e-6f);
       assertArrayEquals(new float[] {0, 0, 0}, teacher.getGradient().toFloatArray());
-      assertThrows(IllegalArgumentException.class, () -> Distillation.meanSquaredError(
-          manager.zeros(new Shape(3, 2)), manager.zeros(new Shape(3, 2))));
+      assertThrows(
+          IllegalArgumentException.class,
+          () ->
+              Distillation.meanSquaredError(
+                  manager.zeros(new Shape(3, 2)), manager.zeros(new Shape(3, 2))));
     }
   }
 
@@ -81,7 +84,8 @@ class DistillationTest {
       double[] s = Gradients.random(random, 12, 2);
       double[] t = Gradients.random(random, 12, 2);
       NDArray teacher = manager.create(t, shape);
-      double[] g = Gradients.check(manager, s, shape, x -> Distillation.compute(x, teacher, 2f), 1e-7);
+      double[] g =
+          Gradients.check(manager, s, shape, x -> Distillation.compute(x, teacher, 2f), 1e-7);
       // closed form: T (softmax(s/T) − softmax(t/T)) / B
       for (int b = 0; b < 4; b++) {
         double[] ps = softmax(java.util.Arrays.copyOfRange(s, 3 * b, 3 * b + 3), 2);
@@ -98,8 +102,10 @@ class DistillationTest {
         collector.backward(Distillation.compute(student, teacherLeaf, 2f));
       }
       assertArrayEquals(g, student.getGradient().toDoubleArray(), 1e-15);
-      assertArrayEquals(new double[12],
-          teacherLeaf.getGradient().toType(DataType.FLOAT64, false).toDoubleArray(), 0.0,
+      assertArrayEquals(
+          new double[12],
+          teacherLeaf.getGradient().toType(DataType.FLOAT64, false).toDoubleArray(),
+          0.0,
           "precomputed teacher logits are a constant");
     }
   }
@@ -109,10 +115,14 @@ class DistillationTest {
     try (NDManager manager = NDManager.newBaseManager()) {
       NDArray a = manager.zeros(new Shape(2, 3));
       NDArray b = manager.zeros(new Shape(2, 2));
-      assertEquals("student logits (2, 3) and teacher logits (2, 2) must both be [B, C]",
-          assertThrows(IllegalArgumentException.class, () -> Distillation.compute(a, b, 2f)).getMessage());
-      assertEquals("kdTemperature must be > 0, got 0.0",
-          assertThrows(IllegalArgumentException.class, () -> Distillation.compute(a, a, 0f)).getMessage());
+      assertEquals(
+          "student logits (2, 3) and teacher logits (2, 2) must both be [B, C]",
+          assertThrows(IllegalArgumentException.class, () -> Distillation.compute(a, b, 2f))
+              .getMessage());
+      assertEquals(
+          "kdTemperature must be > 0, got 0.0",
+          assertThrows(IllegalArgumentException.class, () -> Distillation.compute(a, a, 0f))
+              .getMessage());
     }
   }
 }

@@ -15,7 +15,8 @@ final class Gradients {
 
   private Gradients() {}
 
-  static double[] autograd(NDManager manager, double[] x, Shape shape, Function<NDArray, NDArray> f) {
+  static double[] autograd(
+      NDManager manager, double[] x, Shape shape, Function<NDArray, NDArray> f) {
     NDArray input = manager.create(x, shape);
     input.setRequiresGradient(true);
     try (GradientCollector collector = Engine.getInstance().newGradientCollector()) {
@@ -28,8 +29,8 @@ final class Gradients {
     return f.apply(manager.create(x, shape)).getDouble();
   }
 
-  static double[] centralDifferences(NDManager manager, double[] x, Shape shape,
-      Function<NDArray, NDArray> f, double step) {
+  static double[] centralDifferences(
+      NDManager manager, double[] x, Shape shape, Function<NDArray, NDArray> f, double step) {
     double[] g = new double[x.length];
     for (int i = 0; i < x.length; i++) {
       double[] plus = x.clone();
@@ -42,8 +43,8 @@ final class Gradients {
   }
 
   /** Asserts autograd equals central differences to relTol of the largest component. */
-  static double[] check(NDManager manager, double[] x, Shape shape, Function<NDArray, NDArray> f,
-      double relTol) {
+  static double[] check(
+      NDManager manager, double[] x, Shape shape, Function<NDArray, NDArray> f, double relTol) {
     double[] auto = autograd(manager, x, shape, f);
     double[] numeric = centralDifferences(manager, x, shape, f, 1e-6);
     double scale = 0;
@@ -52,7 +53,8 @@ final class Gradients {
     }
     assertTrue(scale > 1e-6, "gradient is not trivially zero: " + scale);
     for (int i = 0; i < x.length; i++) {
-      assertTrue(Math.abs(auto[i] - numeric[i]) <= relTol * scale,
+      assertTrue(
+          Math.abs(auto[i] - numeric[i]) <= relTol * scale,
           "component " + i + ": autograd " + auto[i] + " vs central difference " + numeric[i]);
     }
     return auto;

@@ -17,15 +17,15 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
- * docs/decisions.md decision 6: extra negatives come from the rows of the batch's own shard, not from the
- * whole training set as in the reference (docs/cap-math.md §1.3). On a uniformly random partition the
- * two draws have the same distribution except that a batch row is more likely to be drawn as its
- * own extra (E/n_shard instead of E/N). This measures the CAP loss under both on the same batches
- * and checks the expectations agree within the sampling noise.
+ * docs/decisions.md decision 6: extra negatives come from the rows of the batch's own shard, not
+ * from the whole training set as in the reference (docs/cap-math.md §1.3). On a uniformly random
+ * partition the two draws have the same distribution except that a batch row is more likely to be
+ * drawn as its own extra (E/n_shard instead of E/N). This measures the CAP loss under both on the
+ * same batches and checks the expectations agree within the sampling noise.
  *
- * <p>All draws run on the device with the engine's generator: the batch-aware one is
- * {@link DeviceBank#sampleNegatives}; the plain shard draw and the reference's global draw, which
- * only this test needs, are the E smallest of uniform keys over the shard's or all N rows.
+ * <p>All draws run on the device with the engine's generator: the batch-aware one is {@link
+ * DeviceBank#sampleNegatives}; the plain shard draw and the reference's global draw, which only
+ * this test needs, are the E smallest of uniform keys over the shard's or all N rows.
  */
 class ShardLocalSamplingTest {
 
@@ -111,8 +111,8 @@ class ShardLocalSamplingTest {
   private static Negatives uniformDraw(DeviceBank bank, int n, int e, NDManager manager) {
     NDArray keys = manager.randomUniform(0f, 1f, new Shape(n), DataType.FLOAT32);
     NDArray rows = keys.topK(e, 0, false, false).get(1);
-    return new Negatives(bank.gather(Kind.PRE, rows).reshape(e, H), bank.globalIndex(rows),
-        bank.labels(rows), null);
+    return new Negatives(
+        bank.gather(Kind.PRE, rows).reshape(e, H), bank.globalIndex(rows), bank.labels(rows), null);
   }
 
   private static double mean(double[] x) {
@@ -171,8 +171,9 @@ class ShardLocalSamplingTest {
           double[][] targets = {out.plainLocal(), out.batchAwareLocal(), out.global()};
           for (int k = 0; k < 3; k++) {
             assertEquals(EXTRA, draws[k].columns());
-            targets[k][t] = loss.compute(anchors, anchors.stopGradient(), index, labels, slices,
-                draws[k]).totalValue();
+            targets[k][t] =
+                loss.compute(anchors, anchors.stopGradient(), index, labels, slices, draws[k])
+                    .totalValue();
           }
         }
       }
@@ -211,19 +212,37 @@ class ShardLocalSamplingTest {
     double[] plain = minus(m.plainLocal(), m.global());
     double seAware = sd(aware) / Math.sqrt(TRIALS);
     double sePlain = sd(plain) / Math.sqrt(TRIALS);
-    System.out.printf("shard-local vs global extras (PRE bank, PrC unsup + sup), %d trials, N=%d,"
+    System.out.printf(
+        "shard-local vs global extras (PRE bank, PrC unsup + sup), %d trials, N=%d,"
             + " %d shards, E=%d, B=%d:%n  mean loss global %.5f (per-step sd %.5f),"
             + " batch-aware local %.5f, plain local %.5f%n"
             + "  batch-aware − global %.6f ± %.6f (SE), plain − global %.6f ± %.6f (SE)%n",
-        TRIALS, N, SHARDS, EXTRA, B, mean(m.global()), sd(m.global()), mean(m.batchAwareLocal()),
-        mean(m.plainLocal()), mean(aware), seAware, mean(plain), sePlain);
-    assertTrue(Math.abs(mean(aware)) < 3 * seAware,
-        "batch-aware shard-local draw differs from the global one: " + mean(aware) + " ± " + seAware);
-    assertTrue(Math.abs(mean(aware)) < 0.1 * sd(m.global()),
+        TRIALS,
+        N,
+        SHARDS,
+        EXTRA,
+        B,
+        mean(m.global()),
+        sd(m.global()),
+        mean(m.batchAwareLocal()),
+        mean(m.plainLocal()),
+        mean(aware),
+        seAware,
+        mean(plain),
+        sePlain);
+    assertTrue(
+        Math.abs(mean(aware)) < 3 * seAware,
+        "batch-aware shard-local draw differs from the global one: "
+            + mean(aware)
+            + " ± "
+            + seAware);
+    assertTrue(
+        Math.abs(mean(aware)) < 0.1 * sd(m.global()),
         "difference small against the step-to-step noise of the reference itself");
     // the comparison has the power to see a real difference: the plain shard draw re-draws batch
     // rows as their own extras E/n instead of E/N of the time, and that shows
-    assertTrue(Math.abs(mean(plain)) > 5 * sePlain,
+    assertTrue(
+        Math.abs(mean(plain)) > 5 * sePlain,
         "plain shard-local draw expected to be biased: " + mean(plain) + " ± " + sePlain);
   }
 }

@@ -39,8 +39,9 @@ class GradientClipperTest {
 
   @Test
   void rejectsNonPositiveMaxNorm() {
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> GradientClipper.clip(List.of(new float[1]), 0));
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class, () -> GradientClipper.clip(List.of(new float[1]), 0));
     assertEquals("max_grad_norm must be > 0, got 0.0", e.getMessage());
   }
 }

@@ -31,8 +31,9 @@ class LinearWarmupDecayTest {
   void warmupRatioRoundsUpLikeTrainingArguments() {
     assertEquals(10, LinearWarmupDecay.withWarmupRatio(0.1, 95).warmupSteps());
     assertEquals(23, LinearWarmupDecay.withWarmupRatio(0.1, 230).warmupSteps());
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> LinearWarmupDecay.withWarmupRatio(1.5, 10));
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class, () -> LinearWarmupDecay.withWarmupRatio(1.5, 10));
     assertEquals("lr schedule: warmup_ratio must be in [0, 1], got 1.5", e.getMessage());
   }
 }

@@ -19,12 +19,18 @@ class ParallelLoopsTest {
 
   @Test
   void rethrowsTheWorkersExceptionUnchanged() {
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> ParallelLoops.forEach(64, i -> {
-          if (i == 37) {
-            throw new IllegalArgumentException("'encoder.layer.3.output.dense.weight' holds NaN");
-          }
-        }));
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                ParallelLoops.forEach(
+                    64,
+                    i -> {
+                      if (i == 37) {
+                        throw new IllegalArgumentException(
+                            "'encoder.layer.3.output.dense.weight' holds NaN");
+                      }
+                    }));
     assertEquals("'encoder.layer.3.output.dense.weight' holds NaN", e.getMessage());
   }
 }

@@ -6,10 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.capprune.core.testing.TestModels;
+import ai.djl.Device;
 import io.capprune.core.bert.BertInit;
 import io.capprune.core.checkpoint.BertConfig;
-import ai.djl.Device;
 import io.capprune.core.exchange.HalfBlocks;
 import io.capprune.core.exchange.MaskSet;
 import io.capprune.core.exchange.PackedWeights;
@@ -17,6 +16,7 @@ import io.capprune.core.exchange.WirePrecision;
 import io.capprune.core.optim.LinearWarmupDecay;
 import io.capprune.core.optim.OptimizerConfig;
 import io.capprune.core.tensor.HostTensor;
+import io.capprune.core.testing.TestModels;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -37,22 +37,23 @@ class DeviceDriverUpdateTest {
    * Where the device update runs: the CPU, or {@code -Dcapprune.test.device=gpu} to run these
    * comparisons on the GPU (the same tolerances: CUDA's float sqrt and division are IEEE-rounded).
    */
-  private static final Device DEVICE = "gpu".equals(System.getProperty("capprune.test.device"))
-      ? Device.gpu() : Device.cpu();
+  private static final Device DEVICE =
+      "gpu".equals(System.getProperty("capprune.test.device")) ? Device.gpu() : Device.cpu();
 
   private static final Map<String, int[]> SHAPES = BertInit.shapes(TestModels.driverUpdateShape());
   private static final String Q = "encoder.layer.0.attention.self.query.weight";
   private static final String CLS = "classifier.weight";
 
   private static OptimizerConfig optimizer(double weightDecay, double maxGradNorm) {
-    return new OptimizerConfig(0.01, 0.1, weightDecay, 0.9, 0.999, 1e-8, maxGradNorm,
-        new LinearWarmupDecay(0, 10));
+    return new OptimizerConfig(
+        0.01, 0.1, weightDecay, 0.9, 0.999, 1e-8, maxGradNorm, new LinearWarmupDecay(0, 10));
   }
 
   private static PruningConfig pruning(PruningCriterion c, boolean global) {
-    SparsitySchedule s = c == PruningCriterion.SOFT_MOVEMENT
-        ? new SparsitySchedule(1, 0, 0, 10, 0.0, 0.6)
-        : new SparsitySchedule(1, 0, 0, 10, 1.0, 0.2);
+    SparsitySchedule s =
+        c == PruningCriterion.SOFT_MOVEMENT
+            ? new SparsitySchedule(1, 0, 0, 10, 0.0, 0.6)
+            : new SparsitySchedule(1, 0, 0, 10, 1.0, 0.2);
     return new PruningConfig(c, s, global, c == PruningCriterion.SOFT_MOVEMENT ? 30 : 0, true, 0);
   }
 
@@ -62,22 +63,28 @@ class DeviceDriverUpdateTest {
     return c;
   }
 
-  private static void assertClose(Map<String, HostTensor> expected, Map<String, HostTensor> actual,
-      float relative, String what) {
+  private static void assertClose(
+      Map<String, HostTensor> expected,
+      Map<String, HostTensor> actual,
+      float relative,
+      String what) {
     assertEquals(expected.keySet(), actual.keySet(), what);
-    expected.forEach((k, e) -> {
-      float[] a = actual.get(k).data();
-      float[] x = e.data();
-      for (int i = 0; i < x.length; i++) {
-        float tol = relative * Math.max(1e-3f, Math.abs(x[i]));
-        if (relative == 0f) {
-          assertEquals(Float.floatToIntBits(x[i] + 0f), Float.floatToIntBits(a[i] + 0f),
-              what + " " + k + "[" + i + "] " + x[i] + " vs " + a[i]);
-        } else {
-          assertEquals(x[i], a[i], tol, what + " " + k + "[" + i + "]");
-        }
-      }
-    });
+    expected.forEach(
+        (k, e) -> {
+          float[] a = actual.get(k).data();
+          float[] x = e.data();
+          for (int i = 0; i < x.length; i++) {
+            float tol = relative * Math.max(1e-3f, Math.abs(x[i]));
+            if (relative == 0f) {
+              assertEquals(
+                  Float.floatToIntBits(x[i] + 0f),
+                  Float.floatToIntBits(a[i] + 0f),
+                  what + " " + k + "[" + i + "] " + x[i] + " vs " + a[i]);
+            } else {
+              assertEquals(x[i], a[i], tol, what + " " + k + "[" + i + "]");
+            }
+          }
+        });
   }
 
   /** The FIXED criterion needs masks from outside: half of every matrix, by a pattern. */
@@ -128,12 +135,17 @@ class DeviceDriverUpdateTest {
   @EnumSource(PruningCriterion.class)
   void stepsEqualTheHostUpdate(PruningCriterion criterion) {
     // clip at 0.05 so clipping is active, weight decay on, masks change every step
-    compareSteps(pruning(criterion, false), optimizer(0.01, 0.05), 4,
+    compareSteps(
+        pruning(criterion, false),
+        optimizer(0.01, 0.05),
+        4,
         criterion == PruningCriterion.SOFT_MOVEMENT ? 1e-4f : 0f);
   }
 
   @ParameterizedTest
-  @EnumSource(value = PruningCriterion.class, names = {"MOVEMENT", "MAGNITUDE"})
+  @EnumSource(
+      value = PruningCriterion.class,
+      names = {"MOVEMENT", "MAGNITUDE"})
   void bothWaysOfApplyingPerTensorPartsGiveTheHostUpdate(PruningCriterion criterion) {
     // the other strategy than this device's default (flag vectors on the CPU, runs on a GPU)
     PruningConfig p = pruning(criterion, false);
@@ -163,8 +175,9 @@ class DeviceDriverUpdateTest {
   @Test
   void tiesGoToTheLowestIndexAsOnTheHost() {
     // scores start at 0 and the schedule keeps half from step 0: every score ties
-    PruningConfig p = new PruningConfig(PruningCriterion.MOVEMENT,
-        SparsitySchedule.constant(0.5, 10), false, 0, true, 0);
+    PruningConfig p =
+        new PruningConfig(
+            PruningCriterion.MOVEMENT, SparsitySchedule.constant(0.5, 10), false, 0, true, 0);
     try (DeviceDriverUpdate device = new DeviceDriverUpdate(p, optimizer(0, 1e9), DEVICE)) {
       TrainingState state = device.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
       float[] mask = state.masks().get(Q).data();
@@ -184,9 +197,12 @@ class DeviceDriverUpdateTest {
 
   @Test
   void magnitudeScoreInitGivesTheHostMasks() {
-    PruningConfig p = new PruningConfig(PruningCriterion.MOVEMENT,
-        SparsitySchedule.constant(0.25, 10), false, 0, true, 0, 2.0);
-    TrainingState host = new DriverUpdate(p, optimizer(0, 1e9)).initialState(TestModels.randomWeights(SHAPES, 0.5, 3));
+    PruningConfig p =
+        new PruningConfig(
+            PruningCriterion.MOVEMENT, SparsitySchedule.constant(0.25, 10), false, 0, true, 0, 2.0);
+    TrainingState host =
+        new DriverUpdate(p, optimizer(0, 1e9))
+            .initialState(TestModels.randomWeights(SHAPES, 0.5, 3));
     try (DeviceDriverUpdate device = new DeviceDriverUpdate(p, optimizer(0, 1e9), DEVICE)) {
       TrainingState state = device.initialState(TestModels.randomWeights(SHAPES, 0.5, 3));
       assertClose(host.masks(), state.masks(), 0f, "masks");
@@ -212,7 +228,8 @@ class DeviceDriverUpdateTest {
         }
         assertTrue(bits.kept(Q) < 64, "the masks prune something");
         PackedWeights got = device.pack(state, names, bits, precision);
-        PackedWeights want = PackedWeights.pack(state.weights(), state.masks(), names, bits, precision);
+        PackedWeights want =
+            PackedWeights.pack(state.weights(), state.masks(), names, bits, precision);
         assertEquals(want.maskSetId(), got.maskSetId());
         assertEquals(want.names(), got.names());
         assertEquals(want.packedCounts(), got.packedCounts());
@@ -227,18 +244,21 @@ class DeviceDriverUpdateTest {
         }
         // a set that masks nothing: every tensor whole, as the host packs it
         PackedWeights dense = device.pack(state, names, MaskSet.none(), WirePrecision.FP32);
-        PackedWeights denseHost = PackedWeights.pack(state.weights(), state.masks(), names,
-            MaskSet.none(), WirePrecision.FP32);
+        PackedWeights denseHost =
+            PackedWeights.pack(
+                state.weights(), state.masks(), names, MaskSet.none(), WirePrecision.FP32);
         assertArrayEquals(denseHost.fp32Stream(), dense.fp32Stream(), 0f);
       }
     }
   }
 
   @ParameterizedTest
-  @EnumSource(value = PruningCriterion.class, names = {"MOVEMENT", "MAGNITUDE", "SOFT_MOVEMENT"})
+  @EnumSource(
+      value = PruningCriterion.class,
+      names = {"MOVEMENT", "MAGNITUDE", "SOFT_MOVEMENT"})
   void stepsAndPackingLeaveNoArraysBehindOnTheDevice(PruningCriterion criterion) {
-    try (DeviceDriverUpdate device = new DeviceDriverUpdate(pruning(criterion, false),
-        optimizer(0.01, 0.05), DEVICE)) {
+    try (DeviceDriverUpdate device =
+        new DeviceDriverUpdate(pruning(criterion, false), optimizer(0.01, 0.05), DEVICE)) {
       TrainingState state = device.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
       int held = -1;
       for (long t = 0; t < 4; t++) {
@@ -291,15 +311,18 @@ class DeviceDriverUpdateTest {
       LinkedHashMap<String, HostTensor> w = copy(state.weights());
       LinkedHashMap<String, HostTensor> g = TestModels.randomWeights(SHAPES, 0.3, 5);
       g.put("encoder.layer.9.output.dense.weight", HostTensor.zeros(2));
-      assertEquals("gradient for unknown tensor 'encoder.layer.9.output.dense.weight'",
+      assertEquals(
+          "gradient for unknown tensor 'encoder.layer.9.output.dense.weight'",
           assertThrows(IllegalArgumentException.class, () -> update.apply(state, g)).getMessage());
       LinkedHashMap<String, HostTensor> g2 = TestModels.randomWeights(SHAPES, 0.3, 5);
       g2.remove(CLS);
-      assertEquals("no gradient for trainable tensor '" + CLS + "'",
+      assertEquals(
+          "no gradient for trainable tensor '" + CLS + "'",
           assertThrows(IllegalArgumentException.class, () -> update.apply(state, g2)).getMessage());
       LinkedHashMap<String, HostTensor> g4 = TestModels.randomWeights(SHAPES, 0.3, 5);
       g4.get(CLS).data()[3] = Float.NaN;
-      String msg = assertThrows(IllegalArgumentException.class, () -> update.apply(state, g4)).getMessage();
+      String msg =
+          assertThrows(IllegalArgumentException.class, () -> update.apply(state, g4)).getMessage();
       assertTrue(msg.startsWith("gradient of '" + CLS + "' is not finite"), msg);
       assertEquals(0, state.step());
       assertClose(w, state.weights(), 0f, "weights after rejected updates");
@@ -338,8 +361,14 @@ class DeviceDriverUpdateTest {
     // the fp16 stream is HalfBlocks over the fp32 stream, with blocks across tensor boundaries
     PruningConfig p = pruning(PruningCriterion.MAGNITUDE, false);
     try (DeviceDriverUpdate device = new DeviceDriverUpdate(p, optimizer(0, 1), DEVICE)) {
-      BertConfig wider = BertConfig.builder().vocabSize(12).hiddenSize(32).numHiddenLayers(2)
-          .numAttentionHeads(2).intermediateSize(64).build();
+      BertConfig wider =
+          BertConfig.builder()
+              .vocabSize(12)
+              .hiddenSize(32)
+              .numHiddenLayers(2)
+              .numAttentionHeads(2)
+              .intermediateSize(64)
+              .build();
       TrainingState state =
           device.initialState(TestModels.randomWeights(BertInit.shapes(wider), 0.5, 1));
       List<String> names = device.trainableNames(state);

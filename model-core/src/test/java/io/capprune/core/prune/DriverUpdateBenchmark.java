@@ -1,17 +1,17 @@
 package io.capprune.core.prune;
 
-import io.capprune.core.testing.TestModels;
-import io.capprune.core.bert.BertInit;
-import io.capprune.core.checkpoint.BertConfig;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import io.capprune.core.bert.BertInit;
+import io.capprune.core.checkpoint.BertConfig;
 import io.capprune.core.exchange.MaskSet;
 import io.capprune.core.exchange.PackedWeights;
 import io.capprune.core.exchange.WirePrecision;
 import io.capprune.core.optim.LinearWarmupDecay;
 import io.capprune.core.optim.OptimizerConfig;
 import io.capprune.core.tensor.HostTensor;
+import io.capprune.core.testing.TestModels;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -28,13 +28,13 @@ import java.util.Map;
  * depend on the machine.
  *
  * <ul>
- *   <li>{@code --device=java}: {@link DriverUpdate} on the heap + {@link MaskSet#of} +
- *       {@link PackedWeights#pack}, the host implementation;
+ *   <li>{@code --device=java}: {@link DriverUpdate} on the heap + {@link MaskSet#of} + {@link
+ *       PackedWeights#pack}, the host implementation;
  *   <li>{@code --device=cpu} / {@code --device=gpu}: {@link DeviceDriverUpdate} on that device,
- *       with {@link DeviceDriverUpdate#maskSet} and {@link DeviceDriverUpdate#pack}; the
- *       gradient's upload from a heap array is timed apart. Before the timing, a check runs the
- *       device update against DriverUpdate on small states (every method, 4 steps) and prints
- *       how far they are apart ({@code --no-check} skips it, {@code --check-only} stops after).
+ *       with {@link DeviceDriverUpdate#maskSet} and {@link DeviceDriverUpdate#pack}; the gradient's
+ *       upload from a heap array is timed apart. Before the timing, a check runs the device update
+ *       against DriverUpdate on small states (every method, 4 steps) and prints how far they are
+ *       apart ({@code --no-check} skips it, {@code --check-only} stops after).
  * </ul>
  *
  * <pre>
@@ -73,14 +73,19 @@ public final class DriverUpdateBenchmark {
         throw new IllegalArgumentException("unknown argument " + a);
       }
     }
-    Device device = switch (deviceArg) {
-      case "java" -> null;
-      case "cpu" -> Device.cpu();
-      case "gpu" -> Device.gpu();
-      default -> throw new IllegalArgumentException("--device=java|cpu|gpu, got " + deviceArg);
-    };
-    System.out.printf("device %s, cores %d, max heap %d MB, load %s%n", deviceArg,
-        Runtime.getRuntime().availableProcessors(), Runtime.getRuntime().maxMemory() >> 20, load());
+    Device device =
+        switch (deviceArg) {
+          case "java" -> null;
+          case "cpu" -> Device.cpu();
+          case "gpu" -> Device.gpu();
+          default -> throw new IllegalArgumentException("--device=java|cpu|gpu, got " + deviceArg);
+        };
+    System.out.printf(
+        "device %s, cores %d, max heap %d MB, load %s%n",
+        deviceArg,
+        Runtime.getRuntime().availableProcessors(),
+        Runtime.getRuntime().maxMemory() >> 20,
+        load());
     if (device != null && (check || checkOnly)) {
       for (PruningCriterion c : PruningCriterion.values()) {
         check(device, c);
@@ -94,15 +99,25 @@ public final class DriverUpdateBenchmark {
 
   /** Small states, 4 steps of both updates with clipping and decay active: how far apart. */
   private static void check(Device device, PruningCriterion c) {
-    BertConfig wider = BertConfig.builder().vocabSize(100).hiddenSize(64).numHiddenLayers(2)
-        .numAttentionHeads(2).intermediateSize(256).build();
-    for (Map<String, int[]> shapes : List.of(BertInit.shapes(TestModels.driverUpdateShape()),
-        BertInit.shapes(wider))) {
-      SparsitySchedule s = c == PruningCriterion.SOFT_MOVEMENT
-          ? new SparsitySchedule(1, 0, 0, 10, 0.0, 0.6) : new SparsitySchedule(1, 0, 0, 10, 1.0, 0.2);
-      PruningConfig p = new PruningConfig(c, s, false, c == PruningCriterion.SOFT_MOVEMENT ? 30 : 0, true, 0);
-      OptimizerConfig o = new OptimizerConfig(0.01, 0.1, 0.01, 0.9, 0.999, 1e-8, 0.05,
-          new LinearWarmupDecay(0, 10));
+    BertConfig wider =
+        BertConfig.builder()
+            .vocabSize(100)
+            .hiddenSize(64)
+            .numHiddenLayers(2)
+            .numAttentionHeads(2)
+            .intermediateSize(256)
+            .build();
+    for (Map<String, int[]> shapes :
+        List.of(BertInit.shapes(TestModels.driverUpdateShape()), BertInit.shapes(wider))) {
+      SparsitySchedule s =
+          c == PruningCriterion.SOFT_MOVEMENT
+              ? new SparsitySchedule(1, 0, 0, 10, 0.0, 0.6)
+              : new SparsitySchedule(1, 0, 0, 10, 1.0, 0.2);
+      PruningConfig p =
+          new PruningConfig(c, s, false, c == PruningCriterion.SOFT_MOVEMENT ? 30 : 0, true, 0);
+      OptimizerConfig o =
+          new OptimizerConfig(
+              0.01, 0.1, 0.01, 0.9, 0.999, 1e-8, 0.05, new LinearWarmupDecay(0, 10));
       DriverUpdate host = new DriverUpdate(p, o);
       TrainingState expected = host.initialState(TestModels.randomWeights(shapes, 0.5, 1));
       long maskDiffs = 0;
@@ -130,22 +145,30 @@ public final class DriverUpdateBenchmark {
           List<String> names = d.trainableNames(actual);
           MaskSet bits = d.maskSet(actual);
           PackedWeights got = d.pack(actual, names, bits, WirePrecision.FP16);
-          PackedWeights want = PackedWeights.pack(expected.weights(), expected.masks(), names,
-              MaskSet.of(expected.masks()), WirePrecision.FP16);
-          packSame &= MaskSet.of(expected.masks()).sameBits(bits)
-              && Arrays.equals(want.halfStream().halves(), got.halfStream().halves())
-              && Arrays.equals(want.halfStream().exponents(), got.halfStream().exponents());
+          PackedWeights want =
+              PackedWeights.pack(
+                  expected.weights(),
+                  expected.masks(),
+                  names,
+                  MaskSet.of(expected.masks()),
+                  WirePrecision.FP16);
+          packSame &=
+              MaskSet.of(expected.masks()).sameBits(bits)
+                  && Arrays.equals(want.halfStream().halves(), got.halfStream().halves())
+                  && Arrays.equals(want.halfStream().exponents(), got.halfStream().exponents());
         }
         maskDiffs = diffs(expected.masks(), actual.masks(), null);
         double[] rel = new double[1];
-        valueDiffs = diffs(expected.weights(), actual.weights(), rel)
-            + diffs(expected.scores(), actual.scores(), rel)
-            + diffs(expected.expAvg(), actual.expAvg(), rel)
-            + diffs(expected.expAvgSq(), actual.expAvgSq(), rel);
+        valueDiffs =
+            diffs(expected.weights(), actual.weights(), rel)
+                + diffs(expected.scores(), actual.scores(), rel)
+                + diffs(expected.expAvg(), actual.expAvg(), rel)
+                + diffs(expected.expAvgSq(), actual.expAvgSq(), rel);
         maxRel = rel[0];
       }
       long numel = expected.weights().values().stream().mapToLong(HostTensor::numel).sum();
-      System.out.printf("check %s on %s, %d parameters, 4 steps: masks differ in %d entries, "
+      System.out.printf(
+          "check %s on %s, %d parameters, 4 steps: masks differ in %d entries, "
               + "weights/scores/moments in %d entries (max relative difference %.2e), fp16 "
               + "broadcast identical to the host packing of the host state: %s%n",
           c, device, numel, maskDiffs, valueDiffs, maxRel, packSame ? "yes" : "NO");
@@ -169,20 +192,23 @@ public final class DriverUpdateBenchmark {
     return n;
   }
 
-  private static void bench(Device device, PruningCriterion criterion, WirePrecision precision,
-      int runs) {
+  private static void bench(
+      Device device, PruningCriterion criterion, WirePrecision precision, int runs) {
     Map<String, int[]> shapes = BertInit.shapes(BertConfig.builder().build()); // BERT-base
     LinkedHashMap<String, HostTensor> weights = TestModels.randomWeights(shapes, 0.02, 1);
     long total = weights.values().stream().mapToLong(HostTensor::numel).sum();
     long totalSteps = 1000;
-    SparsitySchedule schedule = criterion == PruningCriterion.SOFT_MOVEMENT
-        ? new SparsitySchedule(10, 0, 0, totalSteps, 0.0, 0.1)
-        : new SparsitySchedule(10, 0, 0, totalSteps, 1.0, 0.03);
-    PruningConfig pruning = PruningConfig.of(criterion, schedule,
-        criterion == PruningCriterion.SOFT_MOVEMENT ? 550 : 0);
+    SparsitySchedule schedule =
+        criterion == PruningCriterion.SOFT_MOVEMENT
+            ? new SparsitySchedule(10, 0, 0, totalSteps, 0.0, 0.1)
+            : new SparsitySchedule(10, 0, 0, totalSteps, 1.0, 0.03);
+    PruningConfig pruning =
+        PruningConfig.of(
+            criterion, schedule, criterion == PruningCriterion.SOFT_MOVEMENT ? 550 : 0);
     OptimizerConfig optimizer = OptimizerConfig.unstructuredDefaults(10, totalSteps);
     DriverUpdate host = device == null ? new DriverUpdate(pruning, optimizer) : null;
-    DeviceDriverUpdate dev = device == null ? null : new DeviceDriverUpdate(pruning, optimizer, device);
+    DeviceDriverUpdate dev =
+        device == null ? null : new DeviceDriverUpdate(pruning, optimizer, device);
     TrainingState state = host != null ? host.initialState(weights) : dev.initialState(weights);
     // the middle of the ramp: step 300 of 1000 (threshold ~0.45 of the weights kept)
     for (int i = 0; i < 300; i++) {
@@ -260,17 +286,36 @@ public final class DriverUpdateBenchmark {
       sum[i] = packMs[i] + updateMs[i];
       sumWithUpload[i] = sum[i] + uploadMs[i];
     }
-    System.out.printf("%s %s, %d parameters (%d prunable in %d matrices), step %d, kept %.4f, "
+    System.out.printf(
+        "%s %s, %d parameters (%d prunable in %d matrices), step %d, kept %.4f, "
             + "broadcast %.1f MB %s; medians of %d after %d warm-up:%n",
-        device == null ? "java (DriverUpdate + MaskSet.of + PackedWeights.pack)" : "device " + device,
-        criterion, total, last.sparsity().totalNumel(), last.sparsity().matrices().size(),
-        last.step(), 1 - last.sparsity().sparsity(), payload / 1e6, precision, runs, warmup);
-    System.out.printf("  update + packing %.1f ms (update %.1f, packing: mask bits + packed "
+        device == null
+            ? "java (DriverUpdate + MaskSet.of + PackedWeights.pack)"
+            : "device " + device,
+        criterion,
+        total,
+        last.sparsity().totalNumel(),
+        last.sparsity().matrices().size(),
+        last.step(),
+        1 - last.sparsity().sparsity(),
+        payload / 1e6,
+        precision,
+        runs,
+        warmup);
+    System.out.printf(
+        "  update + packing %.1f ms (update %.1f, packing: mask bits + packed "
             + "weights %.1f)%s; process CPU %.1f ms per step; load %s -> %s%n",
-        median(sum), median(updateMs), median(packMs),
-        device == null ? "" : String.format("; gradient upload from the heap %.1f ms, with it %.1f ms",
-            median(uploadMs), median(sumWithUpload)),
-        median(cpuMs), loadBefore, load());
+        median(sum),
+        median(updateMs),
+        median(packMs),
+        device == null
+            ? ""
+            : String.format(
+                "; gradient upload from the heap %.1f ms, with it %.1f ms",
+                median(uploadMs), median(sumWithUpload)),
+        median(cpuMs),
+        loadBefore,
+        load());
     if (dev != null) {
       // where the device's time goes: the mask selection of a step alone (same threshold again)
       double[] select = new double[runs];
@@ -279,8 +324,10 @@ public final class DriverUpdateBenchmark {
         dev.recomputeMasks(state, last.nextThreshold());
         select[i] = (System.nanoTime() - t0) / 1e6;
       }
-      System.out.printf("  of the update: mask selection (top-k per group of same-sized matrices, "
-          + "new mask vector) %.1f ms%n", median(select));
+      System.out.printf(
+          "  of the update: mask selection (top-k per group of same-sized matrices, "
+              + "new mask vector) %.1f ms%n",
+          median(select));
       dev.close();
     }
   }
@@ -291,7 +338,9 @@ public final class DriverUpdateBenchmark {
     return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
   }
 
-  /** utime + stime of this process from /proc/self/stat (clock ticks of 10 ms), in ns; -1 if absent. */
+  /**
+   * utime + stime of this process from /proc/self/stat (clock ticks of 10 ms), in ns; -1 if absent.
+   */
   private static long processCpuNanos() {
     try {
       String stat = Files.readString(Path.of("/proc/self/stat"));

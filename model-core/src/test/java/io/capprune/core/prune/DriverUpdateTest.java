@@ -8,21 +8,21 @@ import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.capprune.core.testing.TestModels;
 import io.capprune.core.bert.BertInit;
 import io.capprune.core.optim.AdamW;
 import io.capprune.core.optim.GradientClipper;
 import io.capprune.core.optim.LinearWarmupDecay;
 import io.capprune.core.optim.OptimizerConfig;
 import io.capprune.core.tensor.HostTensor;
+import io.capprune.core.testing.TestModels;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
-import org.junit.jupiter.api.Test;
 
 class DriverUpdateTest {
 
@@ -34,15 +34,16 @@ class DriverUpdateTest {
   private static final String CLS = "classifier.weight";
 
   private static OptimizerConfig optimizer(double weightDecay, double maxGradNorm) {
-    return new OptimizerConfig(0.01, 0.1, weightDecay, 0.9, 0.999, 1e-8, maxGradNorm,
-        new LinearWarmupDecay(0, 10));
+    return new OptimizerConfig(
+        0.01, 0.1, weightDecay, 0.9, 0.999, 1e-8, maxGradNorm, new LinearWarmupDecay(0, 10));
   }
 
   private static PruningConfig pruning(PruningCriterion c) {
     // w=1, no warmups, T=10: the threshold moves every step, so masks change every step.
-    SparsitySchedule s = c == PruningCriterion.SOFT_MOVEMENT
-        ? new SparsitySchedule(1, 0, 0, 10, 0.0, 0.6)
-        : new SparsitySchedule(1, 0, 0, 10, 1.0, 0.2);
+    SparsitySchedule s =
+        c == PruningCriterion.SOFT_MOVEMENT
+            ? new SparsitySchedule(1, 0, 0, 10, 0.0, 0.6)
+            : new SparsitySchedule(1, 0, 0, 10, 1.0, 0.2);
     return new PruningConfig(c, s, false, c == PruningCriterion.SOFT_MOVEMENT ? 30 : 0, true, 0);
   }
 
@@ -53,12 +54,19 @@ class DriverUpdateTest {
   }
 
   /**
-   * The same step composed from the separate pieces, with materialised gradients: the fused
-   * update must give bit-identical arrays.
+   * The same step composed from the separate pieces, with materialised gradients: the fused update
+   * must give bit-identical arrays.
    */
-  private static void referenceStep(PruningConfig p, OptimizerConfig o, long t,
-      Map<String, HostTensor> w, Map<String, HostTensor> s, Map<String, HostTensor> mask,
-      Map<String, HostTensor> m, Map<String, HostTensor> v, Map<String, HostTensor> grads) {
+  private static void referenceStep(
+      PruningConfig p,
+      OptimizerConfig o,
+      long t,
+      Map<String, HostTensor> w,
+      Map<String, HostTensor> s,
+      Map<String, HostTensor> mask,
+      Map<String, HostTensor> m,
+      Map<String, HostTensor> v,
+      Map<String, HostTensor> grads) {
     LinkedHashMap<String, float[]> gw = new LinkedHashMap<>();
     LinkedHashMap<String, float[]> gs = new LinkedHashMap<>();
     for (String name : w.keySet()) {
@@ -93,30 +101,48 @@ class DriverUpdateTest {
     for (Map.Entry<String, float[]> e : gw.entrySet()) {
       String n = e.getKey();
       double wd = ParameterNames.isNoDecay(n) ? 0 : o.weightDecay();
-      AdamW.update(w.get(n).data(), e.getValue(), 1f, m.get(n).data(), v.get(n).data(), 0,
-          e.getValue().length, AdamW.coefficients(lr, o.beta1(), o.beta2(), o.epsilon(), wd, t + 1));
+      AdamW.update(
+          w.get(n).data(),
+          e.getValue(),
+          1f,
+          m.get(n).data(),
+          v.get(n).data(),
+          0,
+          e.getValue().length,
+          AdamW.coefficients(lr, o.beta1(), o.beta2(), o.epsilon(), wd, t + 1));
     }
     for (Map.Entry<String, float[]> e : gs.entrySet()) {
       String n = ParameterNames.scoresName(e.getKey());
-      AdamW.update(s.get(e.getKey()).data(), e.getValue(), 1f, m.get(n).data(), v.get(n).data(), 0,
-          e.getValue().length, AdamW.coefficients(slr, o.beta1(), o.beta2(), o.epsilon(), 0, t + 1));
+      AdamW.update(
+          s.get(e.getKey()).data(),
+          e.getValue(),
+          1f,
+          m.get(n).data(),
+          v.get(n).data(),
+          0,
+          e.getValue().length,
+          AdamW.coefficients(slr, o.beta1(), o.beta2(), o.epsilon(), 0, t + 1));
     }
     double next = p.thresholdAt(t + 1);
     for (String n : mask.keySet()) {
       float[] md = mask.get(n).data();
       switch (p.criterion()) {
-        case MAGNITUDE -> MaskComputer.topK(n, w.get(n).data(), true,
-            (int) MaskComputer.keepCount(next, md.length), md);
-        case MOVEMENT -> MaskComputer.topK(n, s.get(n).data(), false,
-            (int) MaskComputer.keepCount(next, md.length), md);
+        case MAGNITUDE ->
+            MaskComputer.topK(
+                n, w.get(n).data(), true, (int) MaskComputer.keepCount(next, md.length), md);
+        case MOVEMENT ->
+            MaskComputer.topK(
+                n, s.get(n).data(), false, (int) MaskComputer.keepCount(next, md.length), md);
         case SOFT_MOVEMENT -> MaskComputer.softThreshold(n, s.get(n).data(), next, md);
       }
     }
   }
 
-  private static void assertSame(Map<String, HostTensor> expected, Map<String, HostTensor> actual, String what) {
+  private static void assertSame(
+      Map<String, HostTensor> expected, Map<String, HostTensor> actual, String what) {
     assertEquals(expected.keySet(), actual.keySet(), what);
-    expected.forEach((k, e) -> assertArrayEquals(e.data(), actual.get(k).data(), 0f, what + " " + k));
+    expected.forEach(
+        (k, e) -> assertArrayEquals(e.data(), actual.get(k).data(), 0f, what + " " + k));
   }
 
   @ParameterizedTest
@@ -150,9 +176,12 @@ class DriverUpdateTest {
 
   @Test
   void magnitudeScoreInitMakesTheFirstMovementMasksMagnitudeMasks() {
-    PruningConfig p = new PruningConfig(PruningCriterion.MOVEMENT,
-        SparsitySchedule.constant(0.25, 10), false, 0, true, 0, 2.0);
-    TrainingState state = new DriverUpdate(p, optimizer(0, 1e9)).initialState(TestModels.randomWeights(SHAPES, 0.5, 3));
+    PruningConfig p =
+        new PruningConfig(
+            PruningCriterion.MOVEMENT, SparsitySchedule.constant(0.25, 10), false, 0, true, 0, 2.0);
+    TrainingState state =
+        new DriverUpdate(p, optimizer(0, 1e9))
+            .initialState(TestModels.randomWeights(SHAPES, 0.5, 3));
     for (String name : state.scores().keySet()) {
       float[] w = state.weights().get(name).data();
       float[] s = state.scores().get(name).data();
@@ -174,12 +203,16 @@ class DriverUpdateTest {
       float cut = sorted[w.length - keep];
       assertEquals(keep, (int) countOnes(mask), name);
       for (int i = 0; i < w.length; i++) {
-        assertEquals(Math.abs(w[i]) >= cut ? 1f : 0f, mask[i], name + " mask " + i + " |w| " + Math.abs(w[i]));
+        assertEquals(
+            Math.abs(w[i]) >= cut ? 1f : 0f,
+            mask[i],
+            name + " mask " + i + " |w| " + Math.abs(w[i]));
       }
     }
     // The reference's zero init leaves the scores at 0.
-    TrainingState zero = new DriverUpdate(pruning(PruningCriterion.MOVEMENT), optimizer(0, 1e9))
-        .initialState(TestModels.randomWeights(SHAPES, 0.5, 3));
+    TrainingState zero =
+        new DriverUpdate(pruning(PruningCriterion.MOVEMENT), optimizer(0, 1e9))
+            .initialState(TestModels.randomWeights(SHAPES, 0.5, 3));
     for (HostTensor scores : zero.scores().values()) {
       assertEquals(0, scores.numel() - scores.countZeros());
     }
@@ -188,21 +221,43 @@ class DriverUpdateTest {
 
   @Test
   void magnitudeScoreInitIsRejectedForMethodsWithoutTopKScores() {
-    for (PruningCriterion c : new PruningCriterion[] {PruningCriterion.SOFT_MOVEMENT, PruningCriterion.MAGNITUDE}) {
-      IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new PruningConfig(c,
-          new SparsitySchedule(1, 0, 0, 10, c == PruningCriterion.SOFT_MOVEMENT ? 0.0 : 1.0, 0.2), false,
-          0, true, 0, 1.0));
+    for (PruningCriterion c :
+        new PruningCriterion[] {PruningCriterion.SOFT_MOVEMENT, PruningCriterion.MAGNITUDE}) {
+      IllegalArgumentException e =
+          assertThrows(
+              IllegalArgumentException.class,
+              () ->
+                  new PruningConfig(
+                      c,
+                      new SparsitySchedule(
+                          1, 0, 0, 10, c == PruningCriterion.SOFT_MOVEMENT ? 0.0 : 1.0, 0.2),
+                      false,
+                      0,
+                      true,
+                      0,
+                      1.0));
       assertTrue(e.getMessage().contains("score-init-magnitude"), e.getMessage());
     }
-    assertThrows(IllegalArgumentException.class, () -> new PruningConfig(PruningCriterion.MOVEMENT,
-        SparsitySchedule.constant(0.5, 10), false, 0, true, 0, -1));
+    assertThrows(
+        IllegalArgumentException.class,
+        () ->
+            new PruningConfig(
+                PruningCriterion.MOVEMENT,
+                SparsitySchedule.constant(0.5, 10),
+                false,
+                0,
+                true,
+                0,
+                -1));
   }
 
   @Test
   void maskedWeightsGetNoLossGradientAndScoresGetGTimesW() {
-    // Keep half from step 0 on: scores all 0 tie, so the first half of every matrix by index is kept.
-    PruningConfig p = new PruningConfig(PruningCriterion.MOVEMENT,
-        SparsitySchedule.constant(0.5, 10), false, 0, true, 0);
+    // Keep half from step 0 on: scores all 0 tie, so the first half of every matrix by index is
+    // kept.
+    PruningConfig p =
+        new PruningConfig(
+            PruningCriterion.MOVEMENT, SparsitySchedule.constant(0.5, 10), false, 0, true, 0);
     DriverUpdate update = new DriverUpdate(p, optimizer(0, 1e9));
     TrainingState state = update.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
     float[] w0 = state.weights().get(Q).data().clone();
@@ -242,8 +297,14 @@ class DriverUpdateTest {
     update.apply(state, grads);
     assertArrayEquals(word, state.weights().get(WORD).data(), 0f);
 
-    PruningConfig trainEmbeddings = new PruningConfig(PruningCriterion.MOVEMENT,
-        pruning(PruningCriterion.MOVEMENT).schedule(), false, 0, false, 0);
+    PruningConfig trainEmbeddings =
+        new PruningConfig(
+            PruningCriterion.MOVEMENT,
+            pruning(PruningCriterion.MOVEMENT).schedule(),
+            false,
+            0,
+            false,
+            0);
     DriverUpdate update2 = new DriverUpdate(trainEmbeddings, optimizer(0.01, 1));
     TrainingState state2 = update2.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
     update2.apply(state2, TestModels.randomWeights(SHAPES, 0.3, 5));
@@ -252,9 +313,11 @@ class DriverUpdateTest {
 
   @Test
   void weightDecayOnlyOnWeightsNotOnBiasesLayerNormsOrScores() {
-    DriverUpdate update = new DriverUpdate(
-        new PruningConfig(PruningCriterion.MOVEMENT, SparsitySchedule.constant(1, 10), false, 0, true, 0),
-        new OptimizerConfig(0.5, 0.5, 0.1, 0.9, 0.999, 1e-8, 1, new LinearWarmupDecay(0, 10)));
+    DriverUpdate update =
+        new DriverUpdate(
+            new PruningConfig(
+                PruningCriterion.MOVEMENT, SparsitySchedule.constant(1, 10), false, 0, true, 0),
+            new OptimizerConfig(0.5, 0.5, 0.1, 0.9, 0.999, 1e-8, 1, new LinearWarmupDecay(0, 10)));
     TrainingState state = update.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
     state.scores().get(Q).data()[0] = 3f;
     Map<String, float[]> before = new LinkedHashMap<>();
@@ -278,7 +341,8 @@ class DriverUpdateTest {
   @Test
   void summaryReportsScheduleLrAndExactTopKCounts() {
     PruningConfig p = pruning(PruningCriterion.MOVEMENT);
-    OptimizerConfig o = new OptimizerConfig(3e-5, 1e-2, 0, 0.9, 0.999, 1e-8, 1.0, new LinearWarmupDecay(4, 10));
+    OptimizerConfig o =
+        new OptimizerConfig(3e-5, 1e-2, 0, 0.9, 0.999, 1e-8, 1.0, new LinearWarmupDecay(4, 10));
     DriverUpdate update = new DriverUpdate(p, o);
     TrainingState state = update.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
     UpdateSummary s0 = update.apply(state, TestModels.randomWeights(SHAPES, 0.3, 5));
@@ -317,16 +381,23 @@ class DriverUpdateTest {
 
   @Test
   void globalTopKKeepsIntThetaTotal() {
-    PruningConfig p = new PruningConfig(PruningCriterion.MAGNITUDE,
-        new SparsitySchedule(1, 0, 0, 10, 1.0, 0.2), true, 0, true, 0);
+    PruningConfig p =
+        new PruningConfig(
+            PruningCriterion.MAGNITUDE,
+            new SparsitySchedule(1, 0, 0, 10, 1.0, 0.2),
+            true,
+            0,
+            true,
+            0);
     DriverUpdate update = new DriverUpdate(p, optimizer(0, 1));
     TrainingState state = update.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
     UpdateSummary s = update.apply(state, TestModels.randomWeights(SHAPES, 0.3, 5));
     long total = s.sparsity().totalNumel();
     assertEquals(2 * (4 * 64 + 2 * 128), total);
     assertEquals((long) (s.nextThreshold() * total), s.sparsity().totalKept());
-    assertEquals((long) (s.nextThreshold() * total), (long) state.masks().values().stream()
-        .mapToDouble(t -> countOnes(t.data())).sum());
+    assertEquals(
+        (long) (s.nextThreshold() * total),
+        (long) state.masks().values().stream().mapToDouble(t -> countOnes(t.data())).sum());
   }
 
   @Test
@@ -357,22 +428,26 @@ class DriverUpdateTest {
 
     LinkedHashMap<String, HostTensor> g = TestModels.randomWeights(SHAPES, 0.3, 5);
     g.put("encoder.layer.9.output.dense.weight", HostTensor.zeros(2));
-    assertEquals("gradient for unknown tensor 'encoder.layer.9.output.dense.weight'",
+    assertEquals(
+        "gradient for unknown tensor 'encoder.layer.9.output.dense.weight'",
         assertThrows(IllegalArgumentException.class, () -> update.apply(state, g)).getMessage());
 
     LinkedHashMap<String, HostTensor> g2 = TestModels.randomWeights(SHAPES, 0.3, 5);
     g2.remove(LN);
-    assertEquals("no gradient for trainable tensor '" + LN + "'",
+    assertEquals(
+        "no gradient for trainable tensor '" + LN + "'",
         assertThrows(IllegalArgumentException.class, () -> update.apply(state, g2)).getMessage());
 
     LinkedHashMap<String, HostTensor> g3 = TestModels.randomWeights(SHAPES, 0.3, 5);
     g3.put(Q, HostTensor.zeros(8, 9));
-    assertEquals("gradient of '" + Q + "' has shape [8, 9] but the weight has [8, 8]",
+    assertEquals(
+        "gradient of '" + Q + "' has shape [8, 9] but the weight has [8, 8]",
         assertThrows(IllegalArgumentException.class, () -> update.apply(state, g3)).getMessage());
 
     LinkedHashMap<String, HostTensor> g4 = TestModels.randomWeights(SHAPES, 0.3, 5);
     g4.get(CLS).data()[3] = Float.NaN;
-    String msg = assertThrows(IllegalArgumentException.class, () -> update.apply(state, g4)).getMessage();
+    String msg =
+        assertThrows(IllegalArgumentException.class, () -> update.apply(state, g4)).getMessage();
     assertTrue(msg.startsWith("gradient of '" + CLS + "' is not finite"), msg);
 
     assertEquals(0, state.step());
@@ -385,33 +460,77 @@ class DriverUpdateTest {
     TrainingState s = update.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
     LinkedHashMap<String, HostTensor> masks = copy(s.masks());
     masks.put(Q, HostTensor.zeros(8, 4));
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new TrainingState(
-        copy(s.weights()), s.frozen(), copy(s.scores()), masks, copy(s.expAvg()), copy(s.expAvgSq()), 3));
-    assertEquals("training state: mask of '" + Q + "' has shape [8, 4] but the weight has [8, 8]", e.getMessage());
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                new TrainingState(
+                    copy(s.weights()),
+                    s.frozen(),
+                    copy(s.scores()),
+                    masks,
+                    copy(s.expAvg()),
+                    copy(s.expAvgSq()),
+                    3));
+    assertEquals(
+        "training state: mask of '" + Q + "' has shape [8, 4] but the weight has [8, 8]",
+        e.getMessage());
 
     LinkedHashMap<String, HostTensor> m = copy(s.expAvg());
     m.remove(ParameterNames.scoresName(Q));
-    e = assertThrows(IllegalArgumentException.class, () -> new TrainingState(
-        copy(s.weights()), s.frozen(), copy(s.scores()), copy(s.masks()), m, copy(s.expAvgSq()), 3));
-    assertEquals("training state: no exp_avg for '" + ParameterNames.scoresName(Q) + "'", e.getMessage());
+    e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                new TrainingState(
+                    copy(s.weights()),
+                    s.frozen(),
+                    copy(s.scores()),
+                    copy(s.masks()),
+                    m,
+                    copy(s.expAvgSq()),
+                    3));
+    assertEquals(
+        "training state: no exp_avg for '" + ParameterNames.scoresName(Q) + "'", e.getMessage());
 
     LinkedHashMap<String, HostTensor> m2 = copy(s.expAvg());
     m2.put(WORD, HostTensor.zeros(12, 8));
-    e = assertThrows(IllegalArgumentException.class, () -> new TrainingState(
-        copy(s.weights()), s.frozen(), copy(s.scores()), copy(s.masks()), m2, copy(s.expAvgSq()), 3));
-    assertEquals("training state: exp_avg given for '" + WORD + "', which is not a trainable parameter",
+    e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                new TrainingState(
+                    copy(s.weights()),
+                    s.frozen(),
+                    copy(s.scores()),
+                    copy(s.masks()),
+                    m2,
+                    copy(s.expAvgSq()),
+                    3));
+    assertEquals(
+        "training state: exp_avg given for '" + WORD + "', which is not a trainable parameter",
         e.getMessage());
 
-    TrainingState ok = new TrainingState(copy(s.weights()), s.frozen(), copy(s.scores()),
-        copy(s.masks()), copy(s.expAvg()), copy(s.expAvgSq()), 3);
+    TrainingState ok =
+        new TrainingState(
+            copy(s.weights()),
+            s.frozen(),
+            copy(s.scores()),
+            copy(s.masks()),
+            copy(s.expAvg()),
+            copy(s.expAvgSq()),
+            3);
     assertEquals(3, ok.step());
   }
 
   @Test
   void sparsityReportCountsLikeTheReference() {
     LinkedHashMap<String, HostTensor> weights = TestModels.randomWeights(SHAPES, 0.5, 1);
-    DriverUpdate update = new DriverUpdate(new PruningConfig(PruningCriterion.MAGNITUDE,
-        SparsitySchedule.constant(0.25, 10), false, 0, true, 0), optimizer(0, 1));
+    DriverUpdate update =
+        new DriverUpdate(
+            new PruningConfig(
+                PruningCriterion.MAGNITUDE, SparsitySchedule.constant(0.25, 10), false, 0, true, 0),
+            optimizer(0, 1));
     TrainingState state = update.initialState(weights);
     SparsityReport r = state.sparsity();
     long prunable = 2 * (4 * 64 + 2 * 128);
@@ -421,7 +540,8 @@ class DriverUpdateTest {
     assertEquals(2 * (4 * 16 + 2 * 32), r.totalKept());
     assertEquals(0.75, r.sparsity(), 1e-12);
     assertEquals(other, r.encoderOtherParams());
-    assertEquals((double) (r.totalKept() + other) / (prunable + other), r.remainingEncoderFraction(), 1e-12);
+    assertEquals(
+        (double) (r.totalKept() + other) / (prunable + other), r.remainingEncoderFraction(), 1e-12);
   }
 
   private static double countOnes(float[] m) {

@@ -19,8 +19,10 @@ class MaskComputerTest {
     for (int i = 0; i < v.length; i++) {
       idx[i] = i;
     }
-    Arrays.sort(idx, Comparator.<Integer>comparingDouble(i -> magnitude ? -Math.abs(v[i]) : -(v[i] + 0.0))
-        .thenComparingInt(i -> i));
+    Arrays.sort(
+        idx,
+        Comparator.<Integer>comparingDouble(i -> magnitude ? -Math.abs(v[i]) : -(v[i] + 0.0))
+            .thenComparingInt(i -> i));
     float[] m = new float[v.length];
     for (int j = 0; j < k; j++) {
       m[idx[j]] = 1f;
@@ -71,7 +73,8 @@ class MaskComputerTest {
 
   @Test
   void matchesBruteForceOnValuesSharingHighBits() {
-    // Values 1 + tiny offsets share the top 16 bits, so the second radix level decides; plus duplicates.
+    // Values 1 + tiny offsets share the top 16 bits, so the second radix level decides; plus
+    // duplicates.
     SplittableRandom r = new SplittableRandom(3);
     float[] v = new float[5000];
     for (int i = 0; i < v.length; i++) {
@@ -169,11 +172,18 @@ class MaskComputerTest {
   @Test
   void errorsNameTheTensor() {
     float[] v = {1f, Float.NaN, 2f};
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> MaskComputer.topK("encoder.layer.0.output.dense.weight", v, false, 1, new float[3]));
-    assertEquals("'encoder.layer.0.output.dense.weight' holds NaN (first at flat index 1)", e.getMessage());
-    e = assertThrows(IllegalArgumentException.class,
-        () -> MaskComputer.topK("q", new float[3], false, 1, new float[2]));
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                MaskComputer.topK(
+                    "encoder.layer.0.output.dense.weight", v, false, 1, new float[3]));
+    assertEquals(
+        "'encoder.layer.0.output.dense.weight' holds NaN (first at flat index 1)", e.getMessage());
+    e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> MaskComputer.topK("q", new float[3], false, 1, new float[2]));
     assertEquals("mask of 'q' has 2 elements but the tensor has 3", e.getMessage());
     e = assertThrows(IllegalArgumentException.class, () -> MaskComputer.keepCount(1.5, 10));
     assertEquals("fraction of weights kept must be in [0, 1], got 1.5", e.getMessage());

@@ -11,8 +11,15 @@ class ParameterNamesTest {
 
   @Test
   void prunableAreTheSixEncoderLinearWeights() {
-    for (String s : new String[] {"attention.self.query", "attention.self.key", "attention.self.value",
-        "attention.output.dense", "intermediate.dense", "output.dense"}) {
+    for (String s :
+        new String[] {
+          "attention.self.query",
+          "attention.self.key",
+          "attention.self.value",
+          "attention.output.dense",
+          "intermediate.dense",
+          "output.dense"
+        }) {
       assertTrue(ParameterNames.isPrunable("encoder.layer.11." + s + ".weight"), s);
       assertTrue(ParameterNames.isPrunable("bert.encoder.layer.0." + s + ".weight"), s);
       assertFalse(ParameterNames.isPrunable("encoder.layer.11." + s + ".bias"), s);
@@ -23,10 +30,16 @@ class ParameterNamesTest {
 
   @Test
   void notPrunable() {
-    for (String s : new String[] {"encoder.layer.0.attention.output.LayerNorm.weight",
-        "encoder.layer.0.output.LayerNorm.weight", "pooler.dense.weight", "classifier.weight",
-        "embeddings.word_embeddings.weight", "encoder.layer.0.attention.self.query.mask_scores",
-        "qa_outputs.weight"}) {
+    for (String s :
+        new String[] {
+          "encoder.layer.0.attention.output.LayerNorm.weight",
+          "encoder.layer.0.output.LayerNorm.weight",
+          "pooler.dense.weight",
+          "classifier.weight",
+          "embeddings.word_embeddings.weight",
+          "encoder.layer.0.attention.self.query.mask_scores",
+          "qa_outputs.weight"
+        }) {
       assertFalse(ParameterNames.isPrunable(s), s);
     }
   }
@@ -52,10 +65,12 @@ class ParameterNamesTest {
 
   @Test
   void scoresNameFollowsMaskedLinear() {
-    assertEquals("encoder.layer.3.attention.self.query.mask_scores",
+    assertEquals(
+        "encoder.layer.3.attention.self.query.mask_scores",
         ParameterNames.scoresName("encoder.layer.3.attention.self.query.weight"));
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> ParameterNames.scoresName("pooler.dense.weight"));
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class, () -> ParameterNames.scoresName("pooler.dense.weight"));
     assertEquals("'pooler.dense.weight' is not a prunable encoder weight", e.getMessage());
   }
 }

@@ -10,7 +10,7 @@ class SoftMovementRegularizerTest {
 
   @Test
   void valueIsTheMeanOfPerMatrixMeans() {
-    float[] a = {0f, 0f};          // mean sigmoid 0.5
+    float[] a = {0f, 0f}; // mean sigmoid 0.5
     float[] b = {100f, 100f, 100f, 100f}; // mean sigmoid 1
     assertEquals(0.75, SoftMovementRegularizer.value(List.of(a, b)), 1e-12);
   }
@@ -48,8 +48,10 @@ class SoftMovementRegularizerTest {
   void lambdaScalesWithTheThreshold() {
     assertEquals(550 * 0.05 / 0.1, SoftMovementRegularizer.lambda(550, 0.05, 0.1), 1e-9);
     assertEquals(0.0, SoftMovementRegularizer.lambda(550, 0.0, 0.1));
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> SoftMovementRegularizer.lambda(1, 0.0, 0.0));
-    assertEquals("soft movement: final threshold must be > 0 to scale lambda, got 0.0", e.getMessage());
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class, () -> SoftMovementRegularizer.lambda(1, 0.0, 0.0));
+    assertEquals(
+        "soft movement: final threshold must be > 0 to scale lambda, got 0.0", e.getMessage());
   }
 }

@@ -64,9 +64,12 @@ class SparsityScheduleTest {
 
   @Test
   void rejectsScheduleShorterThanItsWarmups() {
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> new SparsitySchedule(10, 2, 3, 50, 1.0, 0.1));
-    assertEquals("sparsity schedule: total_steps 50 must exceed (initial_warmup + final_warmup)"
-        + " * warmup_steps = 50", e.getMessage());
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class, () -> new SparsitySchedule(10, 2, 3, 50, 1.0, 0.1));
+    assertEquals(
+        "sparsity schedule: total_steps 50 must exceed (initial_warmup + final_warmup)"
+            + " * warmup_steps = 50",
+        e.getMessage());
   }
 }

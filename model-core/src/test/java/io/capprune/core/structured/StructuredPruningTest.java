@@ -48,9 +48,12 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** CAP-f on a tiny model: importance gradient, selection, sequence, fixed masks, physical removal. */
+/**
+ * CAP-f on a tiny model: importance gradient, selection, sequence, fixed masks, physical removal.
+ */
 class StructuredPruningTest {
   static final int C = 3;
+
   /** 3 layers, hidden 16, 4 heads of 4, FFN 12; dropout 0 (deterministic). */
   static final BertConfig CONFIG = TestModels.dropoutFree(3, 4, 12);
 
@@ -107,7 +110,8 @@ class StructuredPruningTest {
     for (int i = 0; i < teacher.length; i++) {
       teacher[i] = (float) (2 * rng.nextGaussian());
     }
-    RepresentationBank bank = new RepresentationBank(index, labels, teacher, C, CONFIG.hiddenSize());
+    RepresentationBank bank =
+        new RepresentationBank(index, labels, teacher, C, CONFIG.hiddenSize());
     for (Kind k : new Kind[] {Kind.PRE, Kind.FINE, Kind.SNAP}) {
       float[] v = new float[n * CONFIG.hiddenSize()];
       for (int i = 0; i < v.length; i++) {
@@ -128,18 +132,31 @@ class StructuredPruningTest {
    * The CAP loss (CE, KD, PrC/FiC/SnC) at masks given as flat arrays, float64, eval mode. Extra
    * negatives, if the loss uses any, come from the engine's generator: seed it before calling.
    */
-  double loss(Map<String, NDArray> params, double[] heads, double[] neurons, MicroBatch mb,
-      RepresentationBank bank, CapLoss capLoss) {
+  double loss(
+      Map<String, NDArray> params,
+      double[] heads,
+      double[] neurons,
+      MicroBatch mb,
+      RepresentationBank bank,
+      CapLoss capLoss) {
     try (NDManager m = base.newSubManager()) {
-      StructuredMasks masks = new StructuredMasks(
-          m.create(heads, new Shape(CONFIG.numHiddenLayers(), CONFIG.numAttentionHeads())),
-          m.create(neurons, new Shape(CONFIG.numHiddenLayers(), CONFIG.intermediateSize())));
+      StructuredMasks masks =
+          new StructuredMasks(
+              m.create(heads, new Shape(CONFIG.numHiddenLayers(), CONFIG.numAttentionHeads())),
+              m.create(neurons, new Shape(CONFIG.numHiddenLayers(), CONFIG.intermediateSize())));
       BertInputs in = mb.tokens().toInputs(m);
       var out = new BertForSequenceClassification(CONFIG).forward(params, in, false, masks);
-      NDArray z = Representation.compute(capLoss.config().representation(), out.classifierInput(),
-          out.lastHiddenState(), in.attentionMask());
-      return capLoss.compute(out.logits(), z, mb.targets(), bank, mb.bankRows()).total()
-          .toType(DataType.FLOAT64, false).getDouble();
+      NDArray z =
+          Representation.compute(
+              capLoss.config().representation(),
+              out.classifierInput(),
+              out.lastHiddenState(),
+              in.attentionMask());
+      return capLoss
+          .compute(out.logits(), z, mb.targets(), bank, mb.bankRows())
+          .total()
+          .toType(DataType.FLOAT64, false)
+          .getDouble();
     }
   }
 
@@ -153,10 +170,12 @@ class StructuredPruningTest {
     UnitMasks masks = UnitMasks.allKept(CONFIG);
     masks.prune(Unit.HEAD, 1, 2); // a pruned head still gets a gradient (reference edge case)
     masks.prune(Unit.NEURON, 0, 5);
-    List<MicroBatch> batches = List.of(batch(new int[] {0, 1, 2, 3}), batch(new int[] {4, 5, 6, 7, 8}));
+    List<MicroBatch> batches =
+        List.of(batch(new int[] {0, 1, 2, 3}), batch(new int[] {4, 5, 6, 7, 8}));
     long seed = 9;
-    ImportanceScores s = new MaskImportance(new BertForSequenceClassification(CONFIG), capLoss)
-        .accumulate(base, params, masks, batches, bank, seed, DataType.FLOAT64);
+    ImportanceScores s =
+        new MaskImportance(new BertForSequenceClassification(CONFIG), capLoss)
+            .accumulate(base, params, masks, batches, bank, seed, DataType.FLOAT64);
     assertEquals(9, s.examples());
 
     int hpl = CONFIG.numAttentionHeads();
@@ -185,12 +204,15 @@ class StructuredPruningTest {
           (head ? hp : np)[idx] += eps;
           (head ? hm : nm)[idx] -= eps;
           // no contrastive terms: no negatives are drawn, so the generator's state does not matter
-          double d = (loss(params, hp, np, batches.get(b), bank, capLoss)
-              - loss(params, hm, nm, batches.get(b), bank, capLoss)) / (2 * eps);
+          double d =
+              (loss(params, hp, np, batches.get(b), bank, capLoss)
+                      - loss(params, hm, nm, batches.get(b), bank, capLoss))
+                  / (2 * eps);
           expected += Math.abs(d);
         }
         double got = (head ? s.heads() : s.neurons())[idx];
-        assertTrue(expected > 1e-6, "finite difference is ~0 for " + (head ? "head " : "neuron ") + idx);
+        assertTrue(
+            expected > 1e-6, "finite difference is ~0 for " + (head ? "head " : "neuron ") + idx);
         assertEquals(expected, got, 1e-6 + 1e-5 * expected, (head ? "head " : "neuron ") + idx);
       }
     }
@@ -202,10 +224,14 @@ class StructuredPruningTest {
     RepresentationBank bank = bank(12);
     List<MicroBatch> batches = List.of(batch(new int[] {0, 1, 2, 3}));
     BertForSequenceClassification model = new BertForSequenceClassification(CONFIG);
-    ImportanceScores plain = new MaskImportance(model, new CapLoss(CapLossConfig.defaults().withContrastive(false)))
-        .accumulate(base, params, UnitMasks.allKept(CONFIG), batches, bank, 1, DataType.FLOAT32);
-    ImportanceScores cap = new MaskImportance(model, new CapLoss(CapLossConfig.defaults()))
-        .accumulate(base, params, UnitMasks.allKept(CONFIG), batches, bank, 1, DataType.FLOAT32);
+    ImportanceScores plain =
+        new MaskImportance(model, new CapLoss(CapLossConfig.defaults().withContrastive(false)))
+            .accumulate(
+                base, params, UnitMasks.allKept(CONFIG), batches, bank, 1, DataType.FLOAT32);
+    ImportanceScores cap =
+        new MaskImportance(model, new CapLoss(CapLossConfig.defaults()))
+            .accumulate(
+                base, params, UnitMasks.allKept(CONFIG), batches, bank, 1, DataType.FLOAT32);
     assertTrue(Math.abs(plain.heads()[0] - cap.heads()[0]) > 1e-4 * Math.abs(plain.heads()[0]));
   }
 
@@ -255,8 +281,9 @@ class StructuredPruningTest {
 
   @Test
   void normalisationDividesEachLayerByItsL2Norm() {
-    ImportanceScores s = new ImportanceScores(2, new double[] {3, 4, 0, 0}, new double[] {1, 0, 0, 2}, 1)
-        .normalizedPerLayer();
+    ImportanceScores s =
+        new ImportanceScores(2, new double[] {3, 4, 0, 0}, new double[] {1, 0, 0, 2}, 1)
+            .normalizedPerLayer();
     assertEquals(0.6, s.heads()[0], 1e-12);
     assertEquals(0.8, s.heads()[1], 1e-12);
     assertEquals(0.0, s.heads()[2], 1e-12); // an all-zero layer stays 0, not NaN
@@ -270,15 +297,21 @@ class StructuredPruningTest {
     for (int s = 0; s < 9; s++) {
       heads[s] = seq.headsPrunedAfter(s, 144);
     }
-    org.junit.jupiter.api.Assertions.assertArrayEquals(new int[] {14, 28, 43, 57, 72, 86, 100, 115, 129}, heads);
+    org.junit.jupiter.api.Assertions.assertArrayEquals(
+        new int[] {14, 28, 43, 57, 72, 86, 100, 115, 129}, heads);
     assertEquals(3686, seq.neuronsPrunedAfter(0, 36864));
     assertEquals(33177, seq.neuronsPrunedAfter(8, 36864));
-    assertThrows(IllegalArgumentException.class, () -> new PruneSequence(List.of(0.2, 0.1), List.of(0.1, 0.2)));
+    assertThrows(
+        IllegalArgumentException.class,
+        () -> new PruneSequence(List.of(0.2, 0.1), List.of(0.1, 0.2)));
   }
 
-  /** Masks with unequal FFN widths per layer (so cap_intermediate_sizes), a layer down to one head. */
+  /**
+   * Masks with unequal FFN widths per layer (so cap_intermediate_sizes), a layer down to one head.
+   */
   static UnitMasks someMasks() {
-    return UnitMasks.of(CONFIG,
+    return UnitMasks.of(
+        CONFIG,
         Map.of(0, List.of(1), 2, List.of(0, 2, 3)),
         Map.of(0, List.of(0, 3, 4), 1, List.of(11), 2, List.of(1, 2, 3, 4, 5, 6, 7, 8)));
   }
@@ -289,7 +322,8 @@ class StructuredPruningTest {
       StructuredMasks sm = masks == null ? null : masks.toNDArrays(m, DataType.FLOAT32, false);
       return new BertForSequenceClassification(config)
           .forward(onDevice(m, params, DataType.FLOAT32), mb.tokens().toInputs(m), false, sm)
-          .logits().toFloatArray();
+          .logits()
+          .toFloatArray();
     }
   }
 
@@ -308,16 +342,17 @@ class StructuredPruningTest {
     UnitMasks masks = someMasks();
     LinkedHashMap<String, HostTensor> effective = new LinkedHashMap<>();
     Map<String, HostTensor> wm = masks.weightMasks(CONFIG);
-    p.forEach((name, t) -> {
-      HostTensor m = wm.get(name);
-      HostTensor e = t.copy();
-      if (m != null) {
-        for (int i = 0; i < e.data().length; i++) {
-          e.data()[i] *= m.data()[i];
-        }
-      }
-      effective.put(name, e);
-    });
+    p.forEach(
+        (name, t) -> {
+          HostTensor m = wm.get(name);
+          HostTensor e = t.copy();
+          if (m != null) {
+            for (int i = 0; i < e.data().length; i++) {
+              e.data()[i] *= m.data()[i];
+            }
+          }
+          effective.put(name, e);
+        });
     assertClose(logits(p, CONFIG, masks), logits(effective, CONFIG, null), 1e-5);
     // and masking changes the output, so the comparison can fail
     float[] dense = logits(p, CONFIG, null);
@@ -330,7 +365,8 @@ class StructuredPruningTest {
   }
 
   @Test
-  void physicallySmallerModelGivesTheMaskedLogitsAlsoAfterSaveAndLoad(@TempDir Path dir) throws Exception {
+  void physicallySmallerModelGivesTheMaskedLogitsAlsoAfterSaveAndLoad(@TempDir Path dir)
+      throws Exception {
     Map<String, HostTensor> p = params(3);
     UnitMasks masks = someMasks();
     StructuredShrink.Result r = StructuredShrink.shrink(CONFIG, p, masks);
@@ -348,8 +384,11 @@ class StructuredPruningTest {
     for (int i = 0; i < CONFIG.vocabSize(); i++) {
       vocab.add("t" + i);
     }
-    CheckpointStore.write(new HfCheckpoint("shrunk", c, r.weights(), vocab), dir.toString(),
-        new org.apache.hadoop.conf.Configuration(), true);
+    CheckpointStore.write(
+        new HfCheckpoint("shrunk", c, r.weights(), vocab),
+        dir.toString(),
+        new org.apache.hadoop.conf.Configuration(),
+        true);
     String json = Files.readString(dir.resolve("config.json"));
     assertTrue(json.contains("\"pruned_heads\""), json);
     assertTrue(json.contains("\"cap_intermediate_sizes\""), json);
@@ -367,7 +406,9 @@ class StructuredPruningTest {
     for (int i = 0; i < 12; i++) {
       all.add(i);
     }
-    UnitMasks equal = UnitMasks.of(CONFIG, Map.of(), Map.of(0, List.of(0, 1), 1, List.of(2, 3), 2, List.of(4, 5)));
+    UnitMasks equal =
+        UnitMasks.of(
+            CONFIG, Map.of(), Map.of(0, List.of(0, 1), 1, List.of(2, 3), 2, List.of(4, 5)));
     StructuredShrink.Result r = StructuredShrink.shrink(CONFIG, p, equal);
     assertEquals(10, r.config().intermediateSize());
     assertTrue(r.config().layerIntermediateSizes().isEmpty());
@@ -378,7 +419,8 @@ class StructuredPruningTest {
     StructuredShrink.Result padded = StructuredShrink.shrink(CONFIG, p, someMasks(), true);
     assertEquals(11, padded.config().intermediateSize());
     assertTrue(padded.config().layerIntermediateSizes().isEmpty());
-    assertClose(logits(p, CONFIG, someMasks()), logits(padded.weights(), padded.config(), null), 1e-4);
+    assertClose(
+        logits(p, CONFIG, someMasks()), logits(padded.weights(), padded.config(), null), 1e-4);
 
     UnitMasks empty = UnitMasks.of(CONFIG, Map.of(1, List.of(0, 1, 2)), Map.of(1, all));
     StructuredShrink.Result e = StructuredShrink.shrink(CONFIG, p, empty);
@@ -391,29 +433,41 @@ class StructuredPruningTest {
     Map<String, HostTensor> p = params(5);
     LinkedHashMap<String, HostTensor> weights = new LinkedHashMap<>();
     p.forEach((k, v) -> weights.put(k, v.copy()));
-    PruningConfig fixed = new PruningConfig(PruningCriterion.FIXED, SparsitySchedule.constant(1.0, 10),
-        false, 0, false, 0);
-    OptimizerConfig opt = new OptimizerConfig(1e-2, 1e-2, 0.01, 0.9, 0.999, 1e-8, 1.0,
-        new LinearWarmupDecay(1, 10));
+    PruningConfig fixed =
+        new PruningConfig(
+            PruningCriterion.FIXED, SparsitySchedule.constant(1.0, 10), false, 0, false, 0);
+    OptimizerConfig opt =
+        new OptimizerConfig(1e-2, 1e-2, 0.01, 0.9, 0.999, 1e-8, 1.0, new LinearWarmupDecay(1, 10));
     DriverUpdate update = new DriverUpdate(fixed, opt);
     TrainingState state = update.initialState(weights);
     UnitMasks masks = someMasks();
-    masks.weightMasks(CONFIG).forEach((name, m) ->
-        System.arraycopy(m.data(), 0, state.masks().get(name).data(), 0, m.numel()));
+    masks
+        .weightMasks(CONFIG)
+        .forEach(
+            (name, m) ->
+                System.arraycopy(m.data(), 0, state.masks().get(name).data(), 0, m.numel()));
     Map<String, HostTensor> before = new LinkedHashMap<>();
     state.masks().forEach((k, v) -> before.put(k, v.copy()));
     Map<String, HostTensor> grads = new LinkedHashMap<>();
     SplittableRandom rng = new SplittableRandom(8);
-    state.weights().forEach((k, v) -> {
-      HostTensor g = HostTensor.zeros(v.shape());
-      for (int i = 0; i < g.data().length; i++) {
-        g.data()[i] = (float) rng.nextGaussian();
-      }
-      grads.put(k, g);
-    });
+    state
+        .weights()
+        .forEach(
+            (k, v) -> {
+              HostTensor g = HostTensor.zeros(v.shape());
+              for (int i = 0; i < g.data().length; i++) {
+                g.data()[i] = (float) rng.nextGaussian();
+              }
+              grads.put(k, g);
+            });
     update.apply(state, grads);
     update.apply(state, grads);
-    state.masks().forEach((k, v) -> org.junit.jupiter.api.Assertions.assertArrayEquals(before.get(k).data(), v.data(), k));
+    state
+        .masks()
+        .forEach(
+            (k, v) ->
+                org.junit.jupiter.api.Assertions.assertArrayEquals(
+                    before.get(k).data(), v.data(), k));
     String o = "encoder.layer.0.attention.output.dense.weight";
     // kept weights moved, the effective weights under a pruned head are 0
     assertTrue(state.weights().get(o).data()[0] != p.get(o).data()[0]);

@@ -18,7 +18,10 @@ class HalfPrecisionTest {
     for (int h = 0; h < 1 << 16; h++) {
       float fast = HalfPrecision.f16ToFloat((short) h);
       float slow = HalfPrecision.decodeF16Slow((short) h);
-      assertEquals(Float.floatToRawIntBits(slow), Float.floatToRawIntBits(fast), "bits 0x" + Integer.toHexString(h));
+      assertEquals(
+          Float.floatToRawIntBits(slow),
+          Float.floatToRawIntBits(fast),
+          "bits 0x" + Integer.toHexString(h));
     }
     assertEquals(1.0f, HalfPrecision.f16ToFloat((short) 0x3c00));
     assertEquals(65504f, HalfPrecision.f16ToFloat((short) 0x7bff));
@@ -33,7 +36,8 @@ class HalfPrecisionTest {
       float f = HalfPrecision.f16ToFloat((short) h);
       short back = HalfPrecision.floatToF16(f);
       if (Float.isNaN(f)) {
-        assertTrue((h & 0x7c00) == 0x7c00 && (h & 0x3ff) != 0,
+        assertTrue(
+            (h & 0x7c00) == 0x7c00 && (h & 0x3ff) != 0,
             "NaN only from NaN bits, 0x" + Integer.toHexString(h));
         assertTrue(Float.isNaN(HalfPrecision.f16ToFloat(back)), "NaN 0x" + Integer.toHexString(h));
       } else {
@@ -52,11 +56,13 @@ class HalfPrecisionTest {
       float mid = (float) ((lo + hi) / 2); // exact: halves have 11 significant bits
       assertEquals(lo + hi, 2.0 * mid, 0.0, "midpoint exact");
       int even = (h & 1) == 0 ? h : h + 1;
-      assertEquals(even, HalfPrecision.floatToF16(mid) & 0xffff, "midpoint of 0x" + Integer.toHexString(h));
+      assertEquals(
+          even, HalfPrecision.floatToF16(mid) & 0xffff, "midpoint of 0x" + Integer.toHexString(h));
       assertEquals(h, HalfPrecision.floatToF16(Math.nextDown(mid)) & 0xffff);
       assertEquals(h + 1, HalfPrecision.floatToF16(Math.nextUp(mid)) & 0xffff);
       assertEquals(h | 0x8000, HalfPrecision.floatToF16(-Math.nextDown(mid)) & 0xffff);
-      assertEquals(0x8000 | even, HalfPrecision.floatToF16(-mid) & 0xffff, "negative tie at " + mid);
+      assertEquals(
+          0x8000 | even, HalfPrecision.floatToF16(-mid) & 0xffff, "negative tie at " + mid);
     }
   }
 
@@ -65,21 +71,27 @@ class HalfPrecisionTest {
     assertEquals(0x3c00, HalfPrecision.floatToF16(1f) & 0xffff);
     assertEquals(0xc000, HalfPrecision.floatToF16(-2f) & 0xffff);
     assertEquals(0x7bff, HalfPrecision.floatToF16(65504f) & 0xffff);
-    assertEquals(0x7c00, HalfPrecision.floatToF16(65520f) & 0xffff,
+    assertEquals(
+        0x7c00,
+        HalfPrecision.floatToF16(65520f) & 0xffff,
         "65520 is the midpoint to infinity: ties to even = inf");
     assertEquals(0x7bff, HalfPrecision.floatToF16(65519.996f) & 0xffff);
     assertEquals(0x0001, HalfPrecision.floatToF16(0x1p-24f) & 0xffff, "smallest subnormal");
-    assertEquals(0x0000, HalfPrecision.floatToF16(0x1p-25f) & 0xffff,
+    assertEquals(
+        0x0000,
+        HalfPrecision.floatToF16(0x1p-25f) & 0xffff,
         "half the smallest subnormal ties to 0");
     assertEquals(0x0001, HalfPrecision.floatToF16(Math.nextUp(0x1p-25f)) & 0xffff);
     assertEquals(0x0400, HalfPrecision.floatToF16(0x1p-14f) & 0xffff, "smallest normal");
     assertEquals(0x8000, HalfPrecision.floatToF16(-0f) & 0xffff);
     assertEquals(0x3555, HalfPrecision.floatToF16(1f / 3) & 0xffff);
     assertEquals(0.333251953125f, HalfPrecision.f16ToFloat((short) 0x3555));
-    assertEquals(Float.NEGATIVE_INFINITY,
+    assertEquals(
+        Float.NEGATIVE_INFINITY,
         HalfPrecision.f16ToFloat(HalfPrecision.floatToF16(Float.NEGATIVE_INFINITY)));
-    assertTrue(Float.isNaN(HalfPrecision.f16ToFloat(
-            HalfPrecision.floatToF16(Float.intBitsToFloat(0x7f800001)))),
+    assertTrue(
+        Float.isNaN(
+            HalfPrecision.f16ToFloat(HalfPrecision.floatToF16(Float.intBitsToFloat(0x7f800001)))),
         "a NaN whose payload sits in the dropped bits stays NaN");
   }
 
@@ -98,8 +110,8 @@ class HalfPrecisionTest {
       ByteBuffer bytes = ByteBuffer.wrap(cast.toByteArray()).order(ByteOrder.nativeOrder());
       for (int i = 0; i < n; i++) {
         short torch = bytes.getShort();
-        assertEquals(torch & 0xffff, HalfPrecision.floatToF16(values[i]) & 0xffff,
-            "float " + values[i]);
+        assertEquals(
+            torch & 0xffff, HalfPrecision.floatToF16(values[i]) & 0xffff, "float " + values[i]);
       }
     }
   }
@@ -128,10 +140,31 @@ class HalfPrecisionTest {
   @Test
   void narrowingMatchesNumpy() {
     // numpy 2.4: np.array(v, dtype=np.float32).astype(np.float16).view(np.uint16)
-    float[] v = {0f, -0f, 1f, -2.5f, 0.1f, 65504f, 65519f, 65520f, 1e-8f, 3e-8f, 6.1e-5f, 5.96e-8f,
-        1f / 3, 1000.7f, -7e-6f, 2049f, 2051f, -1e30f, Float.POSITIVE_INFINITY};
-    int[] numpy = {0x0, 0x8000, 0x3c00, 0xc100, 0x2e66, 0x7bff, 0x7bff, 0x7c00, 0x0, 0x1, 0x3ff, 0x1,
-        0x3555, 0x63d1, 0x8075, 0x6800, 0x6802, 0xfc00, 0x7c00};
+    float[] v = {
+      0f,
+      -0f,
+      1f,
+      -2.5f,
+      0.1f,
+      65504f,
+      65519f,
+      65520f,
+      1e-8f,
+      3e-8f,
+      6.1e-5f,
+      5.96e-8f,
+      1f / 3,
+      1000.7f,
+      -7e-6f,
+      2049f,
+      2051f,
+      -1e30f,
+      Float.POSITIVE_INFINITY
+    };
+    int[] numpy = {
+      0x0, 0x8000, 0x3c00, 0xc100, 0x2e66, 0x7bff, 0x7bff, 0x7c00, 0x0, 0x1, 0x3ff, 0x1, 0x3555,
+      0x63d1, 0x8075, 0x6800, 0x6802, 0xfc00, 0x7c00
+    };
     for (int i = 0; i < v.length; i++) {
       assertEquals(numpy[i], HalfPrecision.floatToF16(v[i]) & 0xffff, "value " + v[i]);
     }
@@ -147,8 +180,13 @@ class HalfPrecisionTest {
     // 1 + 3*2^-8 is half way between 1.0078125 (odd) and 1.015625 (even): goes up
     assertEquals(0x3f82, HalfPrecision.floatToBf16(1f + 3 * 0x1p-8f) & 0xffff);
     assertEquals(-2.5f, HalfPrecision.bf16ToFloat(HalfPrecision.floatToBf16(-2.5f)));
-    assertEquals(Float.POSITIVE_INFINITY, HalfPrecision.bf16ToFloat(HalfPrecision.floatToBf16(Float.MAX_VALUE)));
-    assertTrue(Float.isNaN(HalfPrecision.bf16ToFloat(HalfPrecision.floatToBf16(Float.intBitsToFloat(0x7f800001)))));
+    assertEquals(
+        Float.POSITIVE_INFINITY,
+        HalfPrecision.bf16ToFloat(HalfPrecision.floatToBf16(Float.MAX_VALUE)));
+    assertTrue(
+        Float.isNaN(
+            HalfPrecision.bf16ToFloat(
+                HalfPrecision.floatToBf16(Float.intBitsToFloat(0x7f800001)))));
     for (int b = 0; b < 1 << 16; b++) {
       float f = HalfPrecision.bf16ToFloat((short) b);
       if (!Float.isNaN(f)) {

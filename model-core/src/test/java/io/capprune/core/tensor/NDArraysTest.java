@@ -36,7 +36,8 @@ class NDArraysTest {
         assertEquals(new Shape(2, 3), arrays.get("z.weight").getShape());
         assertEquals(dt, arrays.get("a.bias").getDataType());
         // float64 holds exactly the float32 values (widening, not parsing)
-        assertEquals((double) 0.1f, arrays.get("a.bias").toType(DataType.FLOAT64, false).getDouble(0));
+        assertEquals(
+            (double) 0.1f, arrays.get("a.bias").toType(DataType.FLOAT64, false).getDouble(0));
         Map<String, HostTensor> back = NDArrays.toHost(arrays);
         assertArrayEquals(a.shape(), back.get("z.weight").shape());
         assertArrayEquals(a.data(), back.get("z.weight").data(), 0f);
@@ -60,14 +61,20 @@ class NDArraysTest {
     try (NDManager m = NDManager.newBaseManager()) {
       Map<String, NDArray> arrays = Map.of("ids", m.create(new long[] {1, 2}));
       var e = assertThrows(IllegalArgumentException.class, () -> NDArrays.toHost(arrays));
-      assertEquals("tensor 'ids': cannot copy a int64 array to a float32 HostTensor", e.getMessage());
-      var e2 = assertThrows(IllegalArgumentException.class,
-          () -> NDArrays.toNDArray(m, HostTensor.zeros(2), DataType.INT32));
-      assertEquals("unsupported parameter data type int32 (supported: float32, float64, float16)",
+      assertEquals(
+          "tensor 'ids': cannot copy a int64 array to a float32 HostTensor", e.getMessage());
+      var e2 =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> NDArrays.toNDArray(m, HostTensor.zeros(2), DataType.INT32));
+      assertEquals(
+          "unsupported parameter data type int32 (supported: float32, float64, float16)",
           e2.getMessage());
       // refused with a message, before DJL's JNI could abort the JVM on a bfloat16 tensor
-      var e3 = assertThrows(IllegalArgumentException.class,
-          () -> NDArrays.toNDArray(m, HostTensor.zeros(2), DataType.BFLOAT16));
+      var e3 =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> NDArrays.toNDArray(m, HostTensor.zeros(2), DataType.BFLOAT16));
       assertEquals(NDArrays.BFLOAT16_UNSUPPORTED, e3.getMessage());
     }
   }
@@ -80,11 +87,17 @@ class NDArraysTest {
       NDArray picked = NDArrays.where(condition, NDArrays.scalar(m, -1, DataType.FLOAT32), x);
       assertEquals(new Shape(4), picked.getShape());
       assertArrayEquals(new float[] {-1, 2, -1, 4}, picked.toFloatArray());
-      assertArrayEquals(new float[] {1, 7, 3, 7},
+      assertArrayEquals(
+          new float[] {1, 7, 3, 7},
           NDArrays.where(condition, x, NDArrays.scalar(m, 7, DataType.FLOAT32)).toFloatArray());
       NDArray matrix = m.create(new boolean[] {true, false, false, true}, new Shape(2, 2));
-      assertArrayEquals(new float[] {5, 0, 0, 5}, NDArrays.where(matrix,
-          NDArrays.scalar(m, 5, DataType.FLOAT32), NDArrays.scalar(m, 0, DataType.FLOAT32)).toFloatArray());
+      assertArrayEquals(
+          new float[] {5, 0, 0, 5},
+          NDArrays.where(
+                  matrix,
+                  NDArrays.scalar(m, 5, DataType.FLOAT32),
+                  NDArrays.scalar(m, 0, DataType.FLOAT32))
+              .toFloatArray());
     }
   }
 }

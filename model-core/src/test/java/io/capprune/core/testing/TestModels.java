@@ -50,8 +50,8 @@ public final class TestModels {
   }
 
   /**
-   * Vocabulary 40, hidden 16, 16 positions, 3 labels and no dropout, so that a training forward
-   * is deterministic (gradient checks against finite differences).
+   * Vocabulary 40, hidden 16, 16 positions, 3 labels and no dropout, so that a training forward is
+   * deterministic (gradient checks against finite differences).
    */
   public static BertConfig dropoutFree(int layers, int heads, int intermediate) {
     return BertConfig.builder()
@@ -99,11 +99,7 @@ public final class TestModels {
 
   /** MiniLM-L6's shape: hidden 384, 6 layers of 12 heads, FFN 1536 (BERT's other defaults). */
   public static BertConfig miniLmShape() {
-    return BertConfig.builder()
-        .hiddenSize(384)
-        .numHiddenLayers(6)
-        .intermediateSize(1536)
-        .build();
+    return BertConfig.builder().hiddenSize(384).numHiddenLayers(6).intermediateSize(1536).build();
   }
 
   /**
@@ -119,19 +115,21 @@ public final class TestModels {
    * Parameters of {@code c} in {@link BertInit#shapes} order: {@code scale * g} for each entry,
    * {@code 1 + 0.2 g} for LayerNorm weights, one draw of {@code gaussian} per entry.
    */
-  public static LinkedHashMap<String, HostTensor> randomParams(BertConfig c,
-      DoubleSupplier gaussian, double scale) {
+  public static LinkedHashMap<String, HostTensor> randomParams(
+      BertConfig c, DoubleSupplier gaussian, double scale) {
     LinkedHashMap<String, HostTensor> out = new LinkedHashMap<>();
-    BertInit.shapes(c).forEach((name, shape) -> {
-      HostTensor t = HostTensor.zeros(shape);
-      float[] d = t.data();
-      boolean lnWeight = name.endsWith("LayerNorm.weight");
-      for (int i = 0; i < d.length; i++) {
-        double g = gaussian.getAsDouble();
-        d[i] = (float) (lnWeight ? 1 + 0.2 * g : scale * g);
-      }
-      out.put(name, t);
-    });
+    BertInit.shapes(c)
+        .forEach(
+            (name, shape) -> {
+              HostTensor t = HostTensor.zeros(shape);
+              float[] d = t.data();
+              boolean lnWeight = name.endsWith("LayerNorm.weight");
+              for (int i = 0; i < d.length; i++) {
+                double g = gaussian.getAsDouble();
+                d[i] = (float) (lnWeight ? 1 + 0.2 * g : scale * g);
+              }
+              out.put(name, t);
+            });
     return out;
   }
 
@@ -139,19 +137,21 @@ public final class TestModels {
    * Gaussian values with standard deviation {@code std}, one seed per tensor, filled in parallel
    * (fast enough for BERT-base-sized maps in the driver-update tests and benchmarks).
    */
-  public static LinkedHashMap<String, HostTensor> randomWeights(Map<String, int[]> shapes,
-      double std, long seed) {
+  public static LinkedHashMap<String, HostTensor> randomWeights(
+      Map<String, int[]> shapes, double std, long seed) {
     List<String> names = new ArrayList<>(shapes.keySet());
     HostTensor[] out = new HostTensor[names.size()];
-    ParallelLoops.forEach(names.size(), i -> {
-      HostTensor t = HostTensor.zeros(shapes.get(names.get(i)));
-      SplittableRandom r = new SplittableRandom(seed * 1_000_003L + i);
-      float[] d = t.data();
-      for (int j = 0; j < d.length; j++) {
-        d[j] = (float) (r.nextGaussian() * std);
-      }
-      out[i] = t;
-    });
+    ParallelLoops.forEach(
+        names.size(),
+        i -> {
+          HostTensor t = HostTensor.zeros(shapes.get(names.get(i)));
+          SplittableRandom r = new SplittableRandom(seed * 1_000_003L + i);
+          float[] d = t.data();
+          for (int j = 0; j < d.length; j++) {
+            d[j] = (float) (r.nextGaussian() * std);
+          }
+          out[i] = t;
+        });
     LinkedHashMap<String, HostTensor> m = new LinkedHashMap<>();
     for (int i = 0; i < out.length; i++) {
       m.put(names.get(i), out[i]);
@@ -160,8 +160,8 @@ public final class TestModels {
   }
 
   /** A checkpoint of {@code config} with random tensors, optionally with pooler and classifier. */
-  public static HfCheckpoint randomCheckpoint(BertConfig config, long seed, boolean pooler,
-      boolean classifier) {
+  public static HfCheckpoint randomCheckpoint(
+      BertConfig config, long seed, boolean pooler, boolean classifier) {
     Random rnd = new Random(seed);
     LinkedHashMap<String, HostTensor> t = new LinkedHashMap<>();
     BertTensorNames.required(config).forEach((n, s) -> t.put(n, randomTensor(rnd, s)));

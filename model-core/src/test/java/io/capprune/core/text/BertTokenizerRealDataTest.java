@@ -88,11 +88,12 @@ class BertTokenizerRealDataTest {
 
   @Test
   void agreesWithHuggingFaceOnEveryGlueDevSentenceAndPair() throws IOException {
-    List<Examples> sets = List.of(
-        new Examples("SST-2/dev", readTsv("SST-2/dev.tsv", true, 0, -1)),
-        new Examples("CoLA/dev", readTsv("CoLA/dev.tsv", false, 3, -1)),
-        new Examples("MRPC/dev", readTsv("MRPC/dev.tsv", true, 3, 4)),
-        new Examples("RTE/dev", readTsv("RTE/dev.tsv", true, 1, 2)));
+    List<Examples> sets =
+        List.of(
+            new Examples("SST-2/dev", readTsv("SST-2/dev.tsv", true, 0, -1)),
+            new Examples("CoLA/dev", readTsv("CoLA/dev.tsv", false, 3, -1)),
+            new Examples("MRPC/dev", readTsv("MRPC/dev.tsv", true, 3, 4)),
+            new Examples("RTE/dev", readTsv("RTE/dev.tsv", true, 1, 2)));
     assertEquals(872, sets.get(0).rows().size());
     assertEquals(1043, sets.get(1).rows().size());
     assertEquals(408, sets.get(2).rows().size());
@@ -103,11 +104,12 @@ class BertTokenizerRealDataTest {
   /** Beyond the dev sets: the training files too, 82k more rows, at little cost. */
   @Test
   void agreesWithHuggingFaceOnEveryGlueTrainSentenceAndPair() throws IOException {
-    List<Examples> sets = List.of(
-        new Examples("SST-2/train", readTsv("SST-2/train.tsv", true, 0, -1)),
-        new Examples("CoLA/train", readTsv("CoLA/train.tsv", false, 3, -1)),
-        new Examples("MRPC/train", readTsv("MRPC/train.tsv", true, 3, 4)),
-        new Examples("RTE/train", readTsv("RTE/train.tsv", true, 1, 2)));
+    List<Examples> sets =
+        List.of(
+            new Examples("SST-2/train", readTsv("SST-2/train.tsv", true, 0, -1)),
+            new Examples("CoLA/train", readTsv("CoLA/train.tsv", false, 3, -1)),
+            new Examples("MRPC/train", readTsv("MRPC/train.tsv", true, 3, 4)),
+            new Examples("RTE/train", readTsv("RTE/train.tsv", true, 1, 2)));
     assertEquals(67_349, sets.get(0).rows().size());
     assertEquals(8_551, sets.get(1).rows().size());
     assertEquals(3_668, sets.get(2).rows().size());
@@ -121,10 +123,18 @@ class BertTokenizerRealDataTest {
    */
   private static void compareWithHuggingFace(List<Examples> sets) throws IOException {
     for (int maxLength : new int[] {512, 32}) {
-      try (HuggingFaceTokenizer hf = HuggingFaceTokenizer.newInstance(
-          model.resolve("tokenizer.json"),
-          Map.of("addSpecialTokens", "true", "truncation", "LONGEST_FIRST",
-              "maxLength", Integer.toString(maxLength), "padding", "DO_NOT_PAD"))) {
+      try (HuggingFaceTokenizer hf =
+          HuggingFaceTokenizer.newInstance(
+              model.resolve("tokenizer.json"),
+              Map.of(
+                  "addSpecialTokens",
+                  "true",
+                  "truncation",
+                  "LONGEST_FIRST",
+                  "maxLength",
+                  Integer.toString(maxLength),
+                  "padding",
+                  "DO_NOT_PAD"))) {
         for (Examples set : sets) {
           int singles = 0;
           int pairs = 0;
@@ -139,8 +149,11 @@ class BertTokenizerRealDataTest {
             }
             if (row.length == 2) {
               Encoding ours = fromVocab.encode(row[0], row[1], maxLength);
-              check(set.name() + " \"" + row[0] + "\" / \"" + row[1] + "\"", ours,
-                  hf.encode(row[0], row[1]), mismatches);
+              check(
+                  set.name() + " \"" + row[0] + "\" / \"" + row[1] + "\"",
+                  ours,
+                  hf.encode(row[0], row[1]),
+                  mismatches);
               pairs++;
               int n1 = fromVocab.tokenIds(row[0]).length;
               int n2 = fromVocab.tokenIds(row[1]).length;
@@ -148,20 +161,26 @@ class BertTokenizerRealDataTest {
                 truncated++;
               }
               int budget = maxLength - 3;
-              if (!Arrays.equals(truncateSeqPair(n1, n2, budget),
-                  BertTokenizer.truncatePair(n1, n2, budget))) {
+              if (!Arrays.equals(
+                  truncateSeqPair(n1, n2, budget), BertTokenizer.truncatePair(n1, n2, budget))) {
                 bertRuleDiffers++;
               }
             }
           }
-          System.out.printf("tokenizer vs HuggingFace, %s, maxLength %d: %d sentences, %d pairs"
+          System.out.printf(
+              "tokenizer vs HuggingFace, %s, maxLength %d: %d sentences, %d pairs"
                   + " (%d truncated, %d where BERT's truncate_seq_pair would cut differently),"
                   + " %d mismatches%n",
               set.name(), maxLength, singles, pairs, truncated, bertRuleDiffers, mismatches.size());
           if (!mismatches.isEmpty()) {
-            fail(mismatches.size() + " mismatches in " + set.name() + " at maxLength " + maxLength
-                + ", first ones:\n" + String.join("\n", mismatches.subList(0, Math.min(5,
-                mismatches.size()))));
+            fail(
+                mismatches.size()
+                    + " mismatches in "
+                    + set.name()
+                    + " at maxLength "
+                    + maxLength
+                    + ", first ones:\n"
+                    + String.join("\n", mismatches.subList(0, Math.min(5, mismatches.size()))));
           }
         }
       }
@@ -183,27 +202,60 @@ class BertTokenizerRealDataTest {
   /** Characters the GLUE files hardly have: accents, scripts, controls, marks, special tokens. */
   @Test
   void agreesWithHuggingFaceOnUnusualText() throws IOException {
-    List<String> texts = List.of(
-        "ΟΔΟΣ Σίσυφος", "Café naïve résumé", "Cafe\u0301", "中国hello 日本語テキスト", "\uD86E\uDC20\uD86E\uDD20",
-        "\u2F00 \uF900\uFA0E", "hel\u0000lo wo\uFFFDrld", "a\u200Bb \uFEFFc \u00ADd", "x\u0007y\u001Fz\u007F",
-        "a\u00A0b\u2028c\u3000d\u0085e\u000Bf\u000Cg", "tab\tnew\nline\r\nend",
-        "a [SEP] b [sep] [CLS][MASK]x [UNK] [PAD]", "[[SEP]] [ SEP ]", "a".repeat(101), "b".repeat(100),
-        "¿Qué? ¡Sí! «quoted» „x“ ‘y’ – — … · ‧", "$5 + €5 = £5 ^_^ `x` ~y~ |z| <a> @b #c %d &e *f",
-        "İstanbul STRASSE Straße ẞ ǅ ǈ ﬁ ﬀ ＡＢＣ x² ℌ", "한국어 조선말", "こんにちは、世界。",
-        "مَرْحَبًا بِكُمْ", "नमस्ते दुनिया", "สวัสดีครับ", "Привет, мир! ЁЖИК", "שָׁלוֹם",
-        "👍🏽 🇫🇷 ❤️ 👨‍👩‍👧", "\uE000\uF8FF private", "\u0378\u0380 unassigned", "\u0301 \u0301a",
-        "don't can't \"quoted\" (paren) [bracket] {brace}", "U.S.A. e-mail 3.14 1,000,000",
-        "   ", "", "\t\n", "a\u0300\u0301\u0302\u0303", "Ⅻ ⅻ ① ⑴", "\u0130\u0131 ı i");
-    try (HuggingFaceTokenizer hf = HuggingFaceTokenizer.newInstance(
-        model.resolve("tokenizer.json"),
-        Map.of("addSpecialTokens", "true", "truncation", "false", "padding", "DO_NOT_PAD"))) {
+    List<String> texts =
+        List.of(
+            "ΟΔΟΣ Σίσυφος",
+            "Café naïve résumé",
+            "Cafe\u0301",
+            "中国hello 日本語テキスト",
+            "\uD86E\uDC20\uD86E\uDD20",
+            "\u2F00 \uF900\uFA0E",
+            "hel\u0000lo wo\uFFFDrld",
+            "a\u200Bb \uFEFFc \u00ADd",
+            "x\u0007y\u001Fz\u007F",
+            "a\u00A0b\u2028c\u3000d\u0085e\u000Bf\u000Cg",
+            "tab\tnew\nline\r\nend",
+            "a [SEP] b [sep] [CLS][MASK]x [UNK] [PAD]",
+            "[[SEP]] [ SEP ]",
+            "a".repeat(101),
+            "b".repeat(100),
+            "¿Qué? ¡Sí! «quoted» „x“ ‘y’ – — … · ‧",
+            "$5 + €5 = £5 ^_^ `x` ~y~ |z| <a> @b #c %d &e *f",
+            "İstanbul STRASSE Straße ẞ ǅ ǈ ﬁ ﬀ ＡＢＣ x² ℌ",
+            "한국어 조선말",
+            "こんにちは、世界。",
+            "مَرْحَبًا بِكُمْ",
+            "नमस्ते दुनिया",
+            "สวัสดีครับ",
+            "Привет, мир! ЁЖИК",
+            "שָׁלוֹם",
+            "👍🏽 🇫🇷 ❤️ 👨‍👩‍👧",
+            "\uE000\uF8FF private",
+            "\u0378\u0380 unassigned",
+            "\u0301 \u0301a",
+            "don't can't \"quoted\" (paren) [bracket] {brace}",
+            "U.S.A. e-mail 3.14 1,000,000",
+            "   ",
+            "",
+            "\t\n",
+            "a\u0300\u0301\u0302\u0303",
+            "Ⅻ ⅻ ① ⑴",
+            "\u0130\u0131 ı i");
+    try (HuggingFaceTokenizer hf =
+        HuggingFaceTokenizer.newInstance(
+            model.resolve("tokenizer.json"),
+            Map.of("addSpecialTokens", "true", "truncation", "false", "padding", "DO_NOT_PAD"))) {
       List<String> mismatches = new ArrayList<>();
       for (String t : texts) {
         check("\"" + t + "\"", fromVocab.encode(t), hf.encode(t), mismatches);
-        check("\"" + t + "\" / \"ΟΔΟΣ\"", fromVocab.encode(t, "ΟΔΟΣ", 512), hf.encode(t, "ΟΔΟΣ"),
+        check(
+            "\"" + t + "\" / \"ΟΔΟΣ\"",
+            fromVocab.encode(t, "ΟΔΟΣ", 512),
+            hf.encode(t, "ΟΔΟΣ"),
             mismatches);
       }
-      System.out.printf("tokenizer vs HuggingFace, unusual text: %d strings, %d mismatches%n",
+      System.out.printf(
+          "tokenizer vs HuggingFace, unusual text: %d strings, %d mismatches%n",
           texts.size(), mismatches.size());
       if (!mismatches.isEmpty()) {
         fail(mismatches.size() + " mismatches:\n" + String.join("\n", mismatches));
@@ -211,16 +263,27 @@ class BertTokenizerRealDataTest {
     }
   }
 
-  private static void check(String what, Encoding ours,
-      ai.djl.huggingface.tokenizers.Encoding theirs, List<String> mismatches) {
+  private static void check(
+      String what,
+      Encoding ours,
+      ai.djl.huggingface.tokenizers.Encoding theirs,
+      List<String> mismatches) {
     int[] ids = Arrays.stream(theirs.getIds()).mapToInt(Math::toIntExact).toArray();
     int[] types = Arrays.stream(theirs.getTypeIds()).mapToInt(Math::toIntExact).toArray();
     int[] mask = Arrays.stream(theirs.getAttentionMask()).mapToInt(Math::toIntExact).toArray();
-    if (!Arrays.equals(ids, ours.inputIds()) || !Arrays.equals(types, ours.tokenTypeIds())
+    if (!Arrays.equals(ids, ours.inputIds())
+        || !Arrays.equals(types, ours.tokenTypeIds())
         || !Arrays.equals(mask, ours.attentionMask())) {
-      mismatches.add(what + "\n  ours " + Arrays.toString(ours.inputIds()) + " types "
-          + Arrays.toString(ours.tokenTypeIds()) + "\n  hf   " + Arrays.toString(ids)
-          + " types " + Arrays.toString(types));
+      mismatches.add(
+          what
+              + "\n  ours "
+              + Arrays.toString(ours.inputIds())
+              + " types "
+              + Arrays.toString(ours.tokenTypeIds())
+              + "\n  hf   "
+              + Arrays.toString(ids)
+              + " types "
+              + Arrays.toString(types));
     }
   }
 
@@ -242,14 +305,17 @@ class BertTokenizerRealDataTest {
         continue;
       }
       String[] cols = line.split("\t", -1);
-      assertTrue(cols.length >= needed,
+      assertTrue(
+          cols.length >= needed,
           path + ": line " + (i + 1) + ": " + cols.length + " columns, expected " + needed);
       rows.add(second < 0 ? new String[] {cols[first]} : new String[] {cols[first], cols[second]});
     }
     return rows;
   }
 
-  /** Prints throughput figures; asserts only that both tokenizers produced the same number of ids. */
+  /**
+   * Prints throughput figures; asserts only that both tokenizers produced the same number of ids.
+   */
   @Test
   void benchmarkSst2Train() throws IOException {
     List<String> sentences = new ArrayList<>();
@@ -263,19 +329,23 @@ class BertTokenizerRealDataTest {
       for (String s : sentences) {
         ours += fromVocab.encode(s, 128).length();
       }
-      System.out.printf("tokenizer benchmark: own BertTokenizer, SST-2 train, %d sentences,"
+      System.out.printf(
+          "tokenizer benchmark: own BertTokenizer, SST-2 train, %d sentences,"
               + " %d ids, round %d: %.0f ms%n",
           sentences.size(), ours, round, (System.nanoTime() - t0) / 1e6);
     }
     long theirs = 0;
-    try (HuggingFaceTokenizer hf = HuggingFaceTokenizer.newInstance(model.resolve("tokenizer.json"),
-        Map.of("truncation", "LONGEST_FIRST", "maxLength", "128", "padding", "DO_NOT_PAD"))) {
+    try (HuggingFaceTokenizer hf =
+        HuggingFaceTokenizer.newInstance(
+            model.resolve("tokenizer.json"),
+            Map.of("truncation", "LONGEST_FIRST", "maxLength", "128", "padding", "DO_NOT_PAD"))) {
       long t0 = System.nanoTime();
       for (String s : sentences) {
         theirs += hf.encode(s).getIds().length;
       }
-      System.out.printf("tokenizer benchmark: DJL HuggingFaceTokenizer (Rust, JNI), same input:"
-          + " %.0f ms%n", (System.nanoTime() - t0) / 1e6);
+      System.out.printf(
+          "tokenizer benchmark: DJL HuggingFaceTokenizer (Rust, JNI), same input:" + " %.0f ms%n",
+          (System.nanoTime() - t0) / 1e6);
     }
     assertEquals(theirs, ours);
   }

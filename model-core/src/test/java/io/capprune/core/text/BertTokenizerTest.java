@@ -26,17 +26,54 @@ import org.junit.jupiter.api.io.TempDir;
 class BertTokenizerTest {
 
   /** A tiny vocabulary; the test ids below are positions in this list. */
-  static final List<String> VOCAB = List.of(
-      "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",         // 0-4
-      "the", "cafe", "un", "##want", "##ed",                // 5-9
-      "runn", "##ing", ",", ".", "!",                       // 10-14
-      "hello", "world", "中", "国", "a",                     // 15-19
-      "##a", "$", "—", "¿", "σ",                            // 20-24
-      "ς", "οδοσ", "é", "naive", "[",                       // 25-29
-      "]", "sep", "##s", "q", "x",                          // 30-34
-      "Cafe", "ぁ", "##ぁ", "€", "a€b",                      // 35-39
-      "b", "c", "d", "e", "\uD835\uDC00",                   // 40-44
-      "##\uD835\uDC00");                                     // 45
+  static final List<String> VOCAB =
+      List.of(
+          "[PAD]",
+          "[UNK]",
+          "[CLS]",
+          "[SEP]",
+          "[MASK]", // 0-4
+          "the",
+          "cafe",
+          "un",
+          "##want",
+          "##ed", // 5-9
+          "runn",
+          "##ing",
+          ",",
+          ".",
+          "!", // 10-14
+          "hello",
+          "world",
+          "中",
+          "国",
+          "a", // 15-19
+          "##a",
+          "$",
+          "—",
+          "¿",
+          "σ", // 20-24
+          "ς",
+          "οδοσ",
+          "é",
+          "naive",
+          "[", // 25-29
+          "]",
+          "sep",
+          "##s",
+          "q",
+          "x", // 30-34
+          "Cafe",
+          "ぁ",
+          "##ぁ",
+          "€",
+          "a€b", // 35-39
+          "b",
+          "c",
+          "d",
+          "e",
+          "\uD835\uDC00", // 40-44
+          "##\uD835\uDC00"); // 45
 
   static final BertTokenizer UNCASED = new BertTokenizer(VOCAB);
   static final BertTokenizer CASED = new BertTokenizer(VOCAB, false);
@@ -81,10 +118,10 @@ class BertTokenizerTest {
   @Test
   void splitsPunctuationAsciiAndUnicode() {
     assertEquals(List.of("hello", ",", "world", "!"), tok("hello,world!"));
-    assertEquals(List.of("hello", "—", "world"), tok("hello—world"));   // U+2014, Pd
-    assertEquals(List.of("¿", "hello"), tok("¿hello"));                  // Po
-    assertEquals(List.of("$", "a"), tok("$a"));                          // ASCII 36, Unicode Sc
-    assertEquals(List.of(".", ".", "."), tok("..."));                    // one token per character
+    assertEquals(List.of("hello", "—", "world"), tok("hello—world")); // U+2014, Pd
+    assertEquals(List.of("¿", "hello"), tok("¿hello")); // Po
+    assertEquals(List.of("$", "a"), tok("$a")); // ASCII 36, Unicode Sc
+    assertEquals(List.of(".", ".", "."), tok("...")); // one token per character
     // a non-ASCII symbol (Sc) is not punctuation: it stays inside the word
     assertEquals(List.of("a€b"), tok("a€b"));
     assertTrue(BertTokenizer.isPunctuation('^'));
@@ -106,12 +143,12 @@ class BertTokenizerTest {
   void dropsControlCharactersAndMapsWhitespace() {
     assertEquals(List.of("hello"), tok("hel\u0000lo"));
     assertEquals(List.of("hello"), tok("hel\uFFFDlo"));
-    assertEquals(List.of("hello"), tok("hel\u200Blo"));     // zero width space, Cf
-    assertEquals(List.of("hello"), tok("\uFEFFhello"));     // BOM, Cf
-    assertEquals(List.of("hello"), tok("hel\u0007lo"));     // BEL, Cc
+    assertEquals(List.of("hello"), tok("hel\u200Blo")); // zero width space, Cf
+    assertEquals(List.of("hello"), tok("\uFEFFhello")); // BOM, Cf
+    assertEquals(List.of("hello"), tok("hel\u0007lo")); // BEL, Cc
     assertEquals(List.of("hello", "world"), tok("hello\tworld"));
-    assertEquals(List.of("hello", "world"), tok("hello\u00A0world"));  // no-break space, Zs
-    assertEquals(List.of("hello", "world"), tok("hello\u2028world"));  // line separator, Zl
+    assertEquals(List.of("hello", "world"), tok("hello\u00A0world")); // no-break space, Zs
+    assertEquals(List.of("hello", "world"), tok("hello\u2028world")); // line separator, Zl
     assertEquals(List.of("hello", "world"), tok("\r\n hello \n\n world  "));
     assertEquals(List.of(), tok(""));
     assertEquals(List.of(), tok(" \t\u0000 "));
@@ -214,14 +251,16 @@ class BertTokenizerTest {
     assertSame(same, same.padded(3, 0));
     IllegalArgumentException ex =
         assertThrows(IllegalArgumentException.class, () -> same.padded(2, 0));
-    assertEquals("cannot pad an encoding of 3 tokens to 2: truncate when encoding", ex.getMessage());
+    assertEquals(
+        "cannot pad an encoding of 3 tokens to 2: truncate when encoding", ex.getMessage());
   }
 
   @Test
   void rejectsTooSmallMaxSeqLength() {
-    IllegalArgumentException ex = assertThrows(IllegalArgumentException.class,
-        () -> UNCASED.encode("a", "b", 2));
-    assertEquals("maxSeqLength 2 leaves no room for the 3 special tokens of a pair", ex.getMessage());
+    IllegalArgumentException ex =
+        assertThrows(IllegalArgumentException.class, () -> UNCASED.encode("a", "b", 2));
+    assertEquals(
+        "maxSeqLength 2 leaves no room for the 3 special tokens of a pair", ex.getMessage());
     assertArrayEquals(new int[] {2, 3, 3}, UNCASED.encode("a", "b", 3).inputIds());
     assertArrayEquals(new int[] {2, 3}, UNCASED.encode("a b", 2).inputIds());
   }
@@ -264,14 +303,24 @@ class BertTokenizerTest {
         assertThrows(CheckpointException.class, () -> BertTokenizer.fromVocabFile(noUnk, true));
     assertEquals(noUnk + ": vocabulary has no [UNK] token", e3.getMessage());
 
-    CheckpointException e4 = assertThrows(CheckpointException.class, () ->
-        BertTokenizer.fromVocabStream(new ByteArrayInputStream(new byte[] {'a', '\n', (byte) 0xC3}),
-            "s3a://bucket/vocab.txt", true));
+    CheckpointException e4 =
+        assertThrows(
+            CheckpointException.class,
+            () ->
+                BertTokenizer.fromVocabStream(
+                    new ByteArrayInputStream(new byte[] {'a', '\n', (byte) 0xC3}),
+                    "s3a://bucket/vocab.txt",
+                    true));
     assertEquals("s3a://bucket/vocab.txt: vocabulary is not valid UTF-8", e4.getMessage());
 
-    CheckpointException e5 = assertThrows(CheckpointException.class, () ->
-        BertTokenizer.fromVocabStream(
-            new ByteArrayInputStream("\uFEFF[PAD]\n".getBytes(StandardCharsets.UTF_8)), "v.txt", true));
+    CheckpointException e5 =
+        assertThrows(
+            CheckpointException.class,
+            () ->
+                BertTokenizer.fromVocabStream(
+                    new ByteArrayInputStream("\uFEFF[PAD]\n".getBytes(StandardCharsets.UTF_8)),
+                    "v.txt",
+                    true));
     assertEquals("v.txt: line 1: vocabulary starts with a byte order mark", e5.getMessage());
 
     Path missing = dir.resolve("missing.txt");
@@ -289,34 +338,52 @@ class BertTokenizerTest {
     assertEquals(List.of("hello", "##s"), t.tokenize("HELLOS"));
     assertFalse(BertTokenizer.fromTokenizerJson(tokenizerJson(vocab, "false"), "t").doLowerCase());
 
-    CheckpointException gap = assertThrows(CheckpointException.class, () ->
-        BertTokenizer.fromTokenizerJson(tokenizerJson(
-            "{\"[PAD]\":0,\"[UNK]\":1,\"[CLS]\":2,\"[SEP]\":7}", "true"), "m/tokenizer.json"));
-    assertEquals("m/tokenizer.json: key 'model.vocab': token '[SEP]' has id 7; ids must be 0..3"
-        + " without gaps or repeats", gap.getMessage());
+    CheckpointException gap =
+        assertThrows(
+            CheckpointException.class,
+            () ->
+                BertTokenizer.fromTokenizerJson(
+                    tokenizerJson("{\"[PAD]\":0,\"[UNK]\":1,\"[CLS]\":2,\"[SEP]\":7}", "true"),
+                    "m/tokenizer.json"));
+    assertEquals(
+        "m/tokenizer.json: key 'model.vocab': token '[SEP]' has id 7; ids must be 0..3"
+            + " without gaps or repeats",
+        gap.getMessage());
 
-    CheckpointException bpe = assertThrows(CheckpointException.class, () ->
-        BertTokenizer.fromTokenizerJson(json.replace("\"WordPiece\"", "\"BPE\""), "t.json"));
+    CheckpointException bpe =
+        assertThrows(
+            CheckpointException.class,
+            () ->
+                BertTokenizer.fromTokenizerJson(
+                    json.replace("\"WordPiece\"", "\"BPE\""), "t.json"));
     assertEquals("t.json: key 'model.type': expected \"WordPiece\", got \"BPE\"", bpe.getMessage());
 
-    CheckpointException bad = assertThrows(CheckpointException.class, () ->
-        BertTokenizer.fromTokenizerJson("{not json", "t.json"));
+    CheckpointException bad =
+        assertThrows(
+            CheckpointException.class,
+            () -> BertTokenizer.fromTokenizerJson("{not json", "t.json"));
     assertTrue(bad.getMessage().startsWith("t.json: not valid JSON"), bad.getMessage());
   }
 
   private static String tokenizerJson(String vocab, String lowercase) {
     return "{\"normalizer\":{\"type\":\"BertNormalizer\",\"clean_text\":true,"
-        + "\"handle_chinese_chars\":true,\"strip_accents\":null,\"lowercase\":" + lowercase + "},"
+        + "\"handle_chinese_chars\":true,\"strip_accents\":null,\"lowercase\":"
+        + lowercase
+        + "},"
         + "\"pre_tokenizer\":{\"type\":\"BertPreTokenizer\"},"
         + "\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\","
         + "\"continuing_subword_prefix\":\"##\",\"max_input_chars_per_word\":100,"
-        + "\"vocab\":" + vocab + "}}";
+        + "\"vocab\":"
+        + vocab
+        + "}}";
   }
 
   @Test
   void rejectsDuplicateTokensInAList() {
-    IllegalArgumentException ex = assertThrows(IllegalArgumentException.class,
-        () -> new BertTokenizer(List.of("[PAD]", "[UNK]", "[CLS]", "[SEP]", "x", "x")));
+    IllegalArgumentException ex =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> new BertTokenizer(List.of("[PAD]", "[UNK]", "[CLS]", "[SEP]", "x", "x")));
     assertEquals("vocabulary token 'x' appears twice, at ids 4 and 5", ex.getMessage());
   }
 
@@ -331,19 +398,22 @@ class BertTokenizerTest {
         new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
       copy = (BertTokenizer) in.readObject();
     }
-    assertEquals(UNCASED.encode("Café, unwanted 中国!", "a b", 64),
+    assertEquals(
+        UNCASED.encode("Café, unwanted 中国!", "a b", 64),
         copy.encode("Café, unwanted 中国!", "a b", 64));
 
     List<String> texts = new ArrayList<>();
     for (int i = 0; i < 2000; i++) {
-      texts.add("the Café " + "a".repeat(i % 7) + " unwanted, running! 中国 " + (i % 3 == 0 ? "x" : "$"));
+      texts.add(
+          "the Café " + "a".repeat(i % 7) + " unwanted, running! 中国 " + (i % 3 == 0 ? "x" : "$"));
     }
     List<Encoding> expected = texts.stream().map(s -> UNCASED.encode(s, "hello", 32)).toList();
     ExecutorService pool = Executors.newFixedThreadPool(4);
     try {
       List<Future<List<Encoding>>> futures = new ArrayList<>();
       for (int t = 0; t < 4; t++) {
-        futures.add(pool.submit(() -> texts.stream().map(s -> UNCASED.encode(s, "hello", 32)).toList()));
+        futures.add(
+            pool.submit(() -> texts.stream().map(s -> UNCASED.encode(s, "hello", 32)).toList()));
       }
       for (Future<List<Encoding>> f : futures) {
         assertEquals(expected, f.get());

@@ -67,8 +67,9 @@ class CapTrainingLoopTest {
 
   static EncodedExample[] trainRows(BertTokenizer tokenizer) {
     SyntheticGlueTask task = new SyntheticGlueTask(N, 16, SEED, 0.05);
-    GlueData data = GlueReader.of(SyntheticGlueTask.format())
-        .read("train", new StringReader(task.trainTsv()), "synthetic train.tsv");
+    GlueData data =
+        GlueReader.of(SyntheticGlueTask.format())
+            .read("train", new StringReader(task.trainTsv()), "synthetic train.tsv");
     assertEquals(N, data.size());
     List<EncodedExample> rows = new ArrayList<>();
     for (GlueExample e : data.examples()) {
@@ -88,8 +89,12 @@ class CapTrainingLoopTest {
   }
 
   /** Pooled vectors (before the classifier dropout) and logits of every training row, eval mode. */
-  static Encoder.Encoded encodeAll(NDManager manager, BertConfig config, Map<String, HostTensor> params,
-      EncodedExample[] data, int padId) {
+  static Encoder.Encoded encodeAll(
+      NDManager manager,
+      BertConfig config,
+      Map<String, HostTensor> params,
+      EncodedExample[] data,
+      int padId) {
     Encoder encoder = new Encoder(new BertForSequenceClassification(config));
     int h = config.hiddenSize();
     float[] vectors = new float[N * h];
@@ -100,7 +105,8 @@ class CapTrainingLoopTest {
       Map<String, NDArray> arrays = NDArrays.toNDArrays(m, params, DataType.FLOAT32);
       int done = 0;
       for (MicroBatch mb : microBatches(data, all, 64, padId)) {
-        Encoder.Encoded e = encoder.encode(m, arrays, mb.tokens(), false, Representation.Mode.POOLER);
+        Encoder.Encoded e =
+            encoder.encode(m, arrays, mb.tokens(), false, Representation.Mode.POOLER);
         System.arraycopy(e.vectors(), 0, vectors, done * h, e.vectors().length);
         System.arraycopy(e.logits(), 0, logits, done * config.numLabels(), e.logits().length);
         done += mb.size();
@@ -109,17 +115,21 @@ class CapTrainingLoopTest {
     return new Encoder.Encoded(vectors, logits);
   }
 
-  /** Bank rows = training rows: PRE from the pre-trained model, FINE and the logits from the teacher. */
-  static RepresentationBank bank(BertConfig config, EncodedExample[] data, Encoder.Encoded pre,
-      Encoder.Encoded teacher) {
+  /**
+   * Bank rows = training rows: PRE from the pre-trained model, FINE and the logits from the
+   * teacher.
+   */
+  static RepresentationBank bank(
+      BertConfig config, EncodedExample[] data, Encoder.Encoded pre, Encoder.Encoded teacher) {
     long[] index = new long[N];
     int[] labels = new int[N];
     for (int i = 0; i < N; i++) {
       index[i] = i;
       labels[i] = data[i].label();
     }
-    RepresentationBank bank = new RepresentationBank(index, labels, teacher.logits(),
-        config.numLabels(), config.hiddenSize());
+    RepresentationBank bank =
+        new RepresentationBank(
+            index, labels, teacher.logits(), config.numLabels(), config.hiddenSize());
     bank.addSlice(Kind.PRE, pre.vectors());
     bank.addSlice(Kind.FINE, teacher.vectors());
     return bank;
@@ -150,20 +160,45 @@ class CapTrainingLoopTest {
    * The finetune stage in small: the random init trained on the task loss alone, dense, nothing
    * frozen. Gives the bank a teacher whose logits and vectors carry the labels.
    */
-  static Map<String, HostTensor> fineTunedTeacher(NDManager manager, BertConfig config,
-      Map<String, HostTensor> init, EncodedExample[] data, int padId) {
-    DriverUpdate dense = new DriverUpdate(
-        new PruningConfig(PruningCriterion.MAGNITUDE, SparsitySchedule.constant(1.0, TEACHER_STEPS),
-            false, 0, false, 0),
-        new OptimizerConfig(3e-3, 3e-3, 0.0, 0.9, 0.999, 1e-8, 1.0,
-            LinearWarmupDecay.withWarmupRatio(0.1, TEACHER_STEPS)));
+  static Map<String, HostTensor> fineTunedTeacher(
+      NDManager manager,
+      BertConfig config,
+      Map<String, HostTensor> init,
+      EncodedExample[] data,
+      int padId) {
+    DriverUpdate dense =
+        new DriverUpdate(
+            new PruningConfig(
+                PruningCriterion.MAGNITUDE,
+                SparsitySchedule.constant(1.0, TEACHER_STEPS),
+                false,
+                0,
+                false,
+                0),
+            new OptimizerConfig(
+                3e-3,
+                3e-3,
+                0.0,
+                0.9,
+                0.999,
+                1e-8,
+                1.0,
+                LinearWarmupDecay.withWarmupRatio(0.1, TEACHER_STEPS)));
     TrainingState state = dense.initialState(copy(init));
     WorkerStep worker = new WorkerStep(new BertForSequenceClassification(config), null);
     for (int t = 0; t < TEACHER_STEPS; t++) {
       LinkedHashMap<String, HostTensor> trainable = state.effectiveWeights();
       // the step seeds the engine's generator (dropout) from its seed argument, t
-      WorkerStep.Result r = worker.run(manager, Map.of(), trainable,
-          microBatches(data, batch(t), BATCH, padId), null, BATCH, t, DataType.FLOAT32);
+      WorkerStep.Result r =
+          worker.run(
+              manager,
+              Map.of(),
+              trainable,
+              microBatches(data, batch(t), BATCH, padId),
+              null,
+              BATCH,
+              t,
+              DataType.FLOAT32);
       dense.apply(state, gradients(r, trainable));
     }
     return state.weights();
@@ -189,13 +224,21 @@ class CapTrainingLoopTest {
     List<String> vocabulary = SyntheticGlueTask.vocabulary();
     BertTokenizer tokenizer = new BertTokenizer(vocabulary);
     EncodedExample[] data = trainRows(tokenizer);
-    BertConfig config = BertConfig.builder().vocabSize(vocabulary.size()).hiddenSize(32)
-        .numHiddenLayers(2).numAttentionHeads(4).intermediateSize(64).maxPositionEmbeddings(MAX_SEQ)
-        .build();
+    BertConfig config =
+        BertConfig.builder()
+            .vocabSize(vocabulary.size())
+            .hiddenSize(32)
+            .numHiddenLayers(2)
+            .numAttentionHeads(4)
+            .intermediateSize(64)
+            .maxPositionEmbeddings(MAX_SEQ)
+            .build();
 
-    DriverUpdate update = new DriverUpdate(
-        PruningConfig.of(PruningCriterion.MOVEMENT, SCHEDULE, 0),
-        new OptimizerConfig(5e-3, 1e-2, 0.0, 0.9, 0.999, 1e-8, 1.0, new LinearWarmupDecay(10, STEPS)));
+    DriverUpdate update =
+        new DriverUpdate(
+            PruningConfig.of(PruningCriterion.MOVEMENT, SCHEDULE, 0),
+            new OptimizerConfig(
+                5e-3, 1e-2, 0.0, 0.9, 0.999, 1e-8, 1.0, new LinearWarmupDecay(10, STEPS)));
     LinkedHashMap<String, HostTensor> init = new LinkedHashMap<>(BertInit.init(config, 3));
     CapLoss capLoss = new CapLoss(CapLossConfig.defaults());
     WorkerStep worker = new WorkerStep(new BertForSequenceClassification(config), capLoss);
@@ -207,10 +250,12 @@ class CapTrainingLoopTest {
       int pad = tokenizer.padId();
       // pre-trained model = the random init; teacher = the init fine-tuned on the task
       Encoder.Encoded pre = encodeAll(base, config, init, data, pad);
-      Encoder.Encoded teacher = encodeAll(base, config,
-          fineTunedTeacher(base, config, init, data, pad), data, pad);
+      Encoder.Encoded teacher =
+          encodeAll(base, config, fineTunedTeacher(base, config, init, data, pad), data, pad);
       double teacherAccuracy = accuracy(teacher.logits(), data);
-      assertTrue(teacherAccuracy > 0.75, "the teacher learned the task: train accuracy " + teacherAccuracy);
+      assertTrue(
+          teacherAccuracy > 0.75,
+          "the teacher learned the task: train accuracy " + teacherAccuracy);
       RepresentationBank bank = bank(config, data, pre, teacher);
 
       TrainingState state = update.initialState(copy(init));
@@ -226,9 +271,16 @@ class CapTrainingLoopTest {
         LinkedHashMap<String, HostTensor> trainable = state.effectiveWeights();
         trainable.keySet().removeAll(state.frozen());
         // the step seeds the engine's generator (dropout, negatives) from its seed argument
-        WorkerStep.Result r = worker.run(base, frozen, trainable,
-            microBatches(data, batch(t), MICRO_BATCH, pad), bank, BATCH, SEED * 7919 + t,
-            DataType.FLOAT32);
+        WorkerStep.Result r =
+            worker.run(
+                base,
+                frozen,
+                trainable,
+                microBatches(data, batch(t), MICRO_BATCH, pad),
+                bank,
+                BATCH,
+                SEED * 7919 + t,
+                DataType.FLOAT32);
         assertEquals(BATCH, r.examples());
 
         UpdateSummary s = update.apply(state, gradients(r, trainable));
@@ -238,22 +290,35 @@ class CapTrainingLoopTest {
         assertEquals(t + 1, state.step());
         assertEquals(SCHEDULE.valueAt(t + 1), s.nextThreshold(), 0.0, "step " + t);
         assertMasksFollow(state, SCHEDULE.valueAt(t + 1), "after step " + t);
-        assertEquals(state.sparsity().totalKept(), s.sparsity().totalKept(), "reported kept, step " + t);
+        assertEquals(
+            state.sparsity().totalKept(), s.sparsity().totalKept(), "reported kept, step " + t);
       }
       assertMasksFollow(state, 0.5, "at the end");
-      assertEquals(0.5, state.sparsity().totalKept() / (double) state.sparsity().totalNumel(), 1e-12);
+      assertEquals(
+          0.5, state.sparsity().totalKept() / (double) state.sparsity().totalNumel(), 1e-12);
     }
 
     double first = mean(losses, 0, 10);
     double last = mean(losses, STEPS - 10, STEPS);
-    System.out.printf("CAP-m loop, %d steps of %d rows, 50 %% kept at the end: mean of the first / last 10"
-        + " steps: loss %.3f / %.3f (%.0f %%), KD %.3f / %.3f, FiC %.3f / %.3f%n", STEPS, BATCH, first,
-        last, 100 * last / first, mean(kd, 0, 10), mean(kd, STEPS - 10, STEPS), mean(fic, 0, 10),
+    System.out.printf(
+        "CAP-m loop, %d steps of %d rows, 50 %% kept at the end: mean of the first / last 10"
+            + " steps: loss %.3f / %.3f (%.0f %%), KD %.3f / %.3f, FiC %.3f / %.3f%n",
+        STEPS,
+        BATCH,
+        first,
+        last,
+        100 * last / first,
+        mean(kd, 0, 10),
+        mean(kd, STEPS - 10, STEPS),
+        mean(fic, 0, 10),
         mean(fic, STEPS - 10, STEPS));
     assertTrue(last < 0.85 * first, "loss falls: first 10 steps " + first + ", last 10 " + last);
     // the student learns the teacher (KD) and its representation (FiC), not only the easy terms
-    assertTrue(mean(kd, STEPS - 10, STEPS) < 0.8 * mean(kd, 0, 10), "KD falls: " + Arrays.toString(kd));
-    assertTrue(mean(fic, STEPS - 10, STEPS) < 0.8 * mean(fic, 0, 10), "FiC falls: " + Arrays.toString(fic));
+    assertTrue(
+        mean(kd, STEPS - 10, STEPS) < 0.8 * mean(kd, 0, 10), "KD falls: " + Arrays.toString(kd));
+    assertTrue(
+        mean(fic, STEPS - 10, STEPS) < 0.8 * mean(fic, 0, 10),
+        "FiC falls: " + Arrays.toString(fic));
   }
 
   /**
@@ -282,7 +347,8 @@ class CapTrainingLoopTest {
           maxDropped = Math.max(maxDropped, scores[i]);
         }
       }
-      assertEquals((long) (theta * n), kept, name + " keeps int(" + theta + " * " + n + ") " + when);
+      assertEquals(
+          (long) (theta * n), kept, name + " keeps int(" + theta + " * " + n + ") " + when);
       assertTrue(minKept >= maxDropped, name + ": kept scores >= dropped scores " + when);
     }
   }

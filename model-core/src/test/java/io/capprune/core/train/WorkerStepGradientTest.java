@@ -45,19 +45,25 @@ class WorkerStepGradientTest {
   static final int C = 3;
   static final long STEP_SEED = 7;
 
-  /** 2 layers, hidden 16, 2 heads, FFN 32; dropout 0 so that the training forward is deterministic. */
+  /**
+   * 2 layers, hidden 16, 2 heads, FFN 32; dropout 0 so that the training forward is deterministic.
+   */
   static final BertConfig CONFIG = TestModels.dropoutFree(2, 2, 32);
 
-  /** One per kind of tensor: a prunable matrix (first layer, farthest from the loss), biases, LayerNorm, heads. */
-  static final List<String> CHECKED = List.of(
-      "encoder.layer.0.attention.self.query.weight",
-      "encoder.layer.1.output.dense.weight",
-      "encoder.layer.0.attention.output.dense.bias",
-      "encoder.layer.1.attention.output.LayerNorm.weight",
-      "pooler.dense.weight",
-      "pooler.dense.bias",
-      "classifier.weight",
-      "classifier.bias");
+  /**
+   * One per kind of tensor: a prunable matrix (first layer, farthest from the loss), biases,
+   * LayerNorm, heads.
+   */
+  static final List<String> CHECKED =
+      List.of(
+          "encoder.layer.0.attention.self.query.weight",
+          "encoder.layer.1.output.dense.weight",
+          "encoder.layer.0.attention.output.dense.bias",
+          "encoder.layer.1.attention.output.LayerNorm.weight",
+          "pooler.dense.weight",
+          "pooler.dense.bias",
+          "classifier.weight",
+          "classifier.bias");
 
   /** Read-only in WorkerStep, so one for all tests. */
   static final RepresentationBank BANK = bank();
@@ -129,7 +135,9 @@ class WorkerStepGradientTest {
     return bank;
   }
 
-  /** [CLS] w… [SEP] of 4-9 tokens per bank row (so micro-batches pad), second segment on odd rows. */
+  /**
+   * [CLS] w… [SEP] of 4-9 tokens per bank row (so micro-batches pad), second segment on odd rows.
+   */
   static MicroBatch microBatch(int[] rows) {
     List<int[]> ids = new ArrayList<>();
     List<byte[]> types = new ArrayList<>();
@@ -158,26 +166,33 @@ class WorkerStepGradientTest {
 
   static LinkedHashMap<String, HostTensor> trainable(Map<String, HostTensor> all) {
     LinkedHashMap<String, HostTensor> out = new LinkedHashMap<>();
-    all.forEach((name, t) -> {
-      if (!ParameterNames.isEmbedding(name)) {
-        out.put(name, t);
-      }
-    });
+    all.forEach(
+        (name, t) -> {
+          if (!ParameterNames.isEmbedding(name)) {
+            out.put(name, t);
+          }
+        });
     return out;
   }
 
   Map<String, NDArray> frozen(Map<String, HostTensor> all, DataType dtype) {
     Map<String, NDArray> out = new LinkedHashMap<>();
-    all.forEach((name, t) -> {
-      if (ParameterNames.isEmbedding(name)) {
-        out.put(name, NDArrays.toNDArray(base, t, dtype));
-      }
-    });
+    all.forEach(
+        (name, t) -> {
+          if (ParameterNames.isEmbedding(name)) {
+            out.put(name, NDArrays.toNDArray(base, t, dtype));
+          }
+        });
     return out;
   }
 
-  WorkerStep.Result run(CapLossConfig loss, Map<String, NDArray> frozen,
-      Map<String, HostTensor> trainable, List<MicroBatch> mbs, int globalBatch, DataType dtype) {
+  WorkerStep.Result run(
+      CapLossConfig loss,
+      Map<String, NDArray> frozen,
+      Map<String, HostTensor> trainable,
+      List<MicroBatch> mbs,
+      int globalBatch,
+      DataType dtype) {
     WorkerStep step = new WorkerStep(new BertForSequenceClassification(CONFIG), new CapLoss(loss));
     return step.run(base, frozen, trainable, mbs, BANK, globalBatch, STEP_SEED, dtype);
   }
@@ -202,8 +217,13 @@ class WorkerStepGradientTest {
   static final CapLossConfig CAP = CapLossConfig.defaults().withExtraExamples(6);
 
   /** Central difference of the reported total loss in entry i of tensor name. */
-  double centralDifference(CapLossConfig loss, Map<String, NDArray> frozen,
-      Map<String, HostTensor> trainable, List<MicroBatch> mbs, String name, int i) {
+  double centralDifference(
+      CapLossConfig loss,
+      Map<String, NDArray> frozen,
+      Map<String, HostTensor> trainable,
+      List<MicroBatch> mbs,
+      String name,
+      int i) {
     double h = Math.scalb(1.0, -12);
     float[] w = trainable.get(name).data();
     float original = w[i];
@@ -252,8 +272,10 @@ class WorkerStepGradientTest {
       assertTrue(v > 1e-3, term + " takes part: " + v);
     }
     // the weights enter the graph as float32 constants (NDArrays.scalar)
-    assertEquals(0.1f * terms.ce() + 0.9f * terms.kd() + terms.prc() + terms.snc() + terms.fic(),
-        total(r), 1e-12,
+    assertEquals(
+        0.1f * terms.ce() + 0.9f * terms.kd() + terms.prc() + terms.snc() + terms.fic(),
+        total(r),
+        1e-12,
         "total = 0.1 CE + 0.9 KD + PrC + SnC + FiC");
 
     int checkedEntries = 0;
@@ -268,22 +290,28 @@ class WorkerStepGradientTest {
       for (int i : entries) {
         double numeric = centralDifference(CAP, frozen, trainable, mbs, name, i);
         double reference = Math.max(Math.abs(numeric), 1e-2 * scale);
-        assertEquals(numeric, analytic[i], 1e-4 * reference,
+        assertEquals(
+            numeric,
+            analytic[i],
+            1e-4 * reference,
             name + "[" + i + "]: WorkerStep gradient vs central difference of its loss");
         worst = Math.max(worst, Math.abs(numeric - analytic[i]) / reference);
         checkedEntries++;
       }
     }
     assertEquals(2 * CHECKED.size(), checkedEntries);
-    System.out.printf("WorkerStep full CAP gradient vs float64 central differences: %d entries of %d"
-        + " tensors, worst relative error %.2e%n", checkedEntries, CHECKED.size(), worst);
+    System.out.printf(
+        "WorkerStep full CAP gradient vs float64 central differences: %d entries of %d"
+            + " tensors, worst relative error %.2e%n",
+        checkedEntries, CHECKED.size(), worst);
   }
 
   /**
    * With all 8 rows in one micro-batch the other rows' detached vectors are candidates (negatives,
    * or supervised positives of the same label): they move with the parameters, so the loss value
-   * moves more than its gradient says. That gap is the reference's stop-gradient (docs/cap-math.md §1.4),
-   * not an error: CE + KD alone, which have no such candidates, match exactly on the same batch.
+   * moves more than its gradient says. That gap is the reference's stop-gradient (docs/cap-math.md
+   * §1.4), not an error: CE + KD alone, which have no such candidates, match exactly on the same
+   * batch.
    */
   @Test
   void inBatchCandidatesAreConstantsOfTheGradient() {
@@ -293,16 +321,25 @@ class WorkerStepGradientTest {
     List<MicroBatch> one = List.of(microBatch(ROWS));
     String name = "pooler.dense.weight";
 
-    float[] cap = run(CAP, frozen, trainable, one, ROWS.length, DataType.FLOAT64).gradients().get(name);
+    float[] cap =
+        run(CAP, frozen, trainable, one, ROWS.length, DataType.FLOAT64).gradients().get(name);
     int i = argMaxAbs(cap);
     double numeric = centralDifference(CAP, frozen, trainable, one, name, i);
-    assertTrue(Math.abs(numeric - cap[i]) > 1e-2 * Math.abs(numeric),
-        "detached in-batch candidates: gradient " + cap[i] + " vs derivative of the loss " + numeric);
+    assertTrue(
+        Math.abs(numeric - cap[i]) > 1e-2 * Math.abs(numeric),
+        "detached in-batch candidates: gradient "
+            + cap[i]
+            + " vs derivative of the loss "
+            + numeric);
 
     CapLossConfig plain = CAP.withContrastive(false);
-    float[] g = run(plain, frozen, trainable, one, ROWS.length, DataType.FLOAT64).gradients().get(name);
+    float[] g =
+        run(plain, frozen, trainable, one, ROWS.length, DataType.FLOAT64).gradients().get(name);
     int j = argMaxAbs(g);
-    assertEquals(centralDifference(plain, frozen, trainable, one, name, j), g[j], 1e-4 * Math.abs(g[j]),
+    assertEquals(
+        centralDifference(plain, frozen, trainable, one, name, j),
+        g[j],
+        1e-4 * Math.abs(g[j]),
         "CE + KD on one micro-batch of 8");
   }
 
@@ -314,51 +351,64 @@ class WorkerStepGradientTest {
     LinkedHashMap<String, HostTensor> trainable = trainable(all);
     List<MicroBatch> mbs = singleRows();
     CapLossConfig cap = CAP;
-    float[] with = run(cap, frozen, trainable, mbs, 8, DataType.FLOAT64)
-        .gradients().get("encoder.layer.0.attention.self.query.weight");
-    float[] without = run(cap.withContrastive(false), frozen, trainable, mbs, 8, DataType.FLOAT64)
-        .gradients().get("encoder.layer.0.attention.self.query.weight");
+    float[] with =
+        run(cap, frozen, trainable, mbs, 8, DataType.FLOAT64)
+            .gradients()
+            .get("encoder.layer.0.attention.self.query.weight");
+    float[] without =
+        run(cap.withContrastive(false), frozen, trainable, mbs, 8, DataType.FLOAT64)
+            .gradients()
+            .get("encoder.layer.0.attention.self.query.weight");
     double diff = 0;
     double norm = 0;
     for (int i = 0; i < with.length; i++) {
       diff += (with[i] - without[i]) * (double) (with[i] - without[i]);
       norm += without[i] * (double) without[i];
     }
-    assertTrue(Math.sqrt(diff) > 0.1 * Math.sqrt(norm),
-        "contrastive part of the gradient " + Math.sqrt(diff) + " vs CE+KD part " + Math.sqrt(norm));
+    assertTrue(
+        Math.sqrt(diff) > 0.1 * Math.sqrt(norm),
+        "contrastive part of the gradient "
+            + Math.sqrt(diff)
+            + " vs CE+KD part "
+            + Math.sqrt(norm));
   }
 
   /**
    * The worker's own entry point, with the weights and the bank resident on the device as a worker
    * keeps them across steps: it computes what the heap adapter computes (same seed, same dropout
-   * and negatives), step after step, and its fp16 wire gradient is exactly the host encoding of
-   * the fp32 one.
+   * and negatives), step after step, and its fp16 wire gradient is exactly the host encoding of the
+   * fp32 one.
    */
   @Test
   void deviceEntryPointMatchesTheHeapAdapterAndEncodesFp16OnTheDevice() {
     LinkedHashMap<String, HostTensor> all = randomParams(CONFIG, 8);
     Map<String, NDArray> frozen = frozen(all, DataType.FLOAT32);
     LinkedHashMap<String, HostTensor> trainable = trainable(all);
-    List<MicroBatch> mbs = List.of(microBatch(new int[] {0, 3, 4, 9}), microBatch(new int[] {13, 17, 20}));
+    List<MicroBatch> mbs =
+        List.of(microBatch(new int[] {0, 3, 4, 9}), microBatch(new int[] {13, 17, 20}));
     WorkerStep step = new WorkerStep(new BertForSequenceClassification(CONFIG), new CapLoss(CAP));
-    WorkerStep.Result heap = step.run(base, frozen, trainable, mbs, BANK, 8, STEP_SEED, DataType.FLOAT32);
+    WorkerStep.Result heap =
+        step.run(base, frozen, trainable, mbs, BANK, 8, STEP_SEED, DataType.FLOAT32);
     assertEquals(WirePrecision.FP32, heap.precision());
     assertEquals(List.copyOf(trainable.keySet()), heap.names());
     try (DeviceBank bank = DeviceBank.upload(base, BANK);
         NDManager weights = base.newSubManager()) {
       FlatParameters flat = FlatParameters.upload(weights, trainable);
       for (int repeat = 0; repeat < 2; repeat++) {
-        WorkerStep.Result fp32 = step.run(base, frozen, flat, mbs, bank, 8, STEP_SEED,
-            DataType.FLOAT32, WirePrecision.FP32);
+        WorkerStep.Result fp32 =
+            step.run(
+                base, frozen, flat, mbs, bank, 8, STEP_SEED, DataType.FLOAT32, WirePrecision.FP32);
         assertEquals(heap.terms(), fp32.terms(), "step " + repeat);
         assertArrayEquals(heap.flatGradient(), fp32.flatGradient(), 0f, "step " + repeat);
         assertEquals(7, fp32.examples());
-        WorkerStep.Result fp16 = step.run(base, frozen, flat, mbs, bank, 8, STEP_SEED,
-            DataType.FLOAT32, WirePrecision.FP16);
+        WorkerStep.Result fp16 =
+            step.run(
+                base, frozen, flat, mbs, bank, 8, STEP_SEED, DataType.FLOAT32, WirePrecision.FP16);
         assertEquals(WirePrecision.FP16, fp16.precision());
         assertEquals(null, fp16.fp32());
         HalfBlocks.Encoded host = HalfBlocks.encode(fp32.flatGradient());
-        assertArrayEquals(host.halves(), fp16.fp16().halves(), "fp16 wire: the host encoder's halves");
+        assertArrayEquals(
+            host.halves(), fp16.fp16().halves(), "fp16 wire: the host encoder's halves");
         assertArrayEquals(host.exponents(), fp16.fp16().exponents(), "and its block exponents");
         assertEquals(heap.terms(), fp16.terms());
         // decoded and cut per tensor: within the block-scaled half tolerance of the fp32 gradient
@@ -374,14 +424,15 @@ class WorkerStepGradientTest {
           float[] g = half.get(name);
           assertEquals(trainable.get(name).numel(), g.length, name);
           for (int i = 0; i < e.length; i++) {
-            assertEquals(e[i], g[i], Math.abs(e[i]) * 0x1p-11 + max * 0x1p-24, name + "[" + i + "]");
+            assertEquals(
+                e[i], g[i], Math.abs(e[i]) * 0x1p-11 + max * 0x1p-24, name + "[" + i + "]");
           }
         }
       }
     }
     // another seed draws other negatives
-    WorkerStep.Result other = step.run(base, frozen, trainable, mbs, BANK, 8, STEP_SEED + 1,
-        DataType.FLOAT32);
+    WorkerStep.Result other =
+        step.run(base, frozen, trainable, mbs, BANK, 8, STEP_SEED + 1, DataType.FLOAT32);
     assertTrue(other.terms().prc() != heap.terms().prc(), "PrC with other negatives");
   }
 
@@ -396,19 +447,32 @@ class WorkerStepGradientTest {
     int[] first = {1, 2, 5, 8};
     int[] second = {11, 14, 19, 23};
 
-    WorkerStep.Result whole = run(loss, frozen, trainable, List.of(microBatch(rows)), 8, DataType.FLOAT64);
-    WorkerStep.Result split = run(loss, frozen, trainable,
-        List.of(microBatch(first), microBatch(second)), 8, DataType.FLOAT64);
+    WorkerStep.Result whole =
+        run(loss, frozen, trainable, List.of(microBatch(rows)), 8, DataType.FLOAT64);
+    WorkerStep.Result split =
+        run(
+            loss,
+            frozen,
+            trainable,
+            List.of(microBatch(first), microBatch(second)),
+            8,
+            DataType.FLOAT64);
     // two partitions of one micro-batch each, summed as the driver's treeAggregate does
-    WorkerStep.Result p1 = run(loss, frozen, trainable, List.of(microBatch(first)), 8, DataType.FLOAT64);
-    WorkerStep.Result p2 = run(loss, frozen, trainable, List.of(microBatch(second)), 8, DataType.FLOAT64);
+    WorkerStep.Result p1 =
+        run(loss, frozen, trainable, List.of(microBatch(first)), 8, DataType.FLOAT64);
+    WorkerStep.Result p2 =
+        run(loss, frozen, trainable, List.of(microBatch(second)), 8, DataType.FLOAT64);
 
     assertEquals(8, split.examples());
     Map<String, Double> summed = p1.terms().plus(p2.terms()).byName();
-    whole.terms().byName().forEach((term, value) -> {
-      assertEquals(value, split.terms().byName().get(term), 1e-12, term);
-      assertEquals(value, summed.get(term), 1e-12, term);
-    });
+    whole
+        .terms()
+        .byName()
+        .forEach(
+            (term, value) -> {
+              assertEquals(value, split.terms().byName().get(term), 1e-12, term);
+              assertEquals(value, summed.get(term), 1e-12, term);
+            });
     assertTrue(whole.terms().kd() > 1e-3, "KD takes part");
     for (String name : trainable.keySet()) {
       float[] g = whole.gradients().get(name);

@@ -11,13 +11,13 @@ import io.capprune.spark.report.RunComparison;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import org.apache.spark.api.java.JavaSparkContext;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The entry point of {@code bin/cap-prune} and of {@code spark-submit --class
@@ -25,7 +25,8 @@ import org.apache.hadoop.conf.Configuration;
  */
 public final class CapPruneMain {
   private static final Logger LOG = LoggerFactory.getLogger(CapPruneMain.class);
-  static final String USAGE = """
+  static final String USAGE =
+      """
       usage: cap-prune <command> [options]
 
       commands:
@@ -112,7 +113,8 @@ public final class CapPruneMain {
     List<String> overrides = new ArrayList<>();
     if (cli.command().equals("demo")) {
       JobConfig given = JobConfig.load(cli.configFile(), cli.overrides());
-      Path root = Paths.get(given.output().isBlank() ? "cap-output/demo" : given.output()).toAbsolutePath();
+      Path root =
+          Paths.get(given.output().isBlank() ? "cap-output/demo" : given.output()).toAbsolutePath();
       Path inputs = root.resolve("inputs");
       DemoInputs.writeTo(inputs, given.seed());
       overrides.addAll(DemoInputs.overrides(inputs));
@@ -126,13 +128,17 @@ public final class CapPruneMain {
       overrides.addAll(cli.overrides());
     }
     JobConfig config = JobConfig.load(cli.configFile(), overrides);
-    // GPUs, partitions and executors against spark-submit's settings: a combination that cannot work
-    // stops here, before the inputs are read and before Spark starts (exit status 2, naming the key).
+    // GPUs, partitions and executors against spark-submit's settings: a combination that cannot
+    // work
+    // stops here, before the inputs are read and before Spark starts (exit status 2, naming the
+    // key).
     SparkContexts.plan(config);
     // Before the first progress line: under a plain spark-submit the root logger may be at WARN.
     if (ProgressLogging.ensureInfo() == ProgressLogging.Outcome.PINNED) {
-      LOG.info("logger {} set to {} for the progress lines (the log configuration does not name it)",
-          ProgressLogging.LOGGER, LOG.isDebugEnabled() ? "DEBUG or finer" : "INFO");
+      LOG.info(
+          "logger {} set to {} for the progress lines (the log configuration does not name it)",
+          ProgressLogging.LOGGER,
+          LOG.isDebugEnabled() ? "DEBUG or finer" : "INFO");
     }
     LOG.info("effective configuration (secrets masked):\n{}", config.rendered());
     CapPipeline.Validated validated;
@@ -143,7 +149,8 @@ public final class CapPruneMain {
       return 1;
     }
     long t0 = System.nanoTime();
-    try (JavaSparkContext sc = SparkContexts.create(config, "cap-prune " + cli.command() + " " + config.task())) {
+    try (JavaSparkContext sc =
+        SparkContexts.create(config, "cap-prune " + cli.command() + " " + config.task())) {
       CapPipeline p = new CapPipeline(validated, sc);
       switch (cli.command()) {
         case "demo", "run" -> p.run();
@@ -154,8 +161,12 @@ public final class CapPruneMain {
           out.println("finetune: dev metrics of " + CapPipeline.describeScores(scored));
         }
         case "prune" -> p.prune();
-        case "evaluate" -> out.println("evaluate: dev metrics of " + validated.out().root() + "\n"
-            + CapPipeline.describeScores(p.evaluate()));
+        case "evaluate" ->
+            out.println(
+                "evaluate: dev metrics of "
+                    + validated.out().root()
+                    + "\n"
+                    + CapPipeline.describeScores(p.evaluate()));
         case "export" -> p.export();
         default -> throw new IllegalStateException(cli.command());
       }
@@ -164,8 +175,11 @@ public final class CapPruneMain {
       err.println("cap-prune: " + cli.command() + " failed: " + message(e));
       return 1;
     }
-    LOG.info("cap-prune {}: done in {} s; output in {}", cli.command(),
-        String.format("%.0f", (System.nanoTime() - t0) / 1e9), validated.out().root());
+    LOG.info(
+        "cap-prune {}: done in {} s; output in {}",
+        cli.command(),
+        String.format("%.0f", (System.nanoTime() - t0) / 1e9),
+        validated.out().root());
     return 0;
   }
 
@@ -199,7 +213,10 @@ public final class CapPruneMain {
     Configuration conf = new Configuration();
     for (scala.Tuple2<String, String> e : new org.apache.spark.SparkConf().getAll()) {
       if (e._1().startsWith("spark.hadoop.")) {
-        conf.set(e._1().substring("spark.hadoop.".length()), e._2(), "spark.hadoop.* (spark-submit --conf)");
+        conf.set(
+            e._1().substring("spark.hadoop.".length()),
+            e._2(),
+            "spark.hadoop.* (spark-submit --conf)");
       }
     }
     return conf;
@@ -208,7 +225,8 @@ public final class CapPruneMain {
   /** The innermost message that says something, for a one-line error. */
   private static String message(Throwable e) {
     Throwable t = e;
-    while (t.getCause() != null && t.getCause() != t
+    while (t.getCause() != null
+        && t.getCause() != t
         && (t.getMessage() == null || t instanceof org.apache.spark.SparkException)) {
       t = t.getCause();
     }

@@ -5,12 +5,16 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The command line of {@code bin/cap-prune} and {@code spark-submit ... cap-prune.jar}:
- * {@code <command> [positional...] [--config FILE] [--conf key=value]... [--resume] [--overwrite]
- * [--json] [--master URL]}. Flags are shorthands for configuration keys, so everything a flag can
- * say can also be said in HOCON.
+ * The command line of {@code bin/cap-prune} and {@code spark-submit ... cap-prune.jar}: {@code
+ * <command> [positional...] [--config FILE] [--conf key=value]... [--resume] [--overwrite] [--json]
+ * [--master URL]}. Flags are shorthands for configuration keys, so everything a flag can say can
+ * also be said in HOCON.
  */
-public record CliArgs(String command, List<String> positional, File configFile, List<String> overrides,
+public record CliArgs(
+    String command,
+    List<String> positional,
+    File configFile,
+    List<String> overrides,
     boolean json) {
 
   public static CliArgs parse(String[] args) {

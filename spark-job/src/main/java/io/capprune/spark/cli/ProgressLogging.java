@@ -11,15 +11,17 @@ import org.apache.logging.log4j.core.config.LoggerConfig;
  * under a log configuration that does not name it. bin/cap-prune and the deploy/ wrappers pass
  * conf/log4j2.properties, but under a plain {@code spark-submit} (the Airflow DAG; Spark's default
  * configuration; a cluster's site log4j2.properties) {@code io.capprune} inherits the root's level,
- * and that is WARN at the latest once the SparkContext exists ({@code SparkContexts} calls
- * {@code setLogLevel("WARN")}, which sets the root logger): every progress line would be gone. So
- * the logger gets a level of its own, INFO (or the root's, if that is finer), which Spark's
- * {@code setLogLevel} does not touch. A level the user gave {@code io.capprune} (or a parent of it
- * other than the root) is left alone.
+ * and that is WARN at the latest once the SparkContext exists ({@code SparkContexts} calls {@code
+ * setLogLevel("WARN")}, which sets the root logger): every progress line would be gone. So the
+ * logger gets a level of its own, INFO (or the root's, if that is finer), which Spark's {@code
+ * setLogLevel} does not touch. A level the user gave {@code io.capprune} (or a parent of it other
+ * than the root) is left alone.
  */
 public final class ProgressLogging {
 
-  /** The logger every progress line goes to (its children: CapPipeline, DistributedTrainer, ...). */
+  /**
+   * The logger every progress line goes to (its children: CapPipeline, DistributedTrainer, ...).
+   */
   public static final String LOGGER = "io.capprune";
 
   /** What {@link #ensureInfo} found and did. */
@@ -28,7 +30,9 @@ public final class ProgressLogging {
     PINNED,
     /** The configuration names {@code io.capprune} (or {@code io}): the user's choice stands. */
     USER_CONFIGURED,
-    /** The logging backend is not log4j2 (no log4j-core, or SLF4J bound elsewhere): nothing to do. */
+    /**
+     * The logging backend is not log4j2 (no log4j-core, or SLF4J bound elsewhere): nothing to do.
+     */
     NOT_LOG4J2
   }
 
@@ -60,7 +64,9 @@ public final class ProgressLogging {
     return Outcome.PINNED;
   }
 
-  /** Holds the log4j-core references, so a missing log4j-core fails here, inside the catch above. */
+  /**
+   * Holds the log4j-core references, so a missing log4j-core fails here, inside the catch above.
+   */
   private static final class Log4j2 {
     static Outcome ensureInfo() {
       if (LogManager.getContext(false) instanceof LoggerContext core) {

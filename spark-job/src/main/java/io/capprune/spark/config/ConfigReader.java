@@ -34,8 +34,8 @@ final class ConfigReader {
   String oneOf(String path, Set<String> allowed) {
     String v = string(path).toLowerCase(java.util.Locale.ROOT);
     if (!allowed.contains(v)) {
-      throw new ConfigValidationException(key(path),
-          "'" + v + "' is not one of " + new java.util.TreeSet<>(allowed));
+      throw new ConfigValidationException(
+          key(path), "'" + v + "' is not one of " + new java.util.TreeSet<>(allowed));
     }
     return v;
   }

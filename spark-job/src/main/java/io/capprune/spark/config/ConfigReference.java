@@ -17,22 +17,31 @@ public final class ConfigReference {
   private ConfigReference() {}
 
   public static String markdown() {
-    Config ref = ConfigFactory.parseResources(ConfigReference.class.getClassLoader(), "capprune/reference.conf");
+    Config ref =
+        ConfigFactory.parseResources(
+            ConfigReference.class.getClassLoader(), "capprune/reference.conf");
     StringBuilder sb = new StringBuilder();
     sb.append("# Configuration reference\n\n");
-    sb.append("Generated from `conf/reference.conf` by `bin/cap-prune config-reference`; do not edit by hand\n");
-    sb.append("(a test fails when this page and reference.conf differ). Keys are set in a HOCON file given\n");
-    sb.append("with `--config`, or one at a time with `--conf key=value` (the `cap.` prefix may be omitted).\n");
-    sb.append("Task presets in `conf/tasks/<task>.conf` override some defaults; see the task's file.\n\n");
+    sb.append(
+        "Generated from `conf/reference.conf` by `bin/cap-prune config-reference`; do not edit by hand\n");
+    sb.append(
+        "(a test fails when this page and reference.conf differ). Keys are set in a HOCON file given\n");
+    sb.append(
+        "with `--config`, or one at a time with `--conf key=value` (the `cap.` prefix may be omitted).\n");
+    sb.append(
+        "Task presets in `conf/tasks/<task>.conf` override some defaults; see the task's file.\n\n");
     Map<String, List<String[]>> sections = new TreeMap<>();
     List<String[]> structured = new ArrayList<>();
     String structuredPrefix = JobConfig.STRUCTURED_DEFAULTS + ".";
     for (Map.Entry<String, ConfigValue> e : ref.entrySet()) {
       String key = e.getKey();
       if (key.startsWith(structuredPrefix)) {
-        structured.add(new String[] {key.substring(structuredPrefix.length()),
-            e.getValue().render(ConfigRenderOptions.concise()),
-            String.join(" ", e.getValue().origin().comments()).trim()});
+        structured.add(
+            new String[] {
+              key.substring(structuredPrefix.length()),
+              e.getValue().render(ConfigRenderOptions.concise()),
+              String.join(" ", e.getValue().origin().comments()).trim()
+            });
         continue;
       }
       String[] parts = key.split("\\.");
@@ -46,21 +55,33 @@ public final class ConfigReference {
       sb.append("| key | default | meaning |\n|---|---|---|\n");
       s.getValue().sort((a, b) -> a[0].compareTo(b[0]));
       for (String[] row : s.getValue()) {
-        sb.append("| `").append(row[0]).append("` | `").append(row[1].replace("|", "\\|"))
-            .append("` | ").append(row[2].replace("|", "\\|")).append(" |\n");
+        sb.append("| `")
+            .append(row[0])
+            .append("` | `")
+            .append(row[1].replace("|", "\\|"))
+            .append("` | ")
+            .append(row[2].replace("|", "\\|"))
+            .append(" |\n");
       }
       sb.append('\n');
     }
     if (!structured.isEmpty()) {
       sb.append("## Defaults of the structured methods\n\n");
-      sb.append("With `cap.prune.method = cap-structured` or `structured` these values replace the defaults\n");
-      sb.append("above (the reference's structured GLUE values, docs/cap-math.md §5.3); a key you set, or the task\n");
+      sb.append(
+          "With `cap.prune.method = cap-structured` or `structured` these values replace the defaults\n");
+      sb.append(
+          "above (the reference's structured GLUE values, docs/cap-math.md §5.3); a key you set, or the task\n");
       sb.append("preset sets, still wins.\n\n");
       sb.append("| key | structured default | source |\n|---|---|---|\n");
       structured.sort((a, b) -> a[0].compareTo(b[0]));
       for (String[] row : structured) {
-        sb.append("| `").append(row[0]).append("` | `").append(row[1].replace("|", "\\|"))
-            .append("` | ").append(row[2].replace("|", "\\|")).append(" |\n");
+        sb.append("| `")
+            .append(row[0])
+            .append("` | `")
+            .append(row[1].replace("|", "\\|"))
+            .append("` | ")
+            .append(row[2].replace("|", "\\|"))
+            .append(" |\n");
       }
       sb.append('\n');
     }

@@ -10,8 +10,8 @@ import java.util.Optional;
  * starts (and so before any teacher or pruning step): the sparsity schedule against the steps the
  * data gives, the structured fractions against the model's heads and neurons, the sequence length
  * against the model's positions. Every failure is a {@link ConfigValidationException} whose message
- * names the key and ends with {@code a value that works: <key> = <value>}, a value checked with
- * the same rules.
+ * names the key and ends with {@code a value that works: <key> = <value>}, a value checked with the
+ * same rules.
  */
 public final class Preflight {
   /** How each failure message ends; tests parse it back. */
@@ -25,18 +25,28 @@ public final class Preflight {
    * @param trainsTeacher whether the finetune stage will train a teacher (no cap.teacher and none
    *     in the output directory yet)
    */
-  public static void check(JobConfig config, long trainExamples, BertConfig model, boolean trainsTeacher) {
+  public static void check(
+      JobConfig config, long trainExamples, BertConfig model, boolean trainsTeacher) {
     if (trainExamples <= 0) {
-      throw new ConfigValidationException("cap.data-dir", config.dataDir() + " gives no training examples");
+      throw new ConfigValidationException(
+          "cap.data-dir", config.dataDir() + " gives no training examples");
     }
     checkLabels(config);
     checkRegressionDistillation(config);
     if (config.maxSeqLength() > model.maxPositionEmbeddings()) {
-      fail("cap.max-seq-length", config.maxSeqLength() + " tokens exceed the model's "
-          + model.maxPositionEmbeddings() + " position embeddings", model.maxPositionEmbeddings());
+      fail(
+          "cap.max-seq-length",
+          config.maxSeqLength()
+              + " tokens exceed the model's "
+              + model.maxPositionEmbeddings()
+              + " position embeddings",
+          model.maxPositionEmbeddings());
     }
     if (trainsTeacher && config.finetune().epochs() < 1) {
-      fail("cap.finetune.epochs", "0 epochs train no teacher (or set cap.teacher to a fine-tuned one)", 3);
+      fail(
+          "cap.finetune.epochs",
+          "0 epochs train no teacher (or set cap.teacher to a fine-tuned one)",
+          3);
     }
     if (config.prune().method().structured()) {
       checkStructured(config.structured(), model);
@@ -49,8 +59,12 @@ public final class Preflight {
   static void checkRegressionDistillation(JobConfig config) {
     if (config.loss().regressionMse()
         && !io.capprune.core.glue.GlueTask.of(config.task()).isRegression()) {
-      fail("cap.loss.regression-distillation", "mse applies to regression tasks (stsb) only; task "
-          + config.task() + " is a classification task and distils by KL", "none");
+      fail(
+          "cap.loss.regression-distillation",
+          "mse applies to regression tasks (stsb) only; task "
+              + config.task()
+              + " is a classification task and distils by KL",
+          "none");
     }
   }
 
@@ -62,10 +76,15 @@ public final class Preflight {
     }
     io.capprune.core.glue.GlueTask task = io.capprune.core.glue.GlueTask.of(config.task());
     if (task.isRegression()) {
-      fail("cap.labels", "task " + config.task() + " is a regression task and has no labels, got " + labels, "[]");
+      fail(
+          "cap.labels",
+          "task " + config.task() + " is a regression task and has no labels, got " + labels,
+          "[]");
     }
     if (labels.size() < 2 || new java.util.HashSet<>(labels).size() != labels.size()) {
-      fail("cap.labels", "needs at least two distinct label names in classifier order, got " + labels,
+      fail(
+          "cap.labels",
+          "needs at least two distinct label names in classifier order, got " + labels,
           "[" + String.join(", ", task.labels()) + "]");
     }
   }
@@ -95,20 +114,43 @@ public final class Preflight {
     if ((long) units * warmup < total) {
       return;
     }
-    String problem = "warm-up " + warmup + " steps x (initial-warmup " + p.initialWarmup() + " + final-warmup "
-        + p.finalWarmup() + ") leaves no steps to prune in a run of " + total + " steps (" + trainExamples
-        + " examples, batch " + p.batchSize() + ", " + p.epochs() + " epochs)";
+    String problem =
+        "warm-up "
+            + warmup
+            + " steps x (initial-warmup "
+            + p.initialWarmup()
+            + " + final-warmup "
+            + p.finalWarmup()
+            + ") leaves no steps to prune in a run of "
+            + total
+            + " steps ("
+            + trainExamples
+            + " examples, batch "
+            + p.batchSize()
+            + ", "
+            + p.epochs()
+            + " epochs)";
     long maxWarmup = (total - 1) / units;
     // The first single-key change that passes the same rule.
-    if (p.warmupSteps() > 0 && p.warmupFraction() > 0 && fits(units, warmupSteps(0, p.warmupFraction(), total), total)) {
-      fail("cap.prune.warmup-steps", problem + "; 0 derives " + warmupSteps(0, p.warmupFraction(), total)
-          + " steps from warmup-fraction " + p.warmupFraction(), 0);
+    if (p.warmupSteps() > 0
+        && p.warmupFraction() > 0
+        && fits(units, warmupSteps(0, p.warmupFraction(), total), total)) {
+      fail(
+          "cap.prune.warmup-steps",
+          problem
+              + "; 0 derives "
+              + warmupSteps(0, p.warmupFraction(), total)
+              + " steps from warmup-fraction "
+              + p.warmupFraction(),
+          0);
     }
     if (p.warmupSteps() > 0 && maxWarmup >= 1) {
       fail("cap.prune.warmup-steps", problem, maxWarmup);
     }
     double fraction = Math.floor((double) maxWarmup / total * 1e4) / 1e4;
-    if (p.warmupSteps() == 0 && fraction > 0 && fits(units, warmupSteps(0, fraction, total), total)) {
+    if (p.warmupSteps() == 0
+        && fraction > 0
+        && fits(units, warmupSteps(0, fraction, total), total)) {
       fail("cap.prune.warmup-fraction", problem, fraction);
     }
     int spe = JobConfig.stepsPerEpoch(trainExamples, p.batchSize());
@@ -143,15 +185,31 @@ public final class Preflight {
       int h = seq.headsPrunedAfter(s, heads);
       if (h > maxHeads) {
         double largest = Math.floor((double) maxHeads / heads * 1e4) / 1e4;
-        fail("cap.structured.head-fractions", "step " + (s + 1) + " prunes int(" + heads + " x "
-            + st.headFractions().get(s) + ") = " + h + " heads, but this model (" + layers + " layers x "
-            + model.numAttentionHeads() + " heads) can lose at most " + maxHeads
-            + " (one head per layer is kept)", capped(st.headFractions(), largest));
+        fail(
+            "cap.structured.head-fractions",
+            "step "
+                + (s + 1)
+                + " prunes int("
+                + heads
+                + " x "
+                + st.headFractions().get(s)
+                + ") = "
+                + h
+                + " heads, but this model ("
+                + layers
+                + " layers x "
+                + model.numAttentionHeads()
+                + " heads) can lose at most "
+                + maxHeads
+                + " (one head per layer is kept)",
+            capped(st.headFractions(), largest));
       }
       int n = seq.neuronsPrunedAfter(s, neurons);
       if (n > neurons) {
-        fail("cap.structured.neuron-fractions", "step " + (s + 1) + " prunes " + n + " of " + neurons
-            + " neurons", capped(st.neuronFractions(), 0.9));
+        fail(
+            "cap.structured.neuron-fractions",
+            "step " + (s + 1) + " prunes " + n + " of " + neurons + " neurons",
+            capped(st.neuronFractions(), 0.9));
       }
     }
   }
@@ -172,9 +230,12 @@ public final class Preflight {
    *
    * @param partitions the number of shards (cap.spark.partitions, or what Spark reports)
    */
-  public static Optional<String> negativesWarning(JobConfig config, long trainExamples, int partitions) {
-    if (!config.prune().method().contrastive() || config.loss().modules().isEmpty()
-        || config.loss().extraExamples() == 0 || partitions < 1) {
+  public static Optional<String> negativesWarning(
+      JobConfig config, long trainExamples, int partitions) {
+    if (!config.prune().method().contrastive()
+        || config.loss().modules().isEmpty()
+        || config.loss().extraExamples() == 0
+        || partitions < 1) {
       return Optional.empty();
     }
     long smallest = trainExamples / partitions;
@@ -190,16 +251,30 @@ public final class Preflight {
         most = q;
       }
     }
-    return Optional.of(String.format(Locale.ROOT, "cap.loss.extra-examples = %d, but the smallest of the %d"
-        + " shards holds %d of the %d training rows. Negatives are drawn from the example's own shard, so"
-        + " each contrastive call (PrC, FiC; SnC divides extra-examples by its snapshots) gets at most"
-        + " about %d extra negatives per bank instead of %d. %s, or set cap.loss.extra-examples to at most"
-        + " %d to run with the number that is used.",
-        extra, partitions, smallest, trainExamples, drawn, wanted,
-        most > 1 ? "To draw " + wanted + ", use at most " + most + " partitions (cap.spark.partitions)"
-            : most == 1 ? "To draw " + wanted + ", use one partition (cap.spark.partitions = 1)"
-            : "No partitioning of this training set gives " + wanted,
-        drawn));
+    return Optional.of(
+        String.format(
+            Locale.ROOT,
+            "cap.loss.extra-examples = %d, but the smallest of the %d"
+                + " shards holds %d of the %d training rows. Negatives are drawn from the example's own shard, so"
+                + " each contrastive call (PrC, FiC; SnC divides extra-examples by its snapshots) gets at most"
+                + " about %d extra negatives per bank instead of %d. %s, or set cap.loss.extra-examples to at most"
+                + " %d to run with the number that is used.",
+            extra,
+            partitions,
+            smallest,
+            trainExamples,
+            drawn,
+            wanted,
+            most > 1
+                ? "To draw "
+                    + wanted
+                    + ", use at most "
+                    + most
+                    + " partitions (cap.spark.partitions)"
+                : most == 1
+                    ? "To draw " + wanted + ", use one partition (cap.spark.partitions = 1)"
+                    : "No partitioning of this training set gives " + wanted,
+            drawn));
   }
 
   /** A partition's share of a global batch (the larger one when it does not divide). */
@@ -213,7 +288,9 @@ public final class Preflight {
 
   private static String format(Object v) {
     if (v instanceof Double d) {
-      return d == Math.rint(d) && Math.abs(d) < 1e15 ? Long.toString(d.longValue()) : Double.toString(d);
+      return d == Math.rint(d) && Math.abs(d) < 1e15
+          ? Long.toString(d.longValue())
+          : Double.toString(d);
     }
     return String.valueOf(v);
   }

@@ -5,7 +5,10 @@ import java.util.Locale;
 import java.util.Set;
 import java.util.stream.Collectors;
 
-/** The pruning methods of {@code cap.prune.method}: CAP variants and the baselines without contrastive terms. */
+/**
+ * The pruning methods of {@code cap.prune.method}: CAP variants and the baselines without
+ * contrastive terms.
+ */
 public enum PruneMethod {
   CAP_MOVEMENT("cap-movement", Criterion.MOVEMENT, true),
   CAP_SOFT("cap-soft", Criterion.SOFT_MOVEMENT, true),
@@ -17,10 +20,20 @@ public enum PruneMethod {
   /** The same without the contrastive terms (distillation only). */
   STRUCTURED("structured", Criterion.STRUCTURED, false);
 
-  /** How masks are chosen: unstructured per weight, or structured (heads and neurons, cap.structured). */
-  public enum Criterion { MAGNITUDE, MOVEMENT, SOFT_MOVEMENT, STRUCTURED }
+  /**
+   * How masks are chosen: unstructured per weight, or structured (heads and neurons,
+   * cap.structured).
+   */
+  public enum Criterion {
+    MAGNITUDE,
+    MOVEMENT,
+    SOFT_MOVEMENT,
+    STRUCTURED
+  }
 
-  /** Whether whole heads and neurons are pruned (the cap.structured sequence) instead of weights. */
+  /**
+   * Whether whole heads and neurons are pruned (the cap.structured sequence) instead of weights.
+   */
   public boolean structured() {
     return criterion == Criterion.STRUCTURED;
   }
@@ -49,7 +62,9 @@ public enum PruneMethod {
   }
 
   public static Set<String> names() {
-    return Arrays.stream(values()).map(PruneMethod::configName).collect(Collectors.toCollection(java.util.TreeSet::new));
+    return Arrays.stream(values())
+        .map(PruneMethod::configName)
+        .collect(Collectors.toCollection(java.util.TreeSet::new));
   }
 
   public static PruneMethod fromConfigName(String name) {
@@ -59,6 +74,7 @@ public enum PruneMethod {
         return m;
       }
     }
-    throw new IllegalArgumentException("unknown pruning method '" + name + "' (one of " + names() + ")");
+    throw new IllegalArgumentException(
+        "unknown pruning method '" + name + "' (one of " + names() + ")");
   }
 }

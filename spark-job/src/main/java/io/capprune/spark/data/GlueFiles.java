@@ -22,15 +22,27 @@ public final class GlueFiles {
    * Reads {@code <dataDir>/<file of split>}; a missing file or a malformed row stops here with the
    * file (and line) named.
    */
-  public static GlueData read(Storage storage, String dataDir, GlueTask task, String split,
-      List<String> labels, boolean skipBadRows, int limit) {
+  public static GlueData read(
+      Storage storage,
+      String dataDir,
+      GlueTask task,
+      String split,
+      List<String> labels,
+      boolean skipBadRows,
+      int limit) {
     if (dataDir == null || dataDir.isBlank()) {
       throw new IllegalArgumentException("cap.data-dir: no GLUE data directory given");
     }
     Path file = new Path(Storage.path(dataDir), task.fileName(split));
     if (!storage.exists(file)) {
-      throw new IllegalArgumentException("cap.data-dir: " + file + " does not exist (the " + task.dirName()
-          + " " + split + " split is expected there, in GLUE's TSV format)");
+      throw new IllegalArgumentException(
+          "cap.data-dir: "
+              + file
+              + " does not exist (the "
+              + task.dirName()
+              + " "
+              + split
+              + " split is expected there, in GLUE's TSV format)");
     }
     GlueReader reader = GlueReader.of(task).withSkipBadRows(skipBadRows);
     if (!labels.isEmpty()) {
@@ -43,20 +55,28 @@ public final class GlueFiles {
       throw new Storage.StorageException("cannot read " + file + ": " + e.getMessage(), e);
     }
     if (limit > 0 && data.size() > limit) {
-      data = new GlueData(data.task(), data.split(), data.source(), data.labels(),
-          List.copyOf(data.examples().subList(0, limit)), data.skipped(), data.skippedSamples());
+      data =
+          new GlueData(
+              data.task(),
+              data.split(),
+              data.source(),
+              data.labels(),
+              List.copyOf(data.examples().subList(0, limit)),
+              data.skipped(),
+              data.skippedSamples());
     }
     return data;
   }
 
   /** Tokenizes examples: [CLS] a [SEP] (b [SEP]), longest-first truncation, no padding. */
-  public static List<EncodedExample> encode(List<GlueExample> examples, BertTokenizer tokenizer,
-      int maxSeqLength) {
+  public static List<EncodedExample> encode(
+      List<GlueExample> examples, BertTokenizer tokenizer, int maxSeqLength) {
     List<EncodedExample> out = new ArrayList<>(examples.size());
     for (GlueExample e : examples) {
-      Encoding enc = e.textB() == null
-          ? tokenizer.encode(e.textA(), maxSeqLength)
-          : tokenizer.encode(e.textA(), e.textB(), maxSeqLength);
+      Encoding enc =
+          e.textB() == null
+              ? tokenizer.encode(e.textA(), maxSeqLength)
+              : tokenizer.encode(e.textA(), e.textB(), maxSeqLength);
       int[] types = enc.tokenTypeIds();
       byte[] t = new byte[types.length];
       for (int i = 0; i < t.length; i++) {

@@ -8,8 +8,8 @@ import java.util.Map;
 
 /**
  * One partition of the training set: its tokenized examples and, once built, their representation
- * bank (teacher logits, PrC/FiC/SnC vectors), row for row. Spark caches one Shard per partition;
- * a new bank slice makes a new Shard, so the previous one stays valid as lineage.
+ * bank (teacher logits, PrC/FiC/SnC vectors), row for row. Spark caches one Shard per partition; a
+ * new bank slice makes a new Shard, so the previous one stays valid as lineage.
  */
 public final class Shard implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -24,8 +24,8 @@ public final class Shard implements Serializable {
     this.examples = examples;
     this.bank = bank;
     if (bank != null && bank.size() != examples.length) {
-      throw new IllegalArgumentException("bank of " + bank.size() + " rows for a shard of "
-          + examples.length + " examples");
+      throw new IllegalArgumentException(
+          "bank of " + bank.size() + " rows for a shard of " + examples.length + " examples");
     }
   }
 
@@ -68,9 +68,17 @@ public final class Shard implements Serializable {
     int[] labels = bank.labels(rows);
     for (int i = 0; i < rows.length; i++) {
       if (labels[i] != examples[i].label()) {
-        throw new IllegalStateException("partition " + partition + ": example " + i + " (global index "
-            + examples[i].globalIndex() + ") has label " + examples[i].label()
-            + " but its bank row has label " + labels[i]);
+        throw new IllegalStateException(
+            "partition "
+                + partition
+                + ": example "
+                + i
+                + " (global index "
+                + examples[i].globalIndex()
+                + ") has label "
+                + examples[i].label()
+                + " but its bank row has label "
+                + labels[i]);
       }
     }
   }
@@ -83,7 +91,10 @@ public final class Shard implements Serializable {
     return g;
   }
 
-  /** The local rows of those of {@code batch}'s global indices that this shard holds, in batch order. */
+  /**
+   * The local rows of those of {@code batch}'s global indices that this shard holds, in batch
+   * order.
+   */
   public int[] rowsOf(long[] batch) {
     Map<Long, Integer> index = rowByIndex;
     if (index == null) {

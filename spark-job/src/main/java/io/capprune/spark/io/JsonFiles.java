@@ -12,11 +12,11 @@ import java.util.SortedMap;
 import java.util.TreeMap;
 
 /**
- * The one way the job writes its JSON files (metrics.json, sparsity.json, structured.json, run.json,
- * state.json, the snapshot markers), so that equal content gives equal bytes from run to run: an
- * insertion-ordered map (LinkedHashMap) or a sorted map keeps its order; any other map ({@code
- * Map.of}, HashMap, an unmodifiable view) is written with its keys sorted, because its iteration
- * order may change from one JVM to the next ({@code Map.of} salts it per JVM).
+ * The one way the job writes its JSON files (metrics.json, sparsity.json, structured.json,
+ * run.json, state.json, the snapshot markers), so that equal content gives equal bytes from run to
+ * run: an insertion-ordered map (LinkedHashMap) or a sorted map keeps its order; any other map
+ * ({@code Map.of}, HashMap, an unmodifiable view) is written with its keys sorted, because its
+ * iteration order may change from one JVM to the next ({@code Map.of} salts it per JVM).
  */
 public final class JsonFiles {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -39,8 +39,10 @@ public final class JsonFiles {
   /** The value with every map replaced by one whose iteration order is fixed. */
   static Object canonical(Object v) {
     if (v instanceof Map<?, ?> m) {
-      Map<String, Object> out = m instanceof LinkedHashMap<?, ?> || m instanceof SortedMap<?, ?>
-          ? new LinkedHashMap<>() : new TreeMap<>();
+      Map<String, Object> out =
+          m instanceof LinkedHashMap<?, ?> || m instanceof SortedMap<?, ?>
+              ? new LinkedHashMap<>()
+              : new TreeMap<>();
       m.forEach((k, x) -> out.put(String.valueOf(k), canonical(x)));
       return out;
     }
@@ -49,7 +51,8 @@ public final class JsonFiles {
       for (Object x : c) {
         out.add(canonical(x));
       }
-      if (c instanceof java.util.Set<?> && !(c instanceof java.util.LinkedHashSet<?>)
+      if (c instanceof java.util.Set<?>
+          && !(c instanceof java.util.LinkedHashSet<?>)
           && !(c instanceof java.util.SortedSet<?>)) {
         out.sort(java.util.Comparator.comparing(String::valueOf));
       }

@@ -30,8 +30,8 @@ public final class RunDirectory {
    * @param overwrite delete whatever the directory holds first
    * @throws OutputDirectoryException when the directory holds another run and overwrite is false
    */
-  public static RunDirectory open(Storage storage, String location, Map<String, String> identity,
-      boolean overwrite) {
+  public static RunDirectory open(
+      Storage storage, String location, Map<String, String> identity, boolean overwrite) {
     if (location == null || location.isBlank()) {
       throw new OutputDirectoryException("cap.output: no output directory given");
     }
@@ -43,11 +43,18 @@ public final class RunDirectory {
       Map<String, String> previous = storage.exists(runFile) ? dir.readIdentity(runFile) : null;
       boolean sameRun = identity.equals(previous);
       if (!sameRun && !overwrite) {
-        String what = previous == null
-            ? "files that are not a cap-prune run (" + existing[0].getPath().getName() + ", ...)"
-            : "another run " + previous;
-        throw new OutputDirectoryException("output directory " + root + " already holds " + what
-            + "; choose another cap.output, or pass --overwrite to replace it");
+        String what =
+            previous == null
+                ? "files that are not a cap-prune run ("
+                    + existing[0].getPath().getName()
+                    + ", ...)"
+                : "another run " + previous;
+        throw new OutputDirectoryException(
+            "output directory "
+                + root
+                + " already holds "
+                + what
+                + "; choose another cap.output, or pass --overwrite to replace it");
       }
       if (overwrite) {
         for (FileStatus s : existing) {

@@ -24,11 +24,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Snapshots, the unit of durability (docs/decisions.md decision 7): {@code <snapshots>/<step>/} holds
- * {@code state.safetensors} (weights, scores, masks, AdamW moments), {@code state.json} (step,
- * epoch, frozen names, seeds, configuration, metrics) and, written last, {@code _COMMITTED}, which
- * lists every file with its size and SHA-256. S3 has no atomic rename, so the marker is what makes a
- * snapshot exist: a directory without it is ignored (with a warning) on resume.
+ * Snapshots, the unit of durability (docs/decisions.md decision 7): {@code <snapshots>/<step>/}
+ * holds {@code state.safetensors} (weights, scores, masks, AdamW moments), {@code state.json}
+ * (step, epoch, frozen names, seeds, configuration, metrics) and, written last, {@code _COMMITTED},
+ * which lists every file with its size and SHA-256. S3 has no atomic rename, so the marker is what
+ * makes a snapshot exist: a directory without it is ignored (with a warning) on resume.
  */
 public final class SnapshotStore {
   private static final Logger LOG = LoggerFactory.getLogger(SnapshotStore.class);
@@ -63,8 +63,8 @@ public final class SnapshotStore {
   }
 
   /**
-   * Writes the state at its current step. A committed snapshot of the same step is kept as it is
-   * (a resumed run passes the point where it was taken); a half-written one is replaced.
+   * Writes the state at its current step. A committed snapshot of the same step is kept as it is (a
+   * resumed run passes the point where it was taken); a half-written one is replaced.
    *
    * @param extra more entries for state.json (configuration, metrics, seeds)
    */
@@ -76,7 +76,8 @@ public final class SnapshotStore {
       return dir;
     }
     if (storage.exists(dir)) {
-      LOG.warn("snapshot {} has no {} marker (an interrupted write); writing it again", dir, MARKER);
+      LOG.warn(
+          "snapshot {} has no {} marker (an interrupted write); writing it again", dir, MARKER);
       storage.delete(dir);
     }
     LinkedHashMap<String, HostTensor> tensors = new LinkedHashMap<>();
@@ -95,10 +96,15 @@ public final class SnapshotStore {
     json.putAll(extra);
 
     Map<String, Object> files = new LinkedHashMap<>();
-    files.put(TENSORS, writeHashed(new Path(dir, TENSORS), out ->
-        Safetensors.write(out, tensors, Map.of("format", "cap-prune-snapshot"), Safetensors.Dtype.F32)));
-    files.put(STATE, writeHashed(new Path(dir, STATE), out ->
-        out.write(JsonFiles.prettyBytes(json))));
+    files.put(
+        TENSORS,
+        writeHashed(
+            new Path(dir, TENSORS),
+            out ->
+                Safetensors.write(
+                    out, tensors, Map.of("format", "cap-prune-snapshot"), Safetensors.Dtype.F32)));
+    files.put(
+        STATE, writeHashed(new Path(dir, STATE), out -> out.write(JsonFiles.prettyBytes(json))));
     Map<String, Object> committed = new LinkedHashMap<>();
     committed.put("files", files);
     storage.writeBytes(marker, JsonFiles.prettyBytes(committed), false);
@@ -120,12 +126,16 @@ public final class SnapshotStore {
         continue;
       }
       if (!storage.exists(new Path(s.getPath(), MARKER))) {
-        LOG.warn("snapshot {} has no {} marker (interrupted while writing): skipped", s.getPath(), MARKER);
+        LOG.warn(
+            "snapshot {} has no {} marker (interrupted while writing): skipped",
+            s.getPath(),
+            MARKER);
         continue;
       }
       String incomplete = incompleteMarker(s.getPath());
       if (incomplete != null) {
-        LOG.warn("snapshot {}: {} (interrupted while committing): skipped", s.getPath(), incomplete);
+        LOG.warn(
+            "snapshot {}: {} (interrupted while committing): skipped", s.getPath(), incomplete);
         continue;
       }
       out.add(new Snapshot(step, s.getPath(), readState(s.getPath())));
@@ -179,28 +189,35 @@ public final class SnapshotStore {
     LinkedHashMap<String, HostTensor> weights = group(all, WEIGHT);
     @SuppressWarnings("unchecked")
     Set<String> frozen = new LinkedHashSet<>((List<String>) snapshot.state().get("frozen"));
-    return new TrainingState(weights, frozen, group(all, SCORE), group(all, MASK),
-        group(all, EXP_AVG), group(all, EXP_AVG_SQ), snapshot.step());
+    return new TrainingState(
+        weights,
+        frozen,
+        group(all, SCORE),
+        group(all, MASK),
+        group(all, EXP_AVG),
+        group(all, EXP_AVG_SQ),
+        snapshot.step());
   }
 
   /** The weights the forward pass used at the snapshot, W * M (for rebuilding its SnC slice). */
   public LinkedHashMap<String, HostTensor> effectiveWeights(Snapshot snapshot) {
-    LinkedHashMap<String, HostTensor> all = readTensors(snapshot,
-        n -> n.startsWith(WEIGHT) || n.startsWith(MASK));
+    LinkedHashMap<String, HostTensor> all =
+        readTensors(snapshot, n -> n.startsWith(WEIGHT) || n.startsWith(MASK));
     LinkedHashMap<String, HostTensor> weights = group(all, WEIGHT);
     LinkedHashMap<String, HostTensor> masks = group(all, MASK);
-    masks.forEach((name, m) -> {
-      float[] w = weights.get(name).data();
-      float[] md = m.data();
-      for (int i = 0; i < w.length; i++) {
-        w[i] *= md[i];
-      }
-    });
+    masks.forEach(
+        (name, m) -> {
+          float[] w = weights.get(name).data();
+          float[] md = m.data();
+          for (int i = 0; i < w.length; i++) {
+            w[i] *= md[i];
+          }
+        });
     return weights;
   }
 
-  private LinkedHashMap<String, HostTensor> readTensors(Snapshot snapshot,
-      java.util.function.Predicate<String> include) {
+  private LinkedHashMap<String, HostTensor> readTensors(
+      Snapshot snapshot, java.util.function.Predicate<String> include) {
     Path file = new Path(snapshot.dir(), TENSORS);
     try (InputStream in = storage.open(file)) {
       long length = storage.fs(file).getFileStatus(file).getLen();
@@ -219,17 +236,20 @@ public final class SnapshotStore {
       Map<String, Object> m = JSON.readValue(storage.readString(file), Map.class);
       return m;
     } catch (IOException e) {
-      throw new IllegalStateException(file + ": not a readable snapshot state: " + e.getMessage(), e);
+      throw new IllegalStateException(
+          file + ": not a readable snapshot state: " + e.getMessage(), e);
     }
   }
 
-  private static LinkedHashMap<String, HostTensor> group(Map<String, HostTensor> all, String prefix) {
+  private static LinkedHashMap<String, HostTensor> group(
+      Map<String, HostTensor> all, String prefix) {
     LinkedHashMap<String, HostTensor> out = new LinkedHashMap<>();
-    all.forEach((k, v) -> {
-      if (k.startsWith(prefix)) {
-        out.put(k.substring(prefix.length()), v);
-      }
-    });
+    all.forEach(
+        (k, v) -> {
+          if (k.startsWith(prefix)) {
+            out.put(k.substring(prefix.length()), v);
+          }
+        });
     return out;
   }
 

@@ -40,7 +40,9 @@ public final class Storage {
     if (!s3.accessKey().isEmpty()) {
       c.set("fs.s3a.access.key", s3.accessKey());
       c.set("fs.s3a.secret.key", s3.secretKey());
-      c.set("fs.s3a.aws.credentials.provider", "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider");
+      c.set(
+          "fs.s3a.aws.credentials.provider",
+          "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider");
     }
     // Fail fast when storage is unreachable instead of retrying for minutes (S3A's defaults retry a
     // refused connection for about 2 minutes). setIfUnset cannot do this: core-default.xml already
@@ -60,8 +62,10 @@ public final class Storage {
   /** Sets {@code key} unless a value other than Hadoop's *-default.xml one is there already. */
   static void setUnlessGiven(Configuration c, String key, String value) {
     String[] sources = c.getPropertySources(key);
-    boolean onlyDefault = c.get(key) == null || sources == null
-        || java.util.Arrays.stream(sources).allMatch(s -> s.endsWith("-default.xml"));
+    boolean onlyDefault =
+        c.get(key) == null
+            || sources == null
+            || java.util.Arrays.stream(sources).allMatch(s -> s.endsWith("-default.xml"));
     if (onlyDefault) {
       c.set(key, value, "cap-prune fail-fast default");
     }

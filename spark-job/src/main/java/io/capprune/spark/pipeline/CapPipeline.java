@@ -50,13 +50,20 @@ public final class CapPipeline {
    * @param teacher the checkpoint cap.teacher names, checked against the task; null when the
    *     finetune stage trains the teacher
    */
-  public record Validated(JobConfig config, Storage storage, RunDirectory out, GlueTask task,
-      HfCheckpoint pretrained, GlueData train, List<GlueData> dev, HfCheckpoint teacher) {}
+  public record Validated(
+      JobConfig config,
+      Storage storage,
+      RunDirectory out,
+      GlueTask task,
+      HfCheckpoint pretrained,
+      GlueData train,
+      List<GlueData> dev,
+      HfCheckpoint teacher) {}
 
   /**
    * Checks the inputs before any Spark work and opens the output directory. Nothing in the output
-   * directory changes when this fails: every input is read and checked before the output
-   * directory is opened (opening it writes run.json).
+   * directory changes when this fails: every input is read and checked before the output directory
+   * is opened (opening it writes run.json).
    */
   public static Validated validate(JobConfig config, org.apache.hadoop.conf.Configuration hadoop) {
     Storage storage = new Storage(Storage.hadoopConfiguration(hadoop, config.s3()));
@@ -68,38 +75,57 @@ public final class CapPipeline {
     try {
       pretrained = CheckpointStore.read(config.model(), storage.conf());
     } catch (IOException e) {
-      throw new UncheckedIOException("cap.model: cannot read " + config.model() + ": "
-          + e.getMessage(), e);
+      throw new UncheckedIOException(
+          "cap.model: cannot read " + config.model() + ": " + e.getMessage(), e);
     }
     // The files are parsed here, on the driver, where the training stage reads them anyway: a
     // malformed row then stops the job before Spark starts and before run.json is written.
-    GlueData train = GlueFiles.read(storage, config.dataDir(), task, task.trainSplit(),
-        config.labels(), config.skipBadRows(), config.maxTrainExamples());
+    GlueData train =
+        GlueFiles.read(
+            storage,
+            config.dataDir(),
+            task,
+            task.trainSplit(),
+            config.labels(),
+            config.skipBadRows(),
+            config.maxTrainExamples());
     if (train.size() == 0) {
       throw new IllegalArgumentException(train.source() + ": no training examples");
     }
     List<GlueData> dev = new ArrayList<>();
     for (String split : task.devSplits()) {
-      dev.add(GlueFiles.read(storage, config.dataDir(), task, split, config.labels(),
-          config.skipBadRows(), config.maxDevExamples()));
+      dev.add(
+          GlueFiles.read(
+              storage,
+              config.dataDir(),
+              task,
+              split,
+              config.labels(),
+              config.skipBadRows(),
+              config.maxDevExamples()));
     }
     HfCheckpoint teacher = null;
     if (!config.teacher().isBlank()) {
       try {
         teacher = CheckpointStore.read(config.teacher(), storage.conf());
       } catch (IOException e) {
-        throw new UncheckedIOException("cap.teacher: cannot read " + config.teacher() + ": "
-            + e.getMessage(), e);
+        throw new UncheckedIOException(
+            "cap.teacher: cannot read " + config.teacher() + ": " + e.getMessage(), e);
       }
-      TeacherSource.check(teacher, config.teacher(),
-          CoreSettings.student(config, task, pretrained), task);
+      TeacherSource.check(
+          teacher, config.teacher(), CoreSettings.student(config, task, pretrained), task);
     }
     // Every check that needs the data's size or the model's shape, before Spark and training.
-    boolean trainsTeacher = config.teacher().isBlank() && (config.overwrite()
-        || config.output().isBlank() || !storage.exists(new Path(
-            new Path(config.output(), OutputLayout.TEACHER_DIR), CheckpointStore.CONFIG)));
-    Preflight.check(config, train.size(), CoreSettings.student(config, task, pretrained),
-        trainsTeacher);
+    boolean trainsTeacher =
+        config.teacher().isBlank()
+            && (config.overwrite()
+                || config.output().isBlank()
+                || !storage.exists(
+                    new Path(
+                        new Path(config.output(), OutputLayout.TEACHER_DIR),
+                        CheckpointStore.CONFIG)));
+    Preflight.check(
+        config, train.size(), CoreSettings.student(config, task, pretrained), trainsTeacher);
     if (config.spark().partitions() > 0) {
       Preflight.negativesWarning(config, train.size(), config.spark().partitions())
           .ifPresent(LOG::warn);

@@ -23,10 +23,10 @@ import java.util.Locale;
 import java.util.Set;
 
 /**
- * The one place where the job's configuration becomes model-core's settings: the student's
- * {@link BertConfig}, the CAP loss, the executors' {@link TaskSettings}, and the driver update
- * (pruning criterion and schedule, AdamW) of each training stage. The stages take these objects
- * and never read the loss, optimizer or pruning keys of {@link JobConfig} themselves.
+ * The one place where the job's configuration becomes model-core's settings: the student's {@link
+ * BertConfig}, the CAP loss, the executors' {@link TaskSettings}, and the driver update (pruning
+ * criterion and schedule, AdamW) of each training stage. The stages take these objects and never
+ * read the loss, optimizer or pruning keys of {@link JobConfig} themselves.
  */
 public final class CoreSettings {
   private final JobConfig config;
@@ -35,8 +35,8 @@ public final class CoreSettings {
   private final int padId;
 
   /**
-   * @param student the student's configuration
-   *     ({@link #student(JobConfig, GlueTask, HfCheckpoint)})
+   * @param student the student's configuration ({@link #student(JobConfig, GlueTask,
+   *     HfCheckpoint)})
    * @param padId the tokenizer's [PAD] id
    */
   public CoreSettings(JobConfig config, GlueTask task, BertConfig student, int padId) {
@@ -63,24 +63,37 @@ public final class CoreSettings {
     JobConfig.LossSettings l = config.loss();
     Set<Kind> banks = EnumSet.noneOf(Kind.class);
     for (String m : l.modules()) {
-      banks.add(switch (m) {
-        case "prc" -> Kind.PRE;
-        case "fic" -> Kind.FINE;
-        default -> Kind.SNAP;
-      });
+      banks.add(
+          switch (m) {
+            case "prc" -> Kind.PRE;
+            case "fic" -> Kind.FINE;
+            default -> Kind.SNAP;
+          });
     }
-    return new CapLossConfig((float) l.ceWeight(), (float) l.kdWeight(), (float) l.kdTemperature(),
-        (float) l.contrastiveTemperature(), (float) l.unsupervisedWeight(),
-        task.isRegression() ? 0f : (float) l.supervisedWeight(), l.extraExamples(),
-        Representation.Mode.valueOf(l.representation().toUpperCase(Locale.ROOT)), banks,
-        config.prune().method().contrastive()).withRegressionMse(l.regressionMse());
+    return new CapLossConfig(
+            (float) l.ceWeight(),
+            (float) l.kdWeight(),
+            (float) l.kdTemperature(),
+            (float) l.contrastiveTemperature(),
+            (float) l.unsupervisedWeight(),
+            task.isRegression() ? 0f : (float) l.supervisedWeight(),
+            l.extraExamples(),
+            Representation.Mode.valueOf(l.representation().toUpperCase(Locale.ROOT)),
+            banks,
+            config.prune().method().contrastive())
+        .withRegressionMse(l.regressionMse());
   }
 
   /** What every executor task needs to run the student: micro-batches, padding, device. */
   public TaskSettings worker() {
-    return new TaskSettings(student, config.worker().microBatchSize(),
-        config.dynamicPadding() ? 0 : config.maxSeqLength(), padId, config.worker().useGpu(),
-        config.worker().threads(), task.isRegression());
+    return new TaskSettings(
+        student,
+        config.worker().microBatchSize(),
+        config.dynamicPadding() ? 0 : config.maxSeqLength(),
+        padId,
+        config.worker().useGpu(),
+        config.worker().threads(),
+        task.isRegression());
   }
 
   /** cap.spark.exchange-precision: how weights and gradients travel in every training stage. */
@@ -91,11 +104,24 @@ public final class CoreSettings {
   /** The teacher's training: dense (nothing pruned), AdamW with linear warm-up and decay. */
   public DriverUpdate finetuneUpdate(long totalSteps) {
     JobConfig.FinetuneSettings ft = config.finetune();
-    OptimizerConfig opt = new OptimizerConfig(ft.learningRate(), ft.learningRate(),
-        ft.weightDecay(), 0.9, 0.999, 1e-8, ft.maxGradNorm(),
-        LinearWarmupDecay.withWarmupRatio(ft.warmupRatio(), totalSteps));
-    PruningConfig dense = new PruningConfig(PruningCriterion.MAGNITUDE,
-        SparsitySchedule.constant(1.0, totalSteps), false, 0, false, 0);
+    OptimizerConfig opt =
+        new OptimizerConfig(
+            ft.learningRate(),
+            ft.learningRate(),
+            ft.weightDecay(),
+            0.9,
+            0.999,
+            1e-8,
+            ft.maxGradNorm(),
+            LinearWarmupDecay.withWarmupRatio(ft.warmupRatio(), totalSteps));
+    PruningConfig dense =
+        new PruningConfig(
+            PruningCriterion.MAGNITUDE,
+            SparsitySchedule.constant(1.0, totalSteps),
+            false,
+            0,
+            false,
+            0);
     return new DriverUpdate(dense, opt);
   }
 
@@ -105,8 +131,8 @@ public final class CoreSettings {
   }
 
   /**
-   * Unstructured pruning with cap.prune.method's criterion: the cubic sparsity schedule between
-   * the warm-up steps, and AdamW (its own learning rate for the scores).
+   * Unstructured pruning with cap.prune.method's criterion: the cubic sparsity schedule between the
+   * warm-up steps, and AdamW (its own learning rate for the scores).
    *
    * @param warmup the warm-up steps ({@code Preflight.warmupSteps})
    */
@@ -114,14 +140,33 @@ public final class CoreSettings {
     JobConfig.PruneSettings p = config.prune();
     PruningCriterion criterion = criterion();
     boolean soft = softPruning();
-    SparsitySchedule schedule = new SparsitySchedule(warmup, p.initialWarmup(), p.finalWarmup(),
-        totalSteps, soft ? p.softInitialThreshold() : p.initialThreshold(),
-        soft ? p.softFinalThreshold() : p.finalThreshold());
-    PruningConfig pruning = new PruningConfig(criterion, schedule, p.globalTopk(),
-        soft ? p.finalLambda() : 0, p.freezeEmbeddings(), 0, p.scoreInitMagnitude());
-    OptimizerConfig opt = new OptimizerConfig(p.learningRate(), p.scoreLearningRate(),
-        p.weightDecay(), 0.9, 0.999, p.adamEpsilon(), p.maxGradNorm(),
-        new LinearWarmupDecay(warmup, totalSteps));
+    SparsitySchedule schedule =
+        new SparsitySchedule(
+            warmup,
+            p.initialWarmup(),
+            p.finalWarmup(),
+            totalSteps,
+            soft ? p.softInitialThreshold() : p.initialThreshold(),
+            soft ? p.softFinalThreshold() : p.finalThreshold());
+    PruningConfig pruning =
+        new PruningConfig(
+            criterion,
+            schedule,
+            p.globalTopk(),
+            soft ? p.finalLambda() : 0,
+            p.freezeEmbeddings(),
+            0,
+            p.scoreInitMagnitude());
+    OptimizerConfig opt =
+        new OptimizerConfig(
+            p.learningRate(),
+            p.scoreLearningRate(),
+            p.weightDecay(),
+            0.9,
+            0.999,
+            p.adamEpsilon(),
+            p.maxGradNorm(),
+            new LinearWarmupDecay(warmup, totalSteps));
     return new DriverUpdate(pruning, opt);
   }
 
@@ -132,17 +177,30 @@ public final class CoreSettings {
   }
 
   /**
-   * One retraining phase of structured CAP: masks fixed (the caller sets them), a fresh AdamW
-   * and learning-rate schedule.
+   * One retraining phase of structured CAP: masks fixed (the caller sets them), a fresh AdamW and
+   * learning-rate schedule.
    */
   public DriverUpdate structuredRetrainUpdate(long totalSteps) {
     JobConfig.PruneSettings ps = config.prune();
     JobConfig.StructuredSettings st = config.structured();
-    OptimizerConfig opt = new OptimizerConfig(ps.learningRate(), ps.learningRate(),
-        ps.weightDecay(), 0.9, 0.999, ps.adamEpsilon(), ps.maxGradNorm(),
-        LinearWarmupDecay.withWarmupRatio(st.warmupRatio(), totalSteps));
-    PruningConfig fixed = new PruningConfig(PruningCriterion.FIXED,
-        SparsitySchedule.constant(1.0, totalSteps), false, 0, st.freezeEmbeddings(), 0);
+    OptimizerConfig opt =
+        new OptimizerConfig(
+            ps.learningRate(),
+            ps.learningRate(),
+            ps.weightDecay(),
+            0.9,
+            0.999,
+            ps.adamEpsilon(),
+            ps.maxGradNorm(),
+            LinearWarmupDecay.withWarmupRatio(st.warmupRatio(), totalSteps));
+    PruningConfig fixed =
+        new PruningConfig(
+            PruningCriterion.FIXED,
+            SparsitySchedule.constant(1.0, totalSteps),
+            false,
+            0,
+            st.freezeEmbeddings(),
+            0);
     return new DriverUpdate(fixed, opt);
   }
 

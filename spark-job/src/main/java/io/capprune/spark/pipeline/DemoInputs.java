@@ -14,8 +14,8 @@ import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
 
 /**
- * The embedded default (docs/decisions.md decision 10): a small BERT and a small SST-2-format task that
- * the project generates itself, so the whole pipeline runs with no download. The "pre-trained"
+ * The embedded default (docs/decisions.md decision 10): a small BERT and a small SST-2-format task
+ * that the project generates itself, so the whole pipeline runs with no download. The "pre-trained"
  * model is a seeded random initialisation (there is no pre-training here); the task's label is
  * carried by sentiment words, so a model that learns scores far above chance.
  */
@@ -24,8 +24,21 @@ public final class DemoInputs {
 
   /** 2 layers, hidden 64, 4 heads, FFN 256: about 0.1 M parameters. */
   public static BertConfig modelConfig() {
-    return new BertConfig("bert", SyntheticGlueTask.vocabulary().size(), 64, 2, 4, 256, "gelu", 0.1f,
-        0.1f, 64, 2, 1e-12f, 2, List.of());
+    return new BertConfig(
+        "bert",
+        SyntheticGlueTask.vocabulary().size(),
+        64,
+        2,
+        4,
+        256,
+        "gelu",
+        0.1f,
+        0.1f,
+        64,
+        2,
+        1e-12f,
+        2,
+        List.of());
   }
 
   /**
@@ -40,15 +53,19 @@ public final class DemoInputs {
         BertConfig c = modelConfig();
         Map<String, io.capprune.core.tensor.HostTensor> weights = BertInit.init(c, seed);
         weights.keySet().removeIf(n -> n.startsWith("classifier."));
-        CheckpointStore.write(new HfCheckpoint("demo", c, weights, SyntheticGlueTask.vocabulary()),
-            model.toString(), new Configuration(), false);
+        CheckpointStore.write(
+            new HfCheckpoint("demo", c, weights, SyntheticGlueTask.vocabulary()),
+            model.toString(),
+            new Configuration(),
+            false);
       }
       if (!Files.exists(data.resolve("dev.tsv"))) {
         Files.createDirectories(data);
         new SyntheticGlueTask(2000, 400, seed, 0.05).writeTo(data);
       }
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot write the demo inputs to " + dir + ": " + e.getMessage(), e);
+      throw new UncheckedIOException(
+          "cannot write the demo inputs to " + dir + ": " + e.getMessage(), e);
     }
   }
 

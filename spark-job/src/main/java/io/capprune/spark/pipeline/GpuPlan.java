@@ -11,9 +11,9 @@ import java.util.Map;
  * executor starts, let alone any training).
  *
  * <p>GPUs are used when Spark schedules them for tasks ({@code spark.task.resource.gpu.amount} > 0,
- * what the deploy/ wrappers' {@code --gpus} sets) and {@code cap.worker.use-gpu} is not false. Then:
- * one GPU per executor and per task; the training set is cut into one partition per executor by
- * default ({@code cap.spark.partitions = 0}), and more partitions than executors is refused: a
+ * what the deploy/ wrappers' {@code --gpus} sets) and {@code cap.worker.use-gpu} is not false.
+ * Then: one GPU per executor and per task; the training set is cut into one partition per executor
+ * by default ({@code cap.spark.partitions = 0}), and more partitions than executors is refused: a
  * second partition on an executor would wait for the first (one DJL worker per JVM) while its GPU
  * has nothing else to do. {@code cap.worker.use-gpu = true} where Spark schedules no GPU is refused
  * instead of running on the CPU.
@@ -37,8 +37,14 @@ public record GpuPlan(boolean gpus, int executors, Map<String, String> sparkDefa
   /** The plan for {@code config} under the Spark settings {@code spark} (spark-submit's). */
   public static GpuPlan of(JobConfig config, Map<String, String> spark) {
     JobConfig.SparkSettings s = config.spark();
-    return of(config.worker().useGpuMode(), s.partitions(), s.master(), s.registrationMinRatio(),
-        s.registrationMaxWait(), s.registrationMaxWaitGpu(), spark);
+    return of(
+        config.worker().useGpuMode(),
+        s.partitions(),
+        s.master(),
+        s.registrationMinRatio(),
+        s.registrationMaxWait(),
+        s.registrationMaxWaitGpu(),
+        spark);
   }
 
   /**
@@ -47,22 +53,36 @@ public record GpuPlan(boolean gpus, int executors, Map<String, String> sparkDefa
    * @param master cap.spark.master, used when spark-submit set no spark.master
    * @throws ConfigValidationException naming the key of a combination that cannot work
    */
-  static GpuPlan of(String useGpu, int partitions, String master, double minRatio, String maxWait,
-      String maxWaitGpu, Map<String, String> spark) {
+  static GpuPlan of(
+      String useGpu,
+      int partitions,
+      String master,
+      double minRatio,
+      String maxWait,
+      String maxWaitGpu,
+      Map<String, String> spark) {
     String effectiveMaster = spark.getOrDefault("spark.master", master);
     boolean local = effectiveMaster.startsWith("local");
     double taskGpus = number(spark, TASK_GPUS);
     if (local && taskGpus > 0) {
-      throw new ConfigValidationException(TASK_GPUS, "is " + spark.get(TASK_GPUS) + " but Spark local mode ("
-          + effectiveMaster + ") never assigns GPUs to tasks, so every task would wait forever; run a one-node "
-          + "standalone cluster whose worker offers the GPUs (deploy/spark-submit-standalone.sh --gpus)");
+      throw new ConfigValidationException(
+          TASK_GPUS,
+          "is "
+              + spark.get(TASK_GPUS)
+              + " but Spark local mode ("
+              + effectiveMaster
+              + ") never assigns GPUs to tasks, so every task would wait forever; run a one-node "
+              + "standalone cluster whose worker offers the GPUs (deploy/spark-submit-standalone.sh --gpus)");
     }
     if (useGpu.equals("true") && taskGpus <= 0) {
-      throw new ConfigValidationException("cap.worker.use-gpu", "is true but Spark assigns no GPU to tasks ("
-          + (local ? "Spark local mode (" + effectiveMaster + ") never does"
-              : TASK_GPUS + " is not set: submit with the deploy/ wrappers' --gpus")
-          + "); the job does not fall back to the CPU: set cap.worker.use-gpu = auto to use GPUs only where "
-          + "Spark schedules them");
+      throw new ConfigValidationException(
+          "cap.worker.use-gpu",
+          "is true but Spark assigns no GPU to tasks ("
+              + (local
+                  ? "Spark local mode (" + effectiveMaster + ") never does"
+                  : TASK_GPUS + " is not set: submit with the deploy/ wrappers' --gpus")
+              + "); the job does not fall back to the CPU: set cap.worker.use-gpu = auto to use GPUs only where "
+              + "Spark schedules them");
     }
     boolean gpus = taskGpus > 0 && !useGpu.equals("false");
     Map<String, String> defaults = new LinkedHashMap<>();
@@ -73,18 +93,27 @@ public record GpuPlan(boolean gpus, int executors, Map<String, String> sparkDefa
       return new GpuPlan(false, executors, defaults);
     }
     if (taskGpus != 1) {
-      throw new ConfigValidationException(TASK_GPUS, "is " + spark.get(TASK_GPUS) + "; the job needs exactly 1 "
-          + "(one task per GPU: DJL allows one training pass per JVM)");
+      throw new ConfigValidationException(
+          TASK_GPUS,
+          "is "
+              + spark.get(TASK_GPUS)
+              + "; the job needs exactly 1 "
+              + "(one task per GPU: DJL allows one training pass per JVM)");
     }
     double executorGpus = number(spark, EXECUTOR_GPUS);
     if (executorGpus != 1) {
-      throw new ConfigValidationException(EXECUTOR_GPUS, "is " + spark.getOrDefault(EXECUTOR_GPUS, "unset")
-          + "; the job needs exactly 1 (one task per executor JVM, one GPU per task)");
+      throw new ConfigValidationException(
+          EXECUTOR_GPUS,
+          "is "
+              + spark.getOrDefault(EXECUTOR_GPUS, "unset")
+              + "; the job needs exactly 1 (one task per executor JVM, one GPU per task)");
     }
     if (Boolean.parseBoolean(spark.getOrDefault("spark.dynamicAllocation.enabled", "false"))) {
-      throw new ConfigValidationException("spark.dynamicAllocation.enabled", "is true; with GPUs the job keeps "
-          + "one shard per executor for its whole run, so the executors must be fixed: set it to false "
-          + "(the deploy/ wrappers do with --gpus) and give --num-executors");
+      throw new ConfigValidationException(
+          "spark.dynamicAllocation.enabled",
+          "is true; with GPUs the job keeps "
+              + "one shard per executor for its whole run, so the executors must be fixed: set it to false "
+              + "(the deploy/ wrappers do with --gpus) and give --num-executors");
     }
     String parallelism = spark.get("spark.default.parallelism");
     if (partitions > 0) {
@@ -94,20 +123,29 @@ public record GpuPlan(boolean gpus, int executors, Map<String, String> sparkDefa
     } else if (parallelism != null) {
       int p = (int) number(spark, "spark.default.parallelism");
       if (executors > 0 && p > executors) {
-        throw new ConfigValidationException("cap.spark.partitions", "is 0, so the training set takes "
-            + "spark.default.parallelism = " + p + " partitions, but there are " + executors + " GPU executors: "
-            + "with GPUs each partition is one task on one executor's GPU; drop spark.default.parallelism "
-            + "or set cap.spark.partitions to at most " + executors);
+        throw new ConfigValidationException(
+            "cap.spark.partitions",
+            "is 0, so the training set takes "
+                + "spark.default.parallelism = "
+                + p
+                + " partitions, but there are "
+                + executors
+                + " GPU executors: "
+                + "with GPUs each partition is one task on one executor's GPU; drop spark.default.parallelism "
+                + "or set cap.spark.partitions to at most "
+                + executors);
       }
     } else if (executors > 0) {
       // TokenizedData cuts the training set into sc.defaultParallelism() partitions when
       // cap.spark.partitions is 0: one per GPU executor, not one per core.
       defaults.put("spark.default.parallelism", Integer.toString(executors));
     } else {
-      throw new ConfigValidationException("cap.spark.partitions", "is 0 (one partition per GPU executor) but the "
-          + "number of executors is unknown: set spark.executor.instances (--num-executors; on a standalone "
-          + "cluster --total-executor-cores with --executor-cores, as the deploy/ wrappers do), or set "
-          + "cap.spark.partitions to the number of GPU executors");
+      throw new ConfigValidationException(
+          "cap.spark.partitions",
+          "is 0 (one partition per GPU executor) but the "
+              + "number of executors is unknown: set spark.executor.instances (--num-executors; on a standalone "
+              + "cluster --total-executor-cores with --executor-cores, as the deploy/ wrappers do), or set "
+              + "cap.spark.partitions to the number of GPU executors");
     }
     return new GpuPlan(true, executors, defaults);
   }
@@ -123,10 +161,17 @@ public record GpuPlan(boolean gpus, int executors, Map<String, String> sparkDefa
   }
 
   private static ConfigValidationException tooManyPartitions(int partitions, int executors) {
-    return new ConfigValidationException("cap.spark.partitions", partitions + " partitions but " + executors + " GPU executor"
-        + (executors == 1 ? "" : "s") + ": with GPUs each partition is one task on one executor's GPU, and a "
-        + "second partition on an executor would wait for the first while the GPU idles; set it to at most "
-        + executors + ", or to 0 for one partition per executor");
+    return new ConfigValidationException(
+        "cap.spark.partitions",
+        partitions
+            + " partitions but "
+            + executors
+            + " GPU executor"
+            + (executors == 1 ? "" : "s")
+            + ": with GPUs each partition is one task on one executor's GPU, and a "
+            + "second partition on an executor would wait for the first while the GPU idles; set it to at most "
+            + executors
+            + ", or to 0 for one partition per executor");
   }
 
   /** The executors the application asked for; 0 when spark-submit did not say. */

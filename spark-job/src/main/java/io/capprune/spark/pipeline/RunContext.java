@@ -29,26 +29,38 @@ import org.slf4j.Logger;
  * @param core the configuration as model-core settings (loss, driver updates, worker settings)
  * @param teacher where the teacher comes from
  * @param data the training set and dev splits, tokenised when a stage first asks
- * @param log the logger of the stages' progress lines. One logger, named after
- *     {@link CapPipeline} as before the stages were classes of their own: the console pattern
- *     prints its name, and log configurations may set its level
+ * @param log the logger of the stages' progress lines. One logger, named after {@link CapPipeline}
+ *     as before the stages were classes of their own: the console pattern prints its name, and log
+ *     configurations may set its level
  */
-public record RunContext(JobConfig config, JavaSparkContext sc, Storage storage,
-    RunDirectory out, GlueTask task, HfCheckpoint pretrained, CoreSettings core,
-    TeacherSource teacher, TokenizedData data, Logger log) {
+public record RunContext(
+    JobConfig config,
+    JavaSparkContext sc,
+    Storage storage,
+    RunDirectory out,
+    GlueTask task,
+    HfCheckpoint pretrained,
+    CoreSettings core,
+    TeacherSource teacher,
+    TokenizedData data,
+    Logger log) {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   /** The context of a run whose inputs {@link CapPipeline#validate} has checked. */
   static RunContext of(CapPipeline.Validated v, JavaSparkContext sc, Logger log) {
     JobConfig config = v.config();
     BertTokenizer tokenizer = new BertTokenizer(v.pretrained().vocab(), true);
-    CoreSettings core = new CoreSettings(config, v.task(),
-        CoreSettings.student(config, v.task(), v.pretrained()), tokenizer.padId());
-    TeacherSource teacher = new TeacherSource(config, v.storage(), v.out(), v.teacher(),
-        core.student(), v.task());
+    CoreSettings core =
+        new CoreSettings(
+            config,
+            v.task(),
+            CoreSettings.student(config, v.task(), v.pretrained()),
+            tokenizer.padId());
+    TeacherSource teacher =
+        new TeacherSource(config, v.storage(), v.out(), v.teacher(), core.student(), v.task());
     TokenizedData data = new TokenizedData(sc, config, tokenizer, v.train(), v.dev(), log);
-    return new RunContext(config, sc, v.storage(), v.out(), v.task(), v.pretrained(), core,
-        teacher, data, log);
+    return new RunContext(
+        config, sc, v.storage(), v.out(), v.task(), v.pretrained(), core, teacher, data, log);
   }
 
   /** A path inside the output directory ({@link OutputLayout} names them). */
@@ -72,8 +84,10 @@ public record RunContext(JobConfig config, JavaSparkContext sc, Storage storage,
     HostTensor cw = base.get("classifier.weight");
     int labels = core.student().numLabels();
     if (cw != null && cw.shape()[0] != labels) {
-      log.warn("cap.model: its classifier has {} outputs, the task {}; starting a new classifier",
-          cw.shape()[0], labels);
+      log.warn(
+          "cap.model: its classifier has {} outputs, the task {}; starting a new classifier",
+          cw.shape()[0],
+          labels);
       base.remove("classifier.weight");
       base.remove("classifier.bias");
     }
@@ -110,11 +124,12 @@ public record RunContext(JobConfig config, JavaSparkContext sc, Storage storage,
   public static Map<String, Double> doubles(Object o) {
     Map<String, Double> m = new LinkedHashMap<>();
     if (o instanceof Map<?, ?> map) {
-      map.forEach((k, v) -> {
-        if (v instanceof Number num) {
-          m.put(String.valueOf(k), num.doubleValue());
-        }
-      });
+      map.forEach(
+          (k, v) -> {
+            if (v instanceof Number num) {
+              m.put(String.valueOf(k), num.doubleValue());
+            }
+          });
     }
     return m;
   }

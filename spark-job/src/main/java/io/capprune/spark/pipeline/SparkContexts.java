@@ -24,24 +24,29 @@ public final class SparkContexts {
   }
 
   /**
-   * The GPU plan of this job under spark-submit's settings ({@link GpuPlan}); throws a
-   * {@link io.capprune.spark.config.ConfigValidationException} for a combination that cannot work.
+   * The GPU plan of this job under spark-submit's settings ({@link GpuPlan}); throws a {@link
+   * io.capprune.spark.config.ConfigValidationException} for a combination that cannot work.
    */
   public static GpuPlan plan(JobConfig config) {
     return GpuPlan.of(config, submitted());
   }
 
   public static JavaSparkContext create(JobConfig config, String appName) {
-    SparkConf conf = new SparkConf()
-        .setIfMissing("spark.master", config.spark().master())
-        .setIfMissing("spark.app.name", appName)
-        // DJL must never download: offline on executors too, whoever launched the job.
-        .setIfMissing("spark.executorEnv.DJL_OFFLINE", "true")
-        .setIfMissing("spark.executor.extraJavaOptions", "-Dai.djl.offline=true -Dai.djl.default_engine=PyTorch")
-        .setIfMissing("spark.ui.showConsoleProgress", "false")
-        // Gradients and weights are large; Spark's default 1 GB limit on collected results is not
-        // about them (treeAggregate results), but a step's broadcast must fit in executor memory.
-        .setIfMissing("spark.driver.maxResultSize", "4g");
+    SparkConf conf =
+        new SparkConf()
+            .setIfMissing("spark.master", config.spark().master())
+            .setIfMissing("spark.app.name", appName)
+            // DJL must never download: offline on executors too, whoever launched the job.
+            .setIfMissing("spark.executorEnv.DJL_OFFLINE", "true")
+            .setIfMissing(
+                "spark.executor.extraJavaOptions",
+                "-Dai.djl.offline=true -Dai.djl.default_engine=PyTorch")
+            .setIfMissing("spark.ui.showConsoleProgress", "false")
+            // Gradients and weights are large; Spark's default 1 GB limit on collected results is
+            // not
+            // about them (treeAggregate results), but a step's broadcast must fit in executor
+            // memory.
+            .setIfMissing("spark.driver.maxResultSize", "4g");
     GpuPlan plan = GpuPlan.of(config, toMap(conf));
     // The cached shards stay where the first job puts them; if that job starts before every
     // executor registered, all training runs on the few that had. Wait for all of them, longer
@@ -70,12 +75,19 @@ public final class SparkContexts {
     plan.checkRegistered(config.spark().partitions(), registered);
     String waited = sc.getConf().get(GpuPlan.MAX_WAIT, "?");
     if (plan.executors() > 0 && registered < plan.executors()) {
-      LOG.warn("only {} of {} GPU executors registered within {} ({}); the training set is cut for {}, so "
-          + "some executors will run two partitions one after the other until the others come; raise "
-          + "cap.spark.registration-max-wait-gpu if executors start slowly (large images)", registered,
-          plan.executors(), waited, GpuPlan.MAX_WAIT, plan.executors());
+      LOG.warn(
+          "only {} of {} GPU executors registered within {} ({}); the training set is cut for {}, so "
+              + "some executors will run two partitions one after the other until the others come; raise "
+              + "cap.spark.registration-max-wait-gpu if executors start slowly (large images)",
+          registered,
+          plan.executors(),
+          waited,
+          GpuPlan.MAX_WAIT,
+          plan.executors());
     } else {
-      LOG.info("GPU executors: {} registered{}; training partitions: {}", registered,
+      LOG.info(
+          "GPU executors: {} registered{}; training partitions: {}",
+          registered,
           plan.executors() > 0 ? " of " + plan.executors() : "",
           config.spark().partitions() > 0 ? config.spark().partitions() : sc.defaultParallelism());
     }

@@ -19,8 +19,13 @@ import org.apache.hadoop.fs.Path;
  *     stage trains the teacher
  * @param student the student's configuration, which a teacher must match
  */
-public record TeacherSource(JobConfig config, Storage storage, RunDirectory out,
-    HfCheckpoint checked, BertConfig student, GlueTask task) {
+public record TeacherSource(
+    JobConfig config,
+    Storage storage,
+    RunDirectory out,
+    HfCheckpoint checked,
+    BertConfig student,
+    GlueTask task) {
 
   /** Whether cap.teacher names the teacher (then the finetune stage has nothing to do). */
   public boolean given() {
@@ -34,8 +39,8 @@ public record TeacherSource(JobConfig config, Storage storage, RunDirectory out,
 
   /** Whether the finetune stage has written {@code teacher/} (its config.json is written last). */
   public boolean finetuned() {
-    return !given() && storage.exists(
-        new Path(out.resolve(OutputLayout.TEACHER_DIR), CheckpointStore.CONFIG));
+    return !given()
+        && storage.exists(new Path(out.resolve(OutputLayout.TEACHER_DIR), CheckpointStore.CONFIG));
   }
 
   /** Whether there is a teacher to read: given, or finetuned into this directory. */
@@ -52,29 +57,50 @@ public record TeacherSource(JobConfig config, Storage storage, RunDirectory out,
     try {
       teacher = CheckpointStore.read(location(), storage.conf());
     } catch (IOException e) {
-      throw new UncheckedIOException("cap.teacher: cannot read " + location()
-          + (given() ? "" : " (run the finetune stage first)") + ": " + e.getMessage(), e);
+      throw new UncheckedIOException(
+          "cap.teacher: cannot read "
+              + location()
+              + (given() ? "" : " (run the finetune stage first)")
+              + ": "
+              + e.getMessage(),
+          e);
     }
     check(teacher, location(), student, task);
     return teacher;
   }
 
   /** A teacher must classify into the task's labels and have the student's width (FiC). */
-  public static void check(HfCheckpoint teacher, String location, BertConfig student,
-      GlueTask task) {
+  public static void check(
+      HfCheckpoint teacher, String location, BertConfig student, GlueTask task) {
     BertConfig tc = teacher.config();
-    if (!teacher.hasClassifier() || tc.numLabels() != student.numLabels()
-        || (!tc.labels().isEmpty() && !student.labels().isEmpty()
+    if (!teacher.hasClassifier()
+        || tc.numLabels() != student.numLabels()
+        || (!tc.labels().isEmpty()
+            && !student.labels().isEmpty()
             && !tc.labels().equals(student.labels()))) {
-      throw new IllegalArgumentException("cap.teacher: " + location + " has "
-          + (teacher.hasClassifier() ? tc.numLabels() + " labels " + tc.labels() : "no classifier")
-          + " but task " + task.dirName() + " needs " + student.numLabels() + " "
-          + student.labels());
+      throw new IllegalArgumentException(
+          "cap.teacher: "
+              + location
+              + " has "
+              + (teacher.hasClassifier()
+                  ? tc.numLabels() + " labels " + tc.labels()
+                  : "no classifier")
+              + " but task "
+              + task.dirName()
+              + " needs "
+              + student.numLabels()
+              + " "
+              + student.labels());
     }
     if (tc.hiddenSize() != student.hiddenSize()) {
-      throw new IllegalArgumentException("cap.teacher: " + location + " has hidden size "
-          + tc.hiddenSize() + ", the student " + student.hiddenSize()
-          + " (FiC compares their vectors)");
+      throw new IllegalArgumentException(
+          "cap.teacher: "
+              + location
+              + " has hidden size "
+              + tc.hiddenSize()
+              + ", the student "
+              + student.hiddenSize()
+              + " (FiC compares their vectors)");
     }
   }
 }

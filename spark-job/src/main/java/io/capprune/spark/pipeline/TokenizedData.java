@@ -8,9 +8,9 @@ import org.apache.spark.api.java.JavaSparkContext;
 import org.slf4j.Logger;
 
 /**
- * The run's examples as the stages use them: the training set and the dev splits, each
- * tokenised once, when a stage first asks for it, and cached for the stages after it. A run
- * that only evaluates or exports never tokenises the training set.
+ * The run's examples as the stages use them: the training set and the dev splits, each tokenised
+ * once, when a stage first asks for it, and cached for the stages after it. A run that only
+ * evaluates or exports never tokenises the training set.
  */
 public final class TokenizedData {
   private final JavaSparkContext sc;
@@ -26,8 +26,13 @@ public final class TokenizedData {
    * @param train the training split as validation read it
    * @param dev the dev splits as validation read them
    */
-  TokenizedData(JavaSparkContext sc, JobConfig config, BertTokenizer tokenizer, GlueData train,
-      List<GlueData> dev, Logger log) {
+  TokenizedData(
+      JavaSparkContext sc,
+      JobConfig config,
+      BertTokenizer tokenizer,
+      GlueData train,
+      List<GlueData> dev,
+      Logger log) {
     this.sc = sc;
     this.config = config;
     this.tokenizer = tokenizer;
@@ -37,8 +42,8 @@ public final class TokenizedData {
   }
 
   /**
-   * The tokenised training set. The first call runs the tokenising Spark job and logs the
-   * "training set: ..." line; later calls return the same cached shards.
+   * The tokenised training set. The first call runs the tokenising Spark job and logs the "training
+   * set: ..." line; later calls return the same cached shards.
    */
   public TrainingSet train() {
     if (train == null) {

@@ -3,9 +3,9 @@ package io.capprune.spark.pipeline;
 import io.capprune.core.glue.GlueData;
 import io.capprune.core.glue.GlueExample;
 import io.capprune.core.text.BertTokenizer;
+import io.capprune.core.train.EncodedExample;
 import io.capprune.spark.config.JobConfig;
 import io.capprune.spark.config.Preflight;
-import io.capprune.core.train.EncodedExample;
 import io.capprune.spark.data.GlueFiles;
 import io.capprune.spark.data.Shard;
 import java.util.ArrayList;
@@ -31,14 +31,23 @@ public record TrainingSet(JavaRDD<Shard> shards, long size) {
    * Shuffles the examples read on the driver into {@code partitions} contiguous slices and
    * tokenises each on an executor (one Spark job); the shards stay cached.
    */
-  static TrainingSet tokenize(JavaSparkContext sc, JobConfig config, GlueData data,
-      BertTokenizer tokenizer, int partitions, Logger log) {
+  static TrainingSet tokenize(
+      JavaSparkContext sc,
+      JobConfig config,
+      GlueData data,
+      BertTokenizer tokenizer,
+      int partitions,
+      Logger log) {
     if (data.skipped() > 0) {
-      log.warn("{}: skipped {} malformed rows, e.g. {}", data.source(), data.skipped(),
+      log.warn(
+          "{}: skipped {} malformed rows, e.g. {}",
+          data.source(),
+          data.skipped(),
           data.skippedSamples());
     }
     List<GlueExample> examples = new ArrayList<>(data.examples());
-    // A uniform random partition: shard-local negatives are then a uniform sample (docs/decisions.md decision 6).
+    // A uniform random partition: shard-local negatives are then a uniform sample
+    // (docs/decisions.md decision 6).
     Collections.shuffle(examples, new Random(config.seed()));
     if (config.spark().partitions() == 0) {
       // With cap.spark.partitions set, validation has warned already.
@@ -56,19 +65,26 @@ public record TrainingSet(JavaRDD<Shard> shards, long size) {
     for (int i = 0; i < partitions; i++) {
       indices.add(i);
     }
-    JavaRDD<Shard> shards = sc.parallelize(indices, partitions)
-        .map(index -> {
-          List<GlueExample> all = rows.value();
-          // The same slices parallelize would cut: contiguous, sizes differing by at most one.
-          int from = (int) ((long) index * all.size() / partitions);
-          int to = (int) ((long) (index + 1) * all.size() / partitions);
-          List<EncodedExample> enc = GlueFiles.encode(all.subList(from, to), tok.value(), maxLen);
-          return new Shard(index, enc.toArray(EncodedExample[]::new), null);
-        })
-        .persist(StorageLevel.MEMORY_ONLY());
+    JavaRDD<Shard> shards =
+        sc.parallelize(indices, partitions)
+            .map(
+                index -> {
+                  List<GlueExample> all = rows.value();
+                  // The same slices parallelize would cut: contiguous, sizes differing by at most
+                  // one.
+                  int from = (int) ((long) index * all.size() / partitions);
+                  int to = (int) ((long) (index + 1) * all.size() / partitions);
+                  List<EncodedExample> enc =
+                      GlueFiles.encode(all.subList(from, to), tok.value(), maxLen);
+                  return new Shard(index, enc.toArray(EncodedExample[]::new), null);
+                })
+            .persist(StorageLevel.MEMORY_ONLY());
     shards.count();
     rows.unpersist(false);
-    log.info("training set: {} examples from {} in {} partitions", data.size(), data.source(),
+    log.info(
+        "training set: {} examples from {} in {} partitions",
+        data.size(),
+        data.source(),
         partitions);
     return new TrainingSet(shards, data.size());
   }

@@ -4,11 +4,11 @@ import java.util.ArrayDeque;
 import java.util.Deque;
 
 /**
- * Time left from a moving average of the step time. The average is taken over the last
- * {@code window} observations rather than since the start, because the first steps pay for JIT,
- * broadcast warm-up and native loading, and because the cost per step changes during a run (SnC
- * gains a snapshot slice every epoch, dev evaluations come and go). Observations may be sparse
- * (every N steps): the average is (time span) / (step span) inside the window.
+ * Time left from a moving average of the step time. The average is taken over the last {@code
+ * window} observations rather than since the start, because the first steps pay for JIT, broadcast
+ * warm-up and native loading, and because the cost per step changes during a run (SnC gains a
+ * snapshot slice every epoch, dev evaluations come and go). Observations may be sparse (every N
+ * steps): the average is (time span) / (step span) inside the window.
  *
  * <p>Not thread-safe; the driver loop owns it.
  */
@@ -19,10 +19,13 @@ public final class EtaEstimator {
   private final int window;
   private final Deque<Observation> recent = new ArrayDeque<>();
 
-  /** @param window how many recent observations the average spans, at least 2 */
+  /**
+   * @param window how many recent observations the average spans, at least 2
+   */
   public EtaEstimator(int window) {
     if (window < 2) {
-      throw new IllegalArgumentException("ETA window must hold at least 2 observations, got " + window);
+      throw new IllegalArgumentException(
+          "ETA window must hold at least 2 observations, got " + window);
     }
     this.window = window;
   }
@@ -42,8 +45,15 @@ public final class EtaEstimator {
             "steps must increase: got step " + step + " after step " + last.step());
       }
       if (elapsedSeconds < last.seconds()) {
-        throw new IllegalArgumentException("time went backwards: " + elapsedSeconds
-            + " s at step " + step + " after " + last.seconds() + " s at step " + last.step());
+        throw new IllegalArgumentException(
+            "time went backwards: "
+                + elapsedSeconds
+                + " s at step "
+                + step
+                + " after "
+                + last.seconds()
+                + " s at step "
+                + last.step());
       }
     }
     recent.addLast(new Observation(step, elapsedSeconds));

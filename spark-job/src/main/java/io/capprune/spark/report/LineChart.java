@@ -23,13 +23,13 @@ import javax.imageio.ImageIO;
 /**
  * A small line chart drawn with Java2D: title, legend, axes with tick labels, grid, several named
  * series of (x, y) points, optional log-scale y axis, and an optional second y axis on the right
- * for a series on another scale. No charting library: the job's jar goes to every executor, and
- * the three progress plots need little.
+ * for a series on another scale. No charting library: the job's jar goes to every executor, and the
+ * three progress plots need little.
  *
  * <p>Input is untrusted in the sense that training produces it: NaN or infinite points (and
- * non-positive ones on a log axis) break the line into separate runs, an isolated point is drawn
- * as a dot, a constant series gets a padded range, and a chart without any point still renders,
- * with a "no data" note in the plot area.
+ * non-positive ones on a log axis) break the line into separate runs, an isolated point is drawn as
+ * a dot, a constant series gets a padded range, and a chart without any point still renders, with a
+ * "no data" note in the plot area.
  */
 public final class LineChart {
 
@@ -42,29 +42,38 @@ public final class LineChart {
   public static final int DEFAULT_HEIGHT = 500;
 
   /** Which y axis a series is measured against. */
-  public enum Axis { LEFT, RIGHT }
+  public enum Axis {
+    LEFT,
+    RIGHT
+  }
 
   /**
    * One named line. {@code color} null means the next colour of the palette.
    *
    * @param width stroke width in pixels
    */
-  public record Series(String name, double[] x, double[] y, Axis axis, Color color, float width,
-      boolean dashed) {
+  public record Series(
+      String name, double[] x, double[] y, Axis axis, Color color, float width, boolean dashed) {
 
     public Series {
       if (name == null || name.isBlank()) {
         throw new IllegalArgumentException("a series needs a name");
       }
       if (x == null || y == null || x.length != y.length) {
-        throw new IllegalArgumentException("series '" + name + "' needs as many x as y values, got "
-            + (x == null ? "null" : x.length) + " and " + (y == null ? "null" : y.length));
+        throw new IllegalArgumentException(
+            "series '"
+                + name
+                + "' needs as many x as y values, got "
+                + (x == null ? "null" : x.length)
+                + " and "
+                + (y == null ? "null" : y.length));
       }
       if (axis == null) {
         axis = Axis.LEFT;
       }
       if (!(width > 0)) {
-        throw new IllegalArgumentException("series '" + name + "' stroke width must be > 0, got " + width);
+        throw new IllegalArgumentException(
+            "series '" + name + "' stroke width must be > 0, got " + width);
       }
     }
 
@@ -130,12 +139,13 @@ public final class LineChart {
   }
 
   /**
-   * Pins the linear left axis to [lo, hi] instead of fitting it to the data (e.g. 0-100 %), so
-   * that successive plots of one run are comparable. Points outside are clipped.
+   * Pins the linear left axis to [lo, hi] instead of fitting it to the data (e.g. 0-100 %), so that
+   * successive plots of one run are comparable. Points outside are clipped.
    */
   public LineChart yRange(double lo, double hi) {
     if (!(Double.isFinite(lo) && Double.isFinite(hi) && lo < hi)) {
-      throw new IllegalArgumentException("y range must be finite with lo < hi, got [" + lo + ", " + hi + "]");
+      throw new IllegalArgumentException(
+          "y range must be finite with lo < hi, got [" + lo + ", " + hi + "]");
     }
     this.fixedY = new double[] {lo, hi};
     return this;
@@ -181,13 +191,15 @@ public final class LineChart {
 
   public BufferedImage render(int width, int height) {
     if (width < 200 || height < 150) {
-      throw new IllegalArgumentException("chart must be at least 200x150 pixels, got " + width + "x" + height);
+      throw new IllegalArgumentException(
+          "chart must be at least 200x150 pixels, got " + width + "x" + height);
     }
     BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
     Graphics2D g = img.createGraphics();
     try {
       g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
-      g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
+      g.setRenderingHint(
+          RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
       g.setRenderingHint(RenderingHints.KEY_STROKE_CONTROL, RenderingHints.VALUE_STROKE_PURE);
       g.setRenderingHint(RenderingHints.KEY_RENDERING, RenderingHints.VALUE_RENDER_QUALITY);
       g.setColor(BACKGROUND);
@@ -210,9 +222,12 @@ public final class LineChart {
     Color[] colors = assignColors();
     boolean hasRight = series.stream().anyMatch(s -> s.axis() == Axis.RIGHT);
 
-    Scale xs = Scale.linear(integerX, false, range(Axis.LEFT, true, false), range(Axis.RIGHT, true, false));
+    Scale xs =
+        Scale.linear(
+            integerX, false, range(Axis.LEFT, true, false), range(Axis.RIGHT, true, false));
     Scale yl = leftScale();
-    Scale yr = hasRight ? Scale.linear(false, false, padded(range(Axis.RIGHT, false, false))) : null;
+    Scale yr =
+        hasRight ? Scale.linear(false, false, padded(range(Axis.RIGHT, false, false))) : null;
 
     // Left margin: room for the widest tick label plus the rotated axis label.
     g.setFont(tickFont);
@@ -240,8 +255,14 @@ public final class LineChart {
     int plotW = width - left - right;
     int plotH = bottom - top;
     if (plotW < 40 || plotH < 40) {
-      throw new IllegalArgumentException("chart '" + title + "' has too many series for "
-          + width + "x" + height + " pixels: no room left for the plot");
+      throw new IllegalArgumentException(
+          "chart '"
+              + title
+              + "' has too many series for "
+              + width
+              + "x"
+              + height
+              + " pixels: no room left for the plot");
     }
 
     // Grid and ticks.
@@ -252,7 +273,10 @@ public final class LineChart {
       g.setColor(GRID);
       g.draw(new Line2D.Double(left, py, left + plotW, py));
       g.setColor(TEXT);
-      g.drawString(t.label(), left - 6 - tfm.stringWidth(t.label()), (float) (py + tfm.getAscent() / 2.0 - 1));
+      g.drawString(
+          t.label(),
+          left - 6 - tfm.stringWidth(t.label()),
+          (float) (py + tfm.getAscent() / 2.0 - 1));
     }
     for (Tick t : xs.ticks()) {
       double px = left + xs.fraction(t.value()) * plotW;
@@ -261,7 +285,8 @@ public final class LineChart {
       g.setColor(FRAME);
       g.draw(new Line2D.Double(px, bottom, px, bottom + 4));
       g.setColor(TEXT);
-      g.drawString(t.label(), (float) (px - tfm.stringWidth(t.label()) / 2.0), bottom + 6 + tfm.getAscent());
+      g.drawString(
+          t.label(), (float) (px - tfm.stringWidth(t.label()) / 2.0), bottom + 6 + tfm.getAscent());
     }
     if (yr != null) {
       for (Tick t : yr.ticks()) {
@@ -283,7 +308,12 @@ public final class LineChart {
       g.drawString(xLabel, left + (plotW - lfm.stringWidth(xLabel)) / 2, height - 14);
     }
     if (!yLabel.isEmpty()) {
-      drawRotated(g, yLabel + (logY ? " (log scale)" : ""), 14 + lfm.getAscent(), top + plotH / 2, -Math.PI / 2);
+      drawRotated(
+          g,
+          yLabel + (logY ? " (log scale)" : ""),
+          14 + lfm.getAscent(),
+          top + plotH / 2,
+          -Math.PI / 2);
     }
     if (yr != null && !rightLabel.isEmpty()) {
       drawRotated(g, rightLabel, width - 14 - lfm.getDescent(), top + plotH / 2, Math.PI / 2);
@@ -349,13 +379,22 @@ public final class LineChart {
 
   private static BasicStroke stroke(Series s) {
     return s.dashed()
-        ? new BasicStroke(s.width(), BasicStroke.CAP_BUTT, BasicStroke.JOIN_ROUND, 10f, new float[] {7f, 5f}, 0f)
+        ? new BasicStroke(
+            s.width(), BasicStroke.CAP_BUTT, BasicStroke.JOIN_ROUND, 10f, new float[] {7f, 5f}, 0f)
         : new BasicStroke(s.width(), BasicStroke.CAP_ROUND, BasicStroke.JOIN_ROUND);
   }
 
   /** Draws one series; returns whether any point was drawn. */
-  private boolean drawSeries(Graphics2D g, Series s, Color color, Scale xs, Scale ys,
-      int left, int bottom, int plotW, int plotH) {
+  private boolean drawSeries(
+      Graphics2D g,
+      Series s,
+      Color color,
+      Scale xs,
+      Scale ys,
+      int left,
+      int bottom,
+      int plotW,
+      int plotH) {
     int n = s.x().length;
     boolean[] ok = new boolean[n];
     int count = 0;
@@ -400,9 +439,11 @@ public final class LineChart {
 
   /** The left y axis as drawn: log or linear, its range and its ticks. */
   Scale leftScale() {
-    return logY ? Scale.log(range(Axis.LEFT, false, true))
-        : fixedY != null ? Scale.linear(false, true, fixedY)
-        : Scale.linear(false, false, padded(range(Axis.LEFT, false, false)));
+    return logY
+        ? Scale.log(range(Axis.LEFT, false, true))
+        : fixedY != null
+            ? Scale.linear(false, true, fixedY)
+            : Scale.linear(false, false, padded(range(Axis.LEFT, false, false)));
   }
 
   /** Finite min and max over the series of one axis, of x ({@code ofX}) or y; null if none. */
@@ -416,8 +457,11 @@ public final class LineChart {
       for (int i = 0; i < s.x().length; i++) {
         double x = s.x()[i];
         double y = s.y()[i];
-        boolean usable = Double.isFinite(x) && Double.isFinite(y) && (!positiveOnly || y > 0)
-            && (!ofX || !(logY && axis == Axis.LEFT) || y > 0);
+        boolean usable =
+            Double.isFinite(x)
+                && Double.isFinite(y)
+                && (!positiveOnly || y > 0)
+                && (!ofX || !(logY && axis == Axis.LEFT) || y > 0);
         if (usable) {
           double v = ofX ? x : y;
           lo = Math.min(lo, v);
@@ -429,9 +473,9 @@ public final class LineChart {
   }
 
   /**
-   * Widens a y range by 4% each side so that extreme points do not sit on the frame, but not past
-   * 0 or 1 when the data stays inside them: such values are usually fractions (accuracy, theta),
-   * and an axis running to -0.2 or 1.2 would suggest values that cannot occur.
+   * Widens a y range by 4% each side so that extreme points do not sit on the frame, but not past 0
+   * or 1 when the data stays inside them: such values are usually fractions (accuracy, theta), and
+   * an axis running to -0.2 or 1.2 would suggest values that cannot occur.
    */
   static double[] padded(double[] r) {
     if (r == null || r[0] == r[1]) {
@@ -501,7 +545,8 @@ public final class LineChart {
         max = 1;
       }
       if (min == max) {
-        // A constant series: centre it in a band of +-10% (or +-1 around 0) so it is a visible line.
+        // A constant series: centre it in a band of +-10% (or +-1 around 0) so it is a visible
+        // line.
         double pad = min == 0 ? 1 : Math.abs(min) * 0.1;
         min -= pad;
         max += pad;
@@ -515,19 +560,22 @@ public final class LineChart {
       int decimals = Math.max(0, (int) -Math.floor(Math.log10(step) + 1e-9));
       boolean sci = step < 1e-4 || Math.max(Math.abs(a), Math.abs(b)) >= 1e7;
       List<Tick> ticks = new ArrayList<>();
-      for (long k = (long) Math.ceil(a / step - 1e-9); k <= (long) Math.floor(b / step + 1e-9); k++) {
+      for (long k = (long) Math.ceil(a / step - 1e-9);
+          k <= (long) Math.floor(b / step + 1e-9);
+          k++) {
         double v = k * step;
         if (Math.abs(v) < step * 1e-9) {
           v = 0;
         }
-        ticks.add(new Tick(v, sci ? sciLabel(v) : String.format(Locale.ROOT, "%." + decimals + "f", v)));
+        ticks.add(
+            new Tick(v, sci ? sciLabel(v) : String.format(Locale.ROOT, "%." + decimals + "f", v)));
       }
       return new Scale(false, a, b, List.copyOf(ticks));
     }
 
     /**
-     * A log-10 axis from the largest 1, 2 or 5 times a power of ten below the range to the
-     * smallest one above it: whole decades would waste up to 90% of a decade on each side.
+     * A log-10 axis from the largest 1, 2 or 5 times a power of ten below the range to the smallest
+     * one above it: whole decades would waste up to 90% of a decade on each side.
      */
     static Scale log(double[] range) {
       double min = range == null ? 0.1 : range[0];

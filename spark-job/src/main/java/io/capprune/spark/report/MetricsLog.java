@@ -22,15 +22,15 @@ import org.apache.hadoop.fs.Path;
  * {@code <output>/metrics.jsonl}: one JSON object per {@link StepRecord}, one per line, in step
  * order. Keys are snake_case; a term that is off or a value that is unknown is left out (JSON has
  * no NaN) and reads back as NaN. The total loss is never off, so a NaN there is a diverged run and
- * is written as the string {@code "NaN"}; infinities are written as {@code "Infinity"} /
- * {@code "-Infinity"}.
+ * is written as the string {@code "NaN"}; infinities are written as {@code "Infinity"} / {@code
+ * "-Infinity"}.
  *
  * <p>S3 has no append, and HDFS append is off on many clusters, so the log never appends: it keeps
- * every record in memory and rewrites the whole file at each flush, through
- * {@code FileSystem.create(path, overwrite=true)}. On S3 the new object replaces the old one only
- * when the upload completes, so readers see either the old or the new file. Flushes happen every
- * {@code flushEvery} records and on {@link #close()}. The cost grows with the run (a 10 000-record
- * file is about 3 MB), which is why the driver logs every N steps, not every step.
+ * every record in memory and rewrites the whole file at each flush, through {@code
+ * FileSystem.create(path, overwrite=true)}. On S3 the new object replaces the old one only when the
+ * upload completes, so readers see either the old or the new file. Flushes happen every {@code
+ * flushEvery} records and on {@link #close()}. The cost grows with the run (a 10 000-record file is
+ * about 3 MB), which is why the driver logs every N steps, not every step.
  *
  * <p>Not thread-safe; the driver loop owns it.
  */
@@ -64,9 +64,9 @@ public final class MetricsLog implements Closeable {
 
   /**
    * Continues the log of a run resumed from the snapshot taken after {@code resumedStep}. Records
-   * after that step were written by the attempt that died; the resumed run repeats those steps,
-   * so they are dropped (at the next flush) instead of appearing twice in the plots. A missing
-   * file starts an empty log.
+   * after that step were written by the attempt that died; the resumed run repeats those steps, so
+   * they are dropped (at the next flush) instead of appearing twice in the plots. A missing file
+   * starts an empty log.
    */
   public static MetricsLog resume(FileSystem fs, Path outputDir, int flushEvery, long resumedStep)
       throws IOException {
@@ -98,8 +98,13 @@ public final class MetricsLog implements Closeable {
 
   public void append(StepRecord r) throws IOException {
     if (!records.isEmpty() && r.step() <= records.get(records.size() - 1).step()) {
-      throw new IllegalArgumentException("metrics must be logged in step order: step " + r.step()
-          + " after step " + records.get(records.size() - 1).step() + " in " + file);
+      throw new IllegalArgumentException(
+          "metrics must be logged in step order: step "
+              + r.step()
+              + " after step "
+              + records.get(records.size() - 1).step()
+              + " in "
+              + file);
     }
     records.add(r);
     if (++unflushed >= flushEvery) {
@@ -154,8 +159,14 @@ public final class MetricsLog implements Closeable {
         throw e;
       }
       if (!out.isEmpty() && r.step() <= out.get(out.size() - 1).step()) {
-        throw new IllegalArgumentException(file + ":" + (i + 1) + ": step " + r.step()
-            + " does not follow step " + out.get(out.size() - 1).step());
+        throw new IllegalArgumentException(
+            file
+                + ":"
+                + (i + 1)
+                + ": step "
+                + r.step()
+                + " does not follow step "
+                + out.get(out.size() - 1).step());
       }
       out.add(r);
     }
@@ -190,13 +201,15 @@ public final class MetricsLog implements Closeable {
       ObjectNode dev = o.putObject("dev");
       // An evaluated metric that came out NaN (e.g. a correlation of constant predictions) is
       // still a result, unlike a term that is off: keep it.
-      r.dev().forEach((k, v) -> {
-        if (Double.isNaN(v)) {
-          dev.put(k, "NaN");
-        } else {
-          putFinite(dev, k, v);
-        }
-      });
+      r.dev()
+          .forEach(
+              (k, v) -> {
+                if (Double.isNaN(v)) {
+                  dev.put(k, "NaN");
+                } else {
+                  putFinite(dev, k, v);
+                }
+              });
     }
     try {
       return JSON.writeValueAsString(o);
@@ -223,7 +236,8 @@ public final class MetricsLog implements Closeable {
     JsonNode devNode = o.get("dev");
     if (devNode != null && !devNode.isNull()) {
       if (!devNode.isObject()) {
-        throw new IllegalArgumentException(where + ": key 'dev' must be an object of metric values");
+        throw new IllegalArgumentException(
+            where + ": key 'dev' must be an object of metric values");
       }
       for (Map.Entry<String, JsonNode> e : devNode.properties()) {
         dev.put(e.getKey(), number(devNode, e.getKey(), where, "dev."));
@@ -231,14 +245,24 @@ public final class MetricsLog implements Closeable {
     }
     try {
       return new StepRecord(
-          integer(o, "step", where), integer(o, "total_steps", where),
+          integer(o, "step", where),
+          integer(o, "total_steps", where),
           Math.toIntExact(integer(o, "epoch", where)),
-          number(o, "loss", where), number(o, "ce", where), number(o, "kd", where),
-          number(o, "prc", where), number(o, "snc", where), number(o, "fic", where),
-          number(o, "regulariser", where), number(o, "sparsity", where),
-          number(o, "threshold", where), number(o, "learning_rate", where),
-          number(o, "grad_norm", where), number(o, "examples_per_second", where),
-          number(o, "seconds_elapsed", where), number(o, "seconds_left", where), dev);
+          number(o, "loss", where),
+          number(o, "ce", where),
+          number(o, "kd", where),
+          number(o, "prc", where),
+          number(o, "snc", where),
+          number(o, "fic", where),
+          number(o, "regulariser", where),
+          number(o, "sparsity", where),
+          number(o, "threshold", where),
+          number(o, "learning_rate", where),
+          number(o, "grad_norm", where),
+          number(o, "examples_per_second", where),
+          number(o, "seconds_elapsed", where),
+          number(o, "seconds_left", where),
+          dev);
     } catch (IllegalArgumentException | ArithmeticException e) {
       if (e.getMessage() != null && e.getMessage().startsWith(where)) {
         throw e;
@@ -253,7 +277,8 @@ public final class MetricsLog implements Closeable {
       throw new IllegalArgumentException(where + ": missing key '" + key + "'");
     }
     if (!v.isIntegralNumber() || !v.canConvertToLong()) {
-      throw new IllegalArgumentException(where + ": key '" + key + "' must be an integer, got " + v);
+      throw new IllegalArgumentException(
+          where + ": key '" + key + "' must be an integer, got " + v);
     }
     return v.longValue();
   }
@@ -269,10 +294,14 @@ public final class MetricsLog implements Closeable {
     }
     if (v.isTextual()) {
       switch (v.textValue()) {
-        case "NaN": return Double.NaN;
-        case "Infinity": return Double.POSITIVE_INFINITY;
-        case "-Infinity": return Double.NEGATIVE_INFINITY;
-        default: break;
+        case "NaN":
+          return Double.NaN;
+        case "Infinity":
+          return Double.POSITIVE_INFINITY;
+        case "-Infinity":
+          return Double.NEGATIVE_INFINITY;
+        default:
+          break;
       }
     }
     if (!v.isNumber()) {

@@ -16,9 +16,9 @@ import org.apache.hadoop.fs.Path;
 /**
  * The three progress plots of a run, drawn from its {@link StepRecord}s: {@code loss.png} (every
  * loss term that is on), {@code sparsity.png} (sparsity, with the schedule's threshold on a second
- * axis because tau of soft movement is not a fraction), and {@code dev-metric.png} (the dev
- * metrics at the evaluation steps, with the teacher's as dashed reference lines when known).
- * Written through the Hadoop FileSystem so that they land next to the model on HDFS or S3.
+ * axis because tau of soft movement is not a fraction), and {@code dev-metric.png} (the dev metrics
+ * at the evaluation steps, with the teacher's as dashed reference lines when known). Written
+ * through the Hadoop FileSystem so that they land next to the model on HDFS or S3.
  */
 public final class Plots {
 
@@ -31,14 +31,26 @@ public final class Plots {
 
   private static final Color TOTAL = new Color(0x262626);
   // One colour per term whatever else is on, so "kd" is orange in every run's plot.
-  private static final Map<String, Color> TERM_COLORS = Map.of(
-      "ce", LineChart.PALETTE[0], "kd", LineChart.PALETTE[1], "prc", LineChart.PALETTE[2],
-      "snc", LineChart.PALETTE[3], "fic", LineChart.PALETTE[4], "regulariser", LineChart.PALETTE[6]);
+  private static final Map<String, Color> TERM_COLORS =
+      Map.of(
+          "ce",
+          LineChart.PALETTE[0],
+          "kd",
+          LineChart.PALETTE[1],
+          "prc",
+          LineChart.PALETTE[2],
+          "snc",
+          LineChart.PALETTE[3],
+          "fic",
+          LineChart.PALETTE[4],
+          "regulariser",
+          LineChart.PALETTE[6]);
 
   private Plots() {}
 
   /** Writes the three plots; log scale for the losses is chosen from their spread. */
-  public static List<Path> writeAll(List<StepRecord> records, FileSystem fs, Path outputDir) throws IOException {
+  public static List<Path> writeAll(List<StepRecord> records, FileSystem fs, Path outputDir)
+      throws IOException {
     return writeAll(records, Map.of(), fs, outputDir, null);
   }
 
@@ -49,8 +61,13 @@ public final class Plots {
    * @param logLoss log-scale loss axis, or null to decide from the data
    * @return the paths written, in the order loss, sparsity, dev metric
    */
-  public static List<Path> writeAll(List<StepRecord> records, Map<String, Double> teacherDev,
-      FileSystem fs, Path outputDir, Boolean logLoss) throws IOException {
+  public static List<Path> writeAll(
+      List<StepRecord> records,
+      Map<String, Double> teacherDev,
+      FileSystem fs,
+      Path outputDir,
+      Boolean logLoss)
+      throws IOException {
     List<Path> written = new ArrayList<>(3);
     written.add(write(fs, new Path(outputDir, LOSS), lossChart(records, logLoss)));
     written.add(write(fs, new Path(outputDir, SPARSITY), sparsityChart(records)));
@@ -60,8 +77,10 @@ public final class Plots {
 
   public static LineChart lossChart(List<StepRecord> records, Boolean logScale) {
     double[] steps = column(records, r -> r.step());
-    LineChart chart = new LineChart("Training loss", "step", "loss").integerX(true)
-        .emptyNote("no steps logged yet");
+    LineChart chart =
+        new LineChart("Training loss", "step", "loss")
+            .integerX(true)
+            .emptyNote("no steps logged yet");
     Map<String, double[]> terms = new LinkedHashMap<>();
     terms.put("total", column(records, StepRecord::loss));
     terms.put("ce", column(records, StepRecord::ce));
@@ -78,7 +97,10 @@ public final class Plots {
         continue; // the term is off for the whole run: no empty legend entry
       }
       LineChart.Series s = LineChart.Series.of(t.getKey(), steps, y);
-      chart.add(t.getKey().equals("total") ? s.withColor(TOTAL, 2.5f) : s.withColor(TERM_COLORS.get(t.getKey()), 1.6f));
+      chart.add(
+          t.getKey().equals("total")
+              ? s.withColor(TOTAL, 2.5f)
+              : s.withColor(TERM_COLORS.get(t.getKey()), 1.6f));
       for (double v : y) {
         if (Double.isFinite(v) && v > 0) {
           min = Math.min(min, v);
@@ -86,7 +108,8 @@ public final class Plots {
         }
       }
     }
-    boolean log = logScale != null ? logScale : min < max && Math.log10(max / min) >= LOG_SCALE_DECADES;
+    boolean log =
+        logScale != null ? logScale : min < max && Math.log10(max / min) >= LOG_SCALE_DECADES;
     return chart.logY(log);
   }
 
@@ -94,21 +117,32 @@ public final class Plots {
     double[] steps = column(records, r -> r.step());
     double[] sparsityPct = column(records, r -> 100 * r.sparsity());
     double[] threshold = column(records, StepRecord::threshold);
-    LineChart chart = new LineChart("Sparsity of encoder Linear weights", "step", "pruned (%)")
-        .rightAxisLabel("threshold").integerX(true).yRange(0, 100).emptyNote("no steps logged yet");
+    LineChart chart =
+        new LineChart("Sparsity of encoder Linear weights", "step", "pruned (%)")
+            .rightAxisLabel("threshold")
+            .integerX(true)
+            .yRange(0, 100)
+            .emptyNote("no steps logged yet");
     if (anyFinite(sparsityPct)) {
-      chart.add(LineChart.Series.of("sparsity", steps, sparsityPct).withColor(LineChart.PALETTE[0], 2.5f));
+      chart.add(
+          LineChart.Series.of("sparsity", steps, sparsityPct)
+              .withColor(LineChart.PALETTE[0], 2.5f));
     }
     if (anyFinite(threshold)) {
-      chart.add(LineChart.Series.of("threshold", steps, threshold)
-          .withColor(LineChart.PALETTE[1], 2f).asDashed().onRightAxis());
+      chart.add(
+          LineChart.Series.of("threshold", steps, threshold)
+              .withColor(LineChart.PALETTE[1], 2f)
+              .asDashed()
+              .onRightAxis());
     }
     return chart;
   }
 
   public static LineChart devChart(List<StepRecord> records, Map<String, Double> teacherDev) {
-    LineChart chart = new LineChart("Dev metrics at evaluation steps", "step", "metric")
-        .integerX(true).emptyNote("no evaluation yet");
+    LineChart chart =
+        new LineChart("Dev metrics at evaluation steps", "step", "metric")
+            .integerX(true)
+            .emptyNote("no evaluation yet");
     Set<String> names = new LinkedHashSet<>();
     for (StepRecord r : records) {
       names.addAll(r.dev().keySet());
@@ -134,8 +168,13 @@ public final class Plots {
       chart.add(LineChart.Series.of(name, x, y).withColor(c, 2f));
       Double teacher = teacherDev == null ? null : teacherDev.get(name);
       if (teacher != null && Double.isFinite(teacher) && !points.isEmpty()) {
-        chart.add(LineChart.Series.of("teacher " + name, new double[] {firstStep, lastStep},
-            new double[] {teacher, teacher}).withColor(c, 1.5f).asDashed());
+        chart.add(
+            LineChart.Series.of(
+                    "teacher " + name,
+                    new double[] {firstStep, lastStep},
+                    new double[] {teacher, teacher})
+                .withColor(c, 1.5f)
+                .asDashed());
       }
     }
     return chart;

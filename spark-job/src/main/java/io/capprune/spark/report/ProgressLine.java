@@ -4,11 +4,11 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * The one-line progress message the driver logs every {@code log-every-steps}, for example
- * {@code step 120/2000 (6.0%) ep 1 | loss 0.8123 ce 0.6931 kd 0.1012 prc 0.0150 snc 0.0000 fic 0.0140
- * | sparsity 12.3% | lr 2.9e-05 | 412 ex/s | 00:03:12 left}. Terms that are off and values that are
- * unknown are left out rather than printed as NaN, so the line stays short enough to scan in a
- * YARN or Kubernetes log. Everything else goes to {@code metrics.jsonl}.
+ * The one-line progress message the driver logs every {@code log-every-steps}, for example {@code
+ * step 120/2000 (6.0%) ep 1 | loss 0.8123 ce 0.6931 kd 0.1012 prc 0.0150 snc 0.0000 fic 0.0140 |
+ * sparsity 12.3% | lr 2.9e-05 | 412 ex/s | 00:03:12 left}. Terms that are off and values that are
+ * unknown are left out rather than printed as NaN, so the line stays short enough to scan in a YARN
+ * or Kubernetes log. Everything else goes to {@code metrics.jsonl}.
  */
 public final class ProgressLine {
 
@@ -16,9 +16,15 @@ public final class ProgressLine {
 
   public static String format(StepRecord r) {
     StringBuilder s = new StringBuilder(160);
-    s.append("step ").append(r.step()).append('/').append(r.totalSteps())
-        .append(" (").append(fixed(1, 100.0 * r.step() / r.totalSteps())).append("%)")
-        .append(" ep ").append(r.epoch());
+    s.append("step ")
+        .append(r.step())
+        .append('/')
+        .append(r.totalSteps())
+        .append(" (")
+        .append(fixed(1, 100.0 * r.step() / r.totalSteps()))
+        .append("%)")
+        .append(" ep ")
+        .append(r.epoch());
     s.append(" | loss ").append(lossValue(r.loss()));
     for (Map.Entry<String, Double> t : r.lossTerms().entrySet()) {
       s.append(' ').append(t.getKey()).append(' ').append(lossValue(t.getValue()));
@@ -38,14 +44,15 @@ public final class ProgressLine {
     s.append(" | ").append(duration(r.secondsLeft())).append(" left");
     if (r.hasDev()) {
       s.append(" | dev");
-      r.dev().forEach((name, value) -> s.append(' ').append(name).append(' ').append(fixed(4, value)));
+      r.dev()
+          .forEach((name, value) -> s.append(' ').append(name).append(' ').append(fixed(4, value)));
     }
     return s.toString();
   }
 
   /**
-   * Wall-clock time as {@code HH:MM:SS}, with a day count in front from 24 h on
-   * ({@code 2d 03:04:05}); {@code --:--:--} when unknown.
+   * Wall-clock time as {@code HH:MM:SS}, with a day count in front from 24 h on ({@code 2d
+   * 03:04:05}); {@code --:--:--} when unknown.
    */
   public static String duration(double seconds) {
     if (!Double.isFinite(seconds) || seconds < 0) {

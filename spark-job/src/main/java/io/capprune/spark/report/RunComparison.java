@@ -26,12 +26,22 @@ public final class RunComparison {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   /** One finished run. {@code pruneSeconds} is the pruning stage's wall time (NaN if unknown). */
-  public record Run(String location, String task, String method, Map<String, Double> teacher,
-      Map<String, Double> pruned, double sparsity, long steps, double pruneSeconds) {}
+  public record Run(
+      String location,
+      String task,
+      String method,
+      Map<String, Double> teacher,
+      Map<String, Double> pruned,
+      double sparsity,
+      long steps,
+      double pruneSeconds) {}
 
   private RunComparison() {}
 
-  /** Reads one run directory (any Hadoop file system); the message names the file that is missing or bad. */
+  /**
+   * Reads one run directory (any Hadoop file system); the message names the file that is missing or
+   * bad.
+   */
   public static Run read(String location, Configuration conf) throws IOException {
     Path root = new Path(location);
     FileSystem fs = root.getFileSystem(conf);
@@ -42,10 +52,13 @@ public final class RunComparison {
     Map<String, Double> teacher = numbers(metrics.path("teacher"));
     Map<String, Double> pruned = numbers(metrics.path("pruned"));
     if (pruned.isEmpty() && teacher.isEmpty()) {
-      throw new IOException(new Path(root, "metrics.json") + " has no dev metrics: run `finetune` or `evaluate` first");
+      throw new IOException(
+          new Path(root, "metrics.json")
+              + " has no dev metrics: run `finetune` or `evaluate` first");
     }
     if (pruned.isEmpty()) {
-      // Only a teacher so far (finetune alone, or evaluate before any snapshot): no sparsity, no steps.
+      // Only a teacher so far (finetune alone, or evaluate before any snapshot): no sparsity, no
+      // steps.
       return new Run(location, task, method, teacher, pruned, Double.NaN, 0, Double.NaN);
     }
     JsonNode sparsity = readJson(fs, new Path(root, "sparsity.json"));
@@ -63,7 +76,15 @@ public final class RunComparison {
         seconds = last.secondsElapsed();
       }
     }
-    return new Run(location, task, method, teacher, pruned, sparsity.get("sparsity").asDouble(), steps, seconds);
+    return new Run(
+        location,
+        task,
+        method,
+        teacher,
+        pruned,
+        sparsity.get("sparsity").asDouble(),
+        steps,
+        seconds);
   }
 
   /**
@@ -97,17 +118,32 @@ public final class RunComparison {
     for (Run r : runs) {
       Double t = r.teacher().get(main);
       Double p = r.pruned().get(main);
-      s.append("| ").append(r.location()).append(" | ").append(r.method())
-          .append(r.pruned().isEmpty() ? " (teacher only)" : "").append(" | ")
-          .append(t == null ? "-" : f4(t)).append(" |");
+      s.append("| ")
+          .append(r.location())
+          .append(" | ")
+          .append(r.method())
+          .append(r.pruned().isEmpty() ? " (teacher only)" : "")
+          .append(" | ")
+          .append(t == null ? "-" : f4(t))
+          .append(" |");
       for (String n : names) {
         Double v = r.pruned().get(n);
         s.append(' ').append(v == null ? "-" : f4(v)).append(" |");
       }
-      s.append(' ').append(t == null || p == null || t == 0 ? "-" : String.format(Locale.ROOT, "%.1f %%", 100 * p / t))
-          .append(" | ").append(Double.isNaN(r.sparsity()) ? "-" : String.format(Locale.ROOT, "%.2f %%", 100 * r.sparsity()))
-          .append(" | ").append(r.steps())
-          .append(" | ").append(Double.isNaN(r.pruneSeconds()) ? "-" : ProgressLine.duration(r.pruneSeconds()))
+      s.append(' ')
+          .append(
+              t == null || p == null || t == 0
+                  ? "-"
+                  : String.format(Locale.ROOT, "%.1f %%", 100 * p / t))
+          .append(" | ")
+          .append(
+              Double.isNaN(r.sparsity())
+                  ? "-"
+                  : String.format(Locale.ROOT, "%.2f %%", 100 * r.sparsity()))
+          .append(" | ")
+          .append(r.steps())
+          .append(" | ")
+          .append(Double.isNaN(r.pruneSeconds()) ? "-" : ProgressLine.duration(r.pruneSeconds()))
           .append(" |\n");
     }
     return s.toString();
@@ -119,7 +155,8 @@ public final class RunComparison {
 
   private static JsonNode readJson(FileSystem fs, Path file) throws IOException {
     if (!fs.exists(file)) {
-      throw new IOException(file + " does not exist: not a finished cap-prune run (run `run` or `evaluate` first)");
+      throw new IOException(
+          file + " does not exist: not a finished cap-prune run (run `run` or `evaluate` first)");
     }
     try (InputStream in = fs.open(file)) {
       return JSON.readTree(in);

@@ -44,18 +44,24 @@ public record RunSummary(
     }
     teacherDev = ordered(teacherDev);
     prunedDev = ordered(prunedDev);
-    locations = locations == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(locations));
+    locations =
+        locations == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(locations));
   }
 
   /**
    * The summary of a run from its metrics: steps, wall time and final sparsity come from the last
    * record; the pruned model's dev metrics from the last record that has any, unless given.
    */
-  public static RunSummary of(String task, String method, List<StepRecord> records,
-      Map<String, Double> teacherDev, Map<String, Double> prunedDev, Map<String, String> locations) {
+  public static RunSummary of(
+      String task,
+      String method,
+      List<StepRecord> records,
+      Map<String, Double> teacherDev,
+      Map<String, Double> prunedDev,
+      Map<String, String> locations) {
     if (records.isEmpty()) {
-      return new RunSummary(task, method, 0, 0, Double.NaN, Double.NaN, teacherDev,
-          prunedDev, locations);
+      return new RunSummary(
+          task, method, 0, 0, Double.NaN, Double.NaN, teacherDev, prunedDev, locations);
     }
     StepRecord last = records.get(records.size() - 1);
     double sparsity = Double.NaN;
@@ -68,8 +74,16 @@ public record RunSummary(
         lastDev = r.dev();
       }
     }
-    return new RunSummary(task, method, last.step(), last.totalSteps(), last.secondsElapsed(),
-        sparsity, teacherDev, prunedDev == null || prunedDev.isEmpty() ? lastDev : prunedDev, locations);
+    return new RunSummary(
+        task,
+        method,
+        last.step(),
+        last.totalSteps(),
+        last.secondsElapsed(),
+        sparsity,
+        teacherDev,
+        prunedDev == null || prunedDev.isEmpty() ? lastDev : prunedDev,
+        locations);
   }
 
   public String render() {
@@ -79,15 +93,22 @@ public record RunSummary(
     row(s, "method", method);
     row(s, "steps", steps + " of " + totalSteps + (steps < totalSteps ? " (stopped early)" : ""));
     row(s, "wall time", ProgressLine.duration(wallSeconds));
-    row(s, "final sparsity", Double.isNaN(finalSparsity) ? "unknown"
-        : String.format(Locale.ROOT, "%.2f%% of encoder Linear weights pruned", 100 * finalSparsity));
+    row(
+        s,
+        "final sparsity",
+        Double.isNaN(finalSparsity)
+            ? "unknown"
+            : String.format(
+                Locale.ROOT, "%.2f%% of encoder Linear weights pruned", 100 * finalSparsity));
     Set<String> metrics = new LinkedHashSet<>(teacherDev.keySet());
     metrics.addAll(prunedDev.keySet());
     s.append('\n');
     if (metrics.isEmpty()) {
       row(s, "dev metrics", "none (no evaluation ran)");
     } else {
-      s.append(String.format(Locale.ROOT, "  %-16s%10s%10s%10s", "dev metric", "teacher", "pruned", "change"))
+      s.append(
+              String.format(
+                  Locale.ROOT, "  %-16s%10s%10s%10s", "dev metric", "teacher", "pruned", "change"))
           .append('\n');
       for (String m : metrics) {
         Double t = teacherDev.get(m);
@@ -104,7 +125,10 @@ public record RunSummary(
     return s.toString();
   }
 
-  /** Writes {@code summary.txt} into {@code outputDir} (replacing an older one) and returns the text. */
+  /**
+   * Writes {@code summary.txt} into {@code outputDir} (replacing an older one) and returns the
+   * text.
+   */
   public String write(FileSystem fs, Path outputDir) throws IOException {
     String text = render();
     try (OutputStream out = fs.create(new Path(outputDir, FILE_NAME), true)) {

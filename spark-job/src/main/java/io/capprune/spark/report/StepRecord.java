@@ -71,12 +71,14 @@ public record StepRecord(
     }
     LinkedHashMap<String, Double> copy = new LinkedHashMap<>();
     if (dev != null) {
-      dev.forEach((name, value) -> {
-        if (name == null || name.isBlank() || value == null) {
-          throw new IllegalArgumentException("dev metric '" + name + "' must have a name and a value");
-        }
-        copy.put(name, value);
-      });
+      dev.forEach(
+          (name, value) -> {
+            if (name == null || name.isBlank() || value == null) {
+              throw new IllegalArgumentException(
+                  "dev metric '" + name + "' must have a name and a value");
+            }
+            copy.put(name, value);
+          });
     }
     dev = Collections.unmodifiableMap(copy);
   }
@@ -136,27 +138,106 @@ public record StepRecord(
       this.totalSteps = totalSteps;
     }
 
-    public Builder epoch(int v) { epoch = v; return this; }
-    public Builder loss(double v) { loss = v; return this; }
-    public Builder ce(double v) { ce = v; return this; }
-    public Builder kd(double v) { kd = v; return this; }
-    public Builder prc(double v) { prc = v; return this; }
-    public Builder snc(double v) { snc = v; return this; }
-    public Builder fic(double v) { fic = v; return this; }
-    public Builder regulariser(double v) { regulariser = v; return this; }
-    public Builder sparsity(double v) { sparsity = v; return this; }
-    public Builder threshold(double v) { threshold = v; return this; }
-    public Builder learningRate(double v) { learningRate = v; return this; }
-    public Builder gradNorm(double v) { gradNorm = v; return this; }
-    public Builder examplesPerSecond(double v) { examplesPerSecond = v; return this; }
-    public Builder secondsElapsed(double v) { secondsElapsed = v; return this; }
-    public Builder secondsLeft(double v) { secondsLeft = v; return this; }
-    public Builder dev(Map<String, Double> v) { dev = v; return this; }
+    public Builder epoch(int v) {
+      epoch = v;
+      return this;
+    }
+
+    public Builder loss(double v) {
+      loss = v;
+      return this;
+    }
+
+    public Builder ce(double v) {
+      ce = v;
+      return this;
+    }
+
+    public Builder kd(double v) {
+      kd = v;
+      return this;
+    }
+
+    public Builder prc(double v) {
+      prc = v;
+      return this;
+    }
+
+    public Builder snc(double v) {
+      snc = v;
+      return this;
+    }
+
+    public Builder fic(double v) {
+      fic = v;
+      return this;
+    }
+
+    public Builder regulariser(double v) {
+      regulariser = v;
+      return this;
+    }
+
+    public Builder sparsity(double v) {
+      sparsity = v;
+      return this;
+    }
+
+    public Builder threshold(double v) {
+      threshold = v;
+      return this;
+    }
+
+    public Builder learningRate(double v) {
+      learningRate = v;
+      return this;
+    }
+
+    public Builder gradNorm(double v) {
+      gradNorm = v;
+      return this;
+    }
+
+    public Builder examplesPerSecond(double v) {
+      examplesPerSecond = v;
+      return this;
+    }
+
+    public Builder secondsElapsed(double v) {
+      secondsElapsed = v;
+      return this;
+    }
+
+    public Builder secondsLeft(double v) {
+      secondsLeft = v;
+      return this;
+    }
+
+    public Builder dev(Map<String, Double> v) {
+      dev = v;
+      return this;
+    }
 
     public StepRecord build() {
-      return new StepRecord(step, totalSteps, epoch, loss, ce, kd, prc, snc, fic, regulariser,
-          sparsity, threshold, learningRate, gradNorm, examplesPerSecond, secondsElapsed,
-          secondsLeft, dev);
+      return new StepRecord(
+          step,
+          totalSteps,
+          epoch,
+          loss,
+          ce,
+          kd,
+          prc,
+          snc,
+          fic,
+          regulariser,
+          sparsity,
+          threshold,
+          learningRate,
+          gradNorm,
+          examplesPerSecond,
+          secondsElapsed,
+          secondsLeft,
+          dev);
     }
   }
 }

@@ -19,10 +19,10 @@ import org.apache.spark.api.java.JavaSparkContext;
 
 /**
  * The driver's training loop (docs/decisions.md decision 4). Each step is one Spark job: the driver
- * publishes the effective weights (a TorrentBroadcast), every partition computes the gradient of its
- * share of the global batch, treeAggregate sums them on the executors ({@link GradientExchange}),
- * and the driver clips, applies AdamW, updates scores and masks ({@link DriverStep}) and moves on;
- * every few steps it logs its progress ({@link TrainingProgress}).
+ * publishes the effective weights (a TorrentBroadcast), every partition computes the gradient of
+ * its share of the global batch, treeAggregate sums them on the executors ({@link
+ * GradientExchange}), and the driver clips, applies AdamW, updates scores and masks ({@link
+ * DriverStep}) and moves on; every few steps it logs its progress ({@link TrainingProgress}).
  *
  * <p>Where the driver's update runs ({@value #DRIVER_UPDATE}): {@code auto} (default) runs it on
  * the driver's GPU when it has one ({@code spark.driver.resource.gpu.amount}, or in client mode a
@@ -60,8 +60,14 @@ public final class DistributedTrainer {
    * @param stage "finetune" or "prune": names Spark jobs and log lines
    * @param trainingSetSize N: global indices run over [0, N)
    */
-  public record Plan(String stage, int epochs, int batchSize, long trainingSetSize, long seed,
-      int logEverySteps, int aggregateDepth) {
+  public record Plan(
+      String stage,
+      int epochs,
+      int batchSize,
+      long trainingSetSize,
+      long seed,
+      int logEverySteps,
+      int aggregateDepth) {
     public int stepsPerEpoch() {
       return (int) ((trainingSetSize + batchSize - 1) / batchSize);
     }
@@ -87,15 +93,23 @@ public final class DistributedTrainer {
   private StepTimings lastTiming;
   private int maskBroadcasts;
 
-  /** @param loss the CAP objective for the workers; null = task loss only (teacher fine-tuning) */
-  public DistributedTrainer(JavaSparkContext sc, TaskSettings worker, CapLossConfig loss,
-      DriverUpdate update) {
+  /**
+   * @param loss the CAP objective for the workers; null = task loss only (teacher fine-tuning)
+   */
+  public DistributedTrainer(
+      JavaSparkContext sc, TaskSettings worker, CapLossConfig loss, DriverUpdate update) {
     this(sc, worker, loss, update, WirePrecision.FP32);
   }
 
-  /** @param precision of weights and gradients on the wire (the driver's state stays fp32) */
-  public DistributedTrainer(JavaSparkContext sc, TaskSettings worker, CapLossConfig loss,
-      DriverUpdate update, WirePrecision precision) {
+  /**
+   * @param precision of weights and gradients on the wire (the driver's state stays fp32)
+   */
+  public DistributedTrainer(
+      JavaSparkContext sc,
+      TaskSettings worker,
+      CapLossConfig loss,
+      DriverUpdate update,
+      WirePrecision precision) {
     this.sc = sc;
     this.worker = worker;
     this.loss = loss;
@@ -108,14 +122,14 @@ public final class DistributedTrainer {
    *
    * @param metrics where a record per logged step goes; may be null
    */
-  public TrainingState train(JavaRDD<Shard> shards, TrainingState state, Plan plan, EpochHook hook,
-      MetricsLog metrics) {
+  public TrainingState train(
+      JavaRDD<Shard> shards, TrainingState state, Plan plan, EpochHook hook, MetricsLog metrics) {
     long startStep = state.step();
     ParameterLayout layout = ParameterLayout.of(trainableWeights(state));
     GlobalBatches batches = new GlobalBatches(plan);
     TrainingProgress progress = new TrainingProgress(plan, loss, startStep, metrics);
-    try (GradientExchange exchange = new GradientExchange(sc, worker, loss, frozenWeights(state),
-            layout, plan);
+    try (GradientExchange exchange =
+            new GradientExchange(sc, worker, loss, frozenWeights(state), layout, plan);
         DriverStep driver = DriverStep.open(sc, update, state, layout, precision)) {
       for (long step = startStep; step < plan.totalSteps(); step++) {
         int epoch = plan.epochOf(step);
@@ -130,12 +144,14 @@ public final class DistributedTrainer {
           // the hook saw the state on the host; it continues from there (uploaded again)
           state.releaseDevice();
         }
-        GradientExchange.Result exchanged = exchange.calculate(shards, step, batches.of(step),
-            driver);
+        GradientExchange.Result exchanged =
+            exchange.calculate(shards, step, batches.of(step), driver);
         long updateStart = System.nanoTime();
         UpdateSummary s = driver.apply(exchanged.sum().gradient());
         long done = step + 1;
-        progress.stepDone(done, exchanged.sum(),
+        progress.stepDone(
+            done,
+            exchanged.sum(),
             exchanged.timings().withUpdate((System.nanoTime() - updateStart) / 1e9));
         if (done == plan.totalSteps() && hook != null) {
           // The end of the last epoch is a boundary too (final snapshot, final dev metrics); it
@@ -155,22 +171,28 @@ public final class DistributedTrainer {
     return state;
   }
 
-  private static JavaRDD<Shard> atBoundary(EpochHook hook, int epoch, TrainingState state,
-      JavaRDD<Shard> shards, TrainingProgress progress) {
+  private static JavaRDD<Shard> atBoundary(
+      EpochHook hook,
+      int epoch,
+      TrainingState state,
+      JavaRDD<Shard> shards,
+      TrainingProgress progress) {
     EpochHook.Outcome outcome = hook.atEpochBoundary(epoch, state, shards);
     progress.devMetrics(outcome.dev());
     return outcome.shards();
   }
 
-  /** How many times the last {@link #train} call broadcast the masks (once plus once per change). */
+  /**
+   * How many times the last {@link #train} call broadcast the masks (once plus once per change).
+   */
   public int maskBroadcasts() {
     return maskBroadcasts;
   }
 
   /**
-   * Mean seconds per step over the last logged window of the last {@link #train} call: the
-   * driver's publication, the workers' compute, the rest of the Spark job and the driver's update.
-   * Null before the first log line.
+   * Mean seconds per step over the last logged window of the last {@link #train} call: the driver's
+   * publication, the workers' compute, the rest of the Spark job and the driver's update. Null
+   * before the first log line.
    */
   public StepTimings lastTiming() {
     return lastTiming;
@@ -178,11 +200,14 @@ public final class DistributedTrainer {
 
   private static LinkedHashMap<String, HostTensor> trainableWeights(TrainingState state) {
     LinkedHashMap<String, HostTensor> out = new LinkedHashMap<>();
-    state.weights().forEach((name, w) -> {
-      if (!state.frozen().contains(name)) {
-        out.put(name, w);
-      }
-    });
+    state
+        .weights()
+        .forEach(
+            (name, w) -> {
+              if (!state.frozen().contains(name)) {
+                out.put(name, w);
+              }
+            });
     return out;
   }
 

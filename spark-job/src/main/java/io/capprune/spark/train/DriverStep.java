@@ -18,10 +18,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The driver's half of a training step: it publishes the state's weights (its masks and the
- * weights packed against them) and applies the summed gradient, either on the heap
- * ({@link DriverUpdate}) or on the driver's GPU or CPU through DJL ({@link DeviceDriverUpdate}),
- * with the state resident there; {@link DistributedTrainer#DRIVER_UPDATE} chooses.
+ * The driver's half of a training step: it publishes the state's weights (its masks and the weights
+ * packed against them) and applies the summed gradient, either on the heap ({@link DriverUpdate})
+ * or on the driver's GPU or CPU through DJL ({@link DeviceDriverUpdate}), with the state resident
+ * there; {@link DistributedTrainer#DRIVER_UPDATE} chooses.
  */
 final class DriverStep implements GradientExchange.Weights, AutoCloseable {
   // The trainer's logger: these lines read as the trainer's, as they always have.
@@ -33,8 +33,12 @@ final class DriverStep implements GradientExchange.Weights, AutoCloseable {
   private final ParameterLayout layout;
   private final WirePrecision precision;
 
-  private DriverStep(TrainingState state, DriverUpdate update, DeviceDriverUpdate onDevice,
-      ParameterLayout layout, WirePrecision precision) {
+  private DriverStep(
+      TrainingState state,
+      DriverUpdate update,
+      DeviceDriverUpdate onDevice,
+      ParameterLayout layout,
+      WirePrecision precision) {
     this.state = state;
     this.update = update;
     this.onDevice = onDevice;
@@ -49,8 +53,12 @@ final class DriverStep implements GradientExchange.Weights, AutoCloseable {
    * @param layout the trainable tensors, in the order of the packed weights and the gradient
    * @param precision of the packed weights
    */
-  static DriverStep open(JavaSparkContext sc, DriverUpdate update, TrainingState state,
-      ParameterLayout layout, WirePrecision precision) {
+  static DriverStep open(
+      JavaSparkContext sc,
+      DriverUpdate update,
+      TrainingState state,
+      ParameterLayout layout,
+      WirePrecision precision) {
     return new DriverStep(state, update, deviceUpdate(sc, update), layout, precision);
   }
 
@@ -61,13 +69,15 @@ final class DriverStep implements GradientExchange.Weights, AutoCloseable {
 
   @Override
   public PackedWeights pack(MaskSet masks) {
-    return onDevice != null ? onDevice.pack(state, layout.names(), masks, precision)
+    return onDevice != null
+        ? onDevice.pack(state, layout.names(), masks, precision)
         : PackedWeights.pack(state.weights(), state.masks(), layout.names(), masks, precision);
   }
 
   /** Clips, applies AdamW, updates scores and masks from the flat gradient of the batch mean. */
   UpdateSummary apply(float[] gradient) {
-    return onDevice != null ? onDevice.applyFlat(state, gradient)
+    return onDevice != null
+        ? onDevice.applyFlat(state, gradient)
         : update.apply(state, layout.unflatten(gradient));
   }
 
@@ -80,10 +90,9 @@ final class DriverStep implements GradientExchange.Weights, AutoCloseable {
   }
 
   /**
-   * The device update for this driver, or null for the heap update. The driver's GPU: the one
-   * Spark assigned ({@code spark.driver.resource.gpu.amount}, mapped through
-   * CUDA_VISIBLE_DEVICES), else in client mode GPU 0 when CUDA shows one and the PyTorch engine can
-   * use it.
+   * The device update for this driver, or null for the heap update. The driver's GPU: the one Spark
+   * assigned ({@code spark.driver.resource.gpu.amount}, mapped through CUDA_VISIBLE_DEVICES), else
+   * in client mode GPU 0 when CUDA shows one and the PyTorch engine can use it.
    */
   private static DeviceDriverUpdate deviceUpdate(JavaSparkContext sc, DriverUpdate update) {
     String key = DistributedTrainer.DRIVER_UPDATE;
@@ -98,15 +107,15 @@ final class DriverStep implements GradientExchange.Weights, AutoCloseable {
       case "gpu":
         break;
       default:
-        throw new IllegalArgumentException(key + ": expected auto, host, cpu or gpu, got '" + mode
-            + "'");
+        throw new IllegalArgumentException(
+            key + ": expected auto, host, cpu or gpu, got '" + mode + "'");
     }
     Integer ordinal = null;
     String why;
     ResourceInformation gpus = sc.resources().get("gpu");
     if (gpus != null && gpus.addresses().length > 0) {
-      ordinal = GpuAddresses.cudaOrdinal(gpus.addresses()[0],
-          System.getenv("CUDA_VISIBLE_DEVICES"));
+      ordinal =
+          GpuAddresses.cudaOrdinal(gpus.addresses()[0], System.getenv("CUDA_VISIBLE_DEVICES"));
       why = "Spark assigned the driver GPU " + gpus.addresses()[0];
     } else if (!"cluster".equals(sc.getConf().get("spark.submit.deployMode", "client"))
         && CudaUtils.getGpuCount() > 0) {

@@ -5,9 +5,9 @@ import java.util.SplittableRandom;
 
 /**
  * The global batch of every step: step t of an epoch takes the t-th slice of a seeded permutation
- * of the training set for that epoch. The driver chooses it and each partition takes the rows of
- * it that it holds, so the same rows form the same batch whatever the partitioning, and a resumed
- * run sees the batches the uninterrupted run would have seen.
+ * of the training set for that epoch. The driver chooses it and each partition takes the rows of it
+ * that it holds, so the same rows form the same batch whatever the partitioning, and a resumed run
+ * sees the batches the uninterrupted run would have seen.
  */
 final class GlobalBatches {
   private final DistributedTrainer.Plan plan;

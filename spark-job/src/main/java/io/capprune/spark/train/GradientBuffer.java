@@ -18,10 +18,10 @@ import java.io.Serializable;
  * <p>The zero value is empty (no arrays) so that Spark does not ship a model-sized array of zeros
  * with every task.
  *
- * <p>With {@link WirePrecision#FP16} the gradient is written as block-scaled halves
- * ({@link HalfBlocks}) when Java serialization (Spark's default) ships the buffer, and summed in
- * fp32 wherever buffers meet; the precision travels with the buffer. Other serializers (Kryo) see
- * the plain fp32 fields.
+ * <p>With {@link WirePrecision#FP16} the gradient is written as block-scaled halves ({@link
+ * HalfBlocks}) when Java serialization (Spark's default) ships the buffer, and summed in fp32
+ * wherever buffers meet; the precision travels with the buffer. Other serializers (Kryo) see the
+ * plain fp32 fields.
  */
 public final class GradientBuffer implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -39,15 +39,23 @@ public final class GradientBuffer implements Serializable {
     return new GradientBuffer();
   }
 
-  /** @param workerSeconds the partition's compute time (forward, backward, gradient copy-out) */
-  public static GradientBuffer of(float[] gradient, LossTerms terms, long examples,
-      double workerSeconds) {
+  /**
+   * @param workerSeconds the partition's compute time (forward, backward, gradient copy-out)
+   */
+  public static GradientBuffer of(
+      float[] gradient, LossTerms terms, long examples, double workerSeconds) {
     return of(gradient, terms, examples, workerSeconds, WirePrecision.FP32);
   }
 
-  /** @param precision how the gradient travels when this buffer is serialised */
-  public static GradientBuffer of(float[] gradient, LossTerms terms, long examples,
-      double workerSeconds, WirePrecision precision) {
+  /**
+   * @param precision how the gradient travels when this buffer is serialised
+   */
+  public static GradientBuffer of(
+      float[] gradient,
+      LossTerms terms,
+      long examples,
+      double workerSeconds,
+      WirePrecision precision) {
     GradientBuffer b = new GradientBuffer();
     b.precision = precision;
     b.gradient = gradient;
@@ -105,8 +113,8 @@ public final class GradientBuffer implements Serializable {
     float[] g = floats();
     float[] o = other.floats();
     if (g.length != o.length) {
-      throw new IllegalStateException("gradient buffers of different layouts: " + g.length
-          + " vs " + o.length);
+      throw new IllegalStateException(
+          "gradient buffers of different layouts: " + g.length + " vs " + o.length);
     }
     for (int i = 0; i < g.length; i++) {
       g[i] += o[i];
@@ -148,8 +156,10 @@ public final class GradientBuffer implements Serializable {
     switch (kind) {
       case 0 -> gradient = null;
       case 1 -> gradient = (float[]) in.readObject();
-      case 2 -> gradient = HalfBlocks.decode(
-          new HalfBlocks.Encoded((short[]) in.readObject(), (byte[]) in.readObject()));
+      case 2 ->
+          gradient =
+              HalfBlocks.decode(
+                  new HalfBlocks.Encoded((short[]) in.readObject(), (byte[]) in.readObject()));
       default -> throw new IOException("gradient buffer: unknown encoding " + kind);
     }
   }

@@ -13,10 +13,10 @@ import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
 
 /**
- * One training step's exchange between the driver and the partitions, in the shape of Spark
- * MLlib's {@code RDDLossFunction}: broadcast the weights, treeAggregate what every partition
- * computes from them ({@link TrainStepTask}, summed as {@link GradientBuffer}s on the executors),
- * destroy the broadcast. It also times the step's publication and Spark job.
+ * One training step's exchange between the driver and the partitions, in the shape of Spark MLlib's
+ * {@code RDDLossFunction}: broadcast the weights, treeAggregate what every partition computes from
+ * them ({@link TrainStepTask}, summed as {@link GradientBuffer}s on the executors), destroy the
+ * broadcast. It also times the step's publication and Spark job.
  *
  * <p>What changes less often than the weights travels less often: the frozen tensors are broadcast
  * once for all the steps of a {@link DistributedTrainer#train} call, the masks (as bits) only when
@@ -55,8 +55,12 @@ final class GradientExchange implements AutoCloseable {
    * @param frozen the tensors without gradient, broadcast now for every step
    * @param layout the trainable tensors' order in the packed weights and the flat gradient
    */
-  GradientExchange(JavaSparkContext sc, TaskSettings settings, CapLossConfig loss,
-      LinkedHashMap<String, HostTensor> frozen, ParameterLayout layout,
+  GradientExchange(
+      JavaSparkContext sc,
+      TaskSettings settings,
+      CapLossConfig loss,
+      LinkedHashMap<String, HostTensor> frozen,
+      ParameterLayout layout,
       DistributedTrainer.Plan plan) {
     this.sc = sc;
     this.settings = settings;
@@ -72,21 +76,45 @@ final class GradientExchange implements AutoCloseable {
     publishMasks(weights.masks());
     Broadcast<PackedWeights> packed = sc.broadcast(weights.pack(masks));
     long jobStart = System.nanoTime();
-    TrainStepTask task = new TrainStepTask(settings, loss, packed, masksBroadcast, frozen, batch,
-        step, plan.seed(), layout);
-    sc.setJobDescription(plan.stage() + " step " + (step + 1) + "/" + plan.totalSteps()
-        + " (epoch " + (plan.epochOf(step) + 1) + ")");
-    GradientBuffer sum = shards.treeAggregate(GradientBuffer.empty(),
-        (buf, shard) -> buf.add(task.run(shard)), GradientBuffer::add, plan.aggregateDepth());
+    TrainStepTask task =
+        new TrainStepTask(
+            settings, loss, packed, masksBroadcast, frozen, batch, step, plan.seed(), layout);
+    sc.setJobDescription(
+        plan.stage()
+            + " step "
+            + (step + 1)
+            + "/"
+            + plan.totalSteps()
+            + " (epoch "
+            + (plan.epochOf(step) + 1)
+            + ")");
+    GradientBuffer sum =
+        shards.treeAggregate(
+            GradientBuffer.empty(),
+            (buf, shard) -> buf.add(task.run(shard)),
+            GradientBuffer::add,
+            plan.aggregateDepth());
     long jobEnd = System.nanoTime();
     packed.destroy();
     if (sum.isEmpty() || sum.examples() != batch.length) {
-      throw new IllegalStateException(plan.stage() + " step " + step + ": the partitions computed "
-          + (sum.isEmpty() ? 0 : sum.examples()) + " examples of a batch of " + batch.length
-          + " (the shards do not cover the training set)");
+      throw new IllegalStateException(
+          plan.stage()
+              + " step "
+              + step
+              + ": the partitions computed "
+              + (sum.isEmpty() ? 0 : sum.examples())
+              + " examples of a batch of "
+              + batch.length
+              + " (the shards do not cover the training set)");
     }
-    return new Result(sum, new StepTimings((jobStart - publishStart) / 1e9,
-        (jobEnd - jobStart) / 1e9, sum.workerSeconds(), sum.workerSecondsTotal(), 0));
+    return new Result(
+        sum,
+        new StepTimings(
+            (jobStart - publishStart) / 1e9,
+            (jobEnd - jobStart) / 1e9,
+            sum.workerSeconds(),
+            sum.workerSecondsTotal(),
+            0));
   }
 
   /** Broadcasts {@code current} when its bits differ from the masks the workers have. */

@@ -10,7 +10,8 @@ import java.util.Map;
 
 /**
  * A fixed order of named tensors, so that a set of gradients travels as one flat float array (one
- * buffer to aggregate, no per-tensor objects on the wire) and is cut back into tensors on the driver.
+ * buffer to aggregate, no per-tensor objects on the wire) and is cut back into tensors on the
+ * driver.
  */
 public final class ParameterLayout implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -82,8 +83,13 @@ public final class ParameterLayout implements Serializable {
     for (int i = 0; i < names.length; i++) {
       float[] v = values.get(names[i]);
       if (v == null || v.length != numel(i)) {
-        throw new IllegalArgumentException("tensor " + names[i] + ": expected " + numel(i)
-            + " values, got " + (v == null ? "none" : v.length));
+        throw new IllegalArgumentException(
+            "tensor "
+                + names[i]
+                + ": expected "
+                + numel(i)
+                + " values, got "
+                + (v == null ? "none" : v.length));
       }
       System.arraycopy(v, 0, flat, offsets[i], v.length);
     }
@@ -93,12 +99,15 @@ public final class ParameterLayout implements Serializable {
   /** Cuts a flat array back into named tensors (copies). */
   public Map<String, HostTensor> unflatten(float[] flat) {
     if (flat.length != size) {
-      throw new IllegalArgumentException("flat array of " + flat.length + " values, layout has " + size);
+      throw new IllegalArgumentException(
+          "flat array of " + flat.length + " values, layout has " + size);
     }
     Map<String, HostTensor> out = new LinkedHashMap<>();
     for (int i = 0; i < names.length; i++) {
-      out.put(names[i], new HostTensor(shapes[i].clone(),
-          Arrays.copyOfRange(flat, offsets[i], offsets[i] + numel(i))));
+      out.put(
+          names[i],
+          new HostTensor(
+              shapes[i].clone(), Arrays.copyOfRange(flat, offsets[i], offsets[i] + numel(i))));
     }
     return out;
   }

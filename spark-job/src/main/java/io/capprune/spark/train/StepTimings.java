@@ -12,8 +12,8 @@ package io.capprune.spark.train;
  *     partitions take turns, as in local mode)
  * @param update the driver's update (clipping, AdamW, scores, masks)
  */
-public record StepTimings(double publish, double job, double workers, double workersTotal,
-    double update) {
+public record StepTimings(
+    double publish, double job, double workers, double workersTotal, double update) {
 
   static final StepTimings ZERO = new StepTimings(0, 0, 0, 0, 0);
 
@@ -32,8 +32,12 @@ public record StepTimings(double publish, double job, double workers, double wor
   }
 
   StepTimings plus(StepTimings o) {
-    return new StepTimings(publish + o.publish, job + o.job, workers + o.workers,
-        workersTotal + o.workersTotal, update + o.update);
+    return new StepTimings(
+        publish + o.publish,
+        job + o.job,
+        workers + o.workers,
+        workersTotal + o.workersTotal,
+        update + o.update);
   }
 
   StepTimings dividedBy(double n) {

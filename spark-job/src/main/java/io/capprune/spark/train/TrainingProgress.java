@@ -13,10 +13,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The trainer's progress: every {@code logEverySteps} steps and after the last one, a
- * {@link StepRecord} of the steps since the previous one (mean loss terms, throughput, time left,
- * the dev metrics of an evaluation in between), logged as a progress line with where the step time
- * went and appended to the metrics log.
+ * The trainer's progress: every {@code logEverySteps} steps and after the last one, a {@link
+ * StepRecord} of the steps since the previous one (mean loss terms, throughput, time left, the dev
+ * metrics of an evaluation in between), logged as a progress line with where the step time went and
+ * appended to the metrics log.
  */
 final class TrainingProgress {
   // The trainer's logger: the progress lines read as the trainer's, as they always have.
@@ -42,8 +42,8 @@ final class TrainingProgress {
    * @param startStep the state's step when training (or the resumed training) began
    * @param metrics where the records go; may be null
    */
-  TrainingProgress(DistributedTrainer.Plan plan, CapLossConfig loss, long startStep,
-      MetricsLog metrics) {
+  TrainingProgress(
+      DistributedTrainer.Plan plan, CapLossConfig loss, long startStep, MetricsLog metrics) {
     this.plan = plan;
     this.loss = loss;
     this.startStep = startStep;
@@ -76,9 +76,14 @@ final class TrainingProgress {
     double secs = (System.nanoTime() - lastRecordNanos) / 1e9;
     StepRecord record = record(done, epoch, s, terms.dividedBy(n), examples / Math.max(secs, 1e-9));
     StepTimings perStep = timings.dividedBy(n);
-    LOG.info("{} {} | s/step: workers {} exchange {} publish {} update {}", plan.stage(),
-        ProgressLine.format(record), fmt(perStep.workers()), fmt(perStep.exchange()),
-        fmt(perStep.publish()), fmt(perStep.update()));
+    LOG.info(
+        "{} {} | s/step: workers {} exchange {} publish {} update {}",
+        plan.stage(),
+        ProgressLine.format(record),
+        fmt(perStep.workers()),
+        fmt(perStep.exchange()),
+        fmt(perStep.publish()),
+        fmt(perStep.update()));
     lastTiming = perStep;
     if (metrics != null) {
       metrics.append(record);
@@ -89,19 +94,20 @@ final class TrainingProgress {
     lastRecordNanos = System.nanoTime();
   }
 
-  private StepRecord record(long done, int epoch, UpdateSummary s, LossTerms mean,
-      double examplesPerSecond) {
-    StepRecord.Builder r = StepRecord.builder(done, plan.totalSteps())
-        .epoch(epoch + 1)
-        .loss(mean.total() + s.regularizerLoss())
-        .ce(mean.ce())
-        .learningRate(s.learningRate())
-        .gradNorm(s.gradNorm())
-        .sparsity(s.sparsity().sparsity())
-        .threshold(s.threshold())
-        .examplesPerSecond(examplesPerSecond)
-        .secondsElapsed(elapsed)
-        .secondsLeft(eta.secondsLeft(plan.totalSteps() - startStep));
+  private StepRecord record(
+      long done, int epoch, UpdateSummary s, LossTerms mean, double examplesPerSecond) {
+    StepRecord.Builder r =
+        StepRecord.builder(done, plan.totalSteps())
+            .epoch(epoch + 1)
+            .loss(mean.total() + s.regularizerLoss())
+            .ce(mean.ce())
+            .learningRate(s.learningRate())
+            .gradNorm(s.gradNorm())
+            .sparsity(s.sparsity().sparsity())
+            .threshold(s.threshold())
+            .examplesPerSecond(examplesPerSecond)
+            .secondsElapsed(elapsed)
+            .secondsLeft(eta.secondsLeft(plan.totalSteps() - startStep));
     // terms that are off stay NaN (left out of the line and the log), not 0
     if (loss != null) {
       r.kd(mean.kd());

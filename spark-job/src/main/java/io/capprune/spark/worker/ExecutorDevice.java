@@ -17,10 +17,18 @@ import java.util.List;
  *     the natives jar); null when the engine did not load
  * @param flavour libtorch's flavour: cpu, cu128, ...
  */
-public record ExecutorDevice(String host, String executorId, List<String> gpuAddresses,
-    String cudaVisibleDevices, String device, int engineGpus, String pytorchLibraryPath, String libtorch,
+public record ExecutorDevice(
+    String host,
+    String executorId,
+    List<String> gpuAddresses,
+    String cudaVisibleDevices,
+    String device,
+    int engineGpus,
+    String pytorchLibraryPath,
+    String libtorch,
     String flavour,
-    String pytorchVersion) implements Serializable {
+    String pytorchVersion)
+    implements Serializable {
 
   public ExecutorDevice {
     gpuAddresses = List.copyOf(gpuAddresses);
@@ -28,12 +36,27 @@ public record ExecutorDevice(String host, String executorId, List<String> gpuAdd
 
   /** One line for the executor's log. */
   public String describe() {
-    return "executor " + executorId + " on " + host + ": device " + (device == null ? "none" : device)
-        + ", Spark GPU addresses " + (gpuAddresses.isEmpty() ? "none" : String.join(",", gpuAddresses))
-        + ", CUDA_VISIBLE_DEVICES " + (cudaVisibleDevices == null ? "unset" : "'" + cudaVisibleDevices + "'")
-        + ", PyTorch engine " + pytorchVersion + " sees " + engineGpus + " GPU(s)"
-        + ", libtorch " + libtorch + " (PYTORCH_LIBRARY_PATH " + orUnset(pytorchLibraryPath)
-        + "), flavour " + flavour;
+    return "executor "
+        + executorId
+        + " on "
+        + host
+        + ": device "
+        + (device == null ? "none" : device)
+        + ", Spark GPU addresses "
+        + (gpuAddresses.isEmpty() ? "none" : String.join(",", gpuAddresses))
+        + ", CUDA_VISIBLE_DEVICES "
+        + (cudaVisibleDevices == null ? "unset" : "'" + cudaVisibleDevices + "'")
+        + ", PyTorch engine "
+        + pytorchVersion
+        + " sees "
+        + engineGpus
+        + " GPU(s)"
+        + ", libtorch "
+        + libtorch
+        + " (PYTORCH_LIBRARY_PATH "
+        + orUnset(pytorchLibraryPath)
+        + "), flavour "
+        + flavour;
   }
 
   private static String orUnset(String s) {

@@ -9,8 +9,8 @@ import java.util.List;
 /**
  * One task of {@code cap-prune gpu-check}: on the executor that runs it, picks the device the
  * training tasks would pick ({@link WorkerRuntime}), creates a tensor there and reduces it, and
- * reports what the executor sees. Failures are reported, not thrown, so that one bad node does
- * not hide the others.
+ * reports what the executor sees. Failures are reported, not thrown, so that one bad node does not
+ * hide the others.
  */
 public final class GpuCheckTask {
   /** Elements of the probe tensor: 0, 1, ..., N-1, whose sum is N(N-1)/2 exactly in fp32. */
@@ -48,18 +48,22 @@ public final class GpuCheckTask {
       String tensorDevice = runtime.exclusive(useGpu, device -> tensorOn(device));
       return new Result(partition, seen, tensorDevice, null);
     } catch (RuntimeException | LinkageError e) {
-      return new Result(partition, seen, null, e.getClass().getSimpleName() + ": " + e.getMessage());
+      return new Result(
+          partition, seen, null, e.getClass().getSimpleName() + ": " + e.getMessage());
     }
   }
 
-  /** Creates 0..N-1 on {@code device}, sums it there and checks the sum; returns the array's device. */
+  /**
+   * Creates 0..N-1 on {@code device}, sums it there and checks the sum; returns the array's device.
+   */
   static String tensorOn(Device device) {
     try (NDManager m = NDManager.newBaseManager(device)) {
       NDArray a = m.arange(0f, (float) N);
       float sum = a.sum().getFloat();
       float expected = N * (N - 1) / 2f;
       if (sum != expected) {
-        throw new IllegalStateException("the probe tensor on " + device + " sums to " + sum + ", expected " + expected);
+        throw new IllegalStateException(
+            "the probe tensor on " + device + " sums to " + sum + ", expected " + expected);
       }
       return a.getDevice().toString();
     }
@@ -68,20 +72,43 @@ public final class GpuCheckTask {
   /** The table {@code gpu-check} prints, one row per task. */
   public static String table(List<Result> results) {
     StringBuilder sb = new StringBuilder();
-    sb.append(String.format("%-4s %-20s %-9s %-9s %-12s %-8s %-8s %-5s %-8s %-7s %s%n", "task", "host",
-        "executor", "spark-gpu", "CUDA_VIS_DEV", "device", "tensor", "gpus", "flavour", "pytorch", "libtorch"));
+    sb.append(
+        String.format(
+            "%-4s %-20s %-9s %-9s %-12s %-8s %-8s %-5s %-8s %-7s %s%n",
+            "task",
+            "host",
+            "executor",
+            "spark-gpu",
+            "CUDA_VIS_DEV",
+            "device",
+            "tensor",
+            "gpus",
+            "flavour",
+            "pytorch",
+            "libtorch"));
     for (Result r : results) {
       ExecutorDevice s = r.seen();
       if (s == null) {
         sb.append(String.format("%-4d %s%n", r.partition(), "FAILED: " + r.error()));
         continue;
       }
-      sb.append(String.format("%-4d %-20s %-9s %-9s %-12s %-8s %-8s %-5d %-8s %-7s %s%n", r.partition(), s.host(),
-          s.executorId(), s.gpuAddresses().isEmpty() ? "-" : String.join(",", s.gpuAddresses()),
-          s.cudaVisibleDevices() == null ? "unset" : "'" + s.cudaVisibleDevices() + "'",
-          s.device() == null ? "-" : s.device(), r.tensorDevice() == null ? "-" : r.tensorDevice(), s.engineGpus(),
-          s.flavour(), s.pytorchVersion(), s.libtorch() + (s.pytorchLibraryPath() == null ? " (natives jar)"
-              : " (PYTORCH_LIBRARY_PATH)")));
+      sb.append(
+          String.format(
+              "%-4d %-20s %-9s %-9s %-12s %-8s %-8s %-5d %-8s %-7s %s%n",
+              r.partition(),
+              s.host(),
+              s.executorId(),
+              s.gpuAddresses().isEmpty() ? "-" : String.join(",", s.gpuAddresses()),
+              s.cudaVisibleDevices() == null ? "unset" : "'" + s.cudaVisibleDevices() + "'",
+              s.device() == null ? "-" : s.device(),
+              r.tensorDevice() == null ? "-" : r.tensorDevice(),
+              s.engineGpus(),
+              s.flavour(),
+              s.pytorchVersion(),
+              s.libtorch()
+                  + (s.pytorchLibraryPath() == null
+                      ? " (natives jar)"
+                      : " (PYTORCH_LIBRARY_PATH)")));
       if (!r.ok()) {
         sb.append("     FAILED: ").append(r.error()).append(System.lineSeparator());
       }

@@ -26,8 +26,13 @@ import org.apache.spark.broadcast.Broadcast;
  * @param loss the objective; its contrastive flag says whether PrC/SnC/FiC enter the gradient
  * @param weights every parameter (the stored W, not W * M; the masks do the masking)
  */
-public record ImportanceTask(TaskSettings settings, CapLossConfig loss,
-    Broadcast<LinkedHashMap<String, HostTensor>> weights, UnitMasks masks, int batchSize, long seed)
+public record ImportanceTask(
+    TaskSettings settings,
+    CapLossConfig loss,
+    Broadcast<LinkedHashMap<String, HostTensor>> weights,
+    UnitMasks masks,
+    int batchSize,
+    long seed)
     implements Serializable {
 
   public ImportanceScores run(Shard shard) {
@@ -35,19 +40,37 @@ public record ImportanceTask(TaskSettings settings, CapLossConfig loss,
       return ImportanceScores.zeros(masks.layers(), masks.headsPerLayer(), masks.neuronsPerLayer());
     }
     if (shard.bank() == null) {
-      throw new IllegalStateException("partition " + shard.partition() + " has no representation bank");
+      throw new IllegalStateException(
+          "partition " + shard.partition() + " has no representation bank");
     }
-    return WorkerRuntime.get().exclusive(settings.useGpu(), device -> {
-      WorkerContext ctx = WorkerContext.on(device, settings.threadsForTask());
-      DjlRuntime.seed((int) (seed * 31 + shard.partition()));
-      try (var m = ctx.manager().newSubManager()) {
-        Map<String, NDArray> params = NDArrays.toNDArrays(m, weights.value(), DataType.FLOAT32);
-        var batches = MicroBatches.of(shard.examples(), MicroBatches.allRows(shard.size()), batchSize,
-            settings.padTo(), settings.padId(), settings.regression());
-        return new MaskImportance(new BertForSequenceClassification(settings.model()), new CapLoss(loss))
-            .accumulate(m, params, masks, batches, shard.bank(), seed * 1_000_003L + shard.partition(),
-                DataType.FLOAT32);
-      }
-    });
+    return WorkerRuntime.get()
+        .exclusive(
+            settings.useGpu(),
+            device -> {
+              WorkerContext ctx = WorkerContext.on(device, settings.threadsForTask());
+              DjlRuntime.seed((int) (seed * 31 + shard.partition()));
+              try (var m = ctx.manager().newSubManager()) {
+                Map<String, NDArray> params =
+                    NDArrays.toNDArrays(m, weights.value(), DataType.FLOAT32);
+                var batches =
+                    MicroBatches.of(
+                        shard.examples(),
+                        MicroBatches.allRows(shard.size()),
+                        batchSize,
+                        settings.padTo(),
+                        settings.padId(),
+                        settings.regression());
+                return new MaskImportance(
+                        new BertForSequenceClassification(settings.model()), new CapLoss(loss))
+                    .accumulate(
+                        m,
+                        params,
+                        masks,
+                        batches,
+                        shard.bank(),
+                        seed * 1_000_003L + shard.partition(),
+                        DataType.FLOAT32);
+              }
+            });
   }
 }

@@ -27,20 +27,28 @@ import org.apache.spark.broadcast.Broadcast;
  * One training step on one partition: the rows of the global batch this shard holds, in
  * micro-batches, through {@link WorkerStep}. The weights go from the broadcast's packed stream to
  * the device in one copy ({@link io.capprune.core.exchange.DeviceWeights}), the shard's bank stays
- * on the device between steps, and the gradients come back flat in {@code layout} order, already
- * in the exchange's precision.
+ * on the device between steps, and the gradients come back flat in {@code layout} order, already in
+ * the exchange's precision.
  *
  * @param loss the CAP objective; null = task loss only (teacher fine-tuning)
  * @param trainable this step's effective weights (W * M), published by the driver: of masked
- *     matrices only the kept entries, in the precision of the exchange (gradients go back in it too)
+ *     matrices only the kept entries, in the precision of the exchange (gradients go back in it
+ *     too)
  * @param masks the masks the weights were packed against, broadcast only when they change
  * @param frozen parameters without gradient, broadcast once per stage; may be null
  * @param batch global indices of the whole global batch
  */
-public record TrainStepTask(TaskSettings settings, CapLossConfig loss,
-    Broadcast<PackedWeights> trainable, Broadcast<MaskSet> masks,
-    Broadcast<LinkedHashMap<String, HostTensor>> frozen, long[] batch, long step, long seed,
-    ParameterLayout layout) implements Serializable {
+public record TrainStepTask(
+    TaskSettings settings,
+    CapLossConfig loss,
+    Broadcast<PackedWeights> trainable,
+    Broadcast<MaskSet> masks,
+    Broadcast<LinkedHashMap<String, HostTensor>> frozen,
+    long[] batch,
+    long step,
+    long seed,
+    ParameterLayout layout)
+    implements Serializable {
 
   public GradientBuffer run(Shard shard) {
     int[] rows = shard.rowsOf(batch);
@@ -48,30 +56,55 @@ public record TrainStepTask(TaskSettings settings, CapLossConfig loss,
       return GradientBuffer.empty();
     }
     if (loss != null && shard.bank() == null) {
-      throw new IllegalStateException("partition " + shard.partition() + " has no representation bank");
+      throw new IllegalStateException(
+          "partition " + shard.partition() + " has no representation bank");
     }
-    return WorkerRuntime.get().exclusive(settings.useGpu(), device -> {
-      long t0 = System.nanoTime();
-      WorkerContext ctx = WorkerContext.on(device, settings.threadsForTask());
-      Map<String, NDArray> frozenArrays = frozen == null ? Map.of()
-          : ctx.frozen(frozen.id(), frozen.value());
-      DeviceBank bank = loss == null ? null : ctx.bank(shard);
-      long partitionSeed = seed * 1_000_003L + step * 7919L + shard.partition();
-      List<MicroBatch> microBatches = MicroBatches.of(shard.examples(), rows,
-          settings.microBatchSize(), settings.padTo(), settings.padId(), settings.regression());
-      WorkerStep worker = new WorkerStep(new BertForSequenceClassification(settings.model()),
-          loss == null ? null : new CapLoss(loss));
-      PackedWeights packed = trainable.value();
-      if (!packed.names().equals(layout.names())) {
-        throw new IllegalStateException("the weights are packed in another order than the gradient"
-            + " layout: " + packed.names() + " vs " + layout.names());
-      }
-      try (NDManager scope = ctx.manager().newSubManager()) {
-        FlatParameters weights = ctx.weights().unpack(packed, masks.value(), scope);
-        WorkerStep.Result r = worker.run(scope, frozenArrays, weights, microBatches, bank,
-            batch.length, partitionSeed, DataType.FLOAT32, packed.precision());
-        return GradientBuffer.of(r, (System.nanoTime() - t0) / 1e9);
-      }
-    });
+    return WorkerRuntime.get()
+        .exclusive(
+            settings.useGpu(),
+            device -> {
+              long t0 = System.nanoTime();
+              WorkerContext ctx = WorkerContext.on(device, settings.threadsForTask());
+              Map<String, NDArray> frozenArrays =
+                  frozen == null ? Map.of() : ctx.frozen(frozen.id(), frozen.value());
+              DeviceBank bank = loss == null ? null : ctx.bank(shard);
+              long partitionSeed = seed * 1_000_003L + step * 7919L + shard.partition();
+              List<MicroBatch> microBatches =
+                  MicroBatches.of(
+                      shard.examples(),
+                      rows,
+                      settings.microBatchSize(),
+                      settings.padTo(),
+                      settings.padId(),
+                      settings.regression());
+              WorkerStep worker =
+                  new WorkerStep(
+                      new BertForSequenceClassification(settings.model()),
+                      loss == null ? null : new CapLoss(loss));
+              PackedWeights packed = trainable.value();
+              if (!packed.names().equals(layout.names())) {
+                throw new IllegalStateException(
+                    "the weights are packed in another order than the gradient"
+                        + " layout: "
+                        + packed.names()
+                        + " vs "
+                        + layout.names());
+              }
+              try (NDManager scope = ctx.manager().newSubManager()) {
+                FlatParameters weights = ctx.weights().unpack(packed, masks.value(), scope);
+                WorkerStep.Result r =
+                    worker.run(
+                        scope,
+                        frozenArrays,
+                        weights,
+                        microBatches,
+                        bank,
+                        batch.length,
+                        partitionSeed,
+                        DataType.FLOAT32,
+                        packed.precision());
+                return GradientBuffer.of(r, (System.nanoTime() - t0) / 1e9);
+              }
+            });
   }
 }

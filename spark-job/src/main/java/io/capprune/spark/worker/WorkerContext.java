@@ -18,7 +18,8 @@ import java.util.Map;
  * parameters (embeddings during unstructured pruning), converted once per broadcast rather than
  * once per step, the weight exchange's resident state ({@link DeviceWeights}: the keep pattern of
  * the current masks, the upload buffer) and each shard's bank ({@link DeviceBank}, uploaded once
- * per bank version, i.e. once per epoch with SnC). Only touched under {@link WorkerRuntime#exclusive}.
+ * per bank version, i.e. once per epoch with SnC). Only touched under {@link
+ * WorkerRuntime#exclusive}.
  */
 final class WorkerContext {
   private static WorkerContext current;
@@ -61,9 +62,9 @@ final class WorkerContext {
   }
 
   /**
-   * The shard's bank on this device, uploaded when the shard's bank changed (a new snapshot
-   * slice). Checks once per upload that the shard's labels are the bank's, which the supervised
-   * contrastive terms rely on.
+   * The shard's bank on this device, uploaded when the shard's bank changed (a new snapshot slice).
+   * Checks once per upload that the shard's labels are the bank's, which the supervised contrastive
+   * terms rely on.
    */
   DeviceBank bank(Shard shard) {
     DeviceBank b = banks.get(shard.partition());
@@ -84,7 +85,8 @@ final class WorkerContext {
    * restart with every SparkContext, so the key includes the Spark environment as well.
    */
   Map<String, NDArray> frozen(long broadcastId, Map<String, HostTensor> values) {
-    Object key = java.util.List.of(System.identityHashCode(org.apache.spark.SparkEnv.get()), broadcastId);
+    Object key =
+        java.util.List.of(System.identityHashCode(org.apache.spark.SparkEnv.get()), broadcastId);
     if (!key.equals(frozenKey)) {
       if (frozenManager != null) {
         frozenManager.close();

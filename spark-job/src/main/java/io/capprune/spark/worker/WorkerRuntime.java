@@ -28,11 +28,11 @@ import org.slf4j.LoggerFactory;
  * mode with several task slots, or a mis-sized cluster, serialises instead of failing.
  *
  * <p>The device: the GPU Spark assigned to the task (mapped through {@code CUDA_VISIBLE_DEVICES},
- * see {@link GpuAddresses}) when GPUs are used, else the CPU. When Spark schedules GPUs
- * ({@code spark.task.resource.gpu.amount} > 0) and {@code cap.worker.use-gpu} is not false, a task
- * without a GPU, or a GPU the PyTorch engine cannot see (a CPU libtorch), fails the task at once
- * with a message; it never falls back to the CPU. The first task of each JVM logs what it sees
- * ({@link ExecutorDevice#describe}).
+ * see {@link GpuAddresses}) when GPUs are used, else the CPU. When Spark schedules GPUs ({@code
+ * spark.task.resource.gpu.amount} > 0) and {@code cap.worker.use-gpu} is not false, a task without
+ * a GPU, or a GPU the PyTorch engine cannot see (a CPU libtorch), fails the task at once with a
+ * message; it never falls back to the CPU. The first task of each JVM logs what it sees ({@link
+ * ExecutorDevice#describe}).
  */
 public final class WorkerRuntime {
   private static final Logger LOG = LoggerFactory.getLogger(WorkerRuntime.class);
@@ -81,13 +81,17 @@ public final class WorkerRuntime {
    */
   public Device device(boolean useGpu) {
     ExecutorDevice seen = inspect(useGpu);
-    Device device = seen.device().equals("cpu()") ? Device.cpu()
-        : Device.gpu(Integer.parseInt(seen.device().substring(4, seen.device().length() - 1)));
+    Device device =
+        seen.device().equals("cpu()")
+            ? Device.cpu()
+            : Device.gpu(Integer.parseInt(seen.device().substring(4, seen.device().length() - 1)));
     logOnce(seen);
     return device;
   }
 
-  /** Logs what the executor sees the first time each device is chosen in this JVM; true if it did. */
+  /**
+   * Logs what the executor sees the first time each device is chosen in this JVM; true if it did.
+   */
   boolean logOnce(ExecutorDevice seen) {
     synchronized (logged) {
       if (!logged.add(seen.device())) {
@@ -110,9 +114,18 @@ public final class WorkerRuntime {
     if (jvmView == null) {
       Engine engine = DjlRuntime.start(defaultThreads());
       String libtorch = libtorchPath();
-      jvmView = new ExecutorDevice(host(), null, List.of(),
-          System.getenv("CUDA_VISIBLE_DEVICES"), null, engine.getGpuCount(), System.getenv("PYTORCH_LIBRARY_PATH"),
-          libtorch, flavour(libtorch), engine.getVersion());
+      jvmView =
+          new ExecutorDevice(
+              host(),
+              null,
+              List.of(),
+              System.getenv("CUDA_VISIBLE_DEVICES"),
+              null,
+              engine.getGpuCount(),
+              System.getenv("PYTORCH_LIBRARY_PATH"),
+              libtorch,
+              flavour(libtorch),
+              engine.getVersion());
     }
     return jvmView;
   }
@@ -127,14 +140,29 @@ public final class WorkerRuntime {
     ExecutorDevice seen = observe();
     int ordinal;
     try {
-      ordinal = chooseGpu(useGpu, taskGpus(), seen.gpuAddresses(), seen.cudaVisibleDevices(), seen.engineGpus(),
-          seen.libtorch(), seen.flavour());
+      ordinal =
+          chooseGpu(
+              useGpu,
+              taskGpus(),
+              seen.gpuAddresses(),
+              seen.cudaVisibleDevices(),
+              seen.engineGpus(),
+              seen.libtorch(),
+              seen.flavour());
     } catch (IllegalStateException e) {
       throw new IllegalStateException(e.getMessage() + " [" + seen.describe() + "]", e);
     }
-    return new ExecutorDevice(seen.host(), seen.executorId(), seen.gpuAddresses(), seen.cudaVisibleDevices(),
-        ordinal < 0 ? "cpu()" : "gpu(" + ordinal + ")", seen.engineGpus(), seen.pytorchLibraryPath(),
-        seen.libtorch(), seen.flavour(), seen.pytorchVersion());
+    return new ExecutorDevice(
+        seen.host(),
+        seen.executorId(),
+        seen.gpuAddresses(),
+        seen.cudaVisibleDevices(),
+        ordinal < 0 ? "cpu()" : "gpu(" + ordinal + ")",
+        seen.engineGpus(),
+        seen.pytorchLibraryPath(),
+        seen.libtorch(),
+        seen.flavour(),
+        seen.pytorchVersion());
   }
 
   /** What this executor sees for the current task, before a device is chosen (device null). */
@@ -151,8 +179,17 @@ public final class WorkerRuntime {
     ExecutorDevice jvm = jvmView();
     // The executor id from the current SparkEnv: a JVM may see several (local mode, tests).
     SparkEnv env = SparkEnv.get();
-    return new ExecutorDevice(jvm.host(), env == null ? "?" : env.executorId(), addresses, jvm.cudaVisibleDevices(), null,
-        jvm.engineGpus(), jvm.pytorchLibraryPath(), jvm.libtorch(), jvm.flavour(), jvm.pytorchVersion());
+    return new ExecutorDevice(
+        jvm.host(),
+        env == null ? "?" : env.executorId(),
+        addresses,
+        jvm.cudaVisibleDevices(),
+        null,
+        jvm.engineGpus(),
+        jvm.pytorchLibraryPath(),
+        jvm.libtorch(),
+        jvm.flavour(),
+        jvm.pytorchVersion());
   }
 
   /** spark.task.resource.gpu.amount of the application; 0 when GPUs are not scheduled. */
@@ -172,22 +209,31 @@ public final class WorkerRuntime {
    * The CUDA ordinal the task must use, or -1 for the CPU.
    *
    * @param useGpu {@code cap.worker.use-gpu} is not false
-   * @param taskGpus {@code spark.task.resource.gpu.amount} of the application (0: GPUs not scheduled)
+   * @param taskGpus {@code spark.task.resource.gpu.amount} of the application (0: GPUs not
+   *     scheduled)
    * @param addresses the GPU addresses Spark assigned to the task
    * @param cudaVisibleDevices the process's CUDA_VISIBLE_DEVICES, null when unset
    * @param engineGpus GPUs the PyTorch engine sees
    * @throws IllegalStateException when GPUs are scheduled and the task cannot use the one it was
    *     given (or was given none): never a silent fall-back to the CPU
    */
-  static int chooseGpu(boolean useGpu, double taskGpus, List<String> addresses, String cudaVisibleDevices,
-      int engineGpus, String libtorch, String flavour) {
+  static int chooseGpu(
+      boolean useGpu,
+      double taskGpus,
+      List<String> addresses,
+      String cudaVisibleDevices,
+      int engineGpus,
+      String libtorch,
+      String flavour) {
     if (!useGpu) {
       return -1;
     }
     if (addresses.isEmpty()) {
       if (taskGpus > 0) {
-        throw new IllegalStateException("cap.worker.use-gpu: Spark schedules GPUs (spark.task.resource.gpu.amount="
-            + taskGpus + ") but assigned none to this task; refusing to train on the CPU");
+        throw new IllegalStateException(
+            "cap.worker.use-gpu: Spark schedules GPUs (spark.task.resource.gpu.amount="
+                + taskGpus
+                + ") but assigned none to this task; refusing to train on the CPU");
       }
       return -1;
     }
@@ -198,22 +244,32 @@ public final class WorkerRuntime {
       throw new IllegalStateException("cap.worker.use-gpu: " + e.getMessage(), e);
     }
     if (ordinal >= engineGpus) {
-      throw new IllegalStateException("cap.worker.use-gpu: Spark assigned GPU " + addresses.get(0)
-          + " (CUDA ordinal " + ordinal + ") but the PyTorch engine sees " + engineGpus + " GPU(s) with libtorch "
-          + libtorch + " (flavour " + flavour + "); GPU executors need a CUDA libtorch: deploy/ wrappers' "
-          + "--libtorch DIR with libtorch 2.7.1+cu128 on the nodes (PYTORCH_LIBRARY_PATH, PYTORCH_FLAVOR=cu128), "
-          + "or set cap.worker.use-gpu = false to train on the CPU");
+      throw new IllegalStateException(
+          "cap.worker.use-gpu: Spark assigned GPU "
+              + addresses.get(0)
+              + " (CUDA ordinal "
+              + ordinal
+              + ") but the PyTorch engine sees "
+              + engineGpus
+              + " GPU(s) with libtorch "
+              + libtorch
+              + " (flavour "
+              + flavour
+              + "); GPU executors need a CUDA libtorch: deploy/ wrappers' "
+              + "--libtorch DIR with libtorch 2.7.1+cu128 on the nodes (PYTORCH_LIBRARY_PATH, PYTORCH_FLAVOR=cu128), "
+              + "or set cap.worker.use-gpu = false to train on the CPU");
     }
     return ordinal;
   }
 
   /**
-   * PyTorch intra-op threads for loading the engine before the first task's own settings apply:
-   * the executor's cores (cap.worker.threads, when set, is applied by the task right after).
+   * PyTorch intra-op threads for loading the engine before the first task's own settings apply: the
+   * executor's cores (cap.worker.threads, when set, is applied by the task right after).
    */
   private static int defaultThreads() {
     SparkEnv env = SparkEnv.get();
-    if (env != null && env.conf().contains("spark.executor.cores")
+    if (env != null
+        && env.conf().contains("spark.executor.cores")
         && !env.conf().get("spark.master", "").startsWith("local")) {
       return Math.max(1, env.conf().getInt("spark.executor.cores", 1));
     }
@@ -228,7 +284,8 @@ public final class WorkerRuntime {
     }
   }
 
-  private static final Pattern FLAVOUR_IN_PATH = Pattern.compile("(?:^|[-/])(cpu|cu[0-9]+)(?:[-/]|$)");
+  private static final Pattern FLAVOUR_IN_PATH =
+      Pattern.compile("(?:^|[-/])(cpu|cu[0-9]+)(?:[-/]|$)");
 
   /**
    * libtorch's flavour: PYTORCH_FLAVOR when set (the deploy/ wrappers set it with --libtorch), else

@@ -1,10 +1,10 @@
 package io.capprune.spark.bench;
 
-import io.capprune.core.testing.TestModels;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import io.capprune.core.bank.DeviceBank;
 import io.capprune.core.bank.RepresentationBank;
 import io.capprune.core.bert.BertForSequenceClassification;
 import io.capprune.core.bert.BertInit;
@@ -23,15 +23,15 @@ import io.capprune.core.prune.PruningConfig;
 import io.capprune.core.prune.PruningCriterion;
 import io.capprune.core.prune.SparsitySchedule;
 import io.capprune.core.prune.TrainingState;
+import io.capprune.core.tensor.FlatParameters;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.tensor.NDArrays;
+import io.capprune.core.testing.TestModels;
 import io.capprune.core.text.BertTokenizer;
 import io.capprune.core.train.EncodedExample;
 import io.capprune.core.train.MicroBatch;
 import io.capprune.core.train.TokenBatch;
 import io.capprune.core.train.WorkerStep;
-import io.capprune.core.bank.DeviceBank;
-import io.capprune.core.tensor.FlatParameters;
 import io.capprune.spark.data.Shard;
 import io.capprune.spark.train.DistributedTrainer;
 import io.capprune.spark.train.GradientBuffer;
@@ -39,7 +39,6 @@ import io.capprune.spark.train.ParameterLayout;
 import io.capprune.spark.train.StepTimings;
 import io.capprune.spark.worker.TaskSettings;
 import io.capprune.spark.worker.TrainStepTask;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.lang.management.ManagementFactory;
@@ -47,8 +46,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -68,13 +65,13 @@ import org.apache.spark.serializer.SerializationStream;
  * The performance figures of issue 8, printed as a table: what a CAP step costs on a worker, what
  * the driver update costs, what a step moves between driver and executors and how much of it is
  * outside the workers' compute, whether an executor's memory stays flat, and what dynamic padding
- * saves on SST-2. Not part of the test suite (figures depend on the machine); run it with
- * {@code bin/cap-prune-bench} (see docs/performance.md).
+ * saves on SST-2. Not part of the test suite (figures depend on the machine); run it with {@code
+ * bin/cap-prune-bench} (see docs/performance.md).
  *
- * <p>Sections (arguments; default all): {@code memory pad worker driver exchange}. Options:
- * {@code --quick} (MiniLM size only in the worker section, fewer repetitions),
- * {@code --data DIR} (holds glue/SST-2 and models/, default ../shared/data), {@code --threads N}
- * (PyTorch intra-op threads, default all cores).
+ * <p>Sections (arguments; default all): {@code memory pad worker driver exchange}. Options: {@code
+ * --quick} (MiniLM size only in the worker section, fewer repetitions), {@code --data DIR} (holds
+ * glue/SST-2 and models/, default ../shared/data), {@code --threads N} (PyTorch intra-op threads,
+ * default all cores).
  */
 public final class CapPruneBench {
   private static final long SEED = 8L;
@@ -109,7 +106,8 @@ public final class CapPruneBench {
       sections = List.of("memory", "pad", "worker", "exchange", "driver");
     }
     CapPruneBench b = new CapPruneBench(quick, data.normalize());
-    System.out.printf("cap-prune bench: %d cores, max heap %d MB, load average at start %.2f%n",
+    System.out.printf(
+        "cap-prune bench: %d cores, max heap %d MB, load average at start %.2f%n",
         Runtime.getRuntime().availableProcessors(), Runtime.getRuntime().maxMemory() >> 20, load());
     DjlRuntime.configureOffline();
     // PyTorch intra-op threads. On an oversubscribed machine every op's thread barrier waits for a
@@ -124,8 +122,9 @@ public final class CapPruneBench {
           case "worker" -> b.workerSteps();
           case "exchange" -> b.exchange();
           case "driver" -> b.driverUpdate();
-          default -> throw new IllegalArgumentException("unknown section '" + s
-              + "' (memory, pad, worker, exchange, driver)");
+          default ->
+              throw new IllegalArgumentException(
+                  "unknown section '" + s + "' (memory, pad, worker, exchange, driver)");
         }
       }
     } finally {
@@ -160,8 +159,14 @@ public final class CapPruneBench {
   }
 
   static BertConfig tiny() {
-    return BertConfig.builder().vocabSize(200).hiddenSize(64).numHiddenLayers(2)
-        .numAttentionHeads(2).intermediateSize(128).maxPositionEmbeddings(64).build();
+    return BertConfig.builder()
+        .vocabSize(200)
+        .hiddenSize(64)
+        .numHiddenLayers(2)
+        .numAttentionHeads(2)
+        .intermediateSize(128)
+        .maxPositionEmbeddings(64)
+        .build();
   }
 
   /** Random token ids of the given lengths (first token [CLS]-like id 101). */
@@ -181,16 +186,21 @@ public final class CapPruneBench {
   }
 
   /** A bank for these rows with teacher logits and PRE, FINE and one SNAP slice of unit vectors. */
-  static RepresentationBank bank(long[] index, int[] labels, int hidden, long trainingSetSize, long seed) {
-    return io.capprune.core.bench.WorkerStepBenchmark.bank(index, labels, hidden, trainingSetSize, seed);
+  static RepresentationBank bank(
+      long[] index, int[] labels, int hidden, long trainingSetSize, long seed) {
+    return io.capprune.core.bench.WorkerStepBenchmark.bank(
+        index, labels, hidden, trainingSetSize, seed);
   }
 
   static MicroBatch microBatch(List<EncodedExample> examples, int[] rows, int padTo) {
     return microBatch(examples, rows, padTo, rows);
   }
 
-  /** @param bankRows the bank rows standing for {@code rows} */
-  static MicroBatch microBatch(List<EncodedExample> examples, int[] rows, int padTo, int[] bankRows) {
+  /**
+   * @param bankRows the bank rows standing for {@code rows}
+   */
+  static MicroBatch microBatch(
+      List<EncodedExample> examples, int[] rows, int padTo, int[] bankRows) {
     List<int[]> ids = new ArrayList<>();
     List<byte[]> types = new ArrayList<>();
     int[] labels = new int[rows.length];
@@ -203,13 +213,15 @@ public final class CapPruneBench {
     return new MicroBatch(TokenBatch.pad(ids, types, padTo, 0), Targets.classes(labels), bankRows);
   }
 
-  private static LinkedHashMap<String, HostTensor> split(Map<String, HostTensor> all, boolean frozen) {
+  private static LinkedHashMap<String, HostTensor> split(
+      Map<String, HostTensor> all, boolean frozen) {
     LinkedHashMap<String, HostTensor> out = new LinkedHashMap<>();
-    all.forEach((k, v) -> {
-      if (ParameterNames.isEmbedding(k) == frozen) {
-        out.put(k, v);
-      }
-    });
+    all.forEach(
+        (k, v) -> {
+          if (ParameterNames.isEmbedding(k) == frozen) {
+            out.put(k, v);
+          }
+        });
     return out;
   }
 
@@ -255,8 +267,16 @@ public final class CapPruneBench {
       long c0 = processCpuNanos();
       long t0 = System.nanoTime();
       try (NDManager scope = manager.newSubManager()) {
-        ws.run(scope, frozen, FlatParameters.upload(scope, trainable), List.of(mb), deviceBank,
-            mb.size(), seed, DataType.FLOAT32, WirePrecision.FP32);
+        ws.run(
+            scope,
+            frozen,
+            FlatParameters.upload(scope, trainable),
+            List.of(mb),
+            deviceBank,
+            mb.size(),
+            seed,
+            DataType.FLOAT32,
+            WirePrecision.FP32);
       }
       lastCpu = (processCpuNanos() - c0) / 1e9;
       return (System.nanoTime() - t0) / 1e9;
@@ -281,7 +301,8 @@ public final class CapPruneBench {
   // ---- a. worker step: plain fine-tuning vs CAP ----
 
   private void workerSteps() {
-    System.out.println("worker: plain fine-tuning step vs CAP step, batch 32, sequence length 128, CPU");
+    System.out.println(
+        "worker: plain fine-tuning step vs CAP step, batch 32, sequence length 128, CPU");
     workerStep("MiniLM (6 x 384)", miniLm(), quick ? 3 : 7);
     if (!quick) {
       workerStep("BERT-base (12 x 768)", bertBase(), 3);
@@ -317,14 +338,30 @@ public final class CapPruneBench {
       }
       double p = median(plain);
       double c = median(capped);
-      row("a. " + name + " plain step", String.format("%.3f s wall, %.3f s CPU", p, median(plainCpu)),
-          "median of " + reps + ", wall " + fmtList(plain) + ", load " + String.format("%.2f", load()));
-      row("a. " + name + " CAP step", String.format("%.3f s wall, %.3f s CPU", c, median(capCpu)),
-          "median of " + reps + ", wall " + fmtList(capped) + "; three banks, " + bankRows
+      row(
+          "a. " + name + " plain step",
+          String.format("%.3f s wall, %.3f s CPU", p, median(plainCpu)),
+          "median of "
+              + reps
+              + ", wall "
+              + fmtList(plain)
+              + ", load "
+              + String.format("%.2f", load()));
+      row(
+          "a. " + name + " CAP step",
+          String.format("%.3f s wall, %.3f s CPU", c, median(capCpu)),
+          "median of "
+              + reps
+              + ", wall "
+              + fmtList(capped)
+              + "; three banks, "
+              + bankRows
               + "-row bank, 4,096 negatives per bank");
-      row("a. " + name + " CAP / plain", String.format("%.3f (pairs), %.3f (CPU)", median(ratios),
-          median(capCpu) / median(plainCpu)), "median of the pairs' wall ratios " + fmtList(ratios)
-              + "; target <= 1.15");
+      row(
+          "a. " + name + " CAP / plain",
+          String.format(
+              "%.3f (pairs), %.3f (CPU)", median(ratios), median(capCpu) / median(plainCpu)),
+          "median of the pairs' wall ratios " + fmtList(ratios) + "; target <= 1.15");
     }
   }
 
@@ -339,25 +376,29 @@ public final class CapPruneBench {
   // ---- b. driver update ----
 
   private void driverUpdate() {
-    System.out.println("driver: DriverUpdate.apply on a BERT-base-sized state (cap-movement, mid-ramp)");
+    System.out.println(
+        "driver: DriverUpdate.apply on a BERT-base-sized state (cap-movement, mid-ramp)");
     Map<String, int[]> shapes = BertInit.shapes(bertBase());
     LinkedHashMap<String, HostTensor> weights = random(shapes, 0.02, 1);
     long total = numel(weights);
     long steps = 1000;
-    DriverUpdate update = new DriverUpdate(
-        PruningConfig.of(PruningCriterion.MOVEMENT, new SparsitySchedule(10, 0, 0, steps, 1.0, 0.03), 0),
-        OptimizerConfig.unstructuredDefaults(10, steps));
+    DriverUpdate update =
+        new DriverUpdate(
+            PruningConfig.of(
+                PruningCriterion.MOVEMENT, new SparsitySchedule(10, 0, 0, steps, 1.0, 0.03), 0),
+            OptimizerConfig.unstructuredDefaults(10, steps));
     TrainingState state = update.initialState(weights);
     LinkedHashMap<String, HostTensor> trainableShapes = new LinkedHashMap<>();
-    shapes.forEach((k, s) -> {
-      if (state.isTrainable(k)) {
-        trainableShapes.put(k, HostTensor.zeros(s));
-      }
-    });
+    shapes.forEach(
+        (k, s) -> {
+          if (state.isTrainable(k)) {
+            trainableShapes.put(k, HostTensor.zeros(s));
+          }
+        });
     // Two gradient sets in turn: with one fixed gradient Adam moves every score alike and the
     // scores collapse onto two values, which is not a realistic state for the top-k.
-    List<Map<String, HostTensor>> grads = List.of(randomLike(trainableShapes, 1e-4, 2),
-        randomLike(trainableShapes, 1e-4, 3));
+    List<Map<String, HostTensor>> grads =
+        List.of(randomLike(trainableShapes, 1e-4, 2), randomLike(trainableShapes, 1e-4, 3));
     int warmup = 2;
     int runs = quick ? 3 : 6;
     List<Double> times = new ArrayList<>();
@@ -372,8 +413,8 @@ public final class CapPruneBench {
       state.effectiveWeights(false);
       double e = (System.nanoTime() - t1) / 1e9;
       long t2 = System.nanoTime();
-      PackedWeights.pack(state.weights(), state.masks(), names, MaskSet.of(state.masks()),
-          WirePrecision.FP16);
+      PackedWeights.pack(
+          state.weights(), state.masks(), names, MaskSet.of(state.masks()), WirePrecision.FP16);
       double pk = (System.nanoTime() - t2) / 1e9;
       if (i >= warmup) {
         times.add(s);
@@ -381,30 +422,39 @@ public final class CapPruneBench {
         packing.add(pk);
       }
     }
-    row("b. driver update, BERT-base state", String.format("%.3f s", median(times)),
-        String.format("%,d parameters; clip, AdamW, scores, per-matrix top-k; median of %d %s; "
-            + "target < 1 s; load %.2f", total, runs, fmtList(times), load()));
-    row("b. effective weights W*M, dense fp32 (before)", String.format("%.3f s", median(publish)),
+    row(
+        "b. driver update, BERT-base state",
+        String.format("%.3f s", median(times)),
+        String.format(
+            "%,d parameters; clip, AdamW, scores, per-matrix top-k; median of %d %s; "
+                + "target < 1 s; load %.2f",
+            total, runs, fmtList(times), load()));
+    row(
+        "b. effective weights W*M, dense fp32 (before)",
+        String.format("%.3f s", median(publish)),
         "median of " + runs);
-    row("b. mask bits + packed fp16 weights (after)", String.format("%.3f s", median(packing)),
+    row(
+        "b. mask bits + packed fp16 weights (after)",
+        String.format("%.3f s", median(packing)),
         String.format("median of %d; sparsity %.2f", runs, state.sparsity().sparsity()));
   }
 
-  private static LinkedHashMap<String, HostTensor> random(Map<String, int[]> shapes, double std, long seed) {
+  private static LinkedHashMap<String, HostTensor> random(
+      Map<String, int[]> shapes, double std, long seed) {
     LinkedHashMap<String, HostTensor> out = new LinkedHashMap<>();
     shapes.forEach((k, s) -> out.put(k, HostTensor.zeros(s)));
     return fill(out, std, seed);
   }
 
-  private static LinkedHashMap<String, HostTensor> randomLike(Map<String, HostTensor> like, double std,
-      long seed) {
+  private static LinkedHashMap<String, HostTensor> randomLike(
+      Map<String, HostTensor> like, double std, long seed) {
     LinkedHashMap<String, HostTensor> out = new LinkedHashMap<>();
     like.forEach((k, t) -> out.put(k, HostTensor.zeros(t.shape())));
     return fill(out, std, seed);
   }
 
-  private static LinkedHashMap<String, HostTensor> fill(LinkedHashMap<String, HostTensor> m, double std,
-      long seed) {
+  private static LinkedHashMap<String, HostTensor> fill(
+      LinkedHashMap<String, HostTensor> m, double std, long seed) {
     SplittableRandom r = new SplittableRandom(seed);
     for (HostTensor t : m.values()) {
       float[] d = t.data();
@@ -420,11 +470,17 @@ public final class CapPruneBench {
 
   private JavaSparkContext spark() {
     if (sc == null) {
-      sc = new JavaSparkContext(new SparkConf().setMaster("local[2]").setAppName("cap-prune-bench")
-          .set("spark.ui.enabled", "false").set("spark.driver.host", "127.0.0.1")
-          .set("spark.driver.maxResultSize", "4g")
-          .set("spark.ui.retainedJobs", "50").set("spark.ui.retainedStages", "50")
-          .set("spark.ui.retainedTasks", "500"));
+      sc =
+          new JavaSparkContext(
+              new SparkConf()
+                  .setMaster("local[2]")
+                  .setAppName("cap-prune-bench")
+                  .set("spark.ui.enabled", "false")
+                  .set("spark.driver.host", "127.0.0.1")
+                  .set("spark.driver.maxResultSize", "4g")
+                  .set("spark.ui.retainedJobs", "50")
+                  .set("spark.ui.retainedStages", "50")
+                  .set("spark.ui.retainedTasks", "500"));
       sc.setLogLevel("WARN");
     }
     return sc;
@@ -437,8 +493,13 @@ public final class CapPruneBench {
     @Override
     public void onTaskEnd(SparkListenerTaskEnd end) {
       if (end.taskMetrics() != null) {
-        tasks.add(new long[] {end.stageId(), end.taskMetrics().resultSize(),
-            end.taskMetrics().executorDeserializeTime(), end.taskMetrics().resultSerializationTime()});
+        tasks.add(
+            new long[] {
+              end.stageId(),
+              end.taskMetrics().resultSize(),
+              end.taskMetrics().executorDeserializeTime(),
+              end.taskMetrics().resultSerializationTime()
+            });
       }
     }
   }
@@ -451,8 +512,8 @@ public final class CapPruneBench {
 
   private void exchange(WirePrecision precision) throws Exception {
     String tag = " [" + precision.name().toLowerCase(java.util.Locale.ROOT) + " wire]";
-    System.out.println("exchange: MiniLM size, 2 partitions in local[2], batch 32, sequence length 128"
-        + tag);
+    System.out.println(
+        "exchange: MiniLM size, 2 partitions in local[2], batch 32, sequence length 128" + tag);
     JavaSparkContext sc = spark();
     BertConfig config = miniLm();
     int steps = quick ? 6 : 9;
@@ -466,16 +527,21 @@ public final class CapPruneBench {
       }
       long[] index = mine.stream().mapToLong(EncodedExample::globalIndex).toArray();
       int[] labels = mine.stream().mapToInt(EncodedExample::label).toArray();
-      shards.add(new Shard(p, mine.toArray(EncodedExample[]::new),
-          bank(index, labels, config.hiddenSize(), n, SEED + p)));
+      shards.add(
+          new Shard(
+              p,
+              mine.toArray(EncodedExample[]::new),
+              bank(index, labels, config.hiddenSize(), n, SEED + p)));
     }
     JavaRDD<Shard> rdd = sc.parallelize(shards, 2).cache();
     rdd.count();
     LinkedHashMap<String, HostTensor> weights = new LinkedHashMap<>(BertInit.init(config, SEED));
     long modelFp32 = numel(weights) * 4;
-    DriverUpdate update = new DriverUpdate(
-        PruningConfig.of(PruningCriterion.MOVEMENT, new SparsitySchedule(1, 0, 0, steps, 1.0, 0.5), 0),
-        OptimizerConfig.unstructuredDefaults(1, steps));
+    DriverUpdate update =
+        new DriverUpdate(
+            PruningConfig.of(
+                PruningCriterion.MOVEMENT, new SparsitySchedule(1, 0, 0, steps, 1.0, 0.5), 0),
+            OptimizerConfig.unstructuredDefaults(1, steps));
     TrainingState state = update.initialState(weights);
     TaskSettings ws = new TaskSettings(config, BATCH, 0, 0, false, 0, false);
     CapLossConfig loss = CapLossConfig.defaults().withExtraExamples(n / 2 - BATCH);
@@ -483,8 +549,8 @@ public final class CapPruneBench {
     ResultSizes listener = new ResultSizes();
     sc.sc().addSparkListener(listener);
     int window = steps / 3;
-    trainer.train(rdd, state, new DistributedTrainer.Plan("bench", 1, BATCH, n, SEED, window, 2), null,
-        null);
+    trainer.train(
+        rdd, state, new DistributedTrainer.Plan("bench", 1, BATCH, n, SEED, window, 2), null, null);
     sc.sc().removeSparkListener(listener);
     StepTimings t = trainer.lastTiming();
     // the last window's steps: the task results of its stages
@@ -495,51 +561,77 @@ public final class CapPruneBench {
     List<String> trainableNames = new ArrayList<>(state.weights().keySet());
     trainableNames.removeAll(state.frozen());
     MaskSet lastMasks = MaskSet.of(state.masks());
-    long down = wireBytes(PackedWeights.pack(state.weights(), state.masks(), trainableNames,
-        lastMasks, precision));
+    long down =
+        wireBytes(
+            PackedWeights.pack(
+                state.weights(), state.masks(), trainableNames, lastMasks, precision));
     long maskBytes = wireBytes(lastMasks);
     double step = t.step();
     // Local mode: the two partitions take turns on the JVM's one DJL worker, so the compute part of
     // the job is the sum of both partitions' compute, not the slowest one.
     double outside = step - t.workersTotal();
     if (precision == WirePrecision.FP32) {
-      row("c. model size fp32", mb(modelFp32), String.format("%,d parameters; %,d trainable "
-          + "(embeddings frozen, sent once per stage)", modelFp32 / 4,
-          numel(state.effectiveWeights(false))));
+      row(
+          "c. model size fp32",
+          mb(modelFp32),
+          String.format(
+              "%,d parameters; %,d trainable " + "(embeddings frozen, sent once per stage)",
+              modelFp32 / 4, numel(state.effectiveWeights(false))));
       // weights down at fixed sparsities: random masks of the prunable matrices, kept share 1-s
       for (double sparsity : new double[] {0, 0.5, 0.9}) {
         LinkedHashMap<String, HostTensor> m = new LinkedHashMap<>();
         SplittableRandom r = new SplittableRandom(SEED);
-        state.masks().forEach((k, v) -> {
-          HostTensor mt = HostTensor.zeros(v.shape());
-          for (int i = 0; i < mt.data().length; i++) {
-            mt.data()[i] = r.nextDouble() >= sparsity ? 1f : 0f;
-          }
-          m.put(k, mt);
-        });
+        state
+            .masks()
+            .forEach(
+                (k, v) -> {
+                  HostTensor mt = HostTensor.zeros(v.shape());
+                  for (int i = 0; i < mt.data().length; i++) {
+                    mt.data()[i] = r.nextDouble() >= sparsity ? 1f : 0f;
+                  }
+                  m.put(k, mt);
+                });
         MaskSet ms = MaskSet.of(m);
         for (WirePrecision p : WirePrecision.values()) {
-          row(String.format("c. weights down per step, %.0f %% sparsity, %s", sparsity * 100,
-              p.name().toLowerCase(java.util.Locale.ROOT)),
+          row(
+              String.format(
+                  "c. weights down per step, %.0f %% sparsity, %s",
+                  sparsity * 100, p.name().toLowerCase(java.util.Locale.ROOT)),
               mb(wireBytes(PackedWeights.pack(state.weights(), m, trainableNames, ms, p))),
-              "serialised + LZ4 as TorrentBroadcast writes it; masks " + mb(wireBytes(ms))
+              "serialised + LZ4 as TorrentBroadcast writes it; masks "
+                  + mb(wireBytes(ms))
                   + " once per change");
         }
       }
     }
-    row("c. weights down per step per executor" + tag, mb(down), String.format("last step's packed "
-        + "weights at sparsity %.2f; the masks (%s) were broadcast %d times in %d steps", state
-        .sparsity().sparsity(), mb(maskBytes), trainer.maskBroadcasts(), steps));
-    row("c. gradients up per step per executor" + tag, mb((long) up), "task result size reported by "
-        + "Spark, mean of the last " + window + " steps");
-    row("c. step time (2 partitions, local[2])" + tag, String.format("%.3f s", step), String.format(
-        "publish %.3f + job %.3f + update %.3f; mean of the last %d of %d steps", t.publish(), t.job(), t.update(),
-        window, steps));
-    row("c. compute (both partitions, serial in one JVM)" + tag, String.format("%.3f s",
-        t.workersTotal()), String.format("slowest partition %.3f s", t.workers()));
-    row("c. outside the workers' compute" + tag, String.format("%.3f s = %.0f %%", outside,
-        100 * outside / step), String.format("publish %.3f, scheduling+serialisation+aggregation "
-            + "%.3f, driver update %.3f; load %.2f", t.publish(), t.job() - t.workersTotal(), t.update(), load()));
+    row(
+        "c. weights down per step per executor" + tag,
+        mb(down),
+        String.format(
+            "last step's packed "
+                + "weights at sparsity %.2f; the masks (%s) were broadcast %d times in %d steps",
+            state.sparsity().sparsity(), mb(maskBytes), trainer.maskBroadcasts(), steps));
+    row(
+        "c. gradients up per step per executor" + tag,
+        mb((long) up),
+        "task result size reported by " + "Spark, mean of the last " + window + " steps");
+    row(
+        "c. step time (2 partitions, local[2])" + tag,
+        String.format("%.3f s", step),
+        String.format(
+            "publish %.3f + job %.3f + update %.3f; mean of the last %d of %d steps",
+            t.publish(), t.job(), t.update(), window, steps));
+    row(
+        "c. compute (both partitions, serial in one JVM)" + tag,
+        String.format("%.3f s", t.workersTotal()),
+        String.format("slowest partition %.3f s", t.workers()));
+    row(
+        "c. outside the workers' compute" + tag,
+        String.format("%.3f s = %.0f %%", outside, 100 * outside / step),
+        String.format(
+            "publish %.3f, scheduling+serialisation+aggregation "
+                + "%.3f, driver update %.3f; load %.2f",
+            t.publish(), t.job() - t.workersTotal(), t.update(), load()));
     rdd.unpersist();
   }
 
@@ -576,15 +668,19 @@ public final class CapPruneBench {
 
   private void memory() {
     int steps = 1000;
-    System.out.println("memory: " + steps + " training steps of a tiny model through TrainStepTask");
+    System.out.println(
+        "memory: " + steps + " training steps of a tiny model through TrainStepTask");
     JavaSparkContext sc = spark();
     BertConfig config = tiny();
     int n = 64;
     List<EncodedExample> ex = randomExamples(n, config.vocabSize(), 4, 40, SEED);
     long[] index = ex.stream().mapToLong(EncodedExample::globalIndex).toArray();
     int[] labels = ex.stream().mapToInt(EncodedExample::label).toArray();
-    Shard shard = new Shard(0, ex.toArray(EncodedExample[]::new),
-        bank(index, labels, config.hiddenSize(), n, SEED));
+    Shard shard =
+        new Shard(
+            0,
+            ex.toArray(EncodedExample[]::new),
+            bank(index, labels, config.hiddenSize(), n, SEED));
     Map<String, HostTensor> all = BertInit.init(config, SEED);
     LinkedHashMap<String, HostTensor> trainable = split(all, false);
     Broadcast<LinkedHashMap<String, HostTensor>> frozen = sc.broadcast(split(all, true));
@@ -602,10 +698,10 @@ public final class CapPruneBench {
         batch[i] = (s * BATCH + i) % n;
       }
       // the trainer publishes fresh weights each step and destroys the broadcast after the job
-      Broadcast<PackedWeights> w = sc.broadcast(PackedWeights.pack(trainable, Map.of(), names, none,
-          WirePrecision.FP16));
-      GradientBuffer g = new TrainStepTask(ws, loss, w, masks, frozen, batch, s, SEED, layout)
-          .run(shard);
+      Broadcast<PackedWeights> w =
+          sc.broadcast(PackedWeights.pack(trainable, Map.of(), names, none, WirePrecision.FP16));
+      GradientBuffer g =
+          new TrainStepTask(ws, loss, w, masks, frozen, batch, s, SEED, layout).run(shard);
       w.destroy();
       if (g.examples() != BATCH) {
         throw new IllegalStateException("step " + s + " computed " + g.examples() + " examples");
@@ -617,10 +713,12 @@ public final class CapPruneBench {
         long rss = rssBytes();
         // native memory outside the JVM's own pools: RSS minus committed heap and non-heap (code
         // cache, metaspace), so that the heap growing its committed size is not taken for a leak
-        long jvm = mx.getHeapMemoryUsage().getCommitted() + mx.getNonHeapMemoryUsage().getCommitted();
+        long jvm =
+            mx.getHeapMemoryUsage().getCommitted() + mx.getNonHeapMemoryUsage().getCommitted();
         samples.add(new long[] {s, heap, rss, rss - jvm});
-        System.out.printf("    step %4d: heap used %s, RSS %s, RSS - JVM pools %s%n", s, mb(heap), mb(rss),
-            mb(rss - jvm));
+        System.out.printf(
+            "    step %4d: heap used %s, RSS %s, RSS - JVM pools %s%n",
+            s, mb(heap), mb(rss), mb(rss - jvm));
       }
     }
     double secs = (System.nanoTime() - t0) / 1e9;
@@ -630,15 +728,24 @@ public final class CapPruneBench {
     List<long[]> tail = samples.subList(samples.size() / 2, samples.size());
     long[] first = samples.get(0);
     long[] lastS = samples.get(samples.size() - 1);
-    row("d. heap after GC, step 0 -> " + (steps - 1), mb(first[1]) + " -> " + mb(lastS[1]),
-        String.format("slope over steps %d-%d: %+.1f KB per 100 steps; %d steps in %.0f s",
+    row(
+        "d. heap after GC, step 0 -> " + (steps - 1),
+        mb(first[1]) + " -> " + mb(lastS[1]),
+        String.format(
+            "slope over steps %d-%d: %+.1f KB per 100 steps; %d steps in %.0f s",
             tail.get(0)[0], steps - 1, slope(tail, 1) * 100 / 1e3, steps, secs));
-    row("d. RSS, step 0 -> " + (steps - 1), mb(first[2]) + " -> " + mb(lastS[2]),
-        String.format("slope over steps %d-%d: %+.1f KB per 100 steps", tail.get(0)[0], steps - 1,
-            slope(tail, 2) * 100 / 1e3));
-    row("d. native (RSS - JVM heap and non-heap committed), step 0 -> " + (steps - 1),
-        mb(first[3]) + " -> " + mb(lastS[3]), String.format("slope over steps %d-%d: %+.1f KB per "
-            + "100 steps", tail.get(0)[0], steps - 1, slope(tail, 3) * 100 / 1e3));
+    row(
+        "d. RSS, step 0 -> " + (steps - 1),
+        mb(first[2]) + " -> " + mb(lastS[2]),
+        String.format(
+            "slope over steps %d-%d: %+.1f KB per 100 steps",
+            tail.get(0)[0], steps - 1, slope(tail, 2) * 100 / 1e3));
+    row(
+        "d. native (RSS - JVM heap and non-heap committed), step 0 -> " + (steps - 1),
+        mb(first[3]) + " -> " + mb(lastS[3]),
+        String.format(
+            "slope over steps %d-%d: %+.1f KB per " + "100 steps",
+            tail.get(0)[0], steps - 1, slope(tail, 3) * 100 / 1e3));
   }
 
   /** Least-squares slope of column {@code col} against the step (bytes per step). */
@@ -683,7 +790,9 @@ public final class CapPruneBench {
     for (int i = 1; i < lines.size(); i++) {
       String[] f = lines.get(i).split("\t");
       int[] ids = tok.encode(f[0], SEQ).inputIds();
-      ex.add(new EncodedExample(i - 1, ids, new byte[ids.length], Integer.parseInt(f[1].trim()), Float.NaN));
+      ex.add(
+          new EncodedExample(
+              i - 1, ids, new byte[ids.length], Integer.parseInt(f[1].trim()), Float.NaN));
     }
     // one epoch's batches in the trainer's order: padded tokens with each policy
     long[] perm = permutation(ex.size(), 42);
@@ -704,9 +813,14 @@ public final class CapPruneBench {
       rowsOf.add(rows);
     }
     long fixedTokens = (long) ex.size() * SEQ;
-    row("2. SST-2 train tokens per epoch", String.format("%,d padded to 128, %,d per batch (%.2fx fewer)",
-        fixedTokens, dynamicTokens, fixedTokens / (double) dynamicTokens),
-        String.format("%,d examples, mean length %.1f tokens, %d batches of 32", ex.size(), meanLen, batches));
+    row(
+        "2. SST-2 train tokens per epoch",
+        String.format(
+            "%,d padded to 128, %,d per batch (%.2fx fewer)",
+            fixedTokens, dynamicTokens, fixedTokens / (double) dynamicTokens),
+        String.format(
+            "%,d examples, mean length %.1f tokens, %d batches of 32",
+            ex.size(), meanLen, batches));
     int k = quick ? 4 : 8;
     try (Worker w = new Worker(miniLm(), 8192)) {
       CapLoss cap = new CapLoss(CapLossConfig.defaults());
@@ -726,14 +840,21 @@ public final class CapPruneBench {
       }
       double f = fixed.stream().mapToDouble(Double::doubleValue).average().orElse(0);
       double d = dynamic.stream().mapToDouble(Double::doubleValue).average().orElse(0);
-      row("2. process CPU of those steps", String.format("%.3f s -> %.3f s per step (%.2fx)",
-          fixedCpu / k, dynamicCpu / k, fixedCpu / dynamicCpu), "all threads of the JVM");
-      row("2. CAP worker step on SST-2 batches, padded to 128", String.format("%.3f s", f),
+      row(
+          "2. process CPU of those steps",
+          String.format(
+              "%.3f s -> %.3f s per step (%.2fx)",
+              fixedCpu / k, dynamicCpu / k, fixedCpu / dynamicCpu),
+          "all threads of the JVM");
+      row(
+          "2. CAP worker step on SST-2 batches, padded to 128",
+          String.format("%.3f s", f),
           "mean over the epoch's first " + k + " batches " + fmtList(fixed));
       row("2. same batches, padded per batch", String.format("%.3f s", d), fmtList(dynamic));
-      row("2. SST-2 epoch (" + batches + " steps) worker compute", String.format("%.0f min -> %.0f min (%.2fx)",
-          f * batches / 60, d * batches / 60, f / d), "measured mean step x steps per epoch; load "
-              + String.format("%.2f", load()));
+      row(
+          "2. SST-2 epoch (" + batches + " steps) worker compute",
+          String.format("%.0f min -> %.0f min (%.2fx)", f * batches / 60, d * batches / 60, f / d),
+          "measured mean step x steps per epoch; load " + String.format("%.2f", load()));
     }
   }
 

@@ -30,9 +30,10 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Bad input stops {@code cap-prune run} before any training (before Spark starts: the errors come
- * from configuration loading or {@code CapPipeline.validate}, printed as "cap-prune: ..." and not as
- * "cap-prune: run failed: ..."), with a message naming the file, line, key or location, and leaves
- * the output directory exactly as it was: same files, sizes and modification times, or still absent.
+ * from configuration loading or {@code CapPipeline.validate}, printed as "cap-prune: ..." and not
+ * as "cap-prune: run failed: ..."), with a message naming the file, line, key or location, and
+ * leaves the output directory exactly as it was: same files, sizes and modification times, or still
+ * absent.
  */
 class BadInputTest {
   @TempDir static Path root;
@@ -56,7 +57,10 @@ class BadInputTest {
         PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8)) {
       code = CapPruneMain.run(args.toArray(String[]::new), o, e);
     }
-    return new Outcome(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8),
+    return new Outcome(
+        code,
+        out.toString(StandardCharsets.UTF_8),
+        err.toString(StandardCharsets.UTF_8),
         (System.nanoTime() - t0) / 1e9);
   }
 
@@ -65,18 +69,32 @@ class BadInputTest {
    * by mistake, it would fail the test in seconds, not train for minutes), then {@code extra}.
    */
   private static Outcome run(String output, String... extra) {
-    List<String> args = new ArrayList<>(List.of("run",
-        "--conf", "task=sst2",
-        "--conf", "model=\"" + inputs.resolve("pretrained") + "\"",
-        "--conf", "data-dir=\"" + inputs.resolve("data") + "\"",
-        "--conf", "spark.master=\"local[2]\"",
-        "--conf", "max-seq-length=32",
-        "--conf", "max-train-examples=64",
-        "--conf", "finetune.epochs=1",
-        // 3 epochs of 2 steps: the shortest run whose schedule (1 warm-up step x (2 + 3)) leaves a
-        // step to prune, so that the cases below fail on what they test and not on the schedule.
-        "--conf", "prune.epochs=3",
-        "--output", output));
+    List<String> args =
+        new ArrayList<>(
+            List.of(
+                "run",
+                "--conf",
+                "task=sst2",
+                "--conf",
+                "model=\"" + inputs.resolve("pretrained") + "\"",
+                "--conf",
+                "data-dir=\"" + inputs.resolve("data") + "\"",
+                "--conf",
+                "spark.master=\"local[2]\"",
+                "--conf",
+                "max-seq-length=32",
+                "--conf",
+                "max-train-examples=64",
+                "--conf",
+                "finetune.epochs=1",
+                // 3 epochs of 2 steps: the shortest run whose schedule (1 warm-up step x (2 + 3))
+                // leaves a
+                // step to prune, so that the cases below fail on what they test and not on the
+                // schedule.
+                "--conf",
+                "prune.epochs=3",
+                "--output",
+                output));
     args.addAll(List.of(extra));
     return cli(args);
   }
@@ -91,8 +109,9 @@ class BadInputTest {
     try (Stream<Path> all = Files.walk(dir)) {
       for (Path p : (Iterable<Path>) all::iterator) {
         FileTime t = Files.getLastModifiedTime(p);
-        m.put(dir.relativize(p).toString(), (Files.isDirectory(p) ? "dir" : Files.size(p) + " bytes")
-            + " @" + t.toMillis());
+        m.put(
+            dir.relativize(p).toString(),
+            (Files.isDirectory(p) ? "dir" : Files.size(p) + " bytes") + " @" + t.toMillis());
       }
     }
     return m;
@@ -107,14 +126,19 @@ class BadInputTest {
     return out;
   }
 
-  private static void assertStoppedBeforeTraining(Outcome o, int code, Map<String, String> before,
-      Map<String, String> after, String... mentions) {
+  private static void assertStoppedBeforeTraining(
+      Outcome o,
+      int code,
+      Map<String, String> before,
+      Map<String, String> after,
+      String... mentions) {
     String err = o.err();
     assertEquals(code, o.code(), "exit code; stderr:\n" + err);
     for (String m : mentions) {
       assertTrue(err.contains(m), "stderr names '" + m + "':\n" + err);
     }
-    assertFalse(err.contains("run failed"), "stopped by validation, not by a failing stage:\n" + err);
+    assertFalse(
+        err.contains("run failed"), "stopped by validation, not by a failing stage:\n" + err);
     assertEquals(before, after, "output directory unchanged");
   }
 
@@ -136,8 +160,14 @@ class BadInputTest {
     Path out = emptyOutput("missing");
     Map<String, String> before = listing(out);
     Outcome o = run(out.toString(), "--conf", "data-dir=\"" + data + "\"");
-    assertStoppedBeforeTraining(o, 1, before, listing(out), "cap.data-dir",
-        data.resolve("train.tsv").toString(), "does not exist");
+    assertStoppedBeforeTraining(
+        o,
+        1,
+        before,
+        listing(out),
+        "cap.data-dir",
+        data.resolve("train.tsv").toString(),
+        "does not exist");
   }
 
   @Test
@@ -149,8 +179,14 @@ class BadInputTest {
     Path out = emptyOutput("malformed");
     Map<String, String> before = listing(out);
     Outcome o = run(out.toString(), "--conf", "data-dir=\"" + data + "\"");
-    assertStoppedBeforeTraining(o, 1, before, listing(out), data.resolve("train.tsv").toString(),
-        "line 11", "expected 2 columns");
+    assertStoppedBeforeTraining(
+        o,
+        1,
+        before,
+        listing(out),
+        data.resolve("train.tsv").toString(),
+        "line 11",
+        "expected 2 columns");
     // and a run that was never created stays absent
     Path absent = root.resolve("out-malformed-absent");
     o = run(absent.toString(), "--conf", "data-dir=\"" + data + "\"");
@@ -159,14 +195,16 @@ class BadInputTest {
 
   @Test
   void malformedDevFileStopsBeforeTrainingToo() throws IOException {
-    Path data = dataDirWith("data-bad-dev", Files.readString(inputs.resolve("data/train.tsv")), false);
+    Path data =
+        dataDirWith("data-bad-dev", Files.readString(inputs.resolve("data/train.tsv")), false);
     List<String> dev = Files.readAllLines(inputs.resolve("data/dev.tsv"));
     dev.set(4, "only one column here");
     Files.writeString(data.resolve("dev.tsv"), String.join("\n", dev) + "\n");
     Path out = emptyOutput("bad-dev");
     Map<String, String> before = listing(out);
     Outcome o = run(out.toString(), "--conf", "data-dir=\"" + data + "\"");
-    assertStoppedBeforeTraining(o, 1, before, listing(out), data.resolve("dev.tsv").toString(), "line 5");
+    assertStoppedBeforeTraining(
+        o, 1, before, listing(out), data.resolve("dev.tsv").toString(), "line 5");
   }
 
   @Test
@@ -186,54 +224,98 @@ class BadInputTest {
     }
     Path config = model.resolve("config.json");
     String json = Files.readString(config);
-    String roberta = json.replaceFirst("\"model_type\"\\s*:\\s*\"bert\"", "\"model_type\": \"roberta\"");
+    String roberta =
+        json.replaceFirst("\"model_type\"\\s*:\\s*\"bert\"", "\"model_type\": \"roberta\"");
     assertFalse(roberta.equals(json), "the fixture changed model_type");
     Files.writeString(config, roberta);
     Path out = emptyOutput("roberta");
     Map<String, String> before = listing(out);
     Outcome o = run(out.toString(), "--conf", "model=\"" + model + "\"");
-    assertStoppedBeforeTraining(o, 1, before, listing(out), config.toString(), "model_type",
-        "roberta");
+    assertStoppedBeforeTraining(
+        o, 1, before, listing(out), config.toString(), "model_type", "roberta");
   }
 
   @Test
   void teacherWithOtherLabelsIsRefusedBeforeSpark() throws IOException {
     BertConfig three = DemoInputs.modelConfig().withNumLabels(3);
     Path teacher = root.resolve("teacher-3-labels");
-    CheckpointStore.write(new HfCheckpoint("three labels", three, BertInit.init(three, 5),
-        SyntheticGlueTask.vocabulary()), teacher.toString(), new Configuration(), false);
+    CheckpointStore.write(
+        new HfCheckpoint(
+            "three labels", three, BertInit.init(three, 5), SyntheticGlueTask.vocabulary()),
+        teacher.toString(),
+        new Configuration(),
+        false);
     // run would skip finetune for a given teacher, prune uses it: both must refuse it up front
     for (String command : List.of("run", "prune")) {
       Path out = emptyOutput("teacher-" + command);
       Map<String, String> before = listing(out);
-      List<String> args = new ArrayList<>(List.of(command, "--conf", "task=sst2",
-          "--conf", "model=\"" + inputs.resolve("pretrained") + "\"",
-          "--conf", "data-dir=\"" + inputs.resolve("data") + "\"",
-          "--conf", "spark.master=\"local[2]\"", "--conf", "max-train-examples=64",
-          "--conf", "prune.epochs=1",
-          "--conf", "teacher=\"" + teacher + "\"", "--output", out.toString()));
+      List<String> args =
+          new ArrayList<>(
+              List.of(
+                  command,
+                  "--conf",
+                  "task=sst2",
+                  "--conf",
+                  "model=\"" + inputs.resolve("pretrained") + "\"",
+                  "--conf",
+                  "data-dir=\"" + inputs.resolve("data") + "\"",
+                  "--conf",
+                  "spark.master=\"local[2]\"",
+                  "--conf",
+                  "max-train-examples=64",
+                  "--conf",
+                  "prune.epochs=1",
+                  "--conf",
+                  "teacher=\"" + teacher + "\"",
+                  "--output",
+                  out.toString()));
       Outcome o = cli(args);
-      assertStoppedBeforeTraining(o, 1, before, listing(out), "cap.teacher", teacher.toString(),
-          "3 labels", "SST-2 needs 2");
+      assertStoppedBeforeTraining(
+          o,
+          1,
+          before,
+          listing(out),
+          "cap.teacher",
+          teacher.toString(),
+          "3 labels",
+          "SST-2 needs 2");
     }
   }
 
   /**
-   * The control for the teacher checks: a teacher with the task's labels passes them, and
-   * {@code run} skips its finetune stage for it (it used to call finetune, which refuses a given
-   * teacher, so {@code run --conf teacher=...} always failed).
+   * The control for the teacher checks: a teacher with the task's labels passes them, and {@code
+   * run} skips its finetune stage for it (it used to call finetune, which refuses a given teacher,
+   * so {@code run --conf teacher=...} always failed).
    */
   @Test
   void runWithAGivenTeacherSkipsFinetuneAndPrunes() throws IOException {
     BertConfig two = DemoInputs.modelConfig().withNumLabels(2);
     Path teacher = root.resolve("teacher-2-labels");
-    CheckpointStore.write(new HfCheckpoint("two labels", two, BertInit.init(two, 6),
-        SyntheticGlueTask.vocabulary()), teacher.toString(), new Configuration(), false);
+    CheckpointStore.write(
+        new HfCheckpoint("two labels", two, BertInit.init(two, 6), SyntheticGlueTask.vocabulary()),
+        teacher.toString(),
+        new Configuration(),
+        false);
     Path out = root.resolve("out-given-teacher");
-    Outcome o = run(out.toString(), "--conf", "teacher=\"" + teacher + "\"",
-        "--conf", "spark.partitions=2", "--conf", "max-dev-examples=64",
-        "--conf", "prune.epochs=2", "--conf", "prune.initial-warmup=1", "--conf", "prune.final-warmup=1",
-        "--conf", "loss.extra-examples=32", "--conf", "log.every-steps=2");
+    Outcome o =
+        run(
+            out.toString(),
+            "--conf",
+            "teacher=\"" + teacher + "\"",
+            "--conf",
+            "spark.partitions=2",
+            "--conf",
+            "max-dev-examples=64",
+            "--conf",
+            "prune.epochs=2",
+            "--conf",
+            "prune.initial-warmup=1",
+            "--conf",
+            "prune.final-warmup=1",
+            "--conf",
+            "loss.extra-examples=32",
+            "--conf",
+            "log.every-steps=2");
     assertEquals(0, o.code(), o.err());
     assertTrue(Files.exists(out.resolve("_PRUNED")), "prune finished");
     assertTrue(Files.exists(out.resolve("model/config.json")), "model exported");
@@ -257,9 +339,19 @@ class BadInputTest {
     try (ServerSocket s = new ServerSocket(0)) {
       port = s.getLocalPort();
     }
-    Outcome o = run("s3a://cap-bucket/run", "--conf", "s3.endpoint=\"http://127.0.0.1:" + port + "\"",
-        "--conf", "s3.region=us-east-1", "--conf", "s3.path-style-access=true",
-        "--conf", "s3.access-key=test", "--conf", "s3.secret-key=test-secret");
+    Outcome o =
+        run(
+            "s3a://cap-bucket/run",
+            "--conf",
+            "s3.endpoint=\"http://127.0.0.1:" + port + "\"",
+            "--conf",
+            "s3.region=us-east-1",
+            "--conf",
+            "s3.path-style-access=true",
+            "--conf",
+            "s3.access-key=test",
+            "--conf",
+            "s3.secret-key=test-secret");
     assertEquals(1, o.code(), o.err());
     assertTrue(o.err().contains("s3a://cap-bucket/run"), o.err());
     assertTrue(o.err().contains("127.0.0.1:" + port), o.err());
@@ -274,8 +366,8 @@ class BadInputTest {
       Path out = emptyOutput("threshold-" + value);
       Map<String, String> before = listing(out);
       Outcome o = run(out.toString(), "--conf", "prune.final-threshold=" + value);
-      assertStoppedBeforeTraining(o, 2, before, listing(out), "cap.prune.final-threshold",
-          "must be in (0, 1)");
+      assertStoppedBeforeTraining(
+          o, 2, before, listing(out), "cap.prune.final-threshold", "must be in (0, 1)");
     }
   }
 
@@ -283,7 +375,9 @@ class BadInputTest {
   void outputHoldingAnotherRunIsRefusedAndUntouched() throws IOException {
     Path out = root.resolve("out-other-run");
     Files.createDirectories(out.resolve("snapshots/40"));
-    Files.writeString(out.resolve("run.json"), """
+    Files.writeString(
+        out.resolve("run.json"),
+        """
         {"identity": {"task": "MRPC", "model": "/somewhere/else", "data-dir": "/data/mrpc",
           "method": "cap-soft", "final-threshold": "0.1"}, "created": "2024-01-01T00:00:00Z"}
         """);
@@ -291,8 +385,8 @@ class BadInputTest {
     Files.writeString(out.resolve("sentinel.txt"), "do not touch\n");
     Map<String, String> before = listing(out);
     Outcome o = run(out.toString());
-    assertStoppedBeforeTraining(o, 1, before, listing(out), out.toString(), "another run", "MRPC",
-        "--overwrite");
+    assertStoppedBeforeTraining(
+        o, 1, before, listing(out), out.toString(), "another run", "MRPC", "--overwrite");
 
     // files that are no run at all are refused the same way
     Path foreign = root.resolve("out-foreign");
@@ -300,6 +394,7 @@ class BadInputTest {
     Files.writeString(foreign.resolve("sentinel.txt"), "mine\n");
     before = listing(foreign);
     o = run(foreign.toString());
-    assertStoppedBeforeTraining(o, 1, before, listing(foreign), "sentinel.txt", "not a cap-prune run");
+    assertStoppedBeforeTraining(
+        o, 1, before, listing(foreign), "sentinel.txt", "not a cap-prune run");
   }
 }

@@ -15,9 +15,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code cap-prune gpu-check} in Spark local mode on this machine's CPU: one task, a tensor created
- * and reduced on the device a training task would use, and the executor's view printed. With
- * {@code cap.worker.use-gpu = true} where Spark schedules no GPU, it and the training commands stop
- * before Spark starts.
+ * and reduced on the device a training task would use, and the executor's view printed. With {@code
+ * cap.worker.use-gpu = true} where Spark schedules no GPU, it and the training commands stop before
+ * Spark starts.
  */
 class GpuCheckTest {
   @TempDir Path tmp;
@@ -32,7 +32,8 @@ class GpuCheckTest {
         PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8)) {
       code = CapPruneMain.run(args, o, e);
     }
-    return new Outcome(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    return new Outcome(
+        code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
   }
 
   @Test
@@ -40,10 +41,17 @@ class GpuCheckTest {
     Outcome r = cli("gpu-check", "--master", "local[2]");
     assertEquals(0, r.code, r.err + r.out);
     List<String> lines = r.out.lines().toList();
-    assertTrue(lines.get(0).startsWith("cap-prune gpu-check: master local[2], cap.worker.use-gpu = auto, GPUs not used"),
+    assertTrue(
+        lines
+            .get(0)
+            .startsWith(
+                "cap-prune gpu-check: master local[2], cap.worker.use-gpu = auto, GPUs not used"),
         r.out);
-    assertTrue(lines.get(1).startsWith("task") && lines.get(1).contains("CUDA_VIS_DEV")
-        && lines.get(1).contains("libtorch"), r.out);
+    assertTrue(
+        lines.get(1).startsWith("task")
+            && lines.get(1).contains("CUDA_VIS_DEV")
+            && lines.get(1).contains("libtorch"),
+        r.out);
     String row = lines.get(2);
     List<String> cells = List.of(row.trim().split("\\s+"));
     assertEquals("0", cells.get(0), row);
@@ -52,7 +60,8 @@ class GpuCheckTest {
     String cvd = System.getenv("CUDA_VISIBLE_DEVICES");
     assertEquals(cvd == null ? "unset" : "'" + cvd + "'", cells.get(4), row);
     assertEquals("cpu()", cells.get(5), "device chosen: " + row);
-    assertEquals("cpu()", cells.get(6), "the probe tensor's device as the engine reports it: " + row);
+    assertEquals(
+        "cpu()", cells.get(6), "the probe tensor's device as the engine reports it: " + row);
     assertEquals("0", cells.get(7), "engine GPU count on this machine: " + row);
     assertEquals("cpu", cells.get(8), "flavour of the natives jar DJL unpacked: " + row);
     assertTrue(row.contains("(natives jar)") || row.contains("(PYTORCH_LIBRARY_PATH)"), row);
@@ -64,15 +73,26 @@ class GpuCheckTest {
   void useGpuTrueWithoutScheduledGpusStopsBeforeSparkStarts() throws Exception {
     Outcome check = cli("gpu-check", "--conf", "worker.use-gpu=true");
     assertEquals(2, check.code, check.out + check.err);
-    assertTrue(check.err.contains("configuration error: cap.worker.use-gpu: is true but Spark assigns no GPU"),
+    assertTrue(
+        check.err.contains(
+            "configuration error: cap.worker.use-gpu: is true but Spark assigns no GPU"),
         check.err);
     assertTrue(check.out.isEmpty(), "nothing ran: " + check.out);
 
     Path output = tmp.resolve("run");
-    Outcome run = cli("run", "--conf", "worker.use-gpu=true", "--conf", "model=\"" + tmp.resolve("no-model") + "\"",
-        "--output", output.toString());
+    Outcome run =
+        cli(
+            "run",
+            "--conf",
+            "worker.use-gpu=true",
+            "--conf",
+            "model=\"" + tmp.resolve("no-model") + "\"",
+            "--output",
+            output.toString());
     assertEquals(2, run.code, run.err);
-    assertTrue(run.err.contains("cap.worker.use-gpu"), "the GPU check comes before the inputs are read: " + run.err);
+    assertTrue(
+        run.err.contains("cap.worker.use-gpu"),
+        "the GPU check comes before the inputs are read: " + run.err);
     assertFalse(Files.exists(output), "the output directory is not touched");
   }
 }

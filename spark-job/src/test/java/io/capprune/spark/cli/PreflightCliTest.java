@@ -30,7 +30,8 @@ class PreflightCliTest {
     ByteArrayOutputStream err = new ByteArrayOutputStream();
     long t0 = System.nanoTime();
     int code;
-    try (PrintStream o = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
+    try (PrintStream o =
+            new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
         PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8)) {
       code = CapPruneMain.run(args.toArray(String[]::new), o, e);
     }
@@ -39,12 +40,15 @@ class PreflightCliTest {
 
   private static void assertStoppedBeforeSpark(Outcome o, String key) {
     assertEquals(1, o.code(), o.err());
-    assertTrue(o.err().contains(key + ": ") && o.err().contains(Preflight.WORKS + key + " = "), o.err());
+    assertTrue(
+        o.err().contains(key + ": ") && o.err().contains(Preflight.WORKS + key + " = "), o.err());
     assertFalse(o.err().contains("failed"), "stopped by validation, not by a stage:\n" + o.err());
     assertTrue(o.seconds() < 30, "took " + o.seconds() + " s");
   }
 
-  /** A schedule longer than the run the data gives (the STS-B preset's old 11,000 warm-up steps). */
+  /**
+   * A schedule longer than the run the data gives (the STS-B preset's old 11,000 warm-up steps).
+   */
   @Test
   void aScheduleLongerThanTheRunStopsBeforeTheTeacherIsTrained() {
     Path inputs = tmp.resolve("inputs");
@@ -54,8 +58,16 @@ class PreflightCliTest {
     for (String s : DemoInputs.overrides(inputs)) {
       args.addAll(List.of("--conf", s));
     }
-    args.addAll(List.of("--conf", "prune.warmup-steps=11000", "--conf", "prune.initial-warmup=2",
-        "--conf", "prune.final-warmup=3", "--output", out.toString()));
+    args.addAll(
+        List.of(
+            "--conf",
+            "prune.warmup-steps=11000",
+            "--conf",
+            "prune.initial-warmup=2",
+            "--conf",
+            "prune.final-warmup=3",
+            "--output",
+            out.toString()));
     Outcome o = cli(args);
     assertStoppedBeforeSpark(o, "cap.prune.warmup-steps");
     assertFalse(Files.exists(out), "nothing written to " + out);
@@ -65,10 +77,18 @@ class PreflightCliTest {
   @Test
   void structuredFractionsTheModelCannotTakeStopBeforeSpark() {
     Path root = tmp.resolve("demo");
-    Outcome o = cli(List.of("demo", "--conf", "prune.method=cap-structured",
-        "--conf", "structured.head-fractions=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]",
-        "--conf", "structured.neuron-fractions=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]",
-        "--output", root.toString()));
+    Outcome o =
+        cli(
+            List.of(
+                "demo",
+                "--conf",
+                "prune.method=cap-structured",
+                "--conf",
+                "structured.head-fractions=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]",
+                "--conf",
+                "structured.neuron-fractions=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]",
+                "--output",
+                root.toString()));
     assertStoppedBeforeSpark(o, "cap.structured.head-fractions");
     assertTrue(o.err().contains("[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.75]"), o.err());
     assertFalse(Files.exists(root.resolve("run")), "nothing written to the run directory");

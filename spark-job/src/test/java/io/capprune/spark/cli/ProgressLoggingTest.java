@@ -6,16 +6,19 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
 import org.apache.logging.log4j.Level;
+import org.apache.logging.log4j.core.LogEvent;
 import org.apache.logging.log4j.core.LoggerContext;
 import org.apache.logging.log4j.core.appender.AbstractAppender;
+import org.apache.logging.log4j.core.config.Property;
 import org.apache.logging.log4j.core.config.builder.api.ConfigurationBuilder;
 import org.apache.logging.log4j.core.config.builder.api.ConfigurationBuilderFactory;
 import org.apache.logging.log4j.core.config.builder.impl.BuiltConfiguration;
-import org.apache.logging.log4j.core.LogEvent;
-import org.apache.logging.log4j.core.config.Property;
 import org.junit.jupiter.api.Test;
 
-/** The progress logger under log configurations a cluster may have; each test has its own LoggerContext. */
+/**
+ * The progress logger under log configurations a cluster may have; each test has its own
+ * LoggerContext.
+ */
 class ProgressLoggingTest {
 
   /** A cluster's site config: the root at WARN, io.capprune not named. */
@@ -41,8 +44,8 @@ class ProgressLoggingTest {
   }
 
   /**
-   * Spark's default configuration (root INFO): progress shows until the SparkContext sets the root to
-   * WARN (SparkContexts calls setLogLevel), unless io.capprune has a level of its own.
+   * Spark's default configuration (root INFO): progress shows until the SparkContext sets the root
+   * to WARN (SparkContexts calls setLogLevel), unless io.capprune has a level of its own.
    */
   @Test
   void theProgressSurvivesSparkSettingTheRootToWarnOnceTheContextExists() {
@@ -58,7 +61,8 @@ class ProgressLoggingTest {
     LoggerContext without = context(Level.INFO, null);
     try {
       sparkSetLogLevel(without, Level.WARN);
-      assertFalse(without.getLogger("io.capprune.spark.train.DistributedTrainer").isInfoEnabled(),
+      assertFalse(
+          without.getLogger("io.capprune.spark.train.DistributedTrainer").isInfoEnabled(),
           "the problem this class solves");
     } finally {
       without.stop();
@@ -101,7 +105,8 @@ class ProgressLoggingTest {
   }
 
   private static LoggerContext context(Level root, Level capprune) {
-    ConfigurationBuilder<BuiltConfiguration> b = ConfigurationBuilderFactory.newConfigurationBuilder();
+    ConfigurationBuilder<BuiltConfiguration> b =
+        ConfigurationBuilderFactory.newConfigurationBuilder();
     b.setConfigurationName("progress-logging-test");
     b.add(b.newRootLogger(root));
     if (capprune != null) {

@@ -10,20 +10,27 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 
 class ConfigReferenceTest {
-  private static final Path PAGE = Path.of(System.getProperty("user.dir")).getParent()
-      .resolve("docs/configuration.md");
+  private static final Path PAGE =
+      Path.of(System.getProperty("user.dir")).getParent().resolve("docs/configuration.md");
 
   @Test
   void everyKeyIsDocumentedWithAComment() {
-    Config ref = ConfigFactory.parseResources(getClass().getClassLoader(), "capprune/reference.conf");
-    ref.entrySet().forEach(e -> assertTrue(!e.getValue().origin().comments().isEmpty(),
-        "reference.conf key " + e.getKey() + " has no comment"));
+    Config ref =
+        ConfigFactory.parseResources(getClass().getClassLoader(), "capprune/reference.conf");
+    ref.entrySet()
+        .forEach(
+            e ->
+                assertTrue(
+                    !e.getValue().origin().comments().isEmpty(),
+                    "reference.conf key " + e.getKey() + " has no comment"));
   }
 
   @Test
   void thePageIsTheGeneratedReference() throws Exception {
     String page = Files.readString(PAGE);
-    assertEquals(ConfigReference.markdown(), page,
+    assertEquals(
+        ConfigReference.markdown(),
+        page,
         "docs/configuration.md differs from conf/reference.conf: regenerate it with "
             + "bin/cap-prune config-reference > docs/configuration.md");
   }

@@ -37,7 +37,9 @@ class JobConfigTest {
     JobConfig mnli = JobConfig.load(null, List.of("cap.task=mnli"));
     assertEquals(List.of("entailment", "neutral", "contradiction"), mnli.labels());
     assertEquals(680, mnli.prune().finalLambda(), 0);
-    JobConfig over = JobConfig.load(null, List.of("task=mnli", "prune.final-lambda=290", "prune.method=cap-soft"));
+    JobConfig over =
+        JobConfig.load(
+            null, List.of("task=mnli", "prune.final-lambda=290", "prune.method=cap-soft"));
     assertEquals(290, over.prune().finalLambda(), 0);
     assertEquals(PruneMethod.CAP_SOFT, over.prune().method());
   }
@@ -55,22 +57,40 @@ class JobConfigTest {
   @Test
   void magnitudeScoreInitIsOffByDefaultAndOnlyForMovement() {
     assertEquals(0, JobConfig.load(null, List.of()).prune().scoreInitMagnitude(), 0);
-    assertEquals(0.5, JobConfig.load(null, List.of("prune.method=movement", "prune.score-init-magnitude=0.5"))
-        .prune().scoreInitMagnitude(), 0);
-    var soft = assertThrows(ConfigValidationException.class, () -> JobConfig.load(null,
-        List.of("prune.method=cap-soft", "prune.score-init-magnitude=0.5")));
+    assertEquals(
+        0.5,
+        JobConfig.load(null, List.of("prune.method=movement", "prune.score-init-magnitude=0.5"))
+            .prune()
+            .scoreInitMagnitude(),
+        0);
+    var soft =
+        assertThrows(
+            ConfigValidationException.class,
+            () ->
+                JobConfig.load(
+                    null, List.of("prune.method=cap-soft", "prune.score-init-magnitude=0.5")));
     assertEquals("cap.prune.score-init-magnitude", soft.key());
     assertTrue(soft.getMessage().contains("cap-soft"), soft.getMessage());
-    var structured = assertThrows(ConfigValidationException.class, () -> JobConfig.load(null,
-        List.of("prune.method=cap-structured", "prune.score-init-magnitude=0.5")));
+    var structured =
+        assertThrows(
+            ConfigValidationException.class,
+            () ->
+                JobConfig.load(
+                    null,
+                    List.of("prune.method=cap-structured", "prune.score-init-magnitude=0.5")));
     assertEquals("cap.prune.score-init-magnitude", structured.key());
     assertTrue(structured.getMessage().contains("cap-structured"), structured.getMessage());
-    var negative = assertThrows(ConfigValidationException.class,
-        () -> JobConfig.load(null, List.of("prune.score-init-magnitude=-1")));
+    var negative =
+        assertThrows(
+            ConfigValidationException.class,
+            () -> JobConfig.load(null, List.of("prune.score-init-magnitude=-1")));
     assertEquals("cap.prune.score-init-magnitude", negative.key());
   }
 
-  /** The budgets behind docs/results.md load: a renamed or misspelt key would fail them here, not an hour into a run. */
+  /**
+   * The budgets behind docs/results.md load: a renamed or misspelt key would fail them here, not an
+   * hour into a run.
+   */
   @Test
   void experimentConfigurationsLoad() throws Exception {
     Path dir = Path.of("../conf/experiments");
@@ -89,57 +109,95 @@ class JobConfigTest {
 
   @Test
   void badValuesNameTheKey() {
-    var e1 = assertThrows(ConfigValidationException.class,
-        () -> JobConfig.load(null, List.of("prune.final-threshold=1.5")));
+    var e1 =
+        assertThrows(
+            ConfigValidationException.class,
+            () -> JobConfig.load(null, List.of("prune.final-threshold=1.5")));
     assertEquals("cap.prune.final-threshold", e1.key());
     assertTrue(e1.getMessage().contains("(0, 1)"), e1.getMessage());
 
-    var e2 = assertThrows(ConfigValidationException.class,
-        () -> JobConfig.load(null, List.of("task=squad")));
+    var e2 =
+        assertThrows(
+            ConfigValidationException.class, () -> JobConfig.load(null, List.of("task=squad")));
     assertEquals("cap.task", e2.key());
     assertTrue(e2.getMessage().contains("sst2"), e2.getMessage());
 
-    var e3 = assertThrows(ConfigValidationException.class,
-        () -> JobConfig.load(null, List.of("prune.batch-size=many")));
+    var e3 =
+        assertThrows(
+            ConfigValidationException.class,
+            () -> JobConfig.load(null, List.of("prune.batch-size=many")));
     assertEquals("cap.prune.batch-size", e3.key());
 
-    var e4 = assertThrows(ConfigValidationException.class,
-        () -> JobConfig.load(null, List.of("prune.epoch=3")));
+    var e4 =
+        assertThrows(
+            ConfigValidationException.class, () -> JobConfig.load(null, List.of("prune.epoch=3")));
     assertEquals("cap.prune.epoch", e4.key());
     assertTrue(e4.getMessage().contains("unknown key"), e4.getMessage());
 
-    var e5 = assertThrows(ConfigValidationException.class,
-        () -> JobConfig.load(null, List.of("prune.method=pruney")));
+    var e5 =
+        assertThrows(
+            ConfigValidationException.class,
+            () -> JobConfig.load(null, List.of("prune.method=pruney")));
     assertEquals("cap.prune.method", e5.key());
 
-    var e6 = assertThrows(ConfigValidationException.class,
-        () -> JobConfig.load(new File("/no/such/file.conf"), List.of()));
+    var e6 =
+        assertThrows(
+            ConfigValidationException.class,
+            () -> JobConfig.load(new File("/no/such/file.conf"), List.of()));
     assertEquals("--config", e6.key());
   }
 
   @Test
   void structuredSettingsAreReadAndCheckedWithTheirKeys() {
-    JobConfig c = JobConfig.load(null, List.of("prune.method=cap-structured",
-        "structured.head-fractions=[0.3, 0.6]", "structured.neuron-fractions=[0.2, 0.4]",
-        "structured.export-ffn=padded"));
+    JobConfig c =
+        JobConfig.load(
+            null,
+            List.of(
+                "prune.method=cap-structured",
+                "structured.head-fractions=[0.3, 0.6]",
+                "structured.neuron-fractions=[0.2, 0.4]",
+                "structured.export-ffn=padded"));
     assertTrue(c.prune().method().structured() && c.prune().method().contrastive());
     assertEquals(List.of(0.3, 0.6), c.structured().headFractions());
     assertTrue(c.structured().padFfn());
     assertEquals(9, JobConfig.load(null, List.of()).structured().headFractions().size());
-    assertTrue(!JobConfig.load(null, List.of("prune.method=structured")).prune().method().contrastive());
+    assertTrue(
+        !JobConfig.load(null, List.of("prune.method=structured")).prune().method().contrastive());
 
-    var e1 = assertThrows(ConfigValidationException.class, () -> JobConfig.load(null,
-        List.of("structured.head-fractions=[0.1, 0.2]", "structured.neuron-fractions=[0.1]")));
+    var e1 =
+        assertThrows(
+            ConfigValidationException.class,
+            () ->
+                JobConfig.load(
+                    null,
+                    List.of(
+                        "structured.head-fractions=[0.1, 0.2]",
+                        "structured.neuron-fractions=[0.1]")));
     assertEquals("cap.structured.neuron-fractions", e1.key());
-    var e2 = assertThrows(ConfigValidationException.class, () -> JobConfig.load(null,
-        List.of("structured.head-fractions=[0.5, 0.2]", "structured.neuron-fractions=[0.1, 0.2]")));
+    var e2 =
+        assertThrows(
+            ConfigValidationException.class,
+            () ->
+                JobConfig.load(
+                    null,
+                    List.of(
+                        "structured.head-fractions=[0.5, 0.2]",
+                        "structured.neuron-fractions=[0.1, 0.2]")));
     assertEquals("cap.structured.head-fractions", e2.key());
     assertTrue(e2.getMessage().contains("cumulative"), e2.getMessage());
-    var e3 = assertThrows(ConfigValidationException.class, () -> JobConfig.load(null,
-        List.of("structured.neuron-fractions=[0.1, 1.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]")));
+    var e3 =
+        assertThrows(
+            ConfigValidationException.class,
+            () ->
+                JobConfig.load(
+                    null,
+                    List.of(
+                        "structured.neuron-fractions=[0.1, 1.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]")));
     assertEquals("cap.structured.neuron-fractions", e3.key());
-    var e4 = assertThrows(ConfigValidationException.class, () -> JobConfig.load(null,
-        List.of("structured.export-ffn=ragged")));
+    var e4 =
+        assertThrows(
+            ConfigValidationException.class,
+            () -> JobConfig.load(null, List.of("structured.export-ffn=ragged")));
     assertEquals("cap.structured.export-ffn", e4.key());
   }
 

@@ -36,17 +36,35 @@ class JsonFilesTest {
     ordered.put("b", new Reversed().put2("a", 1).put2("c", 3).put2("b", 2));
     ordered.put("a", List.of(new Reversed().put2("y", 1).put2("z", 2).put2("x", 0)));
     String json = JsonFiles.pretty(ordered).replaceAll("\\s+", "");
-    assertEquals("{\"task\":\"sst2\",\"b\":{\"a\":1,\"b\":2,\"c\":3},\"a\":[{\"x\":0,\"y\":1,\"z\":2}]}", json);
+    assertEquals(
+        "{\"task\":\"sst2\",\"b\":{\"a\":1,\"b\":2,\"c\":3},\"a\":[{\"x\":0,\"y\":1,\"z\":2}]}",
+        json);
   }
 
   @Test
   void mapOfAndSetOfAreWrittenInOneOrderInEveryJvm() {
     // Map.of / Set.of iterate in an order salted per JVM; the writer sorts them.
-    Map<String, Object> m = Map.of("epoch", 1, "sparsity", 0.5, "dev", Map.of("acc", 0.9, "f1", 0.8),
-        "name", "x", "kept", 3, "numel", 9);
-    assertEquals("{\"dev\":{\"acc\":0.9,\"f1\":0.8},\"epoch\":1,\"kept\":3,\"name\":\"x\",\"numel\":9,"
-        + "\"sparsity\":0.5}", JsonFiles.pretty(m).replaceAll("\\s+", ""));
-    assertEquals("[\"a\",\"b\",\"c\",\"d\"]", JsonFiles.pretty(Set.of("d", "b", "a", "c")).replaceAll("\\s+", ""));
+    Map<String, Object> m =
+        Map.of(
+            "epoch",
+            1,
+            "sparsity",
+            0.5,
+            "dev",
+            Map.of("acc", 0.9, "f1", 0.8),
+            "name",
+            "x",
+            "kept",
+            3,
+            "numel",
+            9);
+    assertEquals(
+        "{\"dev\":{\"acc\":0.9,\"f1\":0.8},\"epoch\":1,\"kept\":3,\"name\":\"x\",\"numel\":9,"
+            + "\"sparsity\":0.5}",
+        JsonFiles.pretty(m).replaceAll("\\s+", ""));
+    assertEquals(
+        "[\"a\",\"b\",\"c\",\"d\"]",
+        JsonFiles.pretty(Set.of("d", "b", "a", "c")).replaceAll("\\s+", ""));
     List<String> insertion = new ArrayList<>(List.of("d", "b", "a"));
     assertEquals("[\"d\",\"b\",\"a\"]", JsonFiles.pretty(insertion).replaceAll("\\s+", ""));
   }

@@ -14,19 +14,27 @@ import org.apache.hadoop.fs.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** A marker that exists but is empty or cut off (HDFS shows files while they are written) does not commit. */
+/**
+ * A marker that exists but is empty or cut off (HDFS shows files while they are written) does not
+ * commit.
+ */
 class SnapshotMarkerTest {
 
-  @TempDir
-  java.nio.file.Path dir;
+  @TempDir java.nio.file.Path dir;
 
   private static TrainingState state(long step) {
     LinkedHashMap<String, HostTensor> w = new LinkedHashMap<>();
     w.put("classifier.weight", new HostTensor(new int[] {2, 2}, new float[] {1, 2, 3, 4}));
     LinkedHashMap<String, HostTensor> zeros = new LinkedHashMap<>();
     zeros.put("classifier.weight", HostTensor.zeros(2, 2));
-    return new TrainingState(w, new LinkedHashSet<>(), new LinkedHashMap<>(), new LinkedHashMap<>(),
-        zeros, new LinkedHashMap<>(zeros), step);
+    return new TrainingState(
+        w,
+        new LinkedHashSet<>(),
+        new LinkedHashMap<>(),
+        new LinkedHashMap<>(),
+        zeros,
+        new LinkedHashMap<>(zeros),
+        step);
   }
 
   @Test
@@ -43,6 +51,7 @@ class SnapshotMarkerTest {
     Files.writeString(m30, full.substring(0, full.length() / 2));
     Files.writeString(dir.resolve("40/state.json"), "{}");
 
-    assertEquals(List.of(10L), store.committed().stream().map(SnapshotStore.Snapshot::step).toList());
+    assertEquals(
+        List.of(10L), store.committed().stream().map(SnapshotStore.Snapshot::step).toList());
   }
 }

@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import io.capprune.core.glue.GlueMetrics;
 import io.capprune.core.loss.Representation;
 import io.capprune.core.tensor.HostTensor;
-import io.capprune.spark.config.JobConfig;
 import io.capprune.core.train.EncodedExample;
+import io.capprune.spark.config.JobConfig;
 import io.capprune.spark.pipeline.evaluate.DevScorer;
 import io.capprune.spark.worker.EncodeTask;
 import java.nio.file.Path;
@@ -24,8 +24,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Issue 22 item 2: scoring a model on a dev split is one Spark job (not one for the predictions
- * and another that collects every example for its index), and gives the metric of the split's
+ * Issue 22 item 2: scoring a model on a dev split is one Spark job (not one for the predictions and
+ * another that collects every example for its index), and gives the metric of the split's
  * predictions in order.
  */
 class DevScorerTest {
@@ -41,12 +41,13 @@ class DevScorerTest {
       RunContext run = new CapPipeline(v, sc).context();
       LinkedHashMap<String, HostTensor> weights = run.studentInit();
       List<String> jobs = new CopyOnWriteArrayList<>();
-      SparkListener listener = new SparkListener() {
-        @Override
-        public void onJobStart(SparkListenerJobStart start) {
-          jobs.add(start.properties().getProperty("spark.job.description", "?"));
-        }
-      };
+      SparkListener listener =
+          new SparkListener() {
+            @Override
+            public void onJobStart(SparkListenerJobStart start) {
+              jobs.add(start.properties().getProperty("spark.job.description", "?"));
+            }
+          };
       sc.sc().addSparkListener(listener);
       Map<String, Double> first = new DevScorer(run).score(weights);
       Map<String, Double> second = new DevScorer(run).score(weights);
@@ -59,8 +60,8 @@ class DevScorerTest {
       DevSet.Split split = run.data().dev().splits().get(0);
       List<EncodedExample[]> parts = split.partitions().collect();
       Broadcast<LinkedHashMap<String, HostTensor>> w = sc.broadcast(weights);
-      EncodeTask predict = new EncodeTask(run.core().worker(), w, false,
-          Representation.Mode.POOLER, config.seed());
+      EncodeTask predict =
+          new EncodeTask(run.core().worker(), w, false, Representation.Mode.POOLER, config.seed());
       int classes = run.core().student().numLabels();
       int[] predicted = new int[split.size()];
       int[] gold = new int[split.size()];

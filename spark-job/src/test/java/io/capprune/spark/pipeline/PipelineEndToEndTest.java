@@ -16,7 +16,6 @@ import static io.capprune.spark.pipeline.PipelineFixture.steps;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -46,8 +45,7 @@ class PipelineEndToEndTest {
   static final long TOTAL = (long) PRUNE_EPOCHS * STEPS_PER_EPOCH;
   static final double THETA = 0.1;
 
-  @TempDir
-  static Path tmp;
+  @TempDir static Path tmp;
   static Path inputs;
   static Path run;
   static List<String> settings;
@@ -82,19 +80,25 @@ class PipelineEndToEndTest {
     assertEquals(2, t.config().numLabels());
     assertArrayEquals(new int[] {2, 64}, t.tensor("classifier.weight").shape());
     assertEquals(pre.vocab(), t.vocab());
-    assertEquals(Files.readAllLines(inputs.resolve("pretrained/vocab.txt")), Files.readAllLines(teacher.resolve("vocab.txt")));
+    assertEquals(
+        Files.readAllLines(inputs.resolve("pretrained/vocab.txt")),
+        Files.readAllLines(teacher.resolve("vocab.txt")));
     // Fine-tuning moved the encoder away from the pre-trained weights.
     String q = "encoder.layer.0.attention.self.query.weight";
-    assertFalse(java.util.Arrays.equals(pre.tensor(q).data(), t.tensor(q).data()), "teacher equals the pre-trained model");
+    assertFalse(
+        java.util.Arrays.equals(pre.tensor(q).data(), t.tensor(q).data()),
+        "teacher equals the pre-trained model");
     // finetune logged its own steps: 6 epochs x 16 steps, every 4.
-    assertEquals(LongStream.rangeClosed(1, 24).map(i -> 4 * i).boxed().toList(),
+    assertEquals(
+        LongStream.rangeClosed(1, 24).map(i -> 4 * i).boxed().toList(),
         steps(jsonLines(run.resolve("finetune/metrics.jsonl"))));
   }
 
   @Test
   void everyEpochLeftACommittedSnapshot() throws IOException {
     Path snapshots = run.resolve("snapshots");
-    List<Long> expected = LongStream.rangeClosed(1, PRUNE_EPOCHS).map(e -> e * STEPS_PER_EPOCH).boxed().toList();
+    List<Long> expected =
+        LongStream.rangeClosed(1, PRUNE_EPOCHS).map(e -> e * STEPS_PER_EPOCH).boxed().toList();
     assertEquals(expected, committedSteps(snapshots));
     try (var dirs = Files.list(snapshots)) {
       assertEquals(PRUNE_EPOCHS, dirs.count(), "a snapshot directory without _COMMITTED was left");
@@ -108,7 +112,9 @@ class PipelineEndToEndTest {
       assertEquals(e == PRUNE_EPOCHS, state.get("final").asBoolean());
       assertEquals(TOTAL, state.get("total_steps").asLong());
       assertEquals(42, state.get("seed").asInt());
-      assertTrue(state.get("config").asText().contains("method=cap-movement"), "state.json lacks the configuration");
+      assertTrue(
+          state.get("config").asText().contains("method=cap-movement"),
+          "state.json lacks the configuration");
       assertTrue(state.get("dev").get("acc").isNumber());
 
       Map<String, HostTensor> tensors = snapshotTensors(dir);
@@ -116,9 +122,13 @@ class PipelineEndToEndTest {
       assertEquals(12, masks.size(), "2 layers x 6 prunable matrices");
       masks.keySet().forEach(n -> assertTrue(ENCODER_LINEAR.matcher(n).matches(), n));
       assertEquals(masks.keySet(), group(tensors, "score/").keySet());
-      // AdamW moments for every trained tensor: the weights (embeddings are trained here) and the scores.
+      // AdamW moments for every trained tensor: the weights (embeddings are trained here) and the
+      // scores.
       java.util.Set<String> trained = new java.util.TreeSet<>(group(tensors, "weight/").keySet());
-      masks.keySet().forEach(n -> trained.add(n.substring(0, n.length() - "weight".length()) + "mask_scores"));
+      masks
+          .keySet()
+          .forEach(
+              n -> trained.add(n.substring(0, n.length() - "weight".length()) + "mask_scores"));
       assertEquals(trained, new java.util.TreeSet<>(group(tensors, "exp_avg/").keySet()));
       assertEquals(trained, new java.util.TreeSet<>(group(tensors, "exp_avg_sq/").keySet()));
       long kept = 0;
@@ -127,7 +137,8 @@ class PipelineEndToEndTest {
         kept += nonZero(m.data());
         numel += m.data().length;
       }
-      assertEquals(1.0 - (double) kept / numel, state.get("sparsity").asDouble(), 1e-12, dir + ": sparsity");
+      assertEquals(
+          1.0 - (double) kept / numel, state.get("sparsity").asDouble(), 1e-12, dir + ": sparsity");
     }
   }
 
@@ -156,7 +167,8 @@ class PipelineEndToEndTest {
       totalKept += k;
       totalNumel += n;
     }
-    List<String> linear = model.tensors().keySet().stream().filter(n -> ENCODER_LINEAR.matcher(n).matches()).toList();
+    List<String> linear =
+        model.tensors().keySet().stream().filter(n -> ENCODER_LINEAR.matcher(n).matches()).toList();
     assertEquals(linear.size(), reported.size());
     assertTrue(reported.containsAll(linear), "sparsity.json misses a matrix: " + linear);
     assertEquals(totalNumel, sparsity.get("encoder_linear_weights").asLong());
@@ -176,7 +188,9 @@ class PipelineEndToEndTest {
       assertArrayEquals(expected, model.tensor(e.getKey()).data(), e.getKey());
     }
     assertEquals(weights.keySet(), model.tensors().keySet());
-    assertEquals(model.tensor("pooler.dense.weight").data().length, nonZero(model.tensor("pooler.dense.weight").data()),
+    assertEquals(
+        model.tensor("pooler.dense.weight").data().length,
+        nonZero(model.tensor("pooler.dense.weight").data()),
         "the pooler is never pruned");
   }
 
@@ -200,7 +214,8 @@ class PipelineEndToEndTest {
       JsonNode state = json(run.resolve("snapshots/" + k + "/state.json"));
       assertEquals(state.get("epoch").asInt(), snaps.get(k).get("epoch").asInt());
       assertEquals(state.get("sparsity").asDouble(), snaps.get(k).get("sparsity").asDouble(), 0);
-      assertEquals(state.get("dev").get("acc").asDouble(), snaps.get(k).get("dev").get("acc").asDouble(), 0);
+      assertEquals(
+          state.get("dev").get("acc").asDouble(), snaps.get(k).get("dev").get("acc").asDouble(), 0);
     }
     // The final snapshot was evaluated on the same weights as "pruned".
     assertEquals(pruned, snaps.get("24").get("dev").get("acc").asDouble(), 1e-12);
@@ -209,15 +224,21 @@ class PipelineEndToEndTest {
   @Test
   void metricsJsonlHoldsEveryLoggedStepInOrderWithTheCapTerms() throws IOException {
     List<JsonNode> records = jsonLines(run.resolve("metrics.jsonl"));
-    assertEquals(LongStream.iterate(LOG_EVERY, s -> s <= TOTAL, s -> s + LOG_EVERY).boxed().toList(), steps(records));
+    assertEquals(
+        LongStream.iterate(LOG_EVERY, s -> s <= TOTAL, s -> s + LOG_EVERY).boxed().toList(),
+        steps(records));
     int previousEpoch = 0;
     for (JsonNode r : records) {
       assertEquals(TOTAL, r.get("total_steps").asLong());
       int epoch = r.get("epoch").asInt();
-      assertEquals((r.get("step").asLong() - 1) / STEPS_PER_EPOCH + 1, epoch, "epoch of step " + r.get("step"));
+      assertEquals(
+          (r.get("step").asLong() - 1) / STEPS_PER_EPOCH + 1,
+          epoch,
+          "epoch of step " + r.get("step"));
       assertTrue(epoch >= previousEpoch);
       previousEpoch = epoch;
-      for (String k : List.of("loss", "ce", "kd", "prc", "snc", "fic", "sparsity", "learning_rate")) {
+      for (String k :
+          List.of("loss", "ce", "kd", "prc", "snc", "fic", "sparsity", "learning_rate")) {
         assertTrue(r.has(k) && r.get(k).isNumber(), "step " + r.get("step") + " lacks " + k);
       }
       // SnC has no snapshot to contrast with in the first epoch (docs/cap-math.md §1.2).
@@ -230,12 +251,19 @@ class PipelineEndToEndTest {
       assertFalse(r.has("regulariser"), "top-k movement has no L1 term");
     }
     JsonNode last = records.get(records.size() - 1);
-    assertEquals(json(run.resolve("sparsity.json")).get("sparsity").asDouble(), last.get("sparsity").asDouble(), 1e-12);
-    assertEquals(json(run.resolve("metrics.json")).get("pruned").get("acc").asDouble(),
-        last.get("dev").get("acc").asDouble(), 1e-12);
+    assertEquals(
+        json(run.resolve("sparsity.json")).get("sparsity").asDouble(),
+        last.get("sparsity").asDouble(),
+        1e-12);
+    assertEquals(
+        json(run.resolve("metrics.json")).get("pruned").get("acc").asDouble(),
+        last.get("dev").get("acc").asDouble(),
+        1e-12);
     // Top-k under the cubic schedule: sparsity only grows.
     for (int i = 1; i < records.size(); i++) {
-      assertTrue(records.get(i).get("sparsity").asDouble() >= records.get(i - 1).get("sparsity").asDouble(),
+      assertTrue(
+          records.get(i).get("sparsity").asDouble()
+              >= records.get(i - 1).get("sparsity").asDouble(),
           "sparsity fell at step " + records.get(i).get("step"));
     }
   }
@@ -316,7 +344,9 @@ class PipelineEndToEndTest {
           maxPruned = Math.max(maxPruned, Math.abs(w[i]));
         }
       }
-      assertTrue(minKept >= maxPruned, e.getKey() + ": kept |w| " + minKept + " < pruned |w| " + maxPruned);
+      assertTrue(
+          minKept >= maxPruned,
+          e.getKey() + ": kept |w| " + minKept + " < pruned |w| " + maxPruned);
     }
     assertEquals(1 - theta, json(out.resolve("sparsity.json")).get("sparsity").asDouble(), 0.001);
   }
@@ -336,8 +366,13 @@ class PipelineEndToEndTest {
 
   private static double capSoftSparsity(String name, double lambda) throws IOException {
     double tau = 0.3;
-    Path out = pruneWith(name, "prune.method=cap-soft", "prune.soft-final-threshold=" + tau,
-        "prune.score-learning-rate=0.3", "prune.final-lambda=" + lambda);
+    Path out =
+        pruneWith(
+            name,
+            "prune.method=cap-soft",
+            "prune.soft-final-threshold=" + tau,
+            "prune.score-learning-rate=0.3",
+            "prune.final-lambda=" + lambda);
     List<JsonNode> records = jsonLines(out.resolve("metrics.jsonl"));
     for (JsonNode r : records) {
       for (String k : List.of("prc", "snc", "fic", "regulariser")) {
@@ -362,11 +397,13 @@ class PipelineEndToEndTest {
         above += v > logit ? 1 : 0;
       }
       long k = nonZero(m);
-      // sigmoid(score) > tau, unless that leaves fewer than the floor, which then keeps the top scores.
+      // sigmoid(score) > tau, unless that leaves fewer than the floor, which then keeps the top
+      // scores.
       assertEquals(Math.max(above, floor), k, name + " " + e.getKey());
       if (above >= floor) {
         for (int i = 0; i < s.length; i++) {
-          assertEquals(s[i] > logit, m[i] != 0, name + " " + e.getKey() + "[" + i + "] score " + s[i]);
+          assertEquals(
+              s[i] > logit, m[i] != 0, name + " " + e.getKey() + "[" + i + "] score " + s[i]);
         }
       }
       assertEquals(k, nonZero(model.tensor(e.getKey()).data()), name + " " + e.getKey());

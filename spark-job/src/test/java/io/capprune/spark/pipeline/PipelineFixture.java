@@ -33,10 +33,14 @@ import java.util.stream.Stream;
 final class PipelineFixture {
   static final ObjectMapper JSON = new ObjectMapper();
 
-  /** The 6 Linear weights of an encoder layer, written out here so the test does not trust ParameterNames. */
-  static final Pattern ENCODER_LINEAR = Pattern.compile(
-      "encoder\\.layer\\.\\d+\\.(attention\\.self\\.(query|key|value)|attention\\.output\\.dense"
-          + "|intermediate\\.dense|output\\.dense)\\.weight");
+  /**
+   * The 6 Linear weights of an encoder layer, written out here so the test does not trust
+   * ParameterNames.
+   */
+  static final Pattern ENCODER_LINEAR =
+      Pattern.compile(
+          "encoder\\.layer\\.\\d+\\.(attention\\.self\\.(query|key|value)|attention\\.output\\.dense"
+              + "|intermediate\\.dense|output\\.dense)\\.weight");
 
   static final int TRAIN_EXAMPLES = 256;
   static final int BATCH = 32;
@@ -51,23 +55,24 @@ final class PipelineFixture {
   record Result(int code, String out, String err) {}
 
   /**
-   * The demo model and task (DemoInputs), with 256 training and 200 dev examples, 6 finetune
-   * epochs at batch 16 and {@code pruneEpochs} of pruning at batch 32: 8 steps per epoch.
+   * The demo model and task (DemoInputs), with 256 training and 200 dev examples, 6 finetune epochs
+   * at batch 16 and {@code pruneEpochs} of pruning at batch 32: 8 steps per epoch.
    */
   static List<String> settings(Path inputs, int pruneEpochs) {
     DemoInputs.writeTo(inputs, 42);
     List<String> s = new ArrayList<>(DemoInputs.overrides(inputs));
-    s.addAll(List.of(
-        "max-train-examples=" + TRAIN_EXAMPLES,
-        "max-dev-examples=200",
-        // The generated task needs about 50 steps before the loss moves: 6 epochs of 16 steps.
-        "finetune.epochs=" + FINETUNE_EPOCHS,
-        "finetune.batch-size=" + FINETUNE_BATCH,
-        "finetune.learning-rate=2e-3",
-        "prune.epochs=" + pruneEpochs,
-        "prune.batch-size=" + BATCH,
-        "loss.extra-examples=64",
-        "log.every-steps=" + LOG_EVERY));
+    s.addAll(
+        List.of(
+            "max-train-examples=" + TRAIN_EXAMPLES,
+            "max-dev-examples=200",
+            // The generated task needs about 50 steps before the loss moves: 6 epochs of 16 steps.
+            "finetune.epochs=" + FINETUNE_EPOCHS,
+            "finetune.batch-size=" + FINETUNE_BATCH,
+            "finetune.learning-rate=2e-3",
+            "prune.epochs=" + pruneEpochs,
+            "prune.batch-size=" + BATCH,
+            "loss.extra-examples=64",
+            "log.every-steps=" + LOG_EVERY));
     return s;
   }
 
@@ -87,7 +92,8 @@ final class PipelineFixture {
         PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8)) {
       code = CapPruneMain.run(args.toArray(String[]::new), o, e);
     }
-    return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    return new Result(
+        code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
   }
 
   static Result cliOk(String command, List<String> settings, String... extra) {
@@ -121,7 +127,8 @@ final class PipelineFixture {
 
   static String sha256(Path file) throws IOException {
     try {
-      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(file)));
+      return HexFormat.of()
+          .formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(file)));
     } catch (java.security.NoSuchAlgorithmException e) {
       throw new IllegalStateException(e);
     }
@@ -132,7 +139,8 @@ final class PipelineFixture {
     Map<String, String> out = new TreeMap<>();
     try (Stream<Path> files = Files.walk(root)) {
       for (Path f : files.filter(Files::isRegularFile).toList()) {
-        out.put(root.relativize(f).toString(),
+        out.put(
+            root.relativize(f).toString(),
             sha256(f) + " " + Files.size(f) + " " + Files.getLastModifiedTime(f).toMillis());
       }
     }
@@ -170,7 +178,9 @@ final class PipelineFixture {
   static List<Long> committedSteps(Path snapshots) throws IOException {
     try (Stream<Path> dirs = Files.list(snapshots)) {
       return dirs.filter(d -> Files.exists(d.resolve("_COMMITTED")))
-          .map(d -> Long.parseLong(d.getFileName().toString())).sorted().toList();
+          .map(d -> Long.parseLong(d.getFileName().toString()))
+          .sorted()
+          .toList();
     }
   }
 
@@ -179,26 +189,38 @@ final class PipelineFixture {
     JsonNode files = json(dir.resolve("_COMMITTED")).get("files");
     List<String> names = new ArrayList<>();
     files.fieldNames().forEachRemaining(names::add);
-    assertEquals(List.of("state.safetensors", "state.json"), names, dir + "/_COMMITTED lists the wrong files");
+    assertEquals(
+        List.of("state.safetensors", "state.json"),
+        names,
+        dir + "/_COMMITTED lists the wrong files");
     for (String name : names) {
       Path f = dir.resolve(name);
-      assertEquals(files.get(name).get("bytes").asLong(), Files.size(f), f + ": size differs from the marker");
-      assertEquals(files.get(name).get("sha256").asText(), sha256(f), f + ": sha256 differs from the marker");
+      assertEquals(
+          files.get(name).get("bytes").asLong(),
+          Files.size(f),
+          f + ": size differs from the marker");
+      assertEquals(
+          files.get(name).get("sha256").asText(),
+          sha256(f),
+          f + ": sha256 differs from the marker");
     }
   }
 
-  /** The tensors of a snapshot's state.safetensors (weight/, score/, mask/, exp_avg/, exp_avg_sq/). */
+  /**
+   * The tensors of a snapshot's state.safetensors (weight/, score/, mask/, exp_avg/, exp_avg_sq/).
+   */
   static Map<String, HostTensor> snapshotTensors(Path dir) throws IOException {
     return Safetensors.read(dir.resolve("state.safetensors")).tensors();
   }
 
   static Map<String, HostTensor> group(Map<String, HostTensor> all, String prefix) {
     Map<String, HostTensor> out = new LinkedHashMap<>();
-    all.forEach((k, v) -> {
-      if (k.startsWith(prefix)) {
-        out.put(k.substring(prefix.length()), v);
-      }
-    });
+    all.forEach(
+        (k, v) -> {
+          if (k.startsWith(prefix)) {
+            out.put(k.substring(prefix.length()), v);
+          }
+        });
     return out;
   }
 
@@ -215,9 +237,16 @@ final class PipelineFixture {
     byte[] b = Files.readAllBytes(file);
     byte[] signature = {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
     assertTrue(b.length > 33, file + ": too short for a PNG");
-    assertTrue(java.util.Arrays.equals(signature, java.util.Arrays.copyOf(b, 8)), file + ": no PNG signature");
-    assertEquals("IHDR", new String(b, 12, 4, StandardCharsets.US_ASCII), file + ": first chunk is not IHDR");
+    assertTrue(
+        java.util.Arrays.equals(signature, java.util.Arrays.copyOf(b, 8)),
+        file + ": no PNG signature");
+    assertEquals(
+        "IHDR",
+        new String(b, 12, 4, StandardCharsets.US_ASCII),
+        file + ": first chunk is not IHDR");
     java.awt.image.BufferedImage img = javax.imageio.ImageIO.read(file.toFile());
-    assertTrue(img != null && img.getWidth() >= 100 && img.getHeight() >= 100, file + ": not a decodable chart");
+    assertTrue(
+        img != null && img.getWidth() >= 100 && img.getHeight() >= 100,
+        file + ": not a decodable chart");
   }
 }

@@ -43,8 +43,7 @@ class ResumeTest {
   static final int PRUNE_EPOCHS = 4;
   static final long TOTAL = PRUNE_EPOCHS * (long) PipelineFixture.STEPS_PER_EPOCH;
 
-  @TempDir
-  static Path tmp;
+  @TempDir static Path tmp;
   static Path a;
   static List<String> settings;
 
@@ -68,7 +67,8 @@ class ResumeTest {
     byte[] full = Files.readAllBytes(a.resolve("snapshots/24/state.safetensors"));
     delete(half.resolve("state.safetensors"));
     Files.write(half.resolve("state.safetensors"), java.util.Arrays.copyOf(full, full.length / 2));
-    for (String f : List.of("_PRUNED", "model", "metrics.json", "sparsity.json", "summary.txt", "plots")) {
+    for (String f :
+        List.of("_PRUNED", "model", "metrics.json", "sparsity.json", "summary.txt", "plots")) {
       delete(b.resolve(f));
     }
     assertEquals(List.of(8L, 16L), committedSteps(snapshots));
@@ -78,7 +78,11 @@ class ResumeTest {
     // Nothing final to export yet (evaluate would score the last committed snapshot, step 16).
     PipelineFixture.Result early = cli("export", settings, "--output", b.toString());
     assertEquals(1, early.code());
-    assertTrue(early.err().contains("file:" + snapshots + " holds no final snapshot: run the prune stage first"), early.err());
+    assertTrue(
+        early
+            .err()
+            .contains("file:" + snapshots + " holds no final snapshot: run the prune stage first"),
+        early.err());
 
     cliOk("prune", settings, "--output", b.toString(), "--resume");
 
@@ -88,8 +92,10 @@ class ResumeTest {
     for (long step : List.of(24L, 32L)) {
       Path dir = snapshots.resolve(Long.toString(step));
       assertCommitted(dir);
-      assertEquals(Files.size(a.resolve("snapshots/" + step + "/state.safetensors")),
-          Files.size(dir.resolve("state.safetensors")), dir + " was not rewritten in full");
+      assertEquals(
+          Files.size(a.resolve("snapshots/" + step + "/state.safetensors")),
+          Files.size(dir.resolve("state.safetensors")),
+          dir + " was not rewritten in full");
     }
     assertEquals("step " + TOTAL, Files.readString(b.resolve("_PRUNED")).trim());
 
@@ -114,8 +120,12 @@ class ResumeTest {
     List<String> linesA = Files.readAllLines(a.resolve("metrics.jsonl"));
     List<String> linesB = Files.readAllLines(b.resolve("metrics.jsonl"));
     List<JsonNode> recordsB = jsonLines(b.resolve("metrics.jsonl"));
-    assertEquals(LongStream.rangeClosed(1, TOTAL / 4).map(i -> 4 * i).boxed().toList(), steps(recordsB));
-    assertEquals(linesA.subList(0, 4), linesB.subList(0, 4), "records up to step 16 are the first attempt's");
+    assertEquals(
+        LongStream.rangeClosed(1, TOTAL / 4).map(i -> 4 * i).boxed().toList(), steps(recordsB));
+    assertEquals(
+        linesA.subList(0, 4),
+        linesB.subList(0, 4),
+        "records up to step 16 are the first attempt's");
     assertNotEquals(linesA.get(4), linesB.get(4), "step 20 was logged again by the resumed run");
 
     // The resumed output evaluates and exports like any other.
@@ -135,15 +145,19 @@ class ResumeTest {
     for (JsonNode m : sparsityB.get("matrices")) {
       assertEquals(m.get("kept").asLong(), nonZero(model.tensor(m.get("name").asText()).data()));
     }
-    assertTrue(Files.readString(b.resolve("summary.txt")).contains(
-        String.format(java.util.Locale.ROOT, "%.2f%%", 100 * sparsityB.get("sparsity").asDouble())));
+    assertTrue(
+        Files.readString(b.resolve("summary.txt"))
+            .contains(
+                String.format(
+                    java.util.Locale.ROOT, "%.2f%%", 100 * sparsityB.get("sparsity").asDouble())));
   }
 
   /**
    * The resumed run sees the same batches, dropout seeds and SnC slices (rebuilt from the stored
    * snapshots) as the uninterrupted one.
    */
-  private static void assertResumedLikeA(Map<String, HostTensor> finalA, Map<String, HostTensor> finalB) {
+  private static void assertResumedLikeA(
+      Map<String, HostTensor> finalA, Map<String, HostTensor> finalB) {
     for (String prefix : List.of("mask/", "weight/", "score/")) {
       Map<String, HostTensor> ga = group(finalA, prefix);
       Map<String, HostTensor> gb = group(finalB, prefix);
@@ -160,18 +174,32 @@ class ResumeTest {
     PipelineFixture.Result again = cli("prune", settings, "--output", a.toString());
     assertEquals(1, again.code());
     assertTrue(again.err().contains("cap-prune: prune failed: "), again.err());
-    assertTrue(again.err().contains("/snapshots holds snapshots of an earlier run;"
-        + " pass --resume to continue it or --overwrite to start again"), again.err());
+    assertTrue(
+        again
+            .err()
+            .contains(
+                "/snapshots holds snapshots of an earlier run;"
+                    + " pass --resume to continue it or --overwrite to start again"),
+        again.err());
     assertEquals(before, fingerprint(a), "a refused prune changed the output");
 
     // Another method into the same output: refused before Spark starts.
-    PipelineFixture.Result other = cli("prune", settings, "--output", a.toString(), "--conf", "prune.method=movement");
+    PipelineFixture.Result other =
+        cli("prune", settings, "--output", a.toString(), "--conf", "prune.method=movement");
     assertEquals(1, other.code());
     // (the location is printed as given, so an existing local directory ends in '/')
-    assertTrue(java.util.regex.Pattern.compile("output directory file:" + java.util.regex.Pattern.quote(a.toString())
-        + "/? already holds another run \\{").matcher(other.err()).find(), other.err());
+    assertTrue(
+        java.util.regex.Pattern.compile(
+                "output directory file:"
+                    + java.util.regex.Pattern.quote(a.toString())
+                    + "/? already holds another run \\{")
+            .matcher(other.err())
+            .find(),
+        other.err());
     assertTrue(other.err().contains("method=cap-movement"), other.err());
-    assertTrue(other.err().contains("; choose another cap.output, or pass --overwrite to replace it"), other.err());
+    assertTrue(
+        other.err().contains("; choose another cap.output, or pass --overwrite to replace it"),
+        other.err());
     assertEquals(before, fingerprint(a), "a refused run changed the output");
   }
 
@@ -195,7 +223,8 @@ class ResumeTest {
     assertEquals(16, last.get("total_steps").asLong());
     assertEquals(List.of(4L, 8L, 12L, 16L), steps(jsonLines(c.resolve("metrics.jsonl"))));
     assertEquals("step 16", Files.readString(c.resolve("_PRUNED")).trim());
-    for (String gone : List.of("teacher", "model", "metrics.json", "sparsity.json", "summary.txt", "finetune")) {
+    for (String gone :
+        List.of("teacher", "model", "metrics.json", "sparsity.json", "summary.txt", "finetune")) {
       assertFalse(Files.exists(c.resolve(gone)), gone + " of the old run survived --overwrite");
     }
   }

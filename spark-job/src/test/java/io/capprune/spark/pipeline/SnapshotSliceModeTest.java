@@ -28,8 +28,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Issue 20 item 2: structured CAP's SnC slices are encoded in eval mode (no dropout), as the
  * reference's structured runs; the unstructured ones stay in train mode (dropout on). The slice
- * StructuredPruneStage adds must equal an eval-mode encoding of the same weights exactly, and differ from
- * a train-mode one (the demo model has dropout 0.1, so the two modes give different vectors).
+ * StructuredPruneStage adds must equal an eval-mode encoding of the same weights exactly, and
+ * differ from a train-mode one (the demo model has dropout 0.1, so the two modes give different
+ * vectors).
  */
 class SnapshotSliceModeTest {
   @TempDir Path tmp;
@@ -45,10 +46,11 @@ class SnapshotSliceModeTest {
       RunContext run = new CapPipeline(v, sc).context();
       LinkedHashMap<String, HostTensor> weights = run.studentInit();
       CapLossConfig loss = run.core().loss();
-      HfCheckpoint teacher = new HfCheckpoint("teacher", run.core().student(), run.studentInit(),
-          run.pretrained().vocab());
-      JavaRDD<Shard> banked = RepresentationBanks.build(run, run.data().train(), teacher,
-          run.studentInit(), loss);
+      HfCheckpoint teacher =
+          new HfCheckpoint(
+              "teacher", run.core().student(), run.studentInit(), run.pretrained().vocab());
+      JavaRDD<Shard> banked =
+          RepresentationBanks.build(run, run.data().train(), teacher, run.studentInit(), loss);
 
       List<Shard> structured = StructuredPruneStage.snapshotSlice(run, banked, weights).collect();
       List<Shard> unstructured =
@@ -65,8 +67,10 @@ class SnapshotSliceModeTest {
           rows[r] = r;
         }
         // eval mode has no randomness: any seed gives the same vectors
-        float[] eval = new EncodeTask(run.core().worker(), w, false, loss.representation(), 12345)
-            .run(s.examples(), s.partition()).vectors();
+        float[] eval =
+            new EncodeTask(run.core().worker(), w, false, loss.representation(), 12345)
+                .run(s.examples(), s.partition())
+                .vectors();
         float[] slice = s.bank().gather(Kind.SNAP, rows);
         // the bank keeps fp16 vectors
         float[] evalHalf = new float[eval.length];
@@ -81,7 +85,9 @@ class SnapshotSliceModeTest {
         compared += s.size();
       }
       assertEquals(PipelineFixture.TRAIN_EXAMPLES, compared);
-      assertTrue(trainModeDiffers, "the unstructured (train-mode) slice should differ from the eval-mode one");
+      assertTrue(
+          trainModeDiffers,
+          "the unstructured (train-mode) slice should differ from the eval-mode one");
     }
   }
 }

@@ -36,8 +36,9 @@ class StableOutputTest {
   @TempDir static Path tmp;
 
   /** Keys whose values are clock readings, or derived from them (throughput). */
-  static final Pattern TIME_FIELD = Pattern.compile(
-      "(\"(written|created|seconds_elapsed|seconds_left|examples_per_second)\"\\s*:\\s*)(\"[^\"]*\"|[-0-9.eE+]+)");
+  static final Pattern TIME_FIELD =
+      Pattern.compile(
+          "(\"(written|created|seconds_elapsed|seconds_left|examples_per_second)\"\\s*:\\s*)(\"[^\"]*\"|[-0-9.eE+]+)");
 
   /** The child JVM: both pipelines into args[0], settings from args[1..]. */
   public static void main(String[] args) {
@@ -48,7 +49,8 @@ class StableOutputTest {
       for (String s : settings) {
         cli.addAll(List.of("--conf", s));
       }
-      cli.addAll(List.of("--conf", "prune.method=" + method, "--output", out.resolve(method).toString()));
+      cli.addAll(
+          List.of("--conf", "prune.method=" + method, "--output", out.resolve(method).toString()));
       int code = CapPruneMain.run(cli.toArray(String[]::new), System.out, System.err);
       if (code != 0) {
         System.exit(code);
@@ -60,10 +62,14 @@ class StableOutputTest {
   @Test
   void twoRunsOfTheSameCommandWriteTheSameJson() throws Exception {
     List<String> settings = new ArrayList<>(PipelineFixture.settings(tmp.resolve("inputs"), 2));
-    settings.addAll(List.of(
-        "max-train-examples=128", "finetune.epochs=1", "prune.batch-size=32",
-        "structured.head-fractions=[0.25, 0.5]", "structured.neuron-fractions=[0.25, 0.5]",
-        "structured.retrain-epochs=1"));
+    settings.addAll(
+        List.of(
+            "max-train-examples=128",
+            "finetune.epochs=1",
+            "prune.batch-size=32",
+            "structured.head-fractions=[0.25, 0.5]",
+            "structured.neuron-fractions=[0.25, 0.5]",
+            "structured.retrain-epochs=1"));
     // The same output path both times (it is part of the configuration state.json records); each
     // run's directory is moved aside before the next.
     Path out = tmp.resolve("run");
@@ -77,19 +83,29 @@ class StableOutputTest {
     Map<String, String> filesA = jsonFiles(a);
     Map<String, String> filesB = jsonFiles(b);
     assertEquals(filesA.keySet(), filesB.keySet(), "the same JSON files");
-    for (String must : List.of("cap-movement/metrics.json", "cap-movement/sparsity.json", "cap-movement/run.json",
-        "cap-structured/structured.json", "cap-structured/metrics.json", "cap-movement/metrics.jsonl",
-        "cap-movement/model/config.json")) {
+    for (String must :
+        List.of(
+            "cap-movement/metrics.json",
+            "cap-movement/sparsity.json",
+            "cap-movement/run.json",
+            "cap-structured/structured.json",
+            "cap-structured/metrics.json",
+            "cap-movement/metrics.jsonl",
+            "cap-movement/model/config.json")) {
       assertTrue(filesA.containsKey(must), must + " in " + filesA.keySet());
     }
-    assertTrue(filesA.keySet().stream().anyMatch(f -> f.endsWith("state.json")), filesA.keySet().toString());
+    assertTrue(
+        filesA.keySet().stream().anyMatch(f -> f.endsWith("state.json")),
+        filesA.keySet().toString());
     for (String f : filesA.keySet()) {
       assertEquals(filesA.get(f), filesB.get(f), f + " differs between the two runs");
     }
   }
 
-  private static void fork(Path out, List<String> settings) throws IOException, InterruptedException {
-    String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+  private static void fork(Path out, List<String> settings)
+      throws IOException, InterruptedException {
+    String cp =
+        System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     for (String arg : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
@@ -100,7 +116,8 @@ class StableOutputTest {
     cmd.addAll(List.of("-cp", cp, StableOutputTest.class.getName(), out.toString()));
     cmd.addAll(settings);
     Path log = out.resolveSibling(out.getFileName() + ".log");
-    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    Process p =
+        new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
     if (!p.waitFor(10, TimeUnit.MINUTES)) {
       p.destroyForcibly();
       throw new AssertionError("the child run did not finish in 10 minutes; log " + log);

@@ -27,12 +27,12 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Issue 23: every stage reports its own result on the generated demo task. {@code finetune} alone
  * leaves the teacher's dev metric in the log, metrics.json and summary.txt; {@code evaluate} scores
- * what the directory holds (the teacher, the last committed snapshot) and says which; {@code compare}
- * shows a run that has only a teacher; {@code evaluate} refuses only a directory with nothing to score.
+ * what the directory holds (the teacher, the last committed snapshot) and says which; {@code
+ * compare} shows a run that has only a teacher; {@code evaluate} refuses only a directory with
+ * nothing to score.
  */
 class StageResultsTest {
-  @TempDir
-  static Path tmp;
+  @TempDir static Path tmp;
   static List<String> settings;
   static Path run;
   static PipelineFixture.Result finetune;
@@ -79,8 +79,13 @@ class StageResultsTest {
     assertTrue(summary.contains(run.resolve("teacher").toString()), summary);
 
     assertTrue(finetune.out().contains("teacher (teacher/): acc=" + f4(acc)), finetune.out());
-    assertTrue(LOG_LINES.stream().anyMatch(l -> l.startsWith("finetune: teacher dev metrics {acc=")
-        && l.contains(String.valueOf(acc))), String.join("\n", LOG_LINES));
+    assertTrue(
+        LOG_LINES.stream()
+            .anyMatch(
+                l ->
+                    l.startsWith("finetune: teacher dev metrics {acc=")
+                        && l.contains(String.valueOf(acc))),
+        String.join("\n", LOG_LINES));
   }
 
   @Test
@@ -113,10 +118,16 @@ class StageResultsTest {
     JsonNode metrics = json(pruned.resolve("metrics.json"));
     assertEquals(8, metrics.get("pruned_step").asLong());
     assertFalse(metrics.get("pruned_final").asBoolean());
-    assertTrue(metrics.get("scored").get("pruned").asText().startsWith("last committed snapshot"), metrics.toString());
+    assertTrue(
+        metrics.get("scored").get("pruned").asText().startsWith("last committed snapshot"),
+        metrics.toString());
     assertTrue(r.out().contains("teacher (teacher/): acc="), r.out());
-    assertTrue(r.out().contains("pruned (last committed snapshot (pruning not finished): snapshot snapshots/")
-        && r.out().contains("step 8): acc=" + f4(metrics.get("pruned").get("acc").asDouble())), r.out());
+    assertTrue(
+        r.out()
+                .contains(
+                    "pruned (last committed snapshot (pruning not finished): snapshot snapshots/")
+            && r.out().contains("step 8): acc=" + f4(metrics.get("pruned").get("acc").asDouble())),
+        r.out());
   }
 
   @Test
@@ -124,7 +135,8 @@ class StageResultsTest {
     Path empty = tmp.resolve("empty");
     PipelineFixture.Result r = cli("evaluate", settings, "--output", empty.toString());
     assertEquals(1, r.code(), r.err());
-    assertTrue(r.err().contains("holds nothing to score") && r.err().contains(empty.toString()), r.err());
+    assertTrue(
+        r.err().contains("holds nothing to score") && r.err().contains(empty.toString()), r.err());
   }
 
   private static final class Recorder extends AbstractAppender {

@@ -46,8 +46,7 @@ import org.junit.jupiter.api.io.TempDir;
 class StructuredPipelineTest {
   static final List<Long> SNAPSHOTS = List.of(8L, 16L, 24L);
 
-  @TempDir
-  static Path tmp;
+  @TempDir static Path tmp;
   static Path a;
   static List<String> settings;
 
@@ -55,12 +54,13 @@ class StructuredPipelineTest {
   static void completeRun() {
     a = tmp.resolve("a");
     settings = new ArrayList<>(PipelineFixture.settings(tmp.resolve("inputs"), 1));
-    settings.addAll(List.of(
-        "prune.method=cap-structured",
-        "structured.head-fractions=[0.25, 0.5, 0.75]",
-        "structured.neuron-fractions=[0.25, 0.5, 0.75]",
-        "structured.retrain-epochs=1",
-        "structured.importance-batch-size=16"));
+    settings.addAll(
+        List.of(
+            "prune.method=cap-structured",
+            "structured.head-fractions=[0.25, 0.5, 0.75]",
+            "structured.neuron-fractions=[0.25, 0.5, 0.75]",
+            "structured.retrain-epochs=1",
+            "structured.importance-batch-size=16"));
     cliOk("run", settings, "--output", a.toString());
   }
 
@@ -87,7 +87,8 @@ class StructuredPipelineTest {
       assertEquals(i == 2, state.get("final").asBoolean());
       assertTrue(state.get("dev").has("acc"), "dev metric after step " + (i + 1));
       // the element masks of the snapshot are the unit masks: o-dense columns of pruned heads are 0
-      Map<String, HostTensor> masks = group(snapshotTensors(a.resolve("snapshots/" + SNAPSHOTS.get(i))), "mask/");
+      Map<String, HostTensor> masks =
+          group(snapshotTensors(a.resolve("snapshots/" + SNAPSHOTS.get(i))), "mask/");
       long liveColumns = 0;
       for (int l = 0; l < 2; l++) {
         HostTensor o = masks.get("encoder.layer." + l + ".attention.output.dense.weight");
@@ -100,7 +101,8 @@ class StructuredPipelineTest {
     // Retraining logged its own steps per pruning step, with the contrastive terms.
     List<JsonNode> records = jsonLines(a.resolve("structured/step-2/metrics.jsonl"));
     assertFalse(records.isEmpty());
-    assertTrue(records.get(records.size() - 1).has("snc"), records.get(records.size() - 1).toString());
+    assertTrue(
+        records.get(records.size() - 1).has("snc"), records.get(records.size() - 1).toString());
     assertEquals(3, json(a.resolve("structured.json")).get("steps").size());
     // The whole run's log: phases renumbered into one step sequence, a dev metric per phase.
     List<JsonNode> all = jsonLines(a.resolve("metrics.jsonl"));
@@ -110,7 +112,8 @@ class StructuredPipelineTest {
     for (int i = 1; i < all.size(); i++) {
       assertTrue(all.get(i).get("step").asLong() > all.get(i - 1).get("step").asLong());
     }
-    assertTrue(Files.readString(a.resolve("summary.txt")).contains("24 of 24"),
+    assertTrue(
+        Files.readString(a.resolve("summary.txt")).contains("24 of 24"),
         Files.readString(a.resolve("summary.txt")));
     assertTrue(Files.exists(a.resolve("plots/loss.png")));
   }
@@ -126,7 +129,9 @@ class StructuredPipelineTest {
     int neurons = 0;
     for (int l = 0; l < c.numHiddenLayers(); l++) {
       neurons += c.intermediateSizeOf(l);
-      assertEquals(c.headsInLayer(l) * 16, smaller.tensor("encoder.layer." + l + ".attention.self.query.weight").shape()[0]);
+      assertEquals(
+          c.headsInLayer(l) * 16,
+          smaller.tensor("encoder.layer." + l + ".attention.self.query.weight").shape()[0]);
     }
     assertEquals(128, neurons);
 
@@ -135,20 +140,25 @@ class StructuredPipelineTest {
     Map<String, HostTensor> w = group(state, "weight/");
     Map<String, HostTensor> m = group(state, "mask/");
     LinkedHashMap<String, HostTensor> masked = new LinkedHashMap<>();
-    w.forEach((name, t) -> {
-      HostTensor e = t.copy();
-      HostTensor mask = m.get(name);
-      if (mask != null) {
-        for (int i = 0; i < e.data().length; i++) {
-          e.data()[i] *= mask.data()[i];
-        }
-      }
-      masked.put(name, e);
-    });
+    w.forEach(
+        (name, t) -> {
+          HostTensor e = t.copy();
+          HostTensor mask = m.get(name);
+          if (mask != null) {
+            for (int i = 0; i < e.data().length; i++) {
+              e.data()[i] *= mask.data()[i];
+            }
+          }
+          masked.put(name, e);
+        });
     long dense = masked.values().stream().mapToLong(HostTensor::numel).sum();
     assertTrue(smaller.parameterCount() < dense, smaller.parameterCount() + " vs " + dense);
-    BertConfig full = c.toBuilder().intermediateSize(256).prunedHeads(Map.of())
-        .layerIntermediateSizes(List.of()).build();
+    BertConfig full =
+        c.toBuilder()
+            .intermediateSize(256)
+            .prunedHeads(Map.of())
+            .layerIntermediateSizes(List.of())
+            .build();
     float[] maskedLogits = logits(full, masked);
     float[] smallerLogits = logits(c, smaller.tensors());
     double max = 0;
@@ -180,7 +190,10 @@ class StructuredPipelineTest {
     try (NDManager m = NDManager.newBaseManager()) {
       Map<String, NDArray> params = NDArrays.toNDArrays(m, weights, DataType.FLOAT32);
       BertInputs in = BertInputs.of(m, ids, types, mask);
-      return new BertForSequenceClassification(c).forward(params, in, false, null).logits().toFloatArray();
+      return new BertForSequenceClassification(c)
+          .forward(params, in, false, null)
+          .logits()
+          .toFloatArray();
     }
   }
 
@@ -189,7 +202,14 @@ class StructuredPipelineTest {
     Path b = tmp.resolve("b");
     copyTree(a, b);
     delete(b.resolve("snapshots/24"));
-    for (String f : List.of("_PRUNED", "model", "metrics.json", "sparsity.json", "summary.txt", "structured.json")) {
+    for (String f :
+        List.of(
+            "_PRUNED",
+            "model",
+            "metrics.json",
+            "sparsity.json",
+            "summary.txt",
+            "structured.json")) {
       delete(b.resolve(f));
     }
     assertEquals(List.of(8L, 16L), committedSteps(b.resolve("snapshots")));
@@ -212,9 +232,13 @@ class StructuredPipelineTest {
   void baselineWithoutContrastiveTermsReusesTheTeacher() throws IOException {
     Path out = tmp.resolve("baseline");
     List<String> s = new ArrayList<>(settings);
-    s.addAll(List.of("prune.method=structured", "teacher=\"" + a.resolve("teacher") + "\"",
-        "structured.head-fractions=[0.5]", "structured.neuron-fractions=[0.5]",
-        "structured.export-ffn=padded"));
+    s.addAll(
+        List.of(
+            "prune.method=structured",
+            "teacher=\"" + a.resolve("teacher") + "\"",
+            "structured.head-fractions=[0.5]",
+            "structured.neuron-fractions=[0.5]",
+            "structured.export-ffn=padded"));
     cliOk("run", s, "--output", out.toString());
     List<JsonNode> records = jsonLines(out.resolve("structured/step-1/metrics.jsonl"));
     JsonNode last = records.get(records.size() - 1);
@@ -223,7 +247,8 @@ class StructuredPipelineTest {
     assertEquals(4, model.config().prunedHeads().values().stream().mapToInt(List::size).sum());
     // padded: one intermediate_size for every layer, as Hugging Face expects
     assertTrue(model.config().layerIntermediateSizes().isEmpty());
-    assertTrue(model.config().intermediateSize() >= 128 && model.config().intermediateSize() <= 256);
+    assertTrue(
+        model.config().intermediateSize() >= 128 && model.config().intermediateSize() <= 256);
     assertTrue(json(out.resolve("metrics.json")).get("pruned").has("acc"));
   }
 }

@@ -24,34 +24,60 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Tag("realdata")
 class Sst2MiniLmPruningTest {
-  private static final Path DATA = Path.of(System.getProperty("capprune.sharedData", "../../shared/data"));
+  private static final Path DATA =
+      Path.of(System.getProperty("capprune.sharedData", "../../shared/data"));
 
   @Test
   void capMovementKeepsSst2AccuracyWellAboveChanceAtHalfSparsity(@TempDir Path out)
       throws Exception {
     ByteArrayOutputStream err = new ByteArrayOutputStream();
     long t0 = System.nanoTime();
-    int code = CapPruneMain.run(new String[] {"run",
-        "--conf", "task=sst2",
-        "--conf", "model=\"" + DATA.resolve("models/all-MiniLM-L6-v2").toAbsolutePath() + "\"",
-        "--conf", "data-dir=\"" + DATA.resolve("glue/SST-2").toAbsolutePath() + "\"",
-        "--output", out.resolve("run").toString(),
-        "--conf", "max-train-examples=1024",
-        "--conf", "max-seq-length=64",
-        "--conf", "spark.master=\"local[2]\"",
-        "--conf", "spark.partitions=2",
-        "--conf", "finetune.epochs=2",
-        "--conf", "finetune.learning-rate=1e-4",
-        // 96 pruning steps: dense for 32, cubic to 50 % by step 80, then 16 at 50 %.
-        "--conf", "prune.method=cap-movement",
-        "--conf", "prune.score-init-magnitude=1.0",
-        "--conf", "prune.epochs=3",
-        "--conf", "prune.learning-rate=1e-4",
-        "--conf", "prune.warmup-steps=16",
-        "--conf", "prune.initial-warmup=2",
-        "--conf", "prune.final-warmup=1",
-        "--conf", "prune.final-threshold=0.5",
-        "--conf", "log.every-steps=16"}, System.out, new PrintStream(err, true));
+    int code =
+        CapPruneMain.run(
+            new String[] {
+              "run",
+              "--conf",
+              "task=sst2",
+              "--conf",
+              "model=\"" + DATA.resolve("models/all-MiniLM-L6-v2").toAbsolutePath() + "\"",
+              "--conf",
+              "data-dir=\"" + DATA.resolve("glue/SST-2").toAbsolutePath() + "\"",
+              "--output",
+              out.resolve("run").toString(),
+              "--conf",
+              "max-train-examples=1024",
+              "--conf",
+              "max-seq-length=64",
+              "--conf",
+              "spark.master=\"local[2]\"",
+              "--conf",
+              "spark.partitions=2",
+              "--conf",
+              "finetune.epochs=2",
+              "--conf",
+              "finetune.learning-rate=1e-4",
+              // 96 pruning steps: dense for 32, cubic to 50 % by step 80, then 16 at 50 %.
+              "--conf",
+              "prune.method=cap-movement",
+              "--conf",
+              "prune.score-init-magnitude=1.0",
+              "--conf",
+              "prune.epochs=3",
+              "--conf",
+              "prune.learning-rate=1e-4",
+              "--conf",
+              "prune.warmup-steps=16",
+              "--conf",
+              "prune.initial-warmup=2",
+              "--conf",
+              "prune.final-warmup=1",
+              "--conf",
+              "prune.final-threshold=0.5",
+              "--conf",
+              "log.every-steps=16"
+            },
+            System.out,
+            new PrintStream(err, true));
     double seconds = (System.nanoTime() - t0) / 1e9;
     assertEquals(0, code, err.toString());
 
@@ -60,7 +86,8 @@ class Sst2MiniLmPruningTest {
     JsonNode sparsity = json.readTree(Files.readString(out.resolve("run/sparsity.json")));
     double teacher = metrics.at("/teacher/acc").asDouble();
     double pruned = metrics.at("/pruned/acc").asDouble();
-    System.out.printf("SST-2 dev (872): teacher acc %.4f, CAP-movement at %.2f%% sparsity acc %.4f, %.0f s%n",
+    System.out.printf(
+        "SST-2 dev (872): teacher acc %.4f, CAP-movement at %.2f%% sparsity acc %.4f, %.0f s%n",
         teacher, 100 * sparsity.get("sparsity").asDouble(), pruned, seconds);
     // Keep 50 %: exactly int(0.5 n) per matrix, so the total is 50 % to rounding.
     assertEquals(0.5, sparsity.get("sparsity").asDouble(), 1e-4);

@@ -22,7 +22,7 @@ class EtaEstimatorTest {
   @Test
   void movingWindowForgetsTheSlowStart() {
     EtaEstimator eta = new EtaEstimator(4);
-    eta.observe(10, 100);  // slow warm-up: 10 s/step so far
+    eta.observe(10, 100); // slow warm-up: 10 s/step so far
     eta.observe(20, 110);
     eta.observe(30, 120);
     eta.observe(40, 130);

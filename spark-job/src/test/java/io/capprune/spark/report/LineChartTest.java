@@ -20,7 +20,12 @@ class LineChartTest {
   private static final Color RED = new Color(0xE00000);
 
   static BufferedImage decode(byte[] png) throws IOException {
-    assertTrue(png.length > 8 && (png[0] & 0xff) == 0x89 && png[1] == 'P' && png[2] == 'N' && png[3] == 'G',
+    assertTrue(
+        png.length > 8
+            && (png[0] & 0xff) == 0x89
+            && png[1] == 'P'
+            && png[2] == 'N'
+            && png[3] == 'G',
         "not a PNG signature");
     BufferedImage img = ImageIO.read(new ByteArrayInputStream(png));
     assertEquals(W, img.getWidth());
@@ -60,8 +65,10 @@ class LineChartTest {
     for (int x = 0; x < W; x++) {
       for (int y = fromRow; y < H; y++) {
         Color c = new Color(img.getRGB(x, y));
-        if (Math.abs(c.getRed() - target.getRed()) + Math.abs(c.getGreen() - target.getGreen())
-            + Math.abs(c.getBlue() - target.getBlue()) < 40) {
+        if (Math.abs(c.getRed() - target.getRed())
+                + Math.abs(c.getGreen() - target.getGreen())
+                + Math.abs(c.getBlue() - target.getBlue())
+            < 40) {
           cols.add(x);
           break;
         }
@@ -100,15 +107,19 @@ class LineChartTest {
     assertEquals(0, colouredPixels(img));
     assertTrue(nonBackgroundPixels(img) > 200, "grid and note expected");
     // Series that hold no usable point are as good as none.
-    LineChart allNaN = new LineChart("nan", "step", "loss").logY(true)
-        .add("a", new double[] {1, 2}, new double[] {Double.NaN, -1});
+    LineChart allNaN =
+        new LineChart("nan", "step", "loss")
+            .logY(true)
+            .add("a", new double[] {1, 2}, new double[] {Double.NaN, -1});
     assertEquals(0, colouredPixels(decode(allNaN.toPng(W, H))));
   }
 
   @Test
   void singlePointIsADot() throws IOException {
-    LineChart chart = new LineChart("one", "step", "loss")
-        .add(LineChart.Series.of("a", new double[] {10}, new double[] {0.7}).withColor(RED, 2f));
+    LineChart chart =
+        new LineChart("one", "step", "loss")
+            .add(
+                LineChart.Series.of("a", new double[] {10}, new double[] {0.7}).withColor(RED, 2f));
     BufferedImage img = decode(chart.toPng(W, H));
     int dot = colouredPixels(img);
     assertTrue(dot >= 20 && dot < 200, "a dot of a few pixels expected, got " + dot);
@@ -122,8 +133,11 @@ class LineChartTest {
     double[] x = range(100);
     double[] y = new double[100];
     java.util.Arrays.fill(y, 0.9);
-    BufferedImage img = decode(new LineChart("flat", "step", "sparsity")
-        .add(LineChart.Series.of("s", x, y).withColor(RED, 2f)).toPng(W, H));
+    BufferedImage img =
+        decode(
+            new LineChart("flat", "step", "sparsity")
+                .add(LineChart.Series.of("s", x, y).withColor(RED, 2f))
+                .toPng(W, H));
     assertTrue(colouredPixels(img) > 500, "got " + colouredPixels(img));
   }
 
@@ -136,8 +150,12 @@ class LineChartTest {
     }
     y[80] = Double.POSITIVE_INFINITY;
     // The y range keeps the line in the lower half, below the legend's red swatch.
-    BufferedImage img = decode(new LineChart("gaps", "step", "loss").yRange(0, 250)
-        .add(LineChart.Series.of("s", x, y).withColor(RED, 2f)).toPng(W, H));
+    BufferedImage img =
+        decode(
+            new LineChart("gaps", "step", "loss")
+                .yRange(0, 250)
+                .add(LineChart.Series.of("s", x, y).withColor(RED, 2f))
+                .toPng(W, H));
     List<Integer> plotCols = List.copyOf(columnsWithColour(img, RED, H / 2));
     int first = plotCols.get(0);
     int last = plotCols.get(plotCols.size() - 1);
@@ -147,7 +165,8 @@ class LineChartTest {
     }
     // The line stops at x=39 and goes on at x=60: 21 of the 99 x-units the line spans.
     double expected = (last - first) * 21.0 / 99;
-    assertTrue(widestGap > 0.8 * expected && widestGap < 1.1 * expected,
+    assertTrue(
+        widestGap > 0.8 * expected && widestGap < 1.1 * expected,
         "gap of " + widestGap + " px, expected about " + expected);
   }
 
@@ -160,8 +179,12 @@ class LineChartTest {
       pct[i] = 2 * i;
       tau[i] = 1e-3 * i;
     }
-    LineChart chart = new LineChart("sparsity", "step", "pruned (%)").rightAxisLabel("tau").yRange(0, 100)
-        .add("sparsity", x, pct).add(LineChart.Series.of("tau", x, tau).onRightAxis().asDashed());
+    LineChart chart =
+        new LineChart("sparsity", "step", "pruned (%)")
+            .rightAxisLabel("tau")
+            .yRange(0, 100)
+            .add("sparsity", x, pct)
+            .add(LineChart.Series.of("tau", x, tau).onRightAxis().asDashed());
     assertTrue(colouredPixels(decode(chart.toPng(W, H))) > 500);
   }
 
@@ -175,7 +198,8 @@ class LineChartTest {
     assertEquals(List.of("0.01", "0.02", "0.05", "0.1", "0.2", "0.5", "1", "2"), log.labels());
     LineChart.Scale decades = LineChart.Scale.log(new double[] {3e-5, 40});
     assertEquals(List.of("1e-4", "0.001", "0.01", "0.1", "1", "10"), decades.labels());
-    LineChart.Scale wide = LineChart.Scale.log(new double[] {3e-7, 40}); // too many decades to label all
+    LineChart.Scale wide =
+        LineChart.Scale.log(new double[] {3e-7, 40}); // too many decades to label all
     assertEquals(List.of("1e-6", "1e-4", "0.01", "1"), wide.labels());
     LineChart.Scale tiny = LineChart.Scale.linear(false, false, new double[] {0, 3e-5});
     assertEquals("3e-5", tiny.labels().get(tiny.labels().size() - 1));
@@ -183,8 +207,10 @@ class LineChartTest {
 
   @Test
   void badSeriesAreRejectedWithTheirName() {
-    var e = assertThrows(IllegalArgumentException.class,
-        () -> LineChart.Series.of("kd", new double[] {1, 2}, new double[] {1}));
+    var e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> LineChart.Series.of("kd", new double[] {1, 2}, new double[] {1}));
     assertEquals("series 'kd' needs as many x as y values, got 2 and 1", e.getMessage());
   }
 }

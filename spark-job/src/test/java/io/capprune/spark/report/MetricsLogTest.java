@@ -54,11 +54,20 @@ class MetricsLogTest {
 
   @Test
   void jsonLeavesOutTermsThatAreOffAndKeepsADivergedLoss() {
-    StepRecord r = StepRecord.builder(3, 9).epoch(1).loss(Double.NaN).ce(0.5)
-        .sparsity(0.25).learningRate(1e-5).dev(Map.of("mcc", Double.NaN)).build();
+    StepRecord r =
+        StepRecord.builder(3, 9)
+            .epoch(1)
+            .loss(Double.NaN)
+            .ce(0.5)
+            .sparsity(0.25)
+            .learningRate(1e-5)
+            .dev(Map.of("mcc", Double.NaN))
+            .build();
     String json = MetricsLog.toJson(r);
-    assertEquals("{\"step\":3,\"total_steps\":9,\"epoch\":1,\"loss\":\"NaN\",\"ce\":0.5,"
-        + "\"sparsity\":0.25,\"learning_rate\":1.0E-5,\"dev\":{\"mcc\":\"NaN\"}}", json);
+    assertEquals(
+        "{\"step\":3,\"total_steps\":9,\"epoch\":1,\"loss\":\"NaN\",\"ce\":0.5,"
+            + "\"sparsity\":0.25,\"learning_rate\":1.0E-5,\"dev\":{\"mcc\":\"NaN\"}}",
+        json);
     assertEquals(r, MetricsLog.fromJson(json, "x"));
   }
 
@@ -102,7 +111,9 @@ class MetricsLogTest {
       StepRecord redone = StepRecord.builder(40, 100).loss(0.123).build();
       resumed.append(redone);
       var e = assertThrows(IllegalArgumentException.class, () -> resumed.append(run.get(1)));
-      assertTrue(e.getMessage().startsWith("metrics must be logged in step order: step 20 after step 40 in "),
+      assertTrue(
+          e.getMessage()
+              .startsWith("metrics must be logged in step order: step 20 after step 40 in "),
           e.getMessage());
     }
     List<StepRecord> back = MetricsLog.read(fs, new Path(out, MetricsLog.FILE_NAME));
@@ -117,14 +128,18 @@ class MetricsLogTest {
   void badLinesNameFileLineAndKey() throws IOException {
     Path file = new Path(out, MetricsLog.FILE_NAME);
     String ok = "{\"step\":1,\"total_steps\":10,\"epoch\":1,\"loss\":0.5}\n";
-    assertMessage(ok + "{\"step\":\"two\",\"total_steps\":10,\"epoch\":1}\n",
+    assertMessage(
+        ok + "{\"step\":\"two\",\"total_steps\":10,\"epoch\":1}\n",
         file + ":2: key 'step' must be an integer, got \"two\"");
     assertMessage(ok + "\n{\"step\":2,\"epoch\":1}\n", file + ":3: missing key 'total_steps'");
-    assertMessage(ok + "{\"step\":2,\"total_steps\":10,\"epoch\":1,\"kd\":[1]}\n",
+    assertMessage(
+        ok + "{\"step\":2,\"total_steps\":10,\"epoch\":1,\"kd\":[1]}\n",
         file + ":2: key 'kd' must be a number, got [1]");
-    assertMessage(ok + "{\"step\":2,\"total_steps\":10,\"epoch\":1,\"dev\":{\"acc\":\"high\"}}\n",
+    assertMessage(
+        ok + "{\"step\":2,\"total_steps\":10,\"epoch\":1,\"dev\":{\"acc\":\"high\"}}\n",
         file + ":2: key 'dev.acc' must be a number, got \"high\"");
-    assertMessage(ok + "{\"step\":2,\"total_steps\":10,\"epoch\":1,\"sparsity\":1.5}\n",
+    assertMessage(
+        ok + "{\"step\":2,\"total_steps\":10,\"epoch\":1,\"sparsity\":1.5}\n",
         file + ":2: sparsity is a fraction in [0, 1], got 1.5");
     assertMessage(ok + ok, file + ":2: step 1 does not follow step 1");
     assertMessage("[1,2]\n" + ok, file + ":1: expected a JSON object per line");
@@ -155,7 +170,8 @@ class MetricsLogTest {
     double ms = (System.nanoTime() - t0) / 1e6;
     long bytes = Files.size(metricsFile());
     assertEquals(10_000, lines().size());
-    System.out.printf("metrics.jsonl rewrite: %d records, %.1f MB, %.0f ms on the local filesystem%n",
+    System.out.printf(
+        "metrics.jsonl rewrite: %d records, %.1f MB, %.0f ms on the local filesystem%n",
         run.size(), bytes / 1e6, ms);
   }
 
@@ -166,9 +182,12 @@ class MetricsLogTest {
 
   private void assertMessage(String content, String expectedPrefix) throws IOException {
     write(content);
-    var e = assertThrows(IllegalArgumentException.class,
-        () -> MetricsLog.read(fs, new Path(out, MetricsLog.FILE_NAME)));
-    assertTrue(e.getMessage().startsWith(expectedPrefix),
+    var e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> MetricsLog.read(fs, new Path(out, MetricsLog.FILE_NAME)));
+    assertTrue(
+        e.getMessage().startsWith(expectedPrefix),
         "expected message starting with\n  " + expectedPrefix + "\nbut got\n  " + e.getMessage());
   }
 }

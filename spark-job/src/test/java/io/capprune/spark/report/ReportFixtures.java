@@ -5,7 +5,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 
-/** A plausible CAP run, generated: losses falling with noise, cubic sparsity, dev every 200 steps. */
+/**
+ * A plausible CAP run, generated: losses falling with noise, cubic sparsity, dev every 200 steps.
+ */
 final class ReportFixtures {
 
   private ReportFixtures() {}
@@ -22,13 +24,22 @@ final class ReportFixtures {
       double prc = 0.02 + 0.005 * rnd.nextDouble();
       double snc = t < 0.35 ? Double.NaN : 0.01 + 0.003 * rnd.nextDouble();
       double fic = 0.015 + 0.004 * rnd.nextDouble();
-      StepRecord.Builder b = StepRecord.builder(s, totalSteps)
-          .epoch((int) (3 * (s - 1) / totalSteps) + 1)
-          .loss(ce + kd + prc + (Double.isNaN(snc) ? 0 : snc) + fic)
-          .ce(ce).kd(kd).prc(prc).snc(snc).fic(fic)
-          .sparsity(sparsity).threshold(1 - sparsity)
-          .learningRate(3e-5 * (1 - t)).gradNorm(1 + rnd.nextDouble())
-          .examplesPerSecond(400).secondsElapsed(0.5 * s).secondsLeft(0.5 * (totalSteps - s));
+      StepRecord.Builder b =
+          StepRecord.builder(s, totalSteps)
+              .epoch((int) (3 * (s - 1) / totalSteps) + 1)
+              .loss(ce + kd + prc + (Double.isNaN(snc) ? 0 : snc) + fic)
+              .ce(ce)
+              .kd(kd)
+              .prc(prc)
+              .snc(snc)
+              .fic(fic)
+              .sparsity(sparsity)
+              .threshold(1 - sparsity)
+              .learningRate(3e-5 * (1 - t))
+              .gradNorm(1 + rnd.nextDouble())
+              .examplesPerSecond(400)
+              .secondsElapsed(0.5 * s)
+              .secondsLeft(0.5 * (totalSteps - s));
       if (s % 200 == 0) {
         b.dev(Map.of("accuracy", 0.93 - 0.05 * sparsity));
       }

@@ -30,28 +30,32 @@ class RunSummaryTest {
     Map<String, Double> teacher = new LinkedHashMap<>();
     teacher.put("accuracy", 0.9312);
     teacher.put("f1", 0.9001);
-    RunSummary s = RunSummary.of("sst2", "cap-movement", run, teacher, Map.of(), locations("s3a://b/run"));
+    RunSummary s =
+        RunSummary.of("sst2", "cap-movement", run, teacher, Map.of(), locations("s3a://b/run"));
     assertEquals(2000, s.steps());
     assertEquals(0.9, s.finalSparsity(), 1e-12);
     assertEquals(1000.0, s.wallSeconds(), 0);
     double pruned = 0.93 - 0.05 * 0.9; // the fixture's dev accuracy at full sparsity
     assertEquals(Map.of("accuracy", pruned), s.prunedDev());
-    assertEquals(String.join("\n",
-        "cap-prune run summary",
-        "  task            sst2",
-        "  method          cap-movement",
-        "  steps           2000 of 2000",
-        "  wall time       00:16:40",
-        "  final sparsity  90.00% of encoder Linear weights pruned",
-        "",
-        "  dev metric         teacher    pruned    change",
-        "  accuracy            0.9312    0.8850   -0.0462",
-        "  f1                  0.9001         -         -",
-        "",
-        "  model           s3a://b/run/model",
-        "  plots           s3a://b/run/loss.png, s3a://b/run/sparsity.png, s3a://b/run/dev-metric.png",
-        "  metrics         s3a://b/run/metrics.jsonl",
-        ""), s.render());
+    assertEquals(
+        String.join(
+            "\n",
+            "cap-prune run summary",
+            "  task            sst2",
+            "  method          cap-movement",
+            "  steps           2000 of 2000",
+            "  wall time       00:16:40",
+            "  final sparsity  90.00% of encoder Linear weights pruned",
+            "",
+            "  dev metric         teacher    pruned    change",
+            "  accuracy            0.9312    0.8850   -0.0462",
+            "  f1                  0.9001         -         -",
+            "",
+            "  model           s3a://b/run/model",
+            "  plots           s3a://b/run/loss.png, s3a://b/run/sparsity.png, s3a://b/run/dev-metric.png",
+            "  metrics         s3a://b/run/metrics.jsonl",
+            ""),
+        s.render());
   }
 
   @Test
@@ -66,8 +70,17 @@ class RunSummaryTest {
   @Test
   void writtenAsSummaryTxt(@TempDir java.nio.file.Path tmp) throws IOException {
     FileSystem fs = FileSystem.getLocal(new Configuration());
-    RunSummary s = new RunSummary("mrpc", "cap-soft", 10, 10, 3725, 0.5,
-        Map.of("f1", 0.88), Map.of("f1", 0.87), Map.of("model", "/x/model"));
+    RunSummary s =
+        new RunSummary(
+            "mrpc",
+            "cap-soft",
+            10,
+            10,
+            3725,
+            0.5,
+            Map.of("f1", 0.88),
+            Map.of("f1", 0.87),
+            Map.of("model", "/x/model"));
     String text = s.write(fs, new Path(tmp.toUri()));
     assertEquals(text, Files.readString(tmp.resolve(RunSummary.FILE_NAME)));
     assertTrue(text.contains("  wall time       01:02:05\n"), text);

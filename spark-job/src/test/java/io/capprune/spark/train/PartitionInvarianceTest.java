@@ -1,6 +1,5 @@
 package io.capprune.spark.train;
 
-import io.capprune.core.testing.TestModels;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -15,6 +14,7 @@ import io.capprune.core.exchange.PackedWeights;
 import io.capprune.core.exchange.WirePrecision;
 import io.capprune.core.loss.CapLossConfig;
 import io.capprune.core.tensor.HostTensor;
+import io.capprune.core.testing.TestModels;
 import io.capprune.core.train.EncodedExample;
 import io.capprune.spark.data.Shard;
 import io.capprune.spark.worker.TaskSettings;
@@ -37,8 +37,8 @@ import org.junit.jupiter.api.Test;
  * The gradient of one global batch does not depend on how the training set is partitioned or cut
  * into micro-batches: the treeAggregate of {@link TrainStepTask} over 1, 2 or 4 shards, with
  * micro-batches of 2 or 32 rows, is the same to float tolerance. This holds for the baseline
- * objective (CE + KD), whose terms are per-example means that {@code WorkerStep} rescales by
- * (rows / global batch).
+ * objective (CE + KD), whose terms are per-example means that {@code WorkerStep} rescales by (rows
+ * / global batch).
  *
  * <p>The contrastive terms (PrC/SnC/FiC) are not partition-invariant by construction: their
  * in-batch candidates are the partition's micro-batch rather than the whole global batch, and their
@@ -61,8 +61,13 @@ class PartitionInvarianceTest {
 
   @BeforeAll
   static void start() {
-    sc = new JavaSparkContext(new SparkConf().setMaster("local[2]").setAppName("partition-invariance")
-        .set("spark.ui.enabled", "false").set("spark.driver.host", "127.0.0.1"));
+    sc =
+        new JavaSparkContext(
+            new SparkConf()
+                .setMaster("local[2]")
+                .setAppName("partition-invariance")
+                .set("spark.ui.enabled", "false")
+                .set("spark.driver.host", "127.0.0.1"));
     // Dropout 0: with dropout each partition would draw its own masks.
     model = TestModels.dropoutFreePair();
     weights = new LinkedHashMap<>(BertInit.init(model, SEED));
@@ -92,7 +97,9 @@ class PartitionInvarianceTest {
   }
 
   private static CapLossConfig baseline() {
-    return CapLossConfig.defaults().withExtraExamples(16).withBanks(Set.of())
+    return CapLossConfig.defaults()
+        .withExtraExamples(16)
+        .withBanks(Set.of())
         .withContrastive(false);
   }
 
@@ -134,20 +141,22 @@ class PartitionInvarianceTest {
     TaskSettings ws = new TaskSettings(model, microBatchSize, 0, 0, false, 1, false);
     DistributedTrainer.Plan plan =
         new DistributedTrainer.Plan("test", 1, batch.length, N, SEED, 1, 2);
-    GradientExchange.Weights dense = new GradientExchange.Weights() {
-      @Override
-      public MaskSet masks() {
-        return MaskSet.none();
-      }
+    GradientExchange.Weights dense =
+        new GradientExchange.Weights() {
+          @Override
+          public MaskSet masks() {
+            return MaskSet.none();
+          }
 
-      @Override
-      public PackedWeights pack(MaskSet masks) {
-        return PackedWeights.pack(weights, Map.of(), List.copyOf(weights.keySet()), masks,
-            WirePrecision.FP32);
-      }
-    };
-    try (GradientExchange exchange = new GradientExchange(sc, ws, baseline(),
-        new LinkedHashMap<>(), ParameterLayout.of(weights), plan)) {
+          @Override
+          public PackedWeights pack(MaskSet masks) {
+            return PackedWeights.pack(
+                weights, Map.of(), List.copyOf(weights.keySet()), masks, WirePrecision.FP32);
+          }
+        };
+    try (GradientExchange exchange =
+        new GradientExchange(
+            sc, ws, baseline(), new LinkedHashMap<>(), ParameterLayout.of(weights), plan)) {
       return exchange.calculate(shards, 3, batch, dense).sum();
     }
   }
@@ -181,10 +190,16 @@ class PartitionInvarianceTest {
         assertEquals(BATCH, g.examples(), what + ": examples");
         double diff = maxAbsDiff(ref, g.gradient());
         double scale = maxAbs(ref);
-        assertTrue(diff <= 2e-5 * scale + 1e-7,
+        assertTrue(
+            diff <= 2e-5 * scale + 1e-7,
             what + ": gradient differs by " + diff + " (largest component " + scale + ")");
-        reference.terms().byName().forEach((term, value) ->
-            assertEquals(value, g.terms().byName().get(term), 1e-5, what + ": loss term " + term));
+        reference
+            .terms()
+            .byName()
+            .forEach(
+                (term, value) ->
+                    assertEquals(
+                        value, g.terms().byName().get(term), 1e-5, what + ": loss term " + term));
       }
     }
   }
@@ -210,10 +225,18 @@ class PartitionInvarianceTest {
     double scale = maxAbs(one.gradient());
     assertTrue(scale > 1e-3, "a gradient to compare: " + scale);
     double diff = maxAbsDiff(one.gradient(), four.gradient());
-    assertTrue(diff <= 2e-5 * scale + 1e-7, "1 x 8 vs 4 x 2 micro-batches: the gradients differ by "
-        + diff + " (largest component " + scale + ")");
-    one.terms().byName().forEach((term, value) ->
-        assertEquals(value, four.terms().byName().get(term), 1e-5, "loss term " + term));
+    assertTrue(
+        diff <= 2e-5 * scale + 1e-7,
+        "1 x 8 vs 4 x 2 micro-batches: the gradients differ by "
+            + diff
+            + " (largest component "
+            + scale
+            + ")");
+    one.terms()
+        .byName()
+        .forEach(
+            (term, value) ->
+                assertEquals(value, four.terms().byName().get(term), 1e-5, "loss term " + term));
   }
 
   /** The tolerance above is not vacuous: another batch gives a gradient far outside it. */
@@ -223,7 +246,8 @@ class PartitionInvarianceTest {
     long[] other = Arrays.copyOfRange(GlobalBatches.permutation(N, SEED, 0), N - BATCH, N);
     float[] a = aggregate(shards(2), batch, 32).gradient();
     float[] b = aggregate(shards(2), other, 32).gradient();
-    assertTrue(maxAbsDiff(a, b) > 1e-2 * maxAbs(a),
+    assertTrue(
+        maxAbsDiff(a, b) > 1e-2 * maxAbs(a),
         "different batches: " + maxAbsDiff(a, b) + " vs scale " + maxAbs(a));
   }
 
@@ -245,7 +269,8 @@ class PartitionInvarianceTest {
     assertArrayEquals(e1, GlobalBatches.permutation(n, 42, 1));
     // each epoch and each seed shuffles differently
     assertFalse(Arrays.equals(e0, e1), "epochs 0 and 1 share an order");
-    assertFalse(Arrays.equals(e0, GlobalBatches.permutation(n, 43, 0)), "seeds 42 and 43 share an order");
+    assertFalse(
+        Arrays.equals(e0, GlobalBatches.permutation(n, 43, 0)), "seeds 42 and 43 share an order");
     int fixedPoints = 0;
     for (int i = 0; i < n; i++) {
       if (e0[i] == i) {
@@ -256,7 +281,8 @@ class PartitionInvarianceTest {
     assertTrue(fixedPoints < 10, "fixed points: " + fixedPoints);
     long[] first = Arrays.copyOf(e0, 32);
     long[] firstNext = Arrays.copyOf(e1, 32);
-    assertNotEquals(Arrays.toString(first), Arrays.toString(firstNext), "first batches of epochs 0 and 1");
+    assertNotEquals(
+        Arrays.toString(first), Arrays.toString(firstNext), "first batches of epochs 0 and 1");
     assertEquals(0, GlobalBatches.permutation(0, 1, 0).length);
     assertArrayEquals(new long[] {0}, GlobalBatches.permutation(1, 1, 5));
   }

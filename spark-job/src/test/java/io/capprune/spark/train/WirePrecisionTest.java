@@ -1,6 +1,5 @@
 package io.capprune.spark.train;
 
-import io.capprune.core.testing.TestModels;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -16,6 +15,7 @@ import io.capprune.core.prune.PruningCriterion;
 import io.capprune.core.prune.SparsitySchedule;
 import io.capprune.core.prune.TrainingState;
 import io.capprune.core.tensor.HostTensor;
+import io.capprune.core.testing.TestModels;
 import io.capprune.core.train.EncodedExample;
 import io.capprune.spark.data.Shard;
 import io.capprune.spark.worker.TaskSettings;
@@ -33,8 +33,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * Half precision on the wire (weights down, gradients up) does not change where training goes:
- * a few movement-pruning steps with CE + KD on two partitions end with the same weights as the fp32
+ * Half precision on the wire (weights down, gradients up) does not change where training goes: a
+ * few movement-pruning steps with CE + KD on two partitions end with the same weights as the fp32
  * exchange to a small fraction of how far the weights moved, and with the same masks but for a
  * handful of entries at the top-k boundary. The fp32 exchange is checked to be deterministic, so
  * the difference measured is the wire's alone.
@@ -53,8 +53,13 @@ class WirePrecisionTest {
 
   @BeforeAll
   static void start() {
-    sc = new JavaSparkContext(new SparkConf().setMaster("local[2]").setAppName("wire-precision")
-        .set("spark.ui.enabled", "false").set("spark.driver.host", "127.0.0.1"));
+    sc =
+        new JavaSparkContext(
+            new SparkConf()
+                .setMaster("local[2]")
+                .setAppName("wire-precision")
+                .set("spark.ui.enabled", "false")
+                .set("spark.driver.host", "127.0.0.1"));
     model = TestModels.dropoutFreePair();
     SplittableRandom r = new SplittableRandom(SEED);
     List<Shard> parts = new ArrayList<>();
@@ -74,8 +79,11 @@ class WirePrecisionTest {
       for (int i = 0; i < logits.length; i++) {
         logits[i] = (float) r.nextGaussian() * 2;
       }
-      parts.add(new Shard(p, ex.toArray(EncodedExample[]::new),
-          new RepresentationBank(index, labels, logits, 2, HIDDEN, N)));
+      parts.add(
+          new Shard(
+              p,
+              ex.toArray(EncodedExample[]::new),
+              new RepresentationBank(index, labels, logits, 2, HIDDEN, N)));
     }
     shards = sc.parallelize(parts, 2).cache();
   }
@@ -90,19 +98,29 @@ class WirePrecisionTest {
   private static TrainingState train(WirePrecision precision) {
     LinkedHashMap<String, HostTensor> weights = new LinkedHashMap<>(BertInit.init(model, SEED));
     // Masks ramp from dense to 50 % over the run, so they change at every step.
-    DriverUpdate update = new DriverUpdate(
-        PruningConfig.of(PruningCriterion.MOVEMENT, new SparsitySchedule(1, 0, 0, STEPS, 1.0, 0.5), 0),
-        new OptimizerConfig(1e-3, 1e-2, 0.01, 0.9, 0.999, 1e-8, 1.0,
-            OptimizerConfig.unstructuredDefaults(1, STEPS).lrSchedule()));
+    DriverUpdate update =
+        new DriverUpdate(
+            PruningConfig.of(
+                PruningCriterion.MOVEMENT, new SparsitySchedule(1, 0, 0, STEPS, 1.0, 0.5), 0),
+            new OptimizerConfig(
+                1e-3,
+                1e-2,
+                0.01,
+                0.9,
+                0.999,
+                1e-8,
+                1.0,
+                OptimizerConfig.unstructuredDefaults(1, STEPS).lrSchedule()));
     TrainingState state = update.initialState(weights);
     CapLossConfig loss =
         CapLossConfig.defaults().withExtraExamples(16).withBanks(Set.of()).withContrastive(false);
     TaskSettings ws = new TaskSettings(model, 8, 0, 0, false, 1, false);
     DistributedTrainer trainer = new DistributedTrainer(sc, ws, loss, update, precision);
-    trainer.train(shards, state, new DistributedTrainer.Plan("prune", 2, BATCH, N, SEED, 100, 2),
-        null, null);
+    trainer.train(
+        shards, state, new DistributedTrainer.Plan("prune", 2, BATCH, N, SEED, 100, 2), null, null);
     assertEquals(2L * N / BATCH, state.step());
-    assertTrue(trainer.maskBroadcasts() > 1 && trainer.maskBroadcasts() <= state.step(),
+    assertTrue(
+        trainer.maskBroadcasts() > 1 && trainer.maskBroadcasts() <= state.step(),
         "masks are broadcast when they change, not more: " + trainer.maskBroadcasts());
     return state;
   }
@@ -139,20 +157,25 @@ class WirePrecisionTest {
     }
     moved = Math.sqrt(moved);
     wire = Math.sqrt(wire);
-    System.out.printf("fp16 vs fp32 wire after %d steps: |W16 - W32| = %.3g, |W32 - W0| = %.3g "
-        + "(ratio %.4f), masks differ in %d of %d entries%n", a.step(), wire, moved, wire / moved,
-        maskDiff, maskTotal);
+    System.out.printf(
+        "fp16 vs fp32 wire after %d steps: |W16 - W32| = %.3g, |W32 - W0| = %.3g "
+            + "(ratio %.4f), masks differ in %d of %d entries%n",
+        a.step(), wire, moved, wire / moved, maskDiff, maskTotal);
     assertEquals(0.0, repeat, "the fp32 exchange is deterministic");
     assertTrue(moved > 0.1, "training moved the weights: " + moved);
-    assertTrue(wire > 0, "fp16 rounding is visible at all (the test is not comparing fp32 with itself)");
+    assertTrue(
+        wire > 0, "fp16 rounding is visible at all (the test is not comparing fp32 with itself)");
     // Stated tolerance: the weights differ by under 5 % of how far training moved them, and under
     // 0.5 % of the mask entries (ties at the top-k boundary) differ. Measured (2026-12-04): 1.8 %
-    // and 10 of 16,384 entries; most of it is Adam, which turns the sign of gradients near zero into
+    // and 10 of 16,384 entries; most of it is Adam, which turns the sign of gradients near zero
+    // into
     // a full step of lr, and the few entries whose score sits at the top-k boundary.
-    assertTrue(wire < 0.05 * moved, "fp16 wire: weights differ by " + wire + ", training moved them "
-        + moved);
-    assertTrue(maskDiff < 0.005 * maskTotal, "fp16 wire: " + maskDiff + " of " + maskTotal
-        + " mask entries differ");
+    assertTrue(
+        wire < 0.05 * moved,
+        "fp16 wire: weights differ by " + wire + ", training moved them " + moved);
+    assertTrue(
+        maskDiff < 0.005 * maskTotal,
+        "fp16 wire: " + maskDiff + " of " + maskTotal + " mask entries differ");
   }
 
   private static double sq(double x) {

@@ -24,8 +24,13 @@ class WorkerRuntimeDeviceTest {
 
   @Test
   void withoutScheduledGpusTasksRunOnTheCpu() {
-    assertEquals(-1, WorkerRuntime.chooseGpu(true, 0, List.of(), null, 0, LIBTORCH, "cpu"), "auto on a CPU cluster");
-    assertEquals(-1, WorkerRuntime.chooseGpu(false, 1, List.of("0"), null, 8, LIBTORCH, "cu128"),
+    assertEquals(
+        -1,
+        WorkerRuntime.chooseGpu(true, 0, List.of(), null, 0, LIBTORCH, "cpu"),
+        "auto on a CPU cluster");
+    assertEquals(
+        -1,
+        WorkerRuntime.chooseGpu(false, 1, List.of("0"), null, 8, LIBTORCH, "cu128"),
         "use-gpu = false keeps the CPU even where Spark assigned a GPU");
   }
 
@@ -37,23 +42,42 @@ class WorkerRuntimeDeviceTest {
 
   @Test
   void aTaskWithoutItsGpuFailsInsteadOfRunningOnTheCpu() {
-    IllegalStateException none = assertThrows(IllegalStateException.class,
-        () -> WorkerRuntime.chooseGpu(true, 1, List.of(), null, 1, LIBTORCH, "cu128"));
-    assertTrue(none.getMessage().startsWith("cap.worker.use-gpu:") && none.getMessage().contains("assigned none"),
+    IllegalStateException none =
+        assertThrows(
+            IllegalStateException.class,
+            () -> WorkerRuntime.chooseGpu(true, 1, List.of(), null, 1, LIBTORCH, "cu128"));
+    assertTrue(
+        none.getMessage().startsWith("cap.worker.use-gpu:")
+            && none.getMessage().contains("assigned none"),
         none.getMessage());
 
     // A CPU libtorch (the natives jar) on a GPU executor: the engine sees no GPU.
-    IllegalStateException cpuTorch = assertThrows(IllegalStateException.class,
-        () -> WorkerRuntime.chooseGpu(true, 1, List.of("0"), null, 0, "/home/spark/.djl.ai/pytorch/2.7.1-cpu-linux-x86_64",
-            "cpu"));
-    assertTrue(cpuTorch.getMessage().contains("sees 0 GPU(s)") && cpuTorch.getMessage().contains("flavour cpu")
-        && cpuTorch.getMessage().contains("--libtorch"), cpuTorch.getMessage());
+    IllegalStateException cpuTorch =
+        assertThrows(
+            IllegalStateException.class,
+            () ->
+                WorkerRuntime.chooseGpu(
+                    true,
+                    1,
+                    List.of("0"),
+                    null,
+                    0,
+                    "/home/spark/.djl.ai/pytorch/2.7.1-cpu-linux-x86_64",
+                    "cpu"));
+    assertTrue(
+        cpuTorch.getMessage().contains("sees 0 GPU(s)")
+            && cpuTorch.getMessage().contains("flavour cpu")
+            && cpuTorch.getMessage().contains("--libtorch"),
+        cpuTorch.getMessage());
 
     // The mapped ordinal must exist: CUDA_VISIBLE_DEVICES=2,3 shows 2 GPUs, ordinal 1 is the last.
-    assertThrows(IllegalStateException.class,
+    assertThrows(
+        IllegalStateException.class,
         () -> WorkerRuntime.chooseGpu(true, 1, List.of("3"), null, 2, LIBTORCH, "cu128"));
-    IllegalStateException unlisted = assertThrows(IllegalStateException.class,
-        () -> WorkerRuntime.chooseGpu(true, 1, List.of("1"), "2,3", 2, LIBTORCH, "cu128"));
+    IllegalStateException unlisted =
+        assertThrows(
+            IllegalStateException.class,
+            () -> WorkerRuntime.chooseGpu(true, 1, List.of("1"), "2,3", 2, LIBTORCH, "cu128"));
     assertTrue(unlisted.getMessage().contains("does not list it"), unlisted.getMessage());
   }
 
@@ -71,27 +95,44 @@ class WorkerRuntimeDeviceTest {
   void eachDeviceIsLoggedOncePerJvmWithEverythingAnOperatorNeeds() {
     List<String> lines = new ArrayList<>();
     Logger logger = (Logger) LogManager.getLogger(WorkerRuntime.class);
-    AbstractAppender capture = new AbstractAppender("capture", null, null, true, Property.EMPTY_ARRAY) {
-      @Override
-      public void append(LogEvent event) {
-        lines.add(event.getMessage().getFormattedMessage());
-      }
-    };
+    AbstractAppender capture =
+        new AbstractAppender("capture", null, null, true, Property.EMPTY_ARRAY) {
+          @Override
+          public void append(LogEvent event) {
+            lines.add(event.getMessage().getFormattedMessage());
+          }
+        };
     capture.start();
     org.apache.logging.log4j.Level before = logger.getLevel();
     logger.addAppender(capture);
     logger.setLevel(org.apache.logging.log4j.Level.INFO);
     try {
       WorkerRuntime runtime = WorkerRuntime.fresh();
-      ExecutorDevice gpu = new ExecutorDevice("node7", "3", List.of("2"), "2,3", "gpu(0)", 2, "/opt/libtorch/lib",
-          "/opt/libtorch/lib", "cu128", "2.7.1");
+      ExecutorDevice gpu =
+          new ExecutorDevice(
+              "node7",
+              "3",
+              List.of("2"),
+              "2,3",
+              "gpu(0)",
+              2,
+              "/opt/libtorch/lib",
+              "/opt/libtorch/lib",
+              "cu128",
+              "2.7.1");
       assertTrue(runtime.logOnce(gpu));
       assertFalse(runtime.logOnce(gpu), "the second task on the same device logs nothing");
       assertEquals(1, lines.size(), lines.toString());
       String line = lines.get(0);
-      for (String part : List.of("executor 3 on node7", "device gpu(0)", "Spark GPU addresses 2",
-          "CUDA_VISIBLE_DEVICES '2,3'", "sees 2 GPU(s)", "libtorch /opt/libtorch/lib (PYTORCH_LIBRARY_PATH /opt/libtorch/lib)",
-          "flavour cu128")) {
+      for (String part :
+          List.of(
+              "executor 3 on node7",
+              "device gpu(0)",
+              "Spark GPU addresses 2",
+              "CUDA_VISIBLE_DEVICES '2,3'",
+              "sees 2 GPU(s)",
+              "libtorch /opt/libtorch/lib (PYTORCH_LIBRARY_PATH /opt/libtorch/lib)",
+              "flavour cu128")) {
         assertTrue(line.contains(part), part + " missing from: " + line);
       }
     } finally {
@@ -100,7 +141,9 @@ class WorkerRuntimeDeviceTest {
     }
   }
 
-  /** The entry point tasks call, where Spark schedules no GPU: the CPU, which exclusive passes on. */
+  /**
+   * The entry point tasks call, where Spark schedules no GPU: the CPU, which exclusive passes on.
+   */
   @Test
   void tasksGetTheChosenDevice() {
     assertEquals(Device.cpu(), WorkerRuntime.deviceForTask(true));

@@ -8,9 +8,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * One dev partition as its executor scored it: each row's position in the split, the model's
- * answer and the gold one. All that the GLUE metrics need, a few numbers per row, so the driver
- * never collects the examples themselves.
+ * One dev partition as its executor scored it: each row's position in the split, the model's answer
+ * and the gold one. All that the GLUE metrics need, a few numbers per row, so the driver never
+ * collects the examples themselves.
  *
  * @param rows each row's position in the dev split
  * @param predicted classification: the predicted class ids (argmax of the logits); else null
@@ -18,16 +18,17 @@ import java.util.Map;
  * @param predictedScores regression: the predicted scores; else null
  * @param goldScores regression: the gold scores; else null
  */
-record DevPredictions(long[] rows, int[] predicted, int[] gold, float[] predictedScores,
-    float[] goldScores) implements Serializable {
+record DevPredictions(
+    long[] rows, int[] predicted, int[] gold, float[] predictedScores, float[] goldScores)
+    implements Serializable {
 
   /**
    * The predictions of one partition from the logits the model gave its examples.
    *
    * @param logits {@code examples.length x classes}, row-major
    */
-  static DevPredictions of(EncodedExample[] examples, float[] logits, int classes,
-      boolean regression) {
+  static DevPredictions of(
+      EncodedExample[] examples, float[] logits, int classes, boolean regression) {
     long[] rows = new long[examples.length];
     for (int i = 0; i < rows.length; i++) {
       rows[i] = examples[i].globalIndex();
@@ -58,8 +59,8 @@ record DevPredictions(long[] rows, int[] predicted, int[] gold, float[] predicte
 
   /**
    * The task's metrics over the partitions of a split of {@code size} rows. The rows are put back
-   * in split order first, so the metrics (sums in double precision) do not depend on how the
-   * split was partitioned.
+   * in split order first, so the metrics (sums in double precision) do not depend on how the split
+   * was partitioned.
    */
   static Map<String, Double> metrics(GlueTask task, List<DevPredictions> partitions, int size) {
     boolean[] seen = new boolean[size];
@@ -94,8 +95,12 @@ record DevPredictions(long[] rows, int[] predicted, int[] gold, float[] predicte
 
   private static int place(long row, boolean[] seen) {
     if (row < 0 || row >= seen.length || seen[(int) row]) {
-      throw new IllegalStateException("dev row " + row
-          + " is out of range or scored twice (split of " + seen.length + " rows)");
+      throw new IllegalStateException(
+          "dev row "
+              + row
+              + " is out of range or scored twice (split of "
+              + seen.length
+              + " rows)");
     }
     seen[(int) row] = true;
     return (int) row;

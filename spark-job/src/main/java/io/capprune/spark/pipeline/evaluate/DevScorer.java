@@ -30,17 +30,22 @@ public final class DevScorer {
   public Map<String, Double> score(LinkedHashMap<String, HostTensor> weights) {
     JavaSparkContext sc = run.sc();
     Broadcast<LinkedHashMap<String, HostTensor>> w = sc.broadcast(weights);
-    EncodeTask predict = new EncodeTask(run.core().worker(), w, false,
-        Representation.Mode.POOLER, run.config().seed());
+    EncodeTask predict =
+        new EncodeTask(
+            run.core().worker(), w, false, Representation.Mode.POOLER, run.config().seed());
     int classes = run.core().student().numLabels();
     boolean regression = run.task().isRegression();
     Map<String, Double> all = new LinkedHashMap<>();
     List<DevSet.Split> splits = run.data().dev().splits();
     for (DevSet.Split split : splits) {
       sc.setJobDescription("evaluate " + split.name());
-      List<DevPredictions> parts = split.partitions()
-          .map(part -> DevPredictions.of(part, predict.run(part, 0).logits(), classes, regression))
-          .collect();
+      List<DevPredictions> parts =
+          split
+              .partitions()
+              .map(
+                  part ->
+                      DevPredictions.of(part, predict.run(part, 0).logits(), classes, regression))
+              .collect();
       Map<String, Double> m = DevPredictions.metrics(run.task(), parts, split.size());
       String prefix = splits.size() > 1 ? split.name() + "/" : "";
       m.forEach((k, v) -> all.put(prefix + k, v));

@@ -11,11 +11,11 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * Dev metrics of whatever the output directory holds into metrics.json: the teacher (cap.teacher
- * or {@code teacher/}) and the pruned model, which is the final snapshot when pruning finished and
- * the last committed snapshot otherwise ({@code pruned_final} says which; {@code scored} names
- * both). Refuses only when there is neither a teacher nor a committed snapshot. Runs every time:
- * its output depends on what the directory holds now.
+ * Dev metrics of whatever the output directory holds into metrics.json: the teacher (cap.teacher or
+ * {@code teacher/}) and the pruned model, which is the final snapshot when pruning finished and the
+ * last committed snapshot otherwise ({@code pruned_final} says which; {@code scored} names both).
+ * Refuses only when there is neither a teacher nor a committed snapshot. Runs every time: its
+ * output depends on what the directory holds now.
  */
 public final class EvaluateStage implements Stage<Map<String, Object>> {
 
@@ -29,16 +29,22 @@ public final class EvaluateStage implements Stage<Map<String, Object>> {
     return Optional.empty();
   }
 
-  /** @return the content of metrics.json */
+  /**
+   * @return the content of metrics.json
+   */
   @Override
   public Map<String, Object> run(RunContext run) {
     SnapshotStore store = run.snapshots();
     List<SnapshotStore.Snapshot> committed = store.committed();
     boolean hasTeacher = run.teacher().available();
     if (!hasTeacher && committed.isEmpty()) {
-      throw new IllegalStateException(run.out().root() + " holds nothing to score: no teacher in "
-          + run.teacher().location() + " and no committed snapshot in " + store.root()
-          + "; run the finetune stage (or set cap.teacher) or the prune stage first");
+      throw new IllegalStateException(
+          run.out().root()
+              + " holds nothing to score: no teacher in "
+              + run.teacher().location()
+              + " and no committed snapshot in "
+              + store.root()
+              + "; run the finetune stage (or set cap.teacher) or the prune stage first");
     }
     DevScorer scorer = new DevScorer(run);
     Map<String, Object> metrics = new LinkedHashMap<>();
@@ -46,7 +52,8 @@ public final class EvaluateStage implements Stage<Map<String, Object>> {
     metrics.put("task", run.task().name());
     if (hasTeacher) {
       metrics.put("teacher", scorer.score(new LinkedHashMap<>(run.teacher().read().tensors())));
-      scored.put("teacher",
+      scored.put(
+          "teacher",
           run.teacher().given() ? run.config().teacher() : OutputLayout.TEACHER_DIR + "/");
     }
     if (!committed.isEmpty()) {
@@ -55,9 +62,16 @@ public final class EvaluateStage implements Stage<Map<String, Object>> {
       metrics.put("pruned", scorer.score(store.effectiveWeights(last)));
       metrics.put("pruned_step", last.step());
       metrics.put("pruned_final", isFinal);
-      scored.put("pruned", (isFinal ? "final model: snapshot "
-          : "last committed snapshot (pruning not finished): snapshot ")
-          + OutputLayout.SNAPSHOTS_DIR + "/" + last.dir().getName() + ", step " + last.step());
+      scored.put(
+          "pruned",
+          (isFinal
+                  ? "final model: snapshot "
+                  : "last committed snapshot (pruning not finished): snapshot ")
+              + OutputLayout.SNAPSHOTS_DIR
+              + "/"
+              + last.dir().getName()
+              + ", step "
+              + last.step());
       Map<String, Object> perSnapshot = new LinkedHashMap<>();
       for (SnapshotStore.Snapshot s : committed) {
         Map<String, Object> entry = new LinkedHashMap<>();
@@ -75,8 +89,8 @@ public final class EvaluateStage implements Stage<Map<String, Object>> {
   }
 
   /**
-   * One line per model that the evaluate or finetune stage scored: what it was and its dev
-   * metrics, e.g. {@code teacher (teacher/): accuracy=0.8819}.
+   * One line per model that the evaluate or finetune stage scored: what it was and its dev metrics,
+   * e.g. {@code teacher (teacher/): accuracy=0.8819}.
    */
   @SuppressWarnings("unchecked")
   public static String describeScores(Map<String, Object> metrics) {
@@ -89,9 +103,15 @@ public final class EvaluateStage implements Stage<Map<String, Object>> {
           s.append('\n');
         }
         s.append(which).append(" (").append(scored.getOrDefault(which, "?")).append("):");
-        dev.forEach((k, v) -> s.append(' ').append(k).append('=')
-            .append(v instanceof Number n
-                ? String.format(Locale.ROOT, "%.4f", n.doubleValue()) : v));
+        dev.forEach(
+            (k, v) ->
+                s.append(' ')
+                    .append(k)
+                    .append('=')
+                    .append(
+                        v instanceof Number n
+                            ? String.format(Locale.ROOT, "%.4f", n.doubleValue())
+                            : v));
       }
     }
     return s.toString();

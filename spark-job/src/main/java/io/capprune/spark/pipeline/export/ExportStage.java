@@ -24,8 +24,8 @@ import org.apache.hadoop.fs.Path;
 
 /**
  * The model users pull: the final snapshot in Hugging Face layout ({@code model/}, pruned weights
- * zeroed; a structured run's heads and neurons removed), {@code sparsity.json}, and
- * {@code summary.txt} with the dev metrics evaluate wrote. Runs every time, from the snapshot.
+ * zeroed; a structured run's heads and neurons removed), {@code sparsity.json}, and {@code
+ * summary.txt} with the dev metrics evaluate wrote. Runs every time, from the snapshot.
  */
 public final class ExportStage implements Stage<Void> {
 
@@ -48,10 +48,11 @@ public final class ExportStage implements Stage<Void> {
     Path modelDir = run.resolve(OutputLayout.MODEL_DIR);
     List<String> vocab = run.pretrained().vocab();
     // Structured runs export the physically smaller model (heads and neurons removed).
-    HfCheckpoint model = run.config().prune().method().structured()
-        ? StructuredPruneStage.smallerModel(run.core().student(), weights, last, vocab,
-            run.config().structured().padFfn())
-        : new HfCheckpoint("pruned", run.core().student(), weights, vocab);
+    HfCheckpoint model =
+        run.config().prune().method().structured()
+            ? StructuredPruneStage.smallerModel(
+                run.core().student(), weights, last, vocab, run.config().structured().padFfn())
+            : new HfCheckpoint("pruned", run.core().student(), weights, vocab);
     try {
       CheckpointStore.write(model, modelDir.toString(), run.storage().conf(), true);
     } catch (IOException e) {
@@ -66,10 +67,14 @@ public final class ExportStage implements Stage<Void> {
     locations.put("sparsity", run.resolve(OutputLayout.SPARSITY_JSON).toString());
     locations.put("metrics", run.resolve(OutputLayout.METRICS_JSON).toString());
     locations.put("plots", run.resolve(OutputLayout.PLOTS_DIR).toString());
-    RunSummary summary = RunSummary.of(run.task().name(),
-        run.config().prune().method().configName(), records,
-        RunContext.doubles(metrics.get("teacher")), RunContext.doubles(metrics.get("pruned")),
-        locations);
+    RunSummary summary =
+        RunSummary.of(
+            run.task().name(),
+            run.config().prune().method().configName(),
+            records,
+            RunContext.doubles(metrics.get("teacher")),
+            RunContext.doubles(metrics.get("pruned")),
+            locations);
     try {
       String text = summary.write(run.storage().fs(run.out().root()), run.out().root());
       run.log().info("export: model written to {}\n{}", modelDir, text);
@@ -82,8 +87,8 @@ public final class ExportStage implements Stage<Void> {
   private static SnapshotStore.Snapshot finalSnapshot(SnapshotStore store) {
     List<SnapshotStore.Snapshot> all = store.committed();
     if (all.isEmpty() || !Boolean.TRUE.equals(all.get(all.size() - 1).state().get("final"))) {
-      throw new IllegalStateException(store.root()
-          + " holds no final snapshot: run the prune stage first");
+      throw new IllegalStateException(
+          store.root() + " holds no final snapshot: run the prune stage first");
     }
     return all.get(all.size() - 1);
   }

@@ -24,10 +24,10 @@ import java.util.Optional;
 import org.apache.hadoop.fs.Path;
 
 /**
- * Trains the teacher from the pre-trained checkpoint with the task loss (dense, nothing pruned)
- * and writes it to {@code teacher/}; then scores it on the dev set: the metrics go to the log,
- * {@code metrics.json} and {@code summary.txt} (a teacher is a result in its own right; later
- * stages overwrite both). Nothing to do when cap.teacher names a teacher.
+ * Trains the teacher from the pre-trained checkpoint with the task loss (dense, nothing pruned) and
+ * writes it to {@code teacher/}; then scores it on the dev set: the metrics go to the log, {@code
+ * metrics.json} and {@code summary.txt} (a teacher is a result in its own right; later stages
+ * overwrite both). Nothing to do when cap.teacher names a teacher.
  */
 public final class FinetuneStage implements Stage<Map<String, Double>> {
 
@@ -48,45 +48,64 @@ public final class FinetuneStage implements Stage<Map<String, Double>> {
     return Optional.empty();
   }
 
-  /** @return the teacher's dev metrics */
+  /**
+   * @return the teacher's dev metrics
+   */
   @Override
   public Map<String, Double> run(RunContext run) {
     JobConfig config = run.config();
     if (run.teacher().given()) {
-      throw new IllegalArgumentException("cap.teacher is set (" + config.teacher()
-          + "): the teacher exists; nothing to fine-tune");
+      throw new IllegalArgumentException(
+          "cap.teacher is set ("
+              + config.teacher()
+              + "): the teacher exists; nothing to fine-tune");
     }
     if (run.teacher().finetuned()) {
-      throw new IllegalStateException(run.teacher().location()
-          + " already holds a teacher; pass --overwrite to train it again");
+      throw new IllegalStateException(
+          run.teacher().location()
+              + " already holds a teacher; pass --overwrite to train it again");
     }
     JobConfig.FinetuneSettings ft = config.finetune();
     LinkedHashMap<String, HostTensor> init = run.studentInit();
     TrainingSet train = run.data().train();
-    DistributedTrainer.Plan plan = new DistributedTrainer.Plan("finetune", ft.epochs(),
-        ft.batchSize(), train.size(), config.seed(), config.logEverySteps(),
-        config.spark().aggregateDepth());
+    DistributedTrainer.Plan plan =
+        new DistributedTrainer.Plan(
+            "finetune",
+            ft.epochs(),
+            ft.batchSize(),
+            train.size(),
+            config.seed(),
+            config.logEverySteps(),
+            config.spark().aggregateDepth());
     DriverUpdate update = run.core().finetuneUpdate(plan.totalSteps());
     TrainingState state = update.initialState(init);
-    run.log().info("finetune: {} examples, {} epochs x {} steps, batch {}", train.size(),
-        ft.epochs(), plan.stepsPerEpoch(), ft.batchSize());
-    DistributedTrainer trainer = new DistributedTrainer(run.sc(), run.core().worker(), null,
-        update, run.core().exchangePrecision());
-    try (MetricsLog log = MetricsLog.create(run.storage().fs(run.out().root()),
-        run.resolve(OutputLayout.FINETUNE_DIR), 50)) {
+    run.log()
+        .info(
+            "finetune: {} examples, {} epochs x {} steps, batch {}",
+            train.size(),
+            ft.epochs(),
+            plan.stepsPerEpoch(),
+            ft.batchSize());
+    DistributedTrainer trainer =
+        new DistributedTrainer(
+            run.sc(), run.core().worker(), null, update, run.core().exchangePrecision());
+    try (MetricsLog log =
+        MetricsLog.create(
+            run.storage().fs(run.out().root()), run.resolve(OutputLayout.FINETUNE_DIR), 50)) {
       trainer.train(train.shards(), state, plan, null, log);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    HfCheckpoint teacher = new HfCheckpoint("teacher", run.core().student(), state.weights(),
-        run.pretrained().vocab());
+    HfCheckpoint teacher =
+        new HfCheckpoint(
+            "teacher", run.core().student(), state.weights(), run.pretrained().vocab());
     String location = run.teacher().location();
     try {
-      CheckpointStore.write(teacher, run.resolve(OutputLayout.TEACHER_DIR).toString(),
-          run.storage().conf(), false);
+      CheckpointStore.write(
+          teacher, run.resolve(OutputLayout.TEACHER_DIR).toString(), run.storage().conf(), false);
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot write the teacher to " + location + ": "
-          + e.getMessage(), e);
+      throw new UncheckedIOException(
+          "cannot write the teacher to " + location + ": " + e.getMessage(), e);
     }
     run.log().info("finetune: teacher written to {}", location);
     Map<String, Double> dev = new DevScorer(run).score(new LinkedHashMap<>(teacher.tensors()));
@@ -103,13 +122,20 @@ public final class FinetuneStage implements Stage<Map<String, Double>> {
     scored.put("teacher", OutputLayout.TEACHER_DIR + "/");
     metrics.put("scored", scored);
     run.writeJson(run.resolve(OutputLayout.METRICS_JSON), metrics);
-    List<StepRecord> records = run.readRecords(
-        new Path(run.resolve(OutputLayout.FINETUNE_DIR), MetricsLog.FILE_NAME));
+    List<StepRecord> records =
+        run.readRecords(new Path(run.resolve(OutputLayout.FINETUNE_DIR), MetricsLog.FILE_NAME));
     Map<String, String> locations = new LinkedHashMap<>();
     locations.put("teacher", run.teacher().location());
     locations.put("metrics", run.resolve(OutputLayout.METRICS_JSON).toString());
-    RunSummary summary = RunSummary.of(run.task().name(), run.config().prune().method().configName()
-        + " (not pruned yet: finetune only, the teacher)", records, dev, Map.of(), locations);
+    RunSummary summary =
+        RunSummary.of(
+            run.task().name(),
+            run.config().prune().method().configName()
+                + " (not pruned yet: finetune only, the teacher)",
+            records,
+            dev,
+            Map.of(),
+            locations);
     try {
       String text = summary.write(run.storage().fs(run.out().root()), run.out().root());
       run.log().info("finetune: teacher dev metrics {}\n{}", dev, text);

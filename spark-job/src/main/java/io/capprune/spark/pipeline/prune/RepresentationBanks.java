@@ -27,8 +27,12 @@ public final class RepresentationBanks {
   private RepresentationBanks() {}
 
   /** Teacher logits and FiC vectors, and PrC vectors of the pre-trained model, once. */
-  public static JavaRDD<Shard> build(RunContext run, TrainingSet train, HfCheckpoint teacher,
-      LinkedHashMap<String, HostTensor> pretrainedWeights, CapLossConfig loss) {
+  public static JavaRDD<Shard> build(
+      RunContext run,
+      TrainingSet train,
+      HfCheckpoint teacher,
+      LinkedHashMap<String, HostTensor> pretrainedWeights,
+      CapLossConfig loss) {
     JavaSparkContext sc = run.sc();
     TaskSettings ws = run.core().worker();
     Representation.Mode mode = loss.representation();
@@ -47,30 +51,40 @@ public final class RepresentationBanks {
     long n = train.size();
     boolean regression = run.task().isRegression();
     sc.setJobDescription("banks: teacher logits" + (fine ? ", FiC" : "") + (pre ? ", PrC" : ""));
-    JavaRDD<Shard> next = train.shards().map(shard -> {
-      Encoder.Encoded t = teacherTask.run(shard.examples(), shard.partition());
-      int[] labels = null;
-      if (!regression) {
-        labels = new int[shard.size()];
-        for (int i = 0; i < labels.length; i++) {
-          labels[i] = shard.example(i).label();
-        }
-      }
-      RepresentationBank bank = new RepresentationBank(shard.globalIndices(), labels, t.logits(),
-          numClasses, hidden, n);
-      if (fine) {
-        bank.addSlice(Kind.FINE, t.vectors());
-      }
-      if (preTask != null) {
-        bank.addSlice(Kind.PRE, preTask.run(shard.examples(), shard.partition()).vectors());
-      }
-      return shard.withBank(bank);
-    }).persist(StorageLevel.MEMORY_ONLY());
+    JavaRDD<Shard> next =
+        train
+            .shards()
+            .map(
+                shard -> {
+                  Encoder.Encoded t = teacherTask.run(shard.examples(), shard.partition());
+                  int[] labels = null;
+                  if (!regression) {
+                    labels = new int[shard.size()];
+                    for (int i = 0; i < labels.length; i++) {
+                      labels[i] = shard.example(i).label();
+                    }
+                  }
+                  RepresentationBank bank =
+                      new RepresentationBank(
+                          shard.globalIndices(), labels, t.logits(), numClasses, hidden, n);
+                  if (fine) {
+                    bank.addSlice(Kind.FINE, t.vectors());
+                  }
+                  if (preTask != null) {
+                    bank.addSlice(
+                        Kind.PRE, preTask.run(shard.examples(), shard.partition()).vectors());
+                  }
+                  return shard.withBank(bank);
+                })
+            .persist(StorageLevel.MEMORY_ONLY());
     long t0 = System.nanoTime();
     next.count();
-    run.log().info("banks built in {} s: teacher logits{}{}",
-        String.format("%.1f", (System.nanoTime() - t0) / 1e9), fine ? ", FiC" : "",
-        pre ? ", PrC" : "");
+    run.log()
+        .info(
+            "banks built in {} s: teacher logits{}{}",
+            String.format("%.1f", (System.nanoTime() - t0) / 1e9),
+            fine ? ", FiC" : "",
+            pre ? ", PrC" : "");
     return next;
   }
 
@@ -81,18 +95,30 @@ public final class RepresentationBanks {
    *
    * @param training dropout on while encoding
    */
-  public static JavaRDD<Shard> withSnapshotSlice(RunContext run, JavaRDD<Shard> shards,
-      LinkedHashMap<String, HostTensor> weights, boolean training) {
+  public static JavaRDD<Shard> withSnapshotSlice(
+      RunContext run,
+      JavaRDD<Shard> shards,
+      LinkedHashMap<String, HostTensor> weights,
+      boolean training) {
     JavaSparkContext sc = run.sc();
     Broadcast<LinkedHashMap<String, HostTensor>> w = sc.broadcast(weights);
-    EncodeTask snap = new EncodeTask(run.core().worker(), w, training,
-        run.core().loss().representation(), run.config().seed() + 17);
+    EncodeTask snap =
+        new EncodeTask(
+            run.core().worker(),
+            w,
+            training,
+            run.core().loss().representation(),
+            run.config().seed() + 17);
     sc.setJobDescription("SnC snapshot slice");
-    JavaRDD<Shard> next = shards.map(shard -> {
-      RepresentationBank bank = shard.bank().copy();
-      bank.addSlice(Kind.SNAP, snap.run(shard.examples(), shard.partition()).vectors());
-      return shard.withBank(bank);
-    }).persist(StorageLevel.MEMORY_ONLY());
+    JavaRDD<Shard> next =
+        shards
+            .map(
+                shard -> {
+                  RepresentationBank bank = shard.bank().copy();
+                  bank.addSlice(Kind.SNAP, snap.run(shard.examples(), shard.partition()).vectors());
+                  return shard.withBank(bank);
+                })
+            .persist(StorageLevel.MEMORY_ONLY());
     next.count();
     shards.unpersist(false);
     return next;

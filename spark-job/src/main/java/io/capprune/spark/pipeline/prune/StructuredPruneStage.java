@@ -49,13 +49,13 @@ import org.slf4j.LoggerFactory;
  * fixed masks, the dev metric, and a committed snapshot. A resumed run continues after the last
  * committed step (a step interrupted mid-retraining is redone from its start).
  *
- * <p>Snapshots are named by the cumulative optimizer step; their state.json carries the
- * {@code structured} entry (step of the sequence, pruned heads and neurons per layer, dev metric).
+ * <p>Snapshots are named by the cumulative optimizer step; their state.json carries the {@code
+ * structured} entry (step of the sequence, pruned heads and neurons per layer, dev metric).
  */
 public final class StructuredPruneStage implements Stage<Void> {
   /**
-   * The logger of this stage's own lines, under the name of the class the stage was before it
-   * moved here (issue 22): the console pattern prints the name's last part.
+   * The logger of this stage's own lines, under the name of the class the stage was before it moved
+   * here (issue 22): the console pattern prints the name's last part.
    */
   private static final Logger LOG =
       LoggerFactory.getLogger("io.capprune.spark.pipeline.StructuredPrune");
@@ -83,8 +83,10 @@ public final class StructuredPruneStage implements Stage<Void> {
     SnapshotStore snapshots = run.snapshots();
     List<SnapshotStore.Snapshot> earlier = snapshots.committed();
     if (!earlier.isEmpty() && !config.resume()) {
-      throw new IllegalStateException(snapshots.root() + " holds snapshots of an earlier run;"
-          + " pass --resume to continue it or --overwrite to start again");
+      throw new IllegalStateException(
+          snapshots.root()
+              + " holds snapshots of an earlier run;"
+              + " pass --resume to continue it or --overwrite to start again");
     }
     LinkedHashMap<String, HostTensor> pre = run.studentInit();
     LinkedHashMap<String, HostTensor> weights;
@@ -97,8 +99,12 @@ public final class StructuredPruneStage implements Stage<Void> {
       masks = masksOf(mc, last);
       weights = new LinkedHashMap<>(snapshots.read(last).weights());
       optimizerSteps = last.step();
-      LOG.info("prune: resuming the structured sequence after step {} of {} (snapshot {}): {}",
-          start, seq.steps(), last.dir(), masks);
+      LOG.info(
+          "prune: resuming the structured sequence after step {} of {} (snapshot {}): {}",
+          start,
+          seq.steps(),
+          last.dir(),
+          masks);
     } else {
       start = 0;
       masks = UnitMasks.allKept(mc);
@@ -108,9 +114,16 @@ public final class StructuredPruneStage implements Stage<Void> {
     TrainingSet train = run.data().train();
     long n = train.size();
     DistributedTrainer.Plan probe = plan(run, n, 0);
-    LOG.info("prune: method {}, {} examples, {} structured steps of {} epochs x {} steps,"
-        + " heads {} neurons {}", ps.method().configName(), n, seq.steps(), st.retrainEpochs(),
-        probe.stepsPerEpoch(), st.headFractions(), st.neuronFractions());
+    LOG.info(
+        "prune: method {}, {} examples, {} structured steps of {} epochs x {} steps,"
+            + " heads {} neurons {}",
+        ps.method().configName(),
+        n,
+        seq.steps(),
+        st.retrainEpochs(),
+        probe.stepsPerEpoch(),
+        st.headFractions(),
+        st.neuronFractions());
 
     JavaRDD<Shard> shards = RepresentationBanks.build(run, train, teacher, pre, loss);
     if (snc) {
@@ -133,33 +146,54 @@ public final class StructuredPruneStage implements Stage<Void> {
       CapLossConfig importanceLoss = loss.withContrastive(loss.contrastive() && s >= 1);
       ImportanceScores scores = importance(run, shards, weights, masks, importanceLoss, s);
       if (scores.examples() != n) {
-        throw new IllegalStateException("structured step " + (s + 1) + ": the importance pass saw "
-            + scores.examples() + " of " + n + " examples");
+        throw new IllegalStateException(
+            "structured step "
+                + (s + 1)
+                + ": the importance pass saw "
+                + scores.examples()
+                + " of "
+                + n
+                + " examples");
       }
       if (st.normalizeByLayer()) {
         scores = scores.normalizedPerLayer();
       }
-      UnitMasks next = UnitSelector.select(scores, masks, seq.headsPrunedAfter(s, totalHeads),
-          seq.neuronsPrunedAfter(s, totalNeurons));
+      UnitMasks next =
+          UnitSelector.select(
+              scores,
+              masks,
+              seq.headsPrunedAfter(s, totalHeads),
+              seq.neuronsPrunedAfter(s, totalNeurons));
       if (snc && s >= 1) {
         // The snapshot slice of the model before the new masks (step 0 contrasts with PrC/FiC
         // only).
         shards = snapshotSlice(run, shards, masks.maskedWeights(mc, weights));
       }
       masks = next;
-      LOG.info("prune: structured step {}/{}: importance in {} s; keeping {}", s + 1, seq.steps(),
-          String.format("%.1f", (System.nanoTime() - t0) / 1e9), masks);
+      LOG.info(
+          "prune: structured step {}/{}: importance in {} s; keeping {}",
+          s + 1,
+          seq.steps(),
+          String.format("%.1f", (System.nanoTime() - t0) / 1e9),
+          masks);
 
       DistributedTrainer.Plan plan = plan(run, n, s);
       long total = plan.totalSteps();
       DriverUpdate update = run.core().structuredRetrainUpdate(total);
       TrainingState state = update.initialState(weights);
-      masks.weightMasks(mc).forEach((name, m) ->
-          System.arraycopy(m.data(), 0, state.masks().get(name).data(), 0, m.numel()));
-      DistributedTrainer trainer = new DistributedTrainer(run.sc(), run.core().worker(), loss,
-          update, run.core().exchangePrecision());
-      try (MetricsLog log = MetricsLog.create(run.storage().fs(run.out().root()),
-          run.resolve(OutputLayout.STRUCTURED_DIR + "/step-" + (s + 1)), 20)) {
+      masks
+          .weightMasks(mc)
+          .forEach(
+              (name, m) ->
+                  System.arraycopy(m.data(), 0, state.masks().get(name).data(), 0, m.numel()));
+      DistributedTrainer trainer =
+          new DistributedTrainer(
+              run.sc(), run.core().worker(), loss, update, run.core().exchangePrecision());
+      try (MetricsLog log =
+          MetricsLog.create(
+              run.storage().fs(run.out().root()),
+              run.resolve(OutputLayout.STRUCTURED_DIR + "/step-" + (s + 1)),
+              20)) {
         trainer.train(shards, state, plan, null, log);
       } catch (IOException e) {
         throw new UncheckedIOException(e);
@@ -167,16 +201,30 @@ public final class StructuredPruneStage implements Stage<Void> {
       weights = new LinkedHashMap<>(state.weights());
       Map<String, Double> dev = scorer.score(state.effectiveWeights());
       optimizerSteps += total;
-      writeSnapshot(run, snapshots, state, masks, s + 1, seq.steps(), optimizerSteps,
-          (int) ((s + 1L) * st.retrainEpochs()), dev);
-      LOG.info("prune: structured step {}/{} done: heads kept {}/{}, neurons kept {}/{}, dev {}",
-          s + 1, seq.steps(), masks.totalKept(Unit.HEAD), totalHeads,
-          masks.totalKept(Unit.NEURON), totalNeurons, dev);
+      writeSnapshot(
+          run,
+          snapshots,
+          state,
+          masks,
+          s + 1,
+          seq.steps(),
+          optimizerSteps,
+          (int) ((s + 1L) * st.retrainEpochs()),
+          dev);
+      LOG.info(
+          "prune: structured step {}/{} done: heads kept {}/{}, neurons kept {}/{}, dev {}",
+          s + 1,
+          seq.steps(),
+          masks.totalKept(Unit.HEAD),
+          totalHeads,
+          masks.totalKept(Unit.NEURON),
+          totalNeurons,
+          dev);
     }
     writeSummary(run, snapshots);
     writeCombinedLog(run, snapshots);
-    run.storage().writeString(run.resolve(OutputLayout.FINAL_MARKER),
-        "step " + optimizerSteps + "\n", true);
+    run.storage()
+        .writeString(run.resolve(OutputLayout.FINAL_MARKER), "step " + optimizerSteps + "\n", true);
     return null;
   }
 
@@ -184,44 +232,75 @@ public final class StructuredPruneStage implements Stage<Void> {
    * A structured SnC slice: the model's vectors encoded in eval mode (no dropout), as the
    * reference's structured runs do (docs/structured.md); unstructured snapshots use train mode.
    */
-  public static JavaRDD<Shard> snapshotSlice(RunContext run, JavaRDD<Shard> shards,
-      LinkedHashMap<String, HostTensor> weights) {
+  public static JavaRDD<Shard> snapshotSlice(
+      RunContext run, JavaRDD<Shard> shards, LinkedHashMap<String, HostTensor> weights) {
     return RepresentationBanks.withSnapshotSlice(run, shards, weights, false);
   }
 
   private static DistributedTrainer.Plan plan(RunContext run, long n, int s) {
     JobConfig config = run.config();
     // Its own seed per step: each retraining phase sees its own shuffles.
-    return new DistributedTrainer.Plan("structured step " + (s + 1),
-        config.structured().retrainEpochs(), config.prune().batchSize(), n,
-        config.seed() + 1000L * s, config.logEverySteps(), config.spark().aggregateDepth());
+    return new DistributedTrainer.Plan(
+        "structured step " + (s + 1),
+        config.structured().retrainEpochs(),
+        config.prune().batchSize(),
+        n,
+        config.seed() + 1000L * s,
+        config.logEverySteps(),
+        config.spark().aggregateDepth());
   }
 
-  private static ImportanceScores importance(RunContext run, JavaRDD<Shard> shards,
-      LinkedHashMap<String, HostTensor> weights, UnitMasks masks, CapLossConfig loss, int s) {
+  private static ImportanceScores importance(
+      RunContext run,
+      JavaRDD<Shard> shards,
+      LinkedHashMap<String, HostTensor> weights,
+      UnitMasks masks,
+      CapLossConfig loss,
+      int s) {
     JobConfig config = run.config();
     Broadcast<LinkedHashMap<String, HostTensor>> w =
         run.sc().broadcast(new LinkedHashMap<>(weights));
-    ImportanceTask task = new ImportanceTask(run.core().worker(), loss, w, masks,
-        config.structured().importanceBatchSize(), config.seed() + 7919L * (s + 1));
-    run.sc().setJobDescription(
-        "structured step " + (s + 1) + ": importance of heads and neurons");
+    ImportanceTask task =
+        new ImportanceTask(
+            run.core().worker(),
+            loss,
+            w,
+            masks,
+            config.structured().importanceBatchSize(),
+            config.seed() + 7919L * (s + 1));
+    run.sc().setJobDescription("structured step " + (s + 1) + ": importance of heads and neurons");
     ImportanceScores zero =
         ImportanceScores.zeros(masks.layers(), masks.headsPerLayer(), masks.neuronsPerLayer());
-    ImportanceScores sum = shards.treeAggregate(zero, (acc, shard) -> acc.plus(task.run(shard)),
-        ImportanceScores::plus, config.spark().aggregateDepth());
+    ImportanceScores sum =
+        shards.treeAggregate(
+            zero,
+            (acc, shard) -> acc.plus(task.run(shard)),
+            ImportanceScores::plus,
+            config.spark().aggregateDepth());
     w.destroy();
     return sum;
   }
 
-  private static void writeSnapshot(RunContext run, SnapshotStore store, TrainingState trained,
-      UnitMasks masks, int done, int steps, long optimizerSteps, int epoch,
+  private static void writeSnapshot(
+      RunContext run,
+      SnapshotStore store,
+      TrainingState trained,
+      UnitMasks masks,
+      int done,
+      int steps,
+      long optimizerSteps,
+      int epoch,
       Map<String, Double> dev) {
     // Named by the cumulative optimizer step so the snapshots of successive phases sort in order.
-    TrainingState named = new TrainingState(new LinkedHashMap<>(trained.weights()),
-        trained.frozen(), new LinkedHashMap<>(trained.scores()),
-        new LinkedHashMap<>(trained.masks()), new LinkedHashMap<>(trained.expAvg()),
-        new LinkedHashMap<>(trained.expAvgSq()), optimizerSteps);
+    TrainingState named =
+        new TrainingState(
+            new LinkedHashMap<>(trained.weights()),
+            trained.frozen(),
+            new LinkedHashMap<>(trained.scores()),
+            new LinkedHashMap<>(trained.masks()),
+            new LinkedHashMap<>(trained.expAvg()),
+            new LinkedHashMap<>(trained.expAvgSq()),
+            optimizerSteps);
     Map<String, Object> structured = new LinkedHashMap<>();
     structured.put("step", done);
     structured.put("steps", steps);
@@ -277,18 +356,34 @@ public final class StructuredPruneStage implements Stage<Void> {
     try {
       for (SnapshotStore.Snapshot s : committed) {
         int done = structuredStep(s);
-        Path file = new Path(run.resolve(OutputLayout.STRUCTURED_DIR + "/step-" + done),
-            MetricsLog.FILE_NAME);
-        List<StepRecord> phase = run.storage().exists(file)
-            ? MetricsLog.read(run.storage().fs(file), file) : List.of();
+        Path file =
+            new Path(
+                run.resolve(OutputLayout.STRUCTURED_DIR + "/step-" + done), MetricsLog.FILE_NAME);
+        List<StepRecord> phase =
+            run.storage().exists(file) ? MetricsLog.read(run.storage().fs(file), file) : List.of();
         Map<String, Double> dev = RunContext.doubles(s.state().get("dev"));
         for (int i = 0; i < phase.size(); i++) {
           StepRecord r = phase.get(i);
-          all.add(new StepRecord(offset + r.step(), Math.max(total, offset + r.step()),
-              epochOffset + r.epoch(), r.loss(), r.ce(), r.kd(), r.prc(), r.snc(), r.fic(),
-              r.regulariser(), r.sparsity(), r.threshold(), r.learningRate(), r.gradNorm(),
-              r.examplesPerSecond(), seconds + r.secondsElapsed(), r.secondsLeft(),
-              i == phase.size() - 1 ? dev : r.dev()));
+          all.add(
+              new StepRecord(
+                  offset + r.step(),
+                  Math.max(total, offset + r.step()),
+                  epochOffset + r.epoch(),
+                  r.loss(),
+                  r.ce(),
+                  r.kd(),
+                  r.prc(),
+                  r.snc(),
+                  r.fic(),
+                  r.regulariser(),
+                  r.sparsity(),
+                  r.threshold(),
+                  r.learningRate(),
+                  r.gradNorm(),
+                  r.examplesPerSecond(),
+                  seconds + r.secondsElapsed(),
+                  r.secondsLeft(),
+                  i == phase.size() - 1 ? dev : r.dev()));
         }
         if (!phase.isEmpty()) {
           seconds += phase.get(phase.size() - 1).secondsElapsed();
@@ -306,8 +401,8 @@ public final class StructuredPruneStage implements Stage<Void> {
         Plots.writeAll(all, fs, run.resolve(OutputLayout.PLOTS_DIR));
       }
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot write the structured run's metrics.jsonl: "
-          + e.getMessage(), e);
+      throw new UncheckedIOException(
+          "cannot write the structured run's metrics.jsonl: " + e.getMessage(), e);
     }
   }
 
@@ -321,9 +416,12 @@ public final class StructuredPruneStage implements Stage<Void> {
   static int structuredStep(SnapshotStore.Snapshot s) {
     Object st = s.state().get("structured");
     if (!(st instanceof Map<?, ?> m) || !(m.get("step") instanceof Number step)) {
-      throw new IllegalStateException("snapshot " + s.dir() + " was not written by a structured run"
-          + " (no 'structured' entry in state.json); resume it with its own method or pass"
-          + " --overwrite");
+      throw new IllegalStateException(
+          "snapshot "
+              + s.dir()
+              + " was not written by a structured run"
+              + " (no 'structured' entry in state.json); resume it with its own method or pass"
+              + " --overwrite");
     }
     return step.intValue();
   }
@@ -332,32 +430,39 @@ public final class StructuredPruneStage implements Stage<Void> {
   static UnitMasks masksOf(BertConfig c, SnapshotStore.Snapshot s) {
     structuredStep(s);
     Map<?, ?> st = (Map<?, ?>) s.state().get("structured");
-    return UnitMasks.of(c, intKeys(st.get("pruned_heads"), s),
-        intKeys(st.get("pruned_neurons"), s));
+    return UnitMasks.of(
+        c, intKeys(st.get("pruned_heads"), s), intKeys(st.get("pruned_neurons"), s));
   }
 
   private static Map<Integer, List<Integer>> intKeys(Object o, SnapshotStore.Snapshot s) {
     Map<Integer, List<Integer>> out = new TreeMap<>();
     if (!(o instanceof Map<?, ?> m)) {
-      throw new IllegalStateException("snapshot " + s.dir()
-          + ": structured masks missing in state.json");
+      throw new IllegalStateException(
+          "snapshot " + s.dir() + ": structured masks missing in state.json");
     }
-    m.forEach((k, v) -> {
-      List<Integer> units = new ArrayList<>();
-      for (Object u : (List<?>) v) {
-        units.add(((Number) u).intValue());
-      }
-      out.put(Integer.parseInt(String.valueOf(k)), units);
-    });
+    m.forEach(
+        (k, v) -> {
+          List<Integer> units = new ArrayList<>();
+          for (Object u : (List<?>) v) {
+            units.add(((Number) u).intValue());
+          }
+          out.put(Integer.parseInt(String.valueOf(k)), units);
+        });
     return out;
   }
 
   /** The exported model of a structured run: the final snapshot's heads and neurons removed. */
-  public static HfCheckpoint smallerModel(BertConfig c, LinkedHashMap<String, HostTensor> effective,
-      SnapshotStore.Snapshot last, List<String> vocab, boolean padFfn) {
+  public static HfCheckpoint smallerModel(
+      BertConfig c,
+      LinkedHashMap<String, HostTensor> effective,
+      SnapshotStore.Snapshot last,
+      List<String> vocab,
+      boolean padFfn) {
     StructuredShrink.Result r = StructuredShrink.shrink(c, effective, masksOf(c, last), padFfn);
-    LOG.info("export: heads and neurons removed, {} -> {} parameters",
-        effective.values().stream().mapToLong(HostTensor::numel).sum(), r.parameters());
+    LOG.info(
+        "export: heads and neurons removed, {} -> {} parameters",
+        effective.values().stream().mapToLong(HostTensor::numel).sum(),
+        r.parameters());
     return new HfCheckpoint("pruned", r.config(), r.weights(), vocab);
   }
 }

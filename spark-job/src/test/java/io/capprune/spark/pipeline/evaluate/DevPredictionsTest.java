@@ -84,8 +84,9 @@ class DevPredictionsTest {
     List<DevPredictions> scored = new ArrayList<>();
     int offset = 0;
     for (EncodedExample[] part : partitions(all, 9, 11, 20)) {
-      scored.add(DevPredictions.of(part,
-          Arrays.copyOfRange(predicted, offset, offset + part.length), 1, true));
+      scored.add(
+          DevPredictions.of(
+              part, Arrays.copyOfRange(predicted, offset, offset + part.length), 1, true));
       offset += part.length;
     }
     Map<String, Double> inOrder = DevPredictions.metrics(task, scored, n);
@@ -102,13 +103,17 @@ class DevPredictionsTest {
       all.add(example(i, i % 2, Float.NaN));
     }
     float[] logits = new float[4 * 2];
-    DevPredictions first = DevPredictions.of(
-        all.subList(0, 2).toArray(EncodedExample[]::new), logits, 2, false);
-    IllegalStateException missing = assertThrows(IllegalStateException.class,
-        () -> DevPredictions.metrics(GlueTask.SST2, List.of(first), 4));
+    DevPredictions first =
+        DevPredictions.of(all.subList(0, 2).toArray(EncodedExample[]::new), logits, 2, false);
+    IllegalStateException missing =
+        assertThrows(
+            IllegalStateException.class,
+            () -> DevPredictions.metrics(GlueTask.SST2, List.of(first), 4));
     assertTrue(missing.getMessage().contains("scored 2 of 4"), missing.getMessage());
-    IllegalStateException twice = assertThrows(IllegalStateException.class,
-        () -> DevPredictions.metrics(GlueTask.SST2, List.of(first, first), 4));
+    IllegalStateException twice =
+        assertThrows(
+            IllegalStateException.class,
+            () -> DevPredictions.metrics(GlueTask.SST2, List.of(first, first), 4));
     assertTrue(twice.getMessage().contains("scored twice"), twice.getMessage());
   }
 }

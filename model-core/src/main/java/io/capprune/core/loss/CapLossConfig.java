@@ -38,32 +38,6 @@ public record CapLossConfig(
     boolean regressionMse)
     implements Serializable {
 
-  /** The reference's objective: no distillation term for regression (one output). */
-  public CapLossConfig(
-      float wCe,
-      float wKd,
-      float kdTemperature,
-      float tau,
-      float wU,
-      float wS,
-      int extraExamples,
-      Representation.Mode representation,
-      Set<Kind> banks,
-      boolean contrastive) {
-    this(
-        wCe,
-        wKd,
-        kdTemperature,
-        tau,
-        wU,
-        wS,
-        extraExamples,
-        representation,
-        banks,
-        contrastive,
-        false);
-  }
-
   public CapLossConfig {
     requireNonNegative(wCe, "wCe");
     requireNonNegative(wKd, "wKd");
@@ -85,88 +59,141 @@ public record CapLossConfig(
   }
 
   public static CapLossConfig defaults() {
-    return new CapLossConfig(
-        0.1f,
-        0.9f,
-        2.0f,
-        0.1f,
-        0.1f,
-        10f,
-        4096,
-        Representation.Mode.POOLER,
-        EnumSet.allOf(Kind.class),
-        true);
+    return new Builder().build();
+  }
+
+  /** A builder that starts from this configuration. */
+  public Builder toBuilder() {
+    return new Builder(this);
   }
 
   public CapLossConfig withTau(float t) {
-    return new CapLossConfig(
-        wCe, wKd, kdTemperature, t, wU, wS, extraExamples, representation, banks, contrastive);
+    return toBuilder().tau(t).build();
   }
 
   public CapLossConfig withSupervisedWeight(float w) {
-    return new CapLossConfig(
-        wCe, wKd, kdTemperature, tau, wU, w, extraExamples, representation, banks, contrastive);
+    return toBuilder().wS(w).build();
   }
 
   public CapLossConfig withBanks(Set<Kind> enabled) {
-    return new CapLossConfig(
-        wCe,
-        wKd,
-        kdTemperature,
-        tau,
-        wU,
-        wS,
-        extraExamples,
-        representation,
-        enabled,
-        contrastive,
-        regressionMse);
+    return toBuilder().banks(enabled).build();
   }
 
   public CapLossConfig withContrastive(boolean on) {
-    return new CapLossConfig(
-        wCe,
-        wKd,
-        kdTemperature,
-        tau,
-        wU,
-        wS,
-        extraExamples,
-        representation,
-        banks,
-        on,
-        regressionMse);
+    return toBuilder().contrastive(on).build();
   }
 
   public CapLossConfig withExtraExamples(int extra) {
-    return new CapLossConfig(
-        wCe,
-        wKd,
-        kdTemperature,
-        tau,
-        wU,
-        wS,
-        extra,
-        representation,
-        banks,
-        contrastive,
-        regressionMse);
+    return toBuilder().extraExamples(extra).build();
   }
 
   /** Distillation on regression tasks by MSE (on) or by the reference's formula, 0 there (off). */
   public CapLossConfig withRegressionMse(boolean on) {
-    return new CapLossConfig(
-        wCe,
-        wKd,
-        kdTemperature,
-        tau,
-        wU,
-        wS,
-        extraExamples,
-        representation,
-        banks,
-        contrastive,
-        on);
+    return toBuilder().regressionMse(on).build();
+  }
+
+  /**
+   * Named settings over {@link #defaults()} (the unstructured GLUE script values); {@link #build()}
+   * validates them.
+   */
+  public static final class Builder {
+    private float wCe = 0.1f;
+    private float wKd = 0.9f;
+    private float kdTemperature = 2.0f;
+    private float tau = 0.1f;
+    private float wU = 0.1f;
+    private float wS = 10f;
+    private int extraExamples = 4096;
+    private Representation.Mode representation = Representation.Mode.POOLER;
+    private Set<Kind> banks = EnumSet.allOf(Kind.class);
+    private boolean contrastive = true;
+    private boolean regressionMse = false;
+
+    public Builder() {}
+
+    private Builder(CapLossConfig c) {
+      wCe = c.wCe;
+      wKd = c.wKd;
+      kdTemperature = c.kdTemperature;
+      tau = c.tau;
+      wU = c.wU;
+      wS = c.wS;
+      extraExamples = c.extraExamples;
+      representation = c.representation;
+      banks = c.banks;
+      contrastive = c.contrastive;
+      regressionMse = c.regressionMse;
+    }
+
+    public Builder wCe(float v) {
+      wCe = v;
+      return this;
+    }
+
+    public Builder wKd(float v) {
+      wKd = v;
+      return this;
+    }
+
+    public Builder kdTemperature(float v) {
+      kdTemperature = v;
+      return this;
+    }
+
+    public Builder tau(float v) {
+      tau = v;
+      return this;
+    }
+
+    public Builder wU(float v) {
+      wU = v;
+      return this;
+    }
+
+    public Builder wS(float v) {
+      wS = v;
+      return this;
+    }
+
+    public Builder extraExamples(int v) {
+      extraExamples = v;
+      return this;
+    }
+
+    public Builder representation(Representation.Mode v) {
+      representation = v;
+      return this;
+    }
+
+    public Builder banks(Set<Kind> v) {
+      banks = v;
+      return this;
+    }
+
+    public Builder contrastive(boolean v) {
+      contrastive = v;
+      return this;
+    }
+
+    public Builder regressionMse(boolean v) {
+      regressionMse = v;
+      return this;
+    }
+
+    public CapLossConfig build() {
+      return new CapLossConfig(
+          wCe,
+          wKd,
+          kdTemperature,
+          tau,
+          wU,
+          wS,
+          extraExamples,
+          representation,
+          banks,
+          contrastive,
+          regressionMse);
+    }
   }
 
   public boolean uses(Kind kind) {

@@ -20,6 +20,7 @@ import io.capprune.core.bert.DjlRuntime;
 import java.util.EnumMap;
 import java.util.EnumSet;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
@@ -324,6 +325,26 @@ class CapLossTest {
         assertTrue(r.unsupValue() > 0);
       }
     }
+  }
+
+  /** Every wither keeps the other settings, the regression option included. */
+  @Test
+  void withersKeepEveryOtherSetting() {
+    CapLossConfig on = CapLossConfig.defaults().withRegressionMse(true);
+    for (CapLossConfig c :
+        List.of(
+            on.withTau(0.2f),
+            on.withSupervisedWeight(3f),
+            on.withBanks(Set.of(Kind.PRE)),
+            on.withContrastive(false),
+            on.withExtraExamples(7))) {
+      assertTrue(c.regressionMse(), c::toString);
+    }
+    CapLossConfig all = on.withTau(0.2f).withSupervisedWeight(3f).withExtraExamples(7);
+    assertEquals(
+        new CapLossConfig.Builder().tau(0.2f).wS(3f).extraExamples(7).regressionMse(true).build(),
+        all);
+    assertEquals(all, all.toBuilder().build());
   }
 
   /** The option beyond the reference: regression distils by MSE toward the teacher's output. */

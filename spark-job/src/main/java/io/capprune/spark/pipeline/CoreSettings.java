@@ -70,18 +70,19 @@ public final class CoreSettings {
             default -> Kind.SNAP;
           });
     }
-    return new CapLossConfig(
-            (float) l.ceWeight(),
-            (float) l.kdWeight(),
-            (float) l.kdTemperature(),
-            (float) l.contrastiveTemperature(),
-            (float) l.unsupervisedWeight(),
-            task.isRegression() ? 0f : (float) l.supervisedWeight(),
-            l.extraExamples(),
-            Representation.Mode.valueOf(l.representation().toUpperCase(Locale.ROOT)),
-            banks,
-            config.prune().method().contrastive())
-        .withRegressionMse(l.regressionMse());
+    return new CapLossConfig.Builder()
+        .wCe((float) l.ceWeight())
+        .wKd((float) l.kdWeight())
+        .kdTemperature((float) l.kdTemperature())
+        .tau((float) l.contrastiveTemperature())
+        .wU((float) l.unsupervisedWeight())
+        .wS(task.isRegression() ? 0f : (float) l.supervisedWeight())
+        .extraExamples(l.extraExamples())
+        .representation(Representation.Mode.valueOf(l.representation().toUpperCase(Locale.ROOT)))
+        .banks(banks)
+        .contrastive(config.prune().method().contrastive())
+        .regressionMse(l.regressionMse())
+        .build();
   }
 
   /** What every executor task needs to run the student: micro-batches, padding, device. */

@@ -6,7 +6,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import java.nio.ByteBuffer;
+import io.capprune.core.tensor.HostStaging;
 import java.nio.ByteOrder;
 import java.nio.LongBuffer;
 import java.util.LinkedHashMap;
@@ -63,14 +63,18 @@ public final class DevicePacking {
       NDArray bytes =
           keep.reshape(total / 8, 8).mul(weights).sum(new int[] {1}).toType(DataType.UINT8, false);
       bytes.attach(m);
-      ByteBuffer buf = bytes.toByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-      LongBuffer words = buf.asLongBuffer();
       LinkedHashMap<String, long[]> bits = new LinkedHashMap<>();
-      for (int i = 0; i < names.size(); i++) {
-        long[] w = new long[(int) (padded[i] / 64)];
-        words.get(w);
-        bits.put(names.get(i), w);
-      }
+      // through a host buffer kept between steps (DJL's own copy allocates a fresh one)
+      HostStaging.read(
+          bytes,
+          buf -> {
+            LongBuffer words = buf.order(ByteOrder.LITTLE_ENDIAN).asLongBuffer();
+            for (int i = 0; i < names.size(); i++) {
+              long[] w = new long[(int) (padded[i] / 64)];
+              words.get(w);
+              bits.put(names.get(i), w);
+            }
+          });
       return MaskSet.ofBits(bits);
     }
   }

@@ -6,6 +6,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.capprune.core.optim.ParallelLoops;
 import io.capprune.core.tensor.HalfPrecision;
+import io.capprune.core.tensor.HostStaging;
 import io.capprune.core.tensor.NDArrays;
 
 /**
@@ -150,16 +151,19 @@ public final class HalfBlocks {
       NDArray halves = v.mul(scale).toType(DataType.FLOAT16, false).reshape(padded);
       // exponents travel as halves too (integers in [-126, 126] are exact): one download
       NDArray both = halves.concat(e.toType(DataType.FLOAT16, false));
-      // a direct view of the one host copy (DJL's default goes through a byte[] of it)
-      java.nio.ShortBuffer sb =
-          both.toByteBuffer(true).order(java.nio.ByteOrder.nativeOrder()).asShortBuffer();
+      // through a host buffer kept between steps (DJL's own copy allocates a fresh one)
       short[] h = new short[(int) n];
-      sb.get(h);
-      sb.position((int) padded);
       byte[] x = new byte[blocks];
-      for (int b = 0; b < blocks; b++) {
-        x[b] = (byte) HalfPrecision.f16ToFloat(sb.get());
-      }
+      HostStaging.read(
+          both,
+          buf -> {
+            java.nio.ShortBuffer sb = buf.asShortBuffer();
+            sb.get(h);
+            sb.position((int) padded);
+            for (int b = 0; b < blocks; b++) {
+              x[b] = (byte) HalfPrecision.f16ToFloat(sb.get());
+            }
+          });
       return new Encoded(h, x);
     }
   }

@@ -102,8 +102,7 @@ public final class NDArrays {
       throw new IllegalArgumentException("download takes float32, got " + a.getDataType());
     }
     float[] out = new float[Math.toIntExact(a.size())];
-    // a direct view of the host copy, valid while that copy lives (attached to a's manager)
-    a.toByteBuffer(true).order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer().get(out);
+    HostStaging.read(a, buf -> buf.asFloatBuffer().get(out));
     return out;
   }
 

@@ -1,0 +1,109 @@
+package io.capprune.core.bench;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import io.capprune.core.bert.DjlRuntime;
+import java.nio.ByteOrder;
+import java.nio.ShortBuffer;
+import java.util.Arrays;
+import java.util.Locale;
+
+/**
+ * Where the worker's gradient download goes: a BERT-base-sized fp16 vector from the device to a
+ * Java short[] four ways (medians of {@code --reps}). Answers whether a fresh host allocation per
+ * step (first-touch page faults) or the copy itself is the cost. Run on the GPU machine through the
+ * kit: {@code bash .gpu/run.sh io.capprune.core.bench.DownloadBenchmark}.
+ */
+public final class DownloadBenchmark {
+
+  private DownloadBenchmark() {}
+
+  public static void main(String[] args) {
+    int n = 85_646_594;
+    int reps = 10;
+    for (String a : args) {
+      if (a.startsWith("--values=")) {
+        n = Integer.parseInt(a.substring(9));
+      } else if (a.startsWith("--reps=")) {
+        reps = Integer.parseInt(a.substring(7));
+      }
+    }
+    DjlRuntime.start(Runtime.getRuntime().availableProcessors());
+    Device device =
+        ai.djl.engine.Engine.getInstance().getGpuCount() > 0 ? Device.gpu(0) : Device.cpu();
+    try (NDManager m = NDManager.newBaseManager(device)) {
+      NDArray v = m.randomNormal(new Shape(n)).toType(DataType.FLOAT16, false);
+      short[] reused = new short[n];
+      Arrays.fill(reused, (short) 1);
+      System.out.printf(
+          Locale.ROOT,
+          "device %s, %d fp16 values (%.1f MB), medians of %d%n",
+          device,
+          n,
+          n * 2 / 1e6,
+          reps);
+      report(
+          "fresh short[] per step, toByteBuffer(true) (the worker today)",
+          reps,
+          () -> {
+            short[] h = new short[(int) v.size()];
+            view(v).get(h);
+            return h[h.length - 1];
+          });
+      report(
+          "reused short[], toByteBuffer(true)",
+          reps,
+          () -> {
+            view(v).get(reused);
+            return reused[reused.length - 1];
+          });
+      report(
+          "toDevice(cpu) only, fresh host tensor",
+          reps,
+          () -> {
+            try (NDManager t = m.newSubManager()) {
+              NDArray c = v.toDevice(Device.cpu(), true);
+              c.attach(t);
+              return c.getShape().size();
+            }
+          });
+      try (NDManager keep = NDManager.newBaseManager(Device.cpu())) {
+        NDArray host = keep.zeros(new Shape(n), DataType.FLOAT16);
+        report(
+            "persistent host tensor: host.set(all, device) then direct view into reused",
+            reps,
+            () -> {
+              host.set(new NDIndex(":"), v);
+              view(host).get(reused);
+              return reused[reused.length - 1];
+            });
+      } catch (RuntimeException e) {
+        System.out.println("persistent host tensor: not possible here: " + e);
+      }
+    }
+  }
+
+  private static ShortBuffer view(NDArray a) {
+    return a.toByteBuffer(true).order(ByteOrder.nativeOrder()).asShortBuffer();
+  }
+
+  private interface Step {
+    Object run();
+  }
+
+  private static void report(String name, int reps, Step step) {
+    step.run();
+    double[] ms = new double[reps];
+    for (int i = 0; i < reps; i++) {
+      long t0 = System.nanoTime();
+      step.run();
+      ms[i] = (System.nanoTime() - t0) / 1e6;
+    }
+    Arrays.sort(ms);
+    System.out.printf(Locale.ROOT, "| %s | %.1f ms | min %.1f |%n", name, ms[reps / 2], ms[0]);
+  }
+}

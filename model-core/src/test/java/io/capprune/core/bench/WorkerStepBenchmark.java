@@ -301,7 +301,7 @@ public final class WorkerStepBenchmark {
         g.attach(scope);
         g.get(0).getFloat();
         down16 = median(reps, warm, () -> HalfBlocks.encode(g));
-        down32 = median(reps, warm, () -> g.toFloatArray());
+        down32 = median(reps, warm, () -> NDArrays.download(g));
       }
       String m = many.size() + " x " + BATCH;
       rows.add(

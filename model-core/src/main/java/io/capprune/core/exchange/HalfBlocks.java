@@ -64,10 +64,14 @@ public final class HalfBlocks {
    * gathers block by block without a full-size fp32 copy.
    */
   public static byte encodeBlock(float[] src, int srcFrom, int n, short[] dst, int dstFrom) {
-    float max = 0;
+    // The largest magnitude through the bits: |x| orders like its bits without the sign, and an
+    // int max has no NaN case to test per value (a NaN's bits exceed infinity's, so a block with
+    // a NaN still counts as not finite below).
+    int maxBits = 0;
     for (int i = 0; i < n; i++) {
-      max = Math.max(max, Math.abs(src[srcFrom + i]));
+      maxBits = Math.max(maxBits, Float.floatToRawIntBits(src[srcFrom + i]) & 0x7fffffff);
     }
+    float max = Float.intBitsToFloat(maxBits);
     int e = 0;
     if (max > 0 && Float.isFinite(max)) {
       // max * 2^e in [2^14, 2^15): well below binary16's largest finite value 65504
@@ -75,10 +79,38 @@ public final class HalfBlocks {
     }
     byte exponent = (byte) Math.max(Byte.MIN_VALUE, Math.min(Byte.MAX_VALUE, e));
     float scale = Math.scalb(1f, exponent);
-    for (int i = 0; i < n; i++) {
-      dst[dstFrom + i] = HalfPrecision.floatToF16(src[srcFrom + i] * scale);
+    if (Float.isFinite(max)) {
+      for (int i = 0; i < n; i++) {
+        dst[dstFrom + i] = scaledToF16(src[srcFrom + i] * scale);
+      }
+    } else {
+      for (int i = 0; i < n; i++) {
+        dst[dstFrom + i] = HalfPrecision.floatToF16(src[srcFrom + i] * scale);
+      }
     }
     return exponent;
+  }
+
+  // 0.5f: adding it to a float below 2^-14 leaves the binary16 subnormal, rounded to nearest even,
+  // in the low mantissa bits (F. Giesen's float_to_half_fast3_rtne)
+  private static final int SUBNORMAL_MAGIC = 126 << 23;
+
+  /**
+   * {@link HalfPrecision#floatToF16} for a value of magnitude below 2^15 (so neither overflow nor
+   * NaN), without a branch on the value: a block scaled into [2^14, 2^15) is all such values, and
+   * in a gradient of pruned matrices zeros and normal values alternate unpredictably. The same bits
+   * as {@code floatToF16} for every such float (checked in ExchangeCodecTest).
+   */
+  static short scaledToF16(float f) {
+    int x = Float.floatToRawIntBits(f);
+    int sign = (x >>> 16) & 0x8000;
+    int a = x & 0x7fffffff;
+    // normal: rebias the exponent (127 -> 15), round the 13 dropped bits to nearest even
+    int normal = (a - ((127 - 15) << 23) + 0xfff + ((a >>> 13) & 1)) >>> 13;
+    int subnormal =
+        Float.floatToRawIntBits(Float.intBitsToFloat(a) + Float.intBitsToFloat(SUBNORMAL_MAGIC))
+            - SUBNORMAL_MAGIC;
+    return (short) (sign | (a < 0x38800000 ? subnormal : normal));
   }
 
   public static float[] decode(Encoded e) {
@@ -89,6 +121,26 @@ public final class HalfBlocks {
 
   /** Decodes into {@code out}, which must have exactly as many values. */
   public static void decodeInto(Encoded e, float[] out) {
+    int blocks = checkedBlocks(e, out);
+    decodeBlocks(e, out, 0, blocks, false);
+  }
+
+  /** {@link #decodeInto} with the blocks spread over the cores; the same bits. */
+  public static void decodeIntoParallel(Encoded e, float[] out) {
+    forBlockChunks(checkedBlocks(e, out), (from, to) -> decodeBlocks(e, out, from, to, false));
+  }
+
+  /**
+   * Adds the values {@code e} encodes to {@code acc} ({@code acc[i] += value i}), with the blocks
+   * spread over the cores. Where gradient buffers meet, each one is summed straight from its
+   * halves: no full-size float copy of it is allocated, touched and thrown away. The same bits as
+   * decoding first and adding (each product is rounded to float before the sum either way).
+   */
+  public static void addTo(Encoded e, float[] acc) {
+    forBlockChunks(checkedBlocks(e, acc), (from, to) -> decodeBlocks(e, acc, from, to, true));
+  }
+
+  private static int checkedBlocks(Encoded e, float[] out) {
     short[] h = e.halves();
     if (out.length != h.length) {
       throw new IllegalArgumentException(
@@ -99,14 +151,40 @@ public final class HalfBlocks {
       throw new IllegalArgumentException(
           h.length + " halves need " + blocks + " block exponents, got " + e.exponents().length);
     }
-    for (int b = 0; b < blocks; b++) {
+    return blocks;
+  }
+
+  /** Decodes blocks {@code [fromBlock, toBlock)} into {@code out}, or adds them to it. */
+  private static void decodeBlocks(
+      Encoded e, float[] out, int fromBlock, int toBlock, boolean add) {
+    short[] h = e.halves();
+    byte[] exponents = e.exponents();
+    for (int b = fromBlock; b < toBlock; b++) {
       int from = b * BLOCK;
       int to = Math.min(h.length, from + BLOCK);
-      float inv = Math.scalb(1f, -e.exponents()[b]);
-      for (int i = from; i < to; i++) {
-        out[i] = HalfPrecision.f16ToFloat(h[i]) * inv;
+      float inv = Math.scalb(1f, -exponents[b]);
+      if (add) {
+        for (int i = from; i < to; i++) {
+          out[i] += HalfPrecision.f16ToFloat(h[i]) * inv;
+        }
+      } else {
+        for (int i = from; i < to; i++) {
+          out[i] = HalfPrecision.f16ToFloat(h[i]) * inv;
+        }
       }
     }
+  }
+
+  /** Blocks {@code [0, blocks)} in chunks of 256 blocks (256 Ki values) on the driver's pool. */
+  private static void forBlockChunks(int blocks, BlockRange body) {
+    int perChunk = 256;
+    ParallelLoops.forEach(
+        (blocks + perChunk - 1) / perChunk,
+        c -> body.run(c * perChunk, Math.min(blocks, (c + 1) * perChunk)));
+  }
+
+  private interface BlockRange {
+    void run(int fromBlock, int toBlock);
   }
 
   /**

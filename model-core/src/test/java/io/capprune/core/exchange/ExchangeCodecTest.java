@@ -49,6 +49,72 @@ class ExchangeCodecTest {
     assertEquals(2L * v.length + 4, HalfBlocks.bytes(v.length));
   }
 
+  /**
+   * The block encoder's branch-free conversion against the reference one, for every exponent and
+   * sign and the mantissa patterns where rounding changes (ties, one below, one above) plus random
+   * ones, over the whole range it serves (magnitudes below 2^15). Checked exhaustively once, all
+   * 2,382,364,672 such floats, when it was written (2026-12-07).
+   */
+  @Test
+  void scaledHalfConversionGivesTheReferenceBitsBelowTwoToTheFifteen() {
+    SplittableRandom r = new SplittableRandom(3);
+    int[] low = {0, 1, 0xfff, 0x1000, 0x1001, 0x17ff, 0x1800, 0x1801, 0x1fff, 0, 0};
+    for (int high = 0; high < (0x47000000 >>> 13); high++) {
+      low[low.length - 2] = r.nextInt(0x2000);
+      low[low.length - 1] = r.nextInt(0x2000);
+      for (int l : low) {
+        for (int sign : new int[] {0, 0x80000000}) {
+          float f = Float.intBitsToFloat(sign | (high << 13) | l);
+          short want = io.capprune.core.tensor.HalfPrecision.floatToF16(f);
+          short got = HalfBlocks.scaledToF16(f);
+          if (want != got) {
+            assertEquals(
+                want,
+                got,
+                "binary16 of "
+                    + f
+                    + " (bits "
+                    + Integer.toHexString(Float.floatToRawIntBits(f))
+                    + ")");
+          }
+        }
+      }
+    }
+  }
+
+  @Test
+  void blockEncodingIsTheSameWithZerosPrunedEntriesAndTinyBlocks() {
+    // what the fast path must agree with: scaling by the block's power of two, then the reference
+    // conversion, value by value
+    SplittableRandom r = new SplittableRandom(5);
+    float[] v = new float[4 * HalfBlocks.BLOCK + 3];
+    for (int i = 0; i < v.length; i++) {
+      double scale = new double[] {1e-30, 1, 1e-41, 7e30, 2e-3}[i / HalfBlocks.BLOCK];
+      v[i] = r.nextInt(10) < 9 ? 0f : (float) (r.nextGaussian() * scale); // 90 % pruned
+    }
+    HalfBlocks.Encoded e = HalfBlocks.encode(v);
+    for (int i = 0; i < v.length; i++) {
+      float scale = Math.scalb(1f, e.exponents()[i / HalfBlocks.BLOCK]);
+      assertEquals(
+          io.capprune.core.tensor.HalfPrecision.floatToF16(v[i] * scale),
+          e.halves()[i],
+          "value " + i);
+    }
+    assertArrayEquals(e.halves(), HalfBlocks.encodeParallel(v).halves());
+    // decoding on all cores, and adding from the halves, give what the one-thread decode gives
+    float[] once = HalfBlocks.decode(e);
+    float[] parallel = new float[v.length];
+    HalfBlocks.decodeIntoParallel(e, parallel);
+    assertArrayEquals(once, parallel);
+    float[] sum = once.clone();
+    HalfBlocks.addTo(e, sum);
+    float[] twice = new float[v.length];
+    for (int i = 0; i < v.length; i++) {
+      twice[i] = once[i] + once[i];
+    }
+    assertArrayEquals(twice, sum);
+  }
+
   @Test
   void halfBlocksPassZerosAndNonFiniteValuesThrough() {
     float[] v = {0f, -0f, Float.NaN, 1f, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY};

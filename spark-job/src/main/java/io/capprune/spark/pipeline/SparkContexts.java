@@ -1,5 +1,6 @@
 package io.capprune.spark.pipeline;
 
+import io.capprune.spark.config.ConfigValidationException;
 import io.capprune.spark.config.JobConfig;
 import java.util.HashMap;
 import java.util.Map;
@@ -24,11 +25,36 @@ public final class SparkContexts {
   }
 
   /**
-   * The GPU plan of this job under spark-submit's settings ({@link GpuPlan}); throws a {@link
-   * io.capprune.spark.config.ConfigValidationException} for a combination that cannot work.
+   * The GPU plan of this job under spark-submit's settings ({@link GpuPlan}), after checking the
+   * serializer; throws a {@link ConfigValidationException} for a combination that cannot work.
    */
   public static GpuPlan plan(JobConfig config) {
-    return GpuPlan.of(config, submitted());
+    Map<String, String> spark = submitted();
+    checkSerializer(spark);
+    return GpuPlan.of(config, spark);
+  }
+
+  static final String JAVA_SERIALIZER = "org.apache.spark.serializer.JavaSerializer";
+
+  /**
+   * The exchange's objects (gradient buffers, packed weights, mask bits) define their own Java
+   * serialisation: fp16 halves and bits written as raw bytes. Kryo would not call it, and Spark's
+   * Kryo cannot create the job's record types at all, so a Kryo run would fail at its first
+   * training step; it is refused here, before anything is read.
+   */
+  static void checkSerializer(Map<String, String> spark) {
+    String serializer = spark.get("spark.serializer");
+    if (serializer != null && !serializer.equals(JAVA_SERIALIZER)) {
+      throw new ConfigValidationException(
+          "spark.serializer",
+          "is "
+              + serializer
+              + ", but the training exchange ships gradients, weights and masks in their own compact "
+              + "Java serialisation (fp16 halves and mask bits written in bulk), which other serializers "
+              + "do not call (Spark's Kryo fails on the job's record types at the first step); remove "
+              + "the setting or set it to "
+              + JAVA_SERIALIZER);
+    }
   }
 
   public static JavaSparkContext create(JobConfig config, String appName) {
@@ -47,6 +73,7 @@ public final class SparkContexts {
             // about them (treeAggregate results), but a step's broadcast must fit in executor
             // memory.
             .setIfMissing("spark.driver.maxResultSize", "4g");
+    checkSerializer(toMap(conf));
     GpuPlan plan = GpuPlan.of(config, toMap(conf));
     // The cached shards stay where the first job puts them; if that job starts before every
     // executor registered, all training runs on the few that had. Wait for all of them, longer

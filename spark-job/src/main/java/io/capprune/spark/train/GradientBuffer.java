@@ -3,6 +3,7 @@ package io.capprune.spark.train;
 import io.capprune.core.exchange.HalfBlocks;
 import io.capprune.core.exchange.WirePrecision;
 import io.capprune.core.loss.LossTerms;
+import io.capprune.core.optim.ParallelLoops;
 import io.capprune.core.train.WorkerStep;
 import java.io.IOException;
 import java.io.ObjectInputStream;
@@ -27,7 +28,8 @@ public final class GradientBuffer implements Serializable {
   private static final long serialVersionUID = 1L;
 
   private float[] gradient;
-  // the gradient as a worker encoded it on its device (FP16), until something needs the floats
+  // the gradient in its fp16 encoding (a worker device's, or as read off the wire) until something
+  // needs the floats
   private transient HalfBlocks.Encoded encoded;
   private LossTerms terms;
   private long examples;
@@ -84,10 +86,11 @@ public final class GradientBuffer implements Serializable {
     return b;
   }
 
-  /** Decodes a device-encoded gradient the first time the floats are needed. */
+  /** Decodes an encoded gradient (a device's, or one read off the wire) when floats are needed. */
   private float[] floats() {
     if (gradient == null && encoded != null) {
-      gradient = HalfBlocks.decode(encoded);
+      gradient = new float[encoded.halves().length];
+      HalfBlocks.decodeIntoParallel(encoded, gradient);
       encoded = null;
     }
     return gradient;
@@ -111,13 +114,28 @@ public final class GradientBuffer implements Serializable {
       return this;
     }
     float[] g = floats();
-    float[] o = other.floats();
-    if (g.length != o.length) {
+    int otherLength =
+        other.gradient != null ? other.gradient.length : other.encoded.halves().length;
+    if (g.length != otherLength) {
       throw new IllegalStateException(
-          "gradient buffers of different layouts: " + g.length + " vs " + o.length);
+          "gradient buffers of different layouts: " + g.length + " vs " + otherLength);
     }
-    for (int i = 0; i < g.length; i++) {
-      g[i] += o[i];
+    // Summed on all cores, an encoded buffer straight from its halves: at BERT-base every buffer
+    // is 85.6 M values, and this merge is where the gradients of the partitions meet
+    // (docs/performance.md).
+    if (other.gradient == null) {
+      HalfBlocks.addTo(other.encoded, g);
+    } else {
+      float[] o = other.gradient;
+      ParallelLoops.forEach(
+          (g.length + ParallelLoops.CHUNK - 1) / ParallelLoops.CHUNK,
+          c -> {
+            for (int i = c * ParallelLoops.CHUNK;
+                i < Math.min(g.length, (c + 1) * ParallelLoops.CHUNK);
+                i++) {
+              g[i] += o[i];
+            }
+          });
     }
     terms = terms.plus(other.terms);
     examples += other.examples;
@@ -137,12 +155,12 @@ public final class GradientBuffer implements Serializable {
       out.writeByte(0);
     } else if (precision == WirePrecision.FP16) {
       out.writeByte(2);
-      HalfBlocks.Encoded e = encoded != null ? encoded : HalfBlocks.encode(gradient);
-      out.writeObject(e.halves());
-      out.writeObject(e.exponents());
+      HalfBlocks.Encoded e = encoded != null ? encoded : HalfBlocks.encodeParallel(gradient);
+      RawArrays.writeShorts(out, e.halves());
+      RawArrays.writeBytes(out, e.exponents());
     } else {
       out.writeByte(1);
-      out.writeObject(gradient);
+      RawArrays.writeFloats(out, gradient);
     }
   }
 
@@ -155,11 +173,9 @@ public final class GradientBuffer implements Serializable {
     byte kind = in.readByte();
     switch (kind) {
       case 0 -> gradient = null;
-      case 1 -> gradient = (float[]) in.readObject();
-      case 2 ->
-          gradient =
-              HalfBlocks.decode(
-                  new HalfBlocks.Encoded((short[]) in.readObject(), (byte[]) in.readObject()));
+      case 1 -> gradient = RawArrays.readFloats(in);
+      // kept encoded: the merge adds it from its halves, without a full-size float copy
+      case 2 -> encoded = new HalfBlocks.Encoded(RawArrays.readShorts(in), RawArrays.readBytes(in));
       default -> throw new IOException("gradient buffer: unknown encoding " + kind);
     }
   }

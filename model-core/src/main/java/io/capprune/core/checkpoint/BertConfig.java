@@ -44,41 +44,6 @@ public record BertConfig(
     List<Integer> layerIntermediateSizes)
     implements Serializable {
 
-  /** An unpruned model's configuration. Prefer {@link #builder()}: it names every value. */
-  public BertConfig(
-      String modelType,
-      int vocabSize,
-      int hiddenSize,
-      int numHiddenLayers,
-      int numAttentionHeads,
-      int intermediateSize,
-      String hiddenAct,
-      float hiddenDropoutProb,
-      float attentionProbsDropoutProb,
-      int maxPositionEmbeddings,
-      int typeVocabSize,
-      float layerNormEps,
-      int numLabels,
-      List<String> labels) {
-    this(
-        modelType,
-        vocabSize,
-        hiddenSize,
-        numHiddenLayers,
-        numAttentionHeads,
-        intermediateSize,
-        hiddenAct,
-        hiddenDropoutProb,
-        attentionProbsDropoutProb,
-        maxPositionEmbeddings,
-        typeVocabSize,
-        layerNormEps,
-        numLabels,
-        labels,
-        Map.of(),
-        List.of());
-  }
-
   /**
    * A builder that starts from {@code transformers.BertConfig()}'s defaults (BERT-base: vocabulary
    * 30522, hidden 768, 12 layers of 12 heads, FFN 3072, GELU, dropout 0.1, 512 positions, 2 token

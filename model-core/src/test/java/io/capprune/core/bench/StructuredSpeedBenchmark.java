@@ -42,11 +42,8 @@ public final class StructuredSpeedBenchmark {
     return switch (size) {
       // all-MiniLM-L6-v2's shape, with a 2-label classifier
       case "minilm" ->
-          new BertConfig(
-              "bert", 30522, 384, 6, 12, 1536, "gelu", 0.1f, 0.1f, 512, 2, 1e-12f, 2, List.of());
-      case "bert-base" ->
-          new BertConfig(
-              "bert", 30522, 768, 12, 12, 3072, "gelu", 0.1f, 0.1f, 512, 2, 1e-12f, 2, List.of());
+          BertConfig.builder().hiddenSize(384).numHiddenLayers(6).intermediateSize(1536).build();
+      case "bert-base" -> BertConfig.builder().build();
       default ->
           throw new IllegalArgumentException("model size '" + size + "': minilm or bert-base");
     };

@@ -24,21 +24,14 @@ public final class DemoInputs {
 
   /** 2 layers, hidden 64, 4 heads, FFN 256: about 0.1 M parameters. */
   public static BertConfig modelConfig() {
-    return new BertConfig(
-        "bert",
-        SyntheticGlueTask.vocabulary().size(),
-        64,
-        2,
-        4,
-        256,
-        "gelu",
-        0.1f,
-        0.1f,
-        64,
-        2,
-        1e-12f,
-        2,
-        List.of());
+    return BertConfig.builder()
+        .vocabSize(SyntheticGlueTask.vocabulary().size())
+        .hiddenSize(64)
+        .numHiddenLayers(2)
+        .numAttentionHeads(4)
+        .intermediateSize(256)
+        .maxPositionEmbeddings(64)
+        .build();
   }
 
   /**

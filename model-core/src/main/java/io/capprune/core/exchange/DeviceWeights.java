@@ -117,25 +117,7 @@ public final class DeviceWeights implements AutoCloseable {
       return step.create(b, new Shape(k), DataType.FLOAT32);
     }
     HalfBlocks.Encoded e = packed.halfStream();
-    int blocks = e.exponents().length;
-    long padded = (long) blocks * HalfBlocks.BLOCK;
-    ByteBuffer b = staging(2 * padded);
-    b.asShortBuffer().put(e.halves());
-    // the tail of the last block: zeros (the buffer is reused, so clear what an older step left)
-    for (long i = 2L * k; i < 2 * padded; i++) {
-      b.put((int) i, (byte) 0);
-    }
-    float[] scales = new float[blocks];
-    for (int i = 0; i < blocks; i++) {
-      scales[i] = Math.scalb(1f, -e.exponents()[i]);
-    }
-    NDArray halves = step.create(b, new Shape(blocks, HalfBlocks.BLOCK), DataType.FLOAT16);
-    NDArray scale = NDArrays.owned(step.create(scales, new Shape(blocks, 1)));
-    return halves
-        .toType(DataType.FLOAT32, false)
-        .mul(scale)
-        .reshape(padded)
-        .get(new NDIndex().addSliceDim(0, k));
+    return HalfBlocks.decode(e, step, staging(HalfBlocks.stagingBytes(k)));
   }
 
   /** The keep pattern of a new mask set: mask bits for masked tensors, all entries of the rest. */

@@ -2,12 +2,15 @@ package io.capprune.core.exchange;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.capprune.core.optim.ParallelLoops;
 import io.capprune.core.tensor.HalfPrecision;
 import io.capprune.core.tensor.HostStaging;
 import io.capprune.core.tensor.NDArrays;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 /**
  * fp32 arrays as IEEE binary16 with one power-of-two scale per block of {@value #BLOCK} values: the
@@ -185,6 +188,61 @@ public final class HalfBlocks {
 
   private interface BlockRange {
     void run(int fromBlock, int toBlock);
+  }
+
+  /**
+   * Decodes on the device of {@code into}: the halves and block exponents go up as they are (2
+   * bytes a value, half of fp32), and the scaling runs there. The same floats as {@link #decode} (a
+   * half widens exactly and both multiply by the same power of two). {@code staging} is a direct
+   * buffer of at least {@link #stagingBytes} bytes that the caller keeps between calls (a fresh one
+   * per call would cost the first touch of its pages); its contents are overwritten.
+   *
+   * @return a flat float32 vector of {@code e}'s length, attached to {@code into}
+   */
+  public static NDArray decode(Encoded e, NDManager into, ByteBuffer staging) {
+    int n = e.halves().length;
+    int blocks = e.exponents().length;
+    if (blocks != (n + BLOCK - 1) / BLOCK) {
+      throw new IllegalArgumentException(
+          n + " halves need " + (n + BLOCK - 1) / BLOCK + " block exponents, got " + blocks);
+    }
+    if (blocks == 0) {
+      return into.zeros(new Shape(0), DataType.FLOAT32);
+    }
+    long padded = (long) blocks * BLOCK;
+    if (staging.capacity() < stagingBytes(n)) {
+      throw new IllegalArgumentException(
+          "staging buffer of " + staging.capacity() + " bytes, need " + stagingBytes(n));
+    }
+    ByteBuffer b = staging.duplicate().order(ByteOrder.nativeOrder());
+    b.clear().limit((int) (2 * padded));
+    b = b.slice().order(ByteOrder.nativeOrder());
+    b.asShortBuffer().put(e.halves());
+    // the tail of the last block: zeros (the buffer is reused, so clear what an older call left)
+    for (long i = 2L * n; i < 2 * padded; i++) {
+      b.put((int) i, (byte) 0);
+    }
+    float[] scales = new float[blocks];
+    for (int i = 0; i < blocks; i++) {
+      scales[i] = Math.scalb(1f, -e.exponents()[i]);
+    }
+    try (NDManager m = into.newSubManager()) {
+      NDArray halves = m.create(b, new Shape(blocks, BLOCK), DataType.FLOAT16);
+      NDArray scale = NDArrays.owned(m.create(scales, new Shape(blocks, 1)));
+      NDArray out =
+          halves
+              .toType(DataType.FLOAT32, false)
+              .mul(scale)
+              .reshape(padded)
+              .get(new NDIndex().addSliceDim(0, n));
+      out.attach(into);
+      return out;
+    }
+  }
+
+  /** The staging bytes {@link #decode(Encoded, NDManager, ByteBuffer)} needs for n values. */
+  public static long stagingBytes(long n) {
+    return 2 * ((n + BLOCK - 1) / BLOCK) * BLOCK;
   }
 
   /**

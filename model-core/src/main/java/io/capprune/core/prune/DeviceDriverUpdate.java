@@ -9,6 +9,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.capprune.core.exchange.DevicePacking;
+import io.capprune.core.exchange.HalfBlocks;
 import io.capprune.core.exchange.MaskSet;
 import io.capprune.core.exchange.PackedWeights;
 import io.capprune.core.exchange.WirePrecision;
@@ -141,6 +142,26 @@ public final class DeviceDriverUpdate implements AutoCloseable {
     try (NDManager step = r.manager.newSubManager()) {
       NDArray g = r.upload(step, flatGradient);
       return apply(state, g);
+    }
+  }
+
+  /**
+   * {@link #applyFlat} for a gradient still in its fp16 wire encoding (the sum of one executor's
+   * buffer, as it arrived): it goes up as halves, half the bytes of fp32, and is decoded on the
+   * device, so the driver neither decodes it on the heap nor uploads fp32. The same update as
+   * {@code applyFlat(state, HalfBlocks.decode(g))}.
+   */
+  public UpdateSummary applyEncoded(TrainingState state, HalfBlocks.Encoded g) {
+    Resident r = bind(state);
+    if (g.halves().length != r.n) {
+      throw new IllegalArgumentException(
+          "encoded gradient of "
+              + g.halves().length
+              + " values, the trainable tensors have "
+              + r.n);
+    }
+    try (NDManager step = r.manager.newSubManager()) {
+      return apply(state, r.uploadEncoded(step, g));
     }
   }
 
@@ -475,6 +496,23 @@ public final class DeviceDriverUpdate implements AutoCloseable {
             flat, (int) offsets[i], (int) (offsets[i] + numels[i]), value.apply(i));
       }
       return flat;
+    }
+
+    /**
+     * The encoded gradient through the reused direct buffer, decoded on the device; in {@code m}.
+     */
+    NDArray uploadEncoded(NDManager m, HalfBlocks.Encoded e) {
+      long bytes = HalfBlocks.stagingBytes(e.halves().length);
+      if (staging == null || staging.capacity() < bytes) {
+        staging = ByteBuffer.allocateDirect(Math.toIntExact(bytes)).order(ByteOrder.nativeOrder());
+      }
+      NDArray a = HalfBlocks.decode(e, m, staging);
+      if (!a.getDevice().equals(device)) {
+        NDArray moved = a.toDevice(device, true);
+        a.close();
+        return moved;
+      }
+      return a;
     }
 
     /** One copy into a reused direct buffer, one to the device; the array belongs to {@code m}. */

@@ -304,6 +304,39 @@ class DeviceDriverUpdateTest {
   }
 
   @Test
+  void anEncodedGradientGivesTheUpdateOfItsHostDecoding() {
+    PruningConfig p = pruning(PruningCriterion.MOVEMENT, false);
+    try (DeviceDriverUpdate a = new DeviceDriverUpdate(p, optimizer(0.01, 1), DEVICE);
+        DeviceDriverUpdate b = new DeviceDriverUpdate(p, optimizer(0.01, 1), DEVICE)) {
+      TrainingState sa = a.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
+      TrainingState sb = b.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
+      List<String> names = a.trainableNames(sa);
+      for (long t = 0; t < 3; t++) {
+        LinkedHashMap<String, HostTensor> grads = TestModels.randomWeights(SHAPES, 0.3, 50 + t);
+        int n = names.stream().mapToInt(x -> grads.get(x).numel()).sum();
+        float[] flat = new float[n];
+        int o = 0;
+        for (String name : names) {
+          float[] g = grads.get(name).data();
+          // some blocks far below binary16's range: the block scaling must survive the device path
+          for (int i = 0; i < g.length; i++) {
+            flat[o + i] = name.contains("attention") ? g[i] * 1e-9f : g[i];
+          }
+          o += g.length;
+        }
+        HalfBlocks.Encoded e = HalfBlocks.encode(flat);
+        a.applyFlat(sa, HalfBlocks.decode(e));
+        b.applyEncoded(sb, e);
+        assertClose(sa.weights(), sb.weights(), 0f, "weights after step " + t);
+        assertClose(sa.masks(), sb.masks(), 0f, "masks after step " + t);
+      }
+      assertThrows(
+          IllegalArgumentException.class,
+          () -> b.applyEncoded(sb, HalfBlocks.encode(new float[5])));
+    }
+  }
+
+  @Test
   void badGradientsAreRejectedAndLeaveTheStateUnchanged() {
     PruningConfig p = pruning(PruningCriterion.MOVEMENT, false);
     try (DeviceDriverUpdate update = new DeviceDriverUpdate(p, optimizer(0, 1), DEVICE)) {

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import io.capprune.core.bert.BertInit;
 import io.capprune.core.checkpoint.BertConfig;
+import io.capprune.core.exchange.HalfBlocks;
 import io.capprune.core.exchange.MaskSet;
 import io.capprune.core.exchange.PackedWeights;
 import io.capprune.core.exchange.WirePrecision;
@@ -328,6 +329,38 @@ public final class DriverUpdateBenchmark {
           "  of the update: mask selection (top-k per group of same-sized matrices, "
               + "new mask vector) %.1f ms%n",
           median(select));
+      // The summed gradient to the device: fp32 from the heap (applyFlat; the host first decodes
+      // the fp16 buffers it received) against one executor's buffer as it arrived, fp16 halves
+      // decoded on the device (applyEncoded). Each ends with a one-value read so the copy is done.
+      HalfBlocks.Encoded enc = HalfBlocks.encode(flats.get(0));
+      java.nio.ByteBuffer staging =
+          java.nio.ByteBuffer.allocateDirect(
+                  Math.toIntExact(HalfBlocks.stagingBytes(enc.halves().length)))
+              .order(java.nio.ByteOrder.nativeOrder());
+      float[] decoded = new float[enc.halves().length];
+      double[] up32 = new double[runs];
+      double[] up16 = new double[runs];
+      double[] hostDecode = new double[runs];
+      for (int i = 0; i < warmup + runs; i++) {
+        try (NDManager m = NDManager.newBaseManager(device)) {
+          long t0 = System.nanoTime();
+          HalfBlocks.decodeIntoParallel(enc, decoded);
+          long t1 = System.nanoTime();
+          dev.upload(state, decoded, m).get(0).getFloat();
+          long t2 = System.nanoTime();
+          HalfBlocks.decode(enc, m, staging).get(0).getFloat();
+          long t3 = System.nanoTime();
+          if (i >= warmup) {
+            hostDecode[i - warmup] = (t1 - t0) / 1e6;
+            up32[i - warmup] = (t2 - t1) / 1e6;
+            up16[i - warmup] = (t3 - t2) / 1e6;
+          }
+        }
+      }
+      System.out.printf(
+          "  summed gradient to the device: host decode of an fp16 buffer %.1f ms + fp32 upload %.1f"
+              + " ms, against the fp16 buffer up and decoded on the device %.1f ms (%.1f MB)%n",
+          median(hostDecode), median(up32), median(up16), 2.0 * enc.halves().length / 1e6);
       dev.close();
     }
   }

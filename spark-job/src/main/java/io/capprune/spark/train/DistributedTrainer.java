@@ -147,7 +147,7 @@ public final class DistributedTrainer {
         GradientExchange.Result exchanged =
             exchange.calculate(shards, step, batches.of(step), driver);
         long updateStart = System.nanoTime();
-        UpdateSummary s = driver.apply(exchanged.sum().gradient());
+        UpdateSummary s = driver.apply(exchanged.sum());
         long done = step + 1;
         progress.stepDone(
             done,
@@ -198,7 +198,7 @@ public final class DistributedTrainer {
     return lastTiming;
   }
 
-  private static LinkedHashMap<String, HostTensor> trainableWeights(TrainingState state) {
+  static LinkedHashMap<String, HostTensor> trainableWeights(TrainingState state) {
     LinkedHashMap<String, HostTensor> out = new LinkedHashMap<>();
     state
         .weights()

@@ -3,6 +3,7 @@ package io.capprune.spark.train;
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.util.cuda.CudaUtils;
+import io.capprune.core.exchange.HalfBlocks;
 import io.capprune.core.exchange.MaskSet;
 import io.capprune.core.exchange.PackedWeights;
 import io.capprune.core.exchange.WirePrecision;
@@ -74,11 +75,19 @@ final class DriverStep implements GradientExchange.Weights, AutoCloseable {
         : PackedWeights.pack(state.weights(), state.masks(), layout.names(), masks, precision);
   }
 
-  /** Clips, applies AdamW, updates scores and masks from the flat gradient of the batch mean. */
-  UpdateSummary apply(float[] gradient) {
-    return onDevice != null
-        ? onDevice.applyFlat(state, gradient)
-        : update.apply(state, layout.unflatten(gradient));
+  /**
+   * Clips, applies AdamW, updates scores and masks from the summed gradient of the batch mean. On a
+   * device, a sum that is still one fp16 buffer (one partition) goes up encoded and is decoded
+   * there.
+   */
+  UpdateSummary apply(GradientBuffer sum) {
+    if (onDevice != null) {
+      HalfBlocks.Encoded encoded = sum.encodedOrNull();
+      return encoded != null
+          ? onDevice.applyEncoded(state, encoded)
+          : onDevice.applyFlat(state, sum.gradient());
+    }
+    return update.apply(state, layout.unflatten(sum.gradient()));
   }
 
   /** On the device: the state goes back to the host tensors and the device's memory is freed. */

@@ -180,6 +180,14 @@ public final class GradientBuffer implements Serializable {
     }
   }
 
+  /**
+   * The gradient in its fp16 encoding when it has not been decoded (one partition's buffer, or one
+   * that arrived and met no other), else null: a device update can take it up as it is.
+   */
+  public HalfBlocks.Encoded encodedOrNull() {
+    return gradient == null ? encoded : null;
+  }
+
   public boolean isEmpty() {
     return gradient == null && encoded == null;
   }

@@ -277,6 +277,18 @@ class DeviceDriverUpdateTest {
     }
   }
 
+  /** The gradients of {@code names}, concatenated in that order. */
+  private static float[] flatten(List<String> names, Map<String, HostTensor> grads) {
+    float[] flat = new float[names.stream().mapToInt(x -> grads.get(x).numel()).sum()];
+    int o = 0;
+    for (String name : names) {
+      float[] g = grads.get(name).data();
+      System.arraycopy(g, 0, flat, o, g.length);
+      o += g.length;
+    }
+    return flat;
+  }
+
   @Test
   void flatGradientInTheTrainableOrder() {
     PruningConfig p = pruning(PruningCriterion.MOVEMENT, false);
@@ -287,14 +299,8 @@ class DeviceDriverUpdateTest {
       LinkedHashMap<String, HostTensor> grads = TestModels.randomWeights(SHAPES, 0.3, 5);
       List<String> names = a.trainableNames(sa);
       assertFalse(names.contains("embeddings.word_embeddings.weight"));
-      int n = names.stream().mapToInt(x -> grads.get(x).numel()).sum();
-      float[] flat = new float[n];
-      int o = 0;
-      for (String name : names) {
-        float[] g = grads.get(name).data();
-        System.arraycopy(g, 0, flat, o, g.length);
-        o += g.length;
-      }
+      float[] flat = flatten(names, grads);
+      int n = flat.length;
       a.apply(sa, grads);
       b.applyFlat(sb, flat);
       assertClose(sa.weights(), sb.weights(), 0f, "weights");
@@ -313,17 +319,17 @@ class DeviceDriverUpdateTest {
       List<String> names = a.trainableNames(sa);
       for (long t = 0; t < 3; t++) {
         LinkedHashMap<String, HostTensor> grads = TestModels.randomWeights(SHAPES, 0.3, 50 + t);
-        int n = names.stream().mapToInt(x -> grads.get(x).numel()).sum();
-        float[] flat = new float[n];
-        int o = 0;
-        for (String name : names) {
-          float[] g = grads.get(name).data();
-          // some blocks far below binary16's range: the block scaling must survive the device path
-          for (int i = 0; i < g.length; i++) {
-            flat[o + i] = name.contains("attention") ? g[i] * 1e-9f : g[i];
-          }
-          o += g.length;
-        }
+        // blocks far below binary16's range: the block scaling must survive the device path
+        grads.forEach(
+            (name, g) -> {
+              if (name.contains("attention")) {
+                float[] d = g.data();
+                for (int i = 0; i < d.length; i++) {
+                  d[i] *= 1e-9f;
+                }
+              }
+            });
+        float[] flat = flatten(names, grads);
         HalfBlocks.Encoded e = HalfBlocks.encode(flat);
         a.applyFlat(sa, HalfBlocks.decode(e));
         b.applyEncoded(sb, e);

@@ -22,52 +22,62 @@ final class RawArrays {
 
   static void writeShorts(DataOutput out, short[] a) throws IOException {
     out.writeInt(a.length);
-    byte[] chunk = new byte[CHUNK_BYTES];
-    ByteBuffer view = ByteBuffer.wrap(chunk).order(ByteOrder.LITTLE_ENDIAN);
-    for (int from = 0; from < a.length; from += CHUNK_BYTES / 2) {
-      int n = Math.min(CHUNK_BYTES / 2, a.length - from);
-      view.clear();
-      view.asShortBuffer().put(a, from, n);
-      out.write(chunk, 0, 2 * n);
-    }
+    inChunks(
+        a.length,
+        2,
+        (view, from, n) -> {
+          view.asShortBuffer().put(a, from, n);
+          out.write(view.array(), 0, 2 * n);
+        });
   }
 
   static short[] readShorts(DataInput in) throws IOException {
     short[] a = new short[checkedLength(in.readInt())];
-    byte[] chunk = new byte[CHUNK_BYTES];
-    ByteBuffer view = ByteBuffer.wrap(chunk).order(ByteOrder.LITTLE_ENDIAN);
-    for (int from = 0; from < a.length; from += CHUNK_BYTES / 2) {
-      int n = Math.min(CHUNK_BYTES / 2, a.length - from);
-      in.readFully(chunk, 0, 2 * n);
-      view.clear();
-      view.asShortBuffer().get(a, from, n);
-    }
+    inChunks(
+        a.length,
+        2,
+        (view, from, n) -> {
+          in.readFully(view.array(), 0, 2 * n);
+          view.asShortBuffer().get(a, from, n);
+        });
     return a;
   }
 
   static void writeFloats(DataOutput out, float[] a) throws IOException {
     out.writeInt(a.length);
-    byte[] chunk = new byte[CHUNK_BYTES];
-    ByteBuffer view = ByteBuffer.wrap(chunk).order(ByteOrder.LITTLE_ENDIAN);
-    for (int from = 0; from < a.length; from += CHUNK_BYTES / 4) {
-      int n = Math.min(CHUNK_BYTES / 4, a.length - from);
-      view.clear();
-      view.asFloatBuffer().put(a, from, n);
-      out.write(chunk, 0, 4 * n);
-    }
+    inChunks(
+        a.length,
+        4,
+        (view, from, n) -> {
+          view.asFloatBuffer().put(a, from, n);
+          out.write(view.array(), 0, 4 * n);
+        });
   }
 
   static float[] readFloats(DataInput in) throws IOException {
     float[] a = new float[checkedLength(in.readInt())];
-    byte[] chunk = new byte[CHUNK_BYTES];
-    ByteBuffer view = ByteBuffer.wrap(chunk).order(ByteOrder.LITTLE_ENDIAN);
-    for (int from = 0; from < a.length; from += CHUNK_BYTES / 4) {
-      int n = Math.min(CHUNK_BYTES / 4, a.length - from);
-      in.readFully(chunk, 0, 4 * n);
-      view.clear();
-      view.asFloatBuffer().get(a, from, n);
-    }
+    inChunks(
+        a.length,
+        4,
+        (view, from, n) -> {
+          in.readFully(view.array(), 0, 4 * n);
+          view.asFloatBuffer().get(a, from, n);
+        });
     return a;
+  }
+
+  /** Values [from, from + n) of the array through {@code view}, a chunk at a time. */
+  private interface Chunk {
+    void copy(ByteBuffer view, int from, int n) throws IOException;
+  }
+
+  private static void inChunks(int length, int bytesPerValue, Chunk chunk) throws IOException {
+    ByteBuffer view = ByteBuffer.wrap(new byte[CHUNK_BYTES]).order(ByteOrder.LITTLE_ENDIAN);
+    int perChunk = CHUNK_BYTES / bytesPerValue;
+    for (int from = 0; from < length; from += perChunk) {
+      view.clear();
+      chunk.copy(view, from, Math.min(perChunk, length - from));
+    }
   }
 
   static void writeBytes(DataOutput out, byte[] a) throws IOException {

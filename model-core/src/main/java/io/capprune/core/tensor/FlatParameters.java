@@ -15,31 +15,20 @@ import java.util.Map;
  * gradients leave in it, concatenated on the device: one copy each way, no host assembly.
  */
 public final class FlatParameters {
-  private final List<String> names;
-  private final List<int[]> shapes;
-  private final long[] offsets;
+  private final ParameterLayout layout;
   private final NDArray values;
 
   /**
    * @param values [sum of numel] on the device, in the order of {@code names}
    */
   public FlatParameters(List<String> names, List<int[]> shapes, NDArray values) {
-    if (names.size() != shapes.size()) {
-      throw new IllegalArgumentException(names.size() + " names but " + shapes.size() + " shapes");
-    }
-    this.names = List.copyOf(names);
-    this.shapes = new ArrayList<>();
-    this.offsets = new long[names.size() + 1];
-    for (int i = 0; i < names.size(); i++) {
-      this.shapes.add(shapes.get(i).clone());
-      offsets[i + 1] = offsets[i] + HostTensor.numel(shapes.get(i));
-    }
-    if (values.getShape().dimension() != 1 || values.getShape().get(0) != offsets[names.size()]) {
+    this.layout = ParameterLayout.of(names, shapes);
+    if (values.getShape().dimension() != 1 || values.getShape().get(0) != layout.size()) {
       throw new IllegalArgumentException(
           "flat parameters must be ["
-              + offsets[names.size()]
+              + layout.size()
               + "] for "
-              + names.size()
+              + layout.count()
               + " tensors, got "
               + values.getShape());
     }
@@ -48,23 +37,15 @@ public final class FlatParameters {
 
   /** Dense tensors from the heap, in the map's order, in one copy to the manager's device. */
   public static FlatParameters upload(NDManager manager, Map<String, HostTensor> tensors) {
-    List<String> names = new ArrayList<>(tensors.keySet());
+    ParameterLayout layout = ParameterLayout.of(tensors);
+    Map<String, float[]> data = new LinkedHashMap<>();
+    tensors.forEach((name, t) -> data.put(name, t.data()));
     List<int[]> shapes = new ArrayList<>();
-    long total = 0;
-    for (HostTensor t : tensors.values()) {
-      shapes.add(t.shape());
-      total += t.numel();
+    for (int i = 0; i < layout.count(); i++) {
+      shapes.add(layout.shape(i));
     }
-    if (total > Integer.MAX_VALUE - 16) {
-      throw new IllegalArgumentException("more than 2^31 trainable values in one vector");
-    }
-    float[] flat = new float[(int) total];
-    int o = 0;
-    for (HostTensor t : tensors.values()) {
-      System.arraycopy(t.data(), 0, flat, o, t.numel());
-      o += t.numel();
-    }
-    return new FlatParameters(names, shapes, NDArrays.owned(manager.create(flat)));
+    return new FlatParameters(
+        layout.names(), shapes, NDArrays.owned(manager.create(layout.flatten(data))));
   }
 
   public NDArray values() {
@@ -72,36 +53,27 @@ public final class FlatParameters {
   }
 
   public List<String> names() {
-    return names;
+    return layout.names();
+  }
+
+  public ParameterLayout layout() {
+    return layout;
   }
 
   public long size() {
-    return offsets[names.size()];
+    return layout.size();
   }
 
   /** Each tensor as a reshaped slice (a view) of {@link #values()}, attached to {@code manager}. */
   public Map<String, NDArray> views(NDManager manager) {
     Map<String, NDArray> out = new LinkedHashMap<>();
-    for (int i = 0; i < names.size(); i++) {
+    for (int i = 0; i < layout.count(); i++) {
+      long from = layout.offset(i);
       out.put(
-          names.get(i),
+          layout.name(i),
           values
-              .get(manager, new NDIndex().addSliceDim(offsets[i], offsets[i + 1]))
-              .reshape(new Shape(NDArrays.toLongs(shapes.get(i)))));
-    }
-    return out;
-  }
-
-  /** A flat host array in this layout, cut into named arrays (copies). */
-  public Map<String, float[]> split(float[] flat) {
-    if (flat.length != size()) {
-      throw new IllegalArgumentException(
-          "flat array of " + flat.length + " values, layout has " + size());
-    }
-    Map<String, float[]> out = new LinkedHashMap<>();
-    for (int i = 0; i < names.size(); i++) {
-      out.put(
-          names.get(i), java.util.Arrays.copyOfRange(flat, (int) offsets[i], (int) offsets[i + 1]));
+              .get(manager, new NDIndex().addSliceDim(from, from + layout.numel(i)))
+              .reshape(new Shape(NDArrays.toLongs(layout.shape(i)))));
     }
     return out;
   }

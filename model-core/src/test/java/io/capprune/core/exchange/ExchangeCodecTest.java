@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import io.capprune.core.prune.TrainingState;
@@ -168,12 +167,12 @@ class ExchangeCodecTest {
 
   private static Map<String, HostTensor> toHost(FlatParameters flat, NDManager step) {
     assertEquals(DataType.FLOAT32, flat.values().getDataType());
-    Map<String, float[]> values = flat.split(flat.values().toFloatArray());
-    Map<String, NDArray> views = flat.views(step);
-    Map<String, HostTensor> out = new LinkedHashMap<>();
-    for (String name : flat.names()) {
-      out.put(name, new HostTensor(NDArrays.toInts(views.get(name).getShape()), values.get(name)));
-    }
+    Map<String, HostTensor> out = flat.layout().unflatten(flat.values().toFloatArray());
+    // the device's views have the shapes the layout gives
+    flat.views(step)
+        .forEach(
+            (name, v) ->
+                assertArrayEquals(out.get(name).shape(), NDArrays.toInts(v.getShape()), name));
     return out;
   }
 

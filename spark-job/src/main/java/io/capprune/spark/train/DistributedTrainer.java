@@ -7,6 +7,7 @@ import io.capprune.core.prune.DriverUpdate;
 import io.capprune.core.prune.TrainingState;
 import io.capprune.core.prune.UpdateSummary;
 import io.capprune.core.tensor.HostTensor;
+import io.capprune.core.tensor.ParameterLayout;
 import io.capprune.spark.data.Shard;
 import io.capprune.spark.report.MetricsLog;
 import io.capprune.spark.worker.TaskSettings;

@@ -11,6 +11,7 @@ import io.capprune.core.prune.DeviceDriverUpdate;
 import io.capprune.core.prune.DriverUpdate;
 import io.capprune.core.prune.TrainingState;
 import io.capprune.core.prune.UpdateSummary;
+import io.capprune.core.tensor.ParameterLayout;
 import io.capprune.spark.worker.GpuAddresses;
 import java.util.Locale;
 import org.apache.spark.api.java.JavaSparkContext;

@@ -4,6 +4,7 @@ import io.capprune.core.exchange.MaskSet;
 import io.capprune.core.exchange.PackedWeights;
 import io.capprune.core.loss.CapLossConfig;
 import io.capprune.core.tensor.HostTensor;
+import io.capprune.core.tensor.ParameterLayout;
 import io.capprune.spark.data.Shard;
 import io.capprune.spark.worker.TaskSettings;
 import io.capprune.spark.worker.TrainStepTask;

@@ -15,6 +15,7 @@ import io.capprune.core.prune.PruningCriterion;
 import io.capprune.core.prune.SparsitySchedule;
 import io.capprune.core.prune.TrainingState;
 import io.capprune.core.tensor.HostTensor;
+import io.capprune.core.tensor.ParameterLayout;
 import io.capprune.core.testing.TestModels;
 import java.util.LinkedHashMap;
 import java.util.Map;

@@ -14,6 +14,7 @@ import io.capprune.core.exchange.PackedWeights;
 import io.capprune.core.exchange.WirePrecision;
 import io.capprune.core.loss.CapLossConfig;
 import io.capprune.core.tensor.HostTensor;
+import io.capprune.core.tensor.ParameterLayout;
 import io.capprune.core.testing.TestModels;
 import io.capprune.core.train.EncodedExample;
 import io.capprune.spark.data.Shard;

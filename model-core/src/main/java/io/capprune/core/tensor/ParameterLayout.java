@@ -1,6 +1,5 @@
-package io.capprune.spark.train;
+package io.capprune.core.tensor;
 
-import io.capprune.core.tensor.HostTensor;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -9,9 +8,10 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A fixed order of named tensors, so that a set of gradients travels as one flat float array (one
- * buffer to aggregate, no per-tensor objects on the wire) and is cut back into tensors on the
- * driver.
+ * A fixed order of named tensors: tensor i occupies [offset(i), offset(i) + numel(i)) of one flat
+ * float vector. Gradients travel as one flat array in it (one buffer to aggregate, no per-tensor
+ * objects on the wire) and are cut back into tensors on the driver; {@link FlatParameters} holds a
+ * device's weights in it.
  */
 public final class ParameterLayout implements Serializable {
   private static final long serialVersionUID = 1L;
@@ -34,6 +34,18 @@ public final class ParameterLayout implements Serializable {
       }
     }
     this.size = (int) total;
+  }
+
+  /** The layout of tensors {@code names} with {@code shapes}, in that order. */
+  public static ParameterLayout of(List<String> names, List<int[]> shapes) {
+    if (names.size() != shapes.size()) {
+      throw new IllegalArgumentException(names.size() + " names but " + shapes.size() + " shapes");
+    }
+    int[][] s = new int[shapes.size()][];
+    for (int i = 0; i < s.length; i++) {
+      s[i] = shapes.get(i).clone();
+    }
+    return new ParameterLayout(names.toArray(String[]::new), s);
   }
 
   /** The layout of {@code tensors} in their iteration order. */

@@ -129,7 +129,13 @@ public final class DevicePacking {
       }
       if (precision == WirePrecision.FP32) {
         return PackedWeights.ofStream(
-            precision, masks.id(), nm, sh, counts, stream.toFloatArray(), null);
+            precision,
+            masks.id(),
+            nm,
+            sh,
+            counts,
+            io.capprune.core.tensor.NDArrays.download(stream),
+            null);
       }
       return PackedWeights.ofStream(
           precision, masks.id(), nm, sh, counts, null, HalfBlocks.encode(stream));

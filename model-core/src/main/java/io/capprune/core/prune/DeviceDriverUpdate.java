@@ -1024,7 +1024,7 @@ public final class DeviceDriverUpdate implements AutoCloseable {
     }
 
     private void scatter(NDArray flat, java.util.function.IntFunction<float[]> target) {
-      float[] all = flat.toFloatArray();
+      float[] all = io.capprune.core.tensor.NDArrays.download(flat);
       for (int i = 0; i < names.size(); i++) {
         float[] d = target.apply(i);
         if (d != null) {

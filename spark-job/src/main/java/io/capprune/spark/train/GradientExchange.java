@@ -96,7 +96,11 @@ final class GradientExchange implements AutoCloseable {
             GradientBuffer::add,
             plan.aggregateDepth());
     long jobEnd = System.nanoTime();
-    packed.destroy();
+    // Blocking: the step's weights leave every block manager before the reference is dropped.
+    // Non-blocking, the removal raced with the ContextCleaner's own removal of the collected
+    // broadcast, and the loser logged "Asked to remove block broadcast_N_pieceK, which does not
+    // exist" (WARN) a few times per run; the wait is one message round trip per step.
+    packed.destroy(true);
     if (sum.isEmpty() || sum.examples() != batch.length) {
       throw new IllegalStateException(
           plan.stage()
@@ -124,7 +128,7 @@ final class GradientExchange implements AutoCloseable {
       return;
     }
     if (masksBroadcast != null) {
-      masksBroadcast.destroy();
+      masksBroadcast.destroy(true);
     }
     masks = current;
     masksBroadcast = sc.broadcast(masks);
@@ -138,9 +142,9 @@ final class GradientExchange implements AutoCloseable {
 
   @Override
   public void close() {
-    frozen.destroy();
+    frozen.destroy(true);
     if (masksBroadcast != null) {
-      masksBroadcast.destroy();
+      masksBroadcast.destroy(true);
     }
   }
 }

@@ -50,7 +50,7 @@ public final class DevScorer {
       String prefix = splits.size() > 1 ? split.name() + "/" : "";
       m.forEach((k, v) -> all.put(prefix + k, v));
     }
-    w.destroy();
+    w.destroy(true); // blocking: see GradientExchange (a racing removal logs WARNs)
     return all;
   }
 }

@@ -277,7 +277,7 @@ public final class StructuredPruneStage implements Stage<Void> {
             (acc, shard) -> acc.plus(task.run(shard)),
             ImportanceScores::plus,
             config.spark().aggregateDepth());
-    w.destroy();
+    w.destroy(true); // blocking: see GradientExchange (a racing removal logs WARNs)
     return sum;
   }
 

@@ -41,6 +41,30 @@ public record OptimizerConfig(
         3e-5, 1e-2, 0.0, 0.9, 0.999, 1e-8, 1.0, new LinearWarmupDecay(warmupSteps, totalSteps));
   }
 
+  /** The weights' learning rate at step {@code t} (0-based), after the schedule's multiplier. */
+  public double learningRateAt(long t) {
+    return learningRate * lrSchedule.multiplier(t);
+  }
+
+  /** The scores' learning rate at step {@code t}, after the same multiplier. */
+  public double scoresLearningRateAt(long t) {
+    return scoresLearningRate * lrSchedule.multiplier(t);
+  }
+
+  /**
+   * AdamW's coefficients for the weights at step {@code t} (0-based): the scheduled learning rate,
+   * with this configuration's weight decay when {@code decayed} (biases and LayerNorm are not).
+   */
+  public AdamW.StepCoefficients weightCoefficients(long t, boolean decayed) {
+    return AdamW.coefficients(
+        learningRateAt(t), beta1, beta2, epsilon, decayed ? weightDecay : 0, t + 1);
+  }
+
+  /** AdamW's coefficients for the movement scores at step {@code t}: their own rate, no decay. */
+  public AdamW.StepCoefficients scoreCoefficients(long t) {
+    return AdamW.coefficients(scoresLearningRateAt(t), beta1, beta2, epsilon, 0, t + 1);
+  }
+
   private static void require(boolean ok, String key, double value) {
     if (!ok) {
       throw new IllegalArgumentException("optimizer: invalid " + key + " = " + value);

@@ -605,21 +605,8 @@ public final class DeviceDriverUpdate implements AutoCloseable {
             gs.muli(scalar(tmp, cf));
           }
         }
-        double mult = optimizer.lrSchedule().multiplier(t);
-        double lr = optimizer.learningRate() * mult;
-        double scoresLr = optimizer.scoresLearningRate() * mult;
-        long adamStep = t + 1;
-        AdamW.StepCoefficients cw =
-            AdamW.coefficients(
-                lr,
-                optimizer.beta1(),
-                optimizer.beta2(),
-                optimizer.epsilon(),
-                optimizer.weightDecay(),
-                adamStep);
-        AdamW.StepCoefficients cs =
-            AdamW.coefficients(
-                scoresLr, optimizer.beta1(), optimizer.beta2(), optimizer.epsilon(), 0, adamStep);
+        AdamW.StepCoefficients cw = optimizer.weightCoefficients(t, true);
+        AdamW.StepCoefficients cs = optimizer.scoreCoefficients(t);
         // dL/dS used W before this step's update (gs is computed above), as autograd does
         adamW(w, gw, m1, v1, cw, true);
         if (gs != null) {
@@ -643,8 +630,8 @@ public final class DeviceDriverUpdate implements AutoCloseable {
             t,
             norm,
             clip,
-            lr,
-            scoresLr,
+            optimizer.learningRateAt(t),
+            optimizer.scoresLearningRateAt(t),
             threshold,
             next,
             lambda,

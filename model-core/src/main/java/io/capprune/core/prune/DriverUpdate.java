@@ -146,24 +146,9 @@ public final class DriverUpdate {
     double clip = GradientClipper.coefficient(norm, optimizer.maxGradNorm());
     float cf = (float) clip;
 
-    double mult = optimizer.lrSchedule().multiplier(t);
-    double lr = optimizer.learningRate() * mult;
-    double scoresLr = optimizer.scoresLearningRate() * mult;
-    long adamStep = t + 1;
-    AdamW.StepCoefficients decayed =
-        AdamW.coefficients(
-            lr,
-            optimizer.beta1(),
-            optimizer.beta2(),
-            optimizer.epsilon(),
-            optimizer.weightDecay(),
-            adamStep);
-    AdamW.StepCoefficients plain =
-        AdamW.coefficients(
-            lr, optimizer.beta1(), optimizer.beta2(), optimizer.epsilon(), 0, adamStep);
-    AdamW.StepCoefficients forScores =
-        AdamW.coefficients(
-            scoresLr, optimizer.beta1(), optimizer.beta2(), optimizer.epsilon(), 0, adamStep);
+    AdamW.StepCoefficients decayed = optimizer.weightCoefficients(t, true);
+    AdamW.StepCoefficients plain = optimizer.weightCoefficients(t, false);
+    AdamW.StepCoefficients forScores = optimizer.scoreCoefficients(t);
 
     double next = pruning.thresholdAt(t + 1);
     // Top-k per matrix is fused with the update: one task per prunable matrix writes the new
@@ -227,8 +212,8 @@ public final class DriverUpdate {
         t,
         norm,
         clip,
-        lr,
-        scoresLr,
+        optimizer.learningRateAt(t),
+        optimizer.scoresLearningRateAt(t),
         threshold,
         next,
         lambda,

@@ -16,6 +16,7 @@ import io.capprune.core.exchange.WirePrecision;
 import io.capprune.core.optim.AdamW;
 import io.capprune.core.optim.GradientClipper;
 import io.capprune.core.optim.OptimizerConfig;
+import io.capprune.core.tensor.FlatParameters;
 import io.capprune.core.tensor.HostTensor;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -216,6 +217,24 @@ public final class DeviceDriverUpdate implements AutoCloseable {
       }
     }
     return r.maskSet;
+  }
+
+  /**
+   * The trainable effective weights W * M as they are on this update's device, in {@link
+   * #trainableNames} order, attached to {@code into}: what a worker on the same device would
+   * compute with, with no copy to the heap and no broadcast. Used by the GPU benchmark of a step
+   * that keeps the update next to the worker ({@code WorkerStepBenchmark}, the "update resident"
+   * row).
+   */
+  public FlatParameters effectiveWeights(TrainingState state, NDManager into) {
+    Resident r = bind(state);
+    List<int[]> shapes = new ArrayList<>();
+    for (String name : r.names) {
+      shapes.add(state.weightsOnHost().get(name).shape());
+    }
+    NDArray values = r.w.mul(r.mask);
+    values.attach(into);
+    return new FlatParameters(r.names, shapes, values);
   }
 
   /**

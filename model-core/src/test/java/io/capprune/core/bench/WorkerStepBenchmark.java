@@ -19,7 +19,13 @@ import io.capprune.core.exchange.WirePrecision;
 import io.capprune.core.loss.CapLoss;
 import io.capprune.core.loss.CapLossConfig;
 import io.capprune.core.loss.Targets;
+import io.capprune.core.optim.OptimizerConfig;
+import io.capprune.core.prune.DeviceDriverUpdate;
 import io.capprune.core.prune.ParameterNames;
+import io.capprune.core.prune.PruningConfig;
+import io.capprune.core.prune.PruningCriterion;
+import io.capprune.core.prune.SparsitySchedule;
+import io.capprune.core.prune.TrainingState;
 import io.capprune.core.tensor.FlatParameters;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.tensor.NDArrays;
@@ -271,6 +277,7 @@ public final class WorkerStepBenchmark {
         plainResident = median(reps, warm, () -> residentStep(plain, w));
         capResident = median(reps, warm, () -> residentStep(cap, w));
       }
+      double capWithUpdate = updateResident(reps, warm);
       double up16 =
           median(
               reps,
@@ -331,6 +338,13 @@ public final class WorkerStepBenchmark {
           });
       rows.add(
           new String[] {
+            name + ": CAP step with the update resident next to it",
+            f(capWithUpdate),
+            "W * M from the device update's state, CAP forward and backward, then clipping, AdamW on"
+                + " weights and scores, movement top-k on the same device; one 8-byte read per step"
+          });
+      rows.add(
+          new String[] {
             name + ": CAP step as the job runs it, " + m + " micro-batches",
             f(capMicro),
             String.format("%.1f ms per %d examples", capMicro / many.size(), BATCH)
@@ -357,6 +371,41 @@ public final class WorkerStepBenchmark {
           new String[] {
             name + ": gradients down, fp32", f(down32), String.format("%.1f MB", 4 * params / 1e6)
           });
+    }
+
+    /**
+     * A step that keeps the driver's update next to the worker, on one device: no transfer, no
+     * Spark. The update prunes by movement along a ramp from 33 % to 10 % kept: every step selects
+     * new masks by top-k per matrix.
+     */
+    private double updateResident(int reps, int warm) {
+      long totalSteps = 1000;
+      PruningConfig pruning =
+          PruningConfig.of(
+              // a third kept from the first step, as DriverUpdateBenchmark's mid-ramp state
+              PruningCriterion.MOVEMENT, new SparsitySchedule(0, 0, 0, totalSteps, 0.33, 0.1), 0);
+      try (DeviceDriverUpdate update =
+          new DeviceDriverUpdate(
+              pruning, OptimizerConfig.unstructuredDefaults(0, totalSteps), manager.getDevice())) {
+        LinkedHashMap<String, HostTensor> all = new LinkedHashMap<>(BertInit.init(config, SEED));
+        TrainingState state = update.initialState(all);
+        if (!update.trainableNames(state).equals(names)) {
+          throw new IllegalStateException("the update's trainable tensors are not the worker's");
+        }
+        return median(
+            reps,
+            warm,
+            () -> {
+              try (NDManager scope = manager.newSubManager()) {
+                FlatParameters w = update.effectiveWeights(state, scope);
+                WorkerStep.Accumulated a =
+                    cap.accumulate(
+                        scope, frozen, w, one, deviceBank, BATCH, SEED, DataType.FLOAT32);
+                update.apply(state, a.gradient());
+                a.terms().get(5).getDouble();
+              }
+            });
+      }
     }
 
     private void residentStep(WorkerStep step, FlatParameters w) {

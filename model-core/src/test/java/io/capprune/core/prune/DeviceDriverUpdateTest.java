@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
+import ai.djl.ndarray.NDManager;
 import io.capprune.core.bert.BertInit;
 import io.capprune.core.checkpoint.BertConfig;
 import io.capprune.core.exchange.HalfBlocks;
@@ -15,6 +16,7 @@ import io.capprune.core.exchange.PackedWeights;
 import io.capprune.core.exchange.WirePrecision;
 import io.capprune.core.optim.LinearWarmupDecay;
 import io.capprune.core.optim.OptimizerConfig;
+import io.capprune.core.tensor.FlatParameters;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.testing.TestModels;
 import java.util.ArrayList;
@@ -339,6 +341,32 @@ class DeviceDriverUpdateTest {
       assertThrows(
           IllegalArgumentException.class,
           () -> b.applyEncoded(sb, HalfBlocks.encode(new float[5])));
+    }
+  }
+
+  @Test
+  void effectiveWeightsAreTheStatesWeightsTimesItsMasksOnTheDevice() {
+    PruningConfig p = pruning(PruningCriterion.MOVEMENT, false);
+    try (DeviceDriverUpdate update = new DeviceDriverUpdate(p, optimizer(0.01, 1), DEVICE);
+        NDManager m = NDManager.newBaseManager(DEVICE)) {
+      TrainingState state = update.initialState(TestModels.randomWeights(SHAPES, 0.5, 1));
+      update.apply(state, TestModels.randomWeights(SHAPES, 0.3, 7));
+      FlatParameters w = update.effectiveWeights(state, m);
+      assertEquals(update.trainableNames(state), w.names());
+      Map<String, HostTensor> got = w.layout().unflatten(w.values().toFloatArray());
+      int masked = 0;
+      for (String name : w.names()) {
+        float[] want = state.weights().get(name).data().clone();
+        HostTensor mask = state.masks().get(name);
+        if (mask != null) {
+          masked++;
+          for (int i = 0; i < want.length; i++) {
+            want[i] *= mask.data()[i];
+          }
+        }
+        assertArrayEquals(want, got.get(name).data(), name);
+      }
+      assertTrue(masked > 0, "the shape has masked matrices");
     }
   }
 

@@ -14,15 +14,16 @@ import java.io.Serializable;
  * What one partition sends back for one training step: the gradient of its share of the global
  * batch's loss (already scaled so that the partitions' buffers simply add up to the gradient of the
  * batch mean), the weighted loss terms for logging, and the number of examples. Spark's
- * treeAggregate sums these buffers on the executors before one of them reaches the driver.
+ * treeAggregate sums these buffers: on the driver as they arrive, and from 6 partitions on (depth
+ * 2) first on executors.
  *
  * <p>The zero value is empty (no arrays) so that Spark does not ship a model-sized array of zeros
  * with every task.
  *
  * <p>With {@link WirePrecision#FP16} the gradient is written as block-scaled halves ({@link
- * HalfBlocks}) when Java serialization (Spark's default) ships the buffer, and summed in fp32
- * wherever buffers meet; the precision travels with the buffer. Other serializers (Kryo) see the
- * plain fp32 fields.
+ * HalfBlocks}) when Java serialization (Spark's default, and the only serializer the job accepts:
+ * {@code SparkContexts.checkSerializer}) ships the buffer, and summed in fp32 wherever buffers
+ * meet; the precision travels with the buffer.
  */
 public final class GradientBuffer implements Serializable {
   private static final long serialVersionUID = 1L;

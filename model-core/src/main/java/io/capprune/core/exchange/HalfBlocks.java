@@ -47,11 +47,10 @@ public final class HalfBlocks {
     int blocks = (values.length + BLOCK - 1) / BLOCK;
     short[] halves = new short[values.length];
     byte[] exponents = new byte[blocks];
-    int perChunk = 64;
-    ParallelLoops.forEach(
-        (blocks + perChunk - 1) / perChunk,
-        c -> {
-          for (int b = c * perChunk; b < Math.min(blocks, (c + 1) * perChunk); b++) {
+    forBlockChunks(
+        blocks,
+        (fromBlock, toBlock) -> {
+          for (int b = fromBlock; b < toBlock; b++) {
             int from = b * BLOCK;
             exponents[b] =
                 encodeBlock(
@@ -144,15 +143,20 @@ public final class HalfBlocks {
   }
 
   private static int checkedBlocks(Encoded e, float[] out) {
-    short[] h = e.halves();
-    if (out.length != h.length) {
+    if (out.length != e.halves().length) {
       throw new IllegalArgumentException(
-          "decoding " + h.length + " halves into " + out.length + " floats");
+          "decoding " + e.halves().length + " halves into " + out.length + " floats");
     }
-    int blocks = (h.length + BLOCK - 1) / BLOCK;
+    return blocks(e);
+  }
+
+  /** The block count of {@code e}, checked against its exponents. */
+  private static int blocks(Encoded e) {
+    int n = e.halves().length;
+    int blocks = (n + BLOCK - 1) / BLOCK;
     if (e.exponents().length != blocks) {
       throw new IllegalArgumentException(
-          h.length + " halves need " + blocks + " block exponents, got " + e.exponents().length);
+          n + " halves need " + blocks + " block exponents, got " + e.exponents().length);
     }
     return blocks;
   }
@@ -201,11 +205,7 @@ public final class HalfBlocks {
    */
   public static NDArray decode(Encoded e, NDManager into, ByteBuffer staging) {
     int n = e.halves().length;
-    int blocks = e.exponents().length;
-    if (blocks != (n + BLOCK - 1) / BLOCK) {
-      throw new IllegalArgumentException(
-          n + " halves need " + (n + BLOCK - 1) / BLOCK + " block exponents, got " + blocks);
-    }
+    int blocks = blocks(e);
     if (blocks == 0) {
       return into.zeros(new Shape(0), DataType.FLOAT32);
     }

@@ -611,7 +611,7 @@ public final class DeviceDriverUpdate implements AutoCloseable {
             }
           }
         }
-        double sq = squaredNorm(gw) + (gs == null ? 0 : squaredNorm(gs));
+        double sq = squaredNorm(tmp, gw, gs);
         if (!Double.isFinite(sq)) {
           throw notFinite(g);
         }
@@ -660,13 +660,24 @@ public final class DeviceDriverUpdate implements AutoCloseable {
     }
 
     /**
-     * Sum of squares in float64, as the clip norm sums on the host: the float64 copy's dot product
-     * with itself (one read of it; squares of floats are exact in float64).
+     * Sum of squares of {@code a} and {@code b} (may be null) in float64, as the clip norm sums on
+     * the host: each float64 copy's dot product with itself (squares of floats are exact in
+     * float64), the two added on the device as the host would add them, read once.
      */
-    private double squaredNorm(NDArray x) {
-      try (NDArray d = x.toType(DataType.FLOAT64, false);
-          NDArray sum = d.dot(d)) {
-        return sum.getDouble();
+    private double squaredNorm(NDManager tmp, NDArray a, NDArray b) {
+      NDArray sum = dotSelf(tmp, a);
+      if (b != null) {
+        sum = sum.add(dotSelf(tmp, b));
+        sum.attach(tmp);
+      }
+      return sum.getDouble();
+    }
+
+    private NDArray dotSelf(NDManager tmp, NDArray x) {
+      try (NDArray d = x.toType(DataType.FLOAT64, false)) {
+        NDArray dot = d.dot(d);
+        dot.attach(tmp);
+        return dot;
       }
     }
 
@@ -768,11 +779,13 @@ public final class DeviceDriverUpdate implements AutoCloseable {
         } else if (pruning.globalTopK()) {
           globalTopK(tmp, threshold, rows);
         } else {
-          // one top-k per group of same-sized matrices, stacked into rows
+          // one top-k per group of same-sized matrices, stacked into rows; every group's
+          // selection is queued before the one read of all their thresholds and counts
           LinkedHashMap<Long, List<Integer>> groups = new LinkedHashMap<>();
           for (int j = 0; j < prunable.length; j++) {
             groups.computeIfAbsent(numels[prunable[j]], k -> new ArrayList<>()).add(j);
           }
+          List<Selection> selections = new ArrayList<>();
           for (Map.Entry<Long, List<Integer>> e : groups.entrySet()) {
             List<Integer> members = e.getValue();
             int k = (int) MaskComputer.keepCount(threshold, e.getKey());
@@ -783,11 +796,16 @@ public final class DeviceDriverUpdate implements AutoCloseable {
             NDArray x =
                 members.size() == 1 ? views.get(0).reshape(1, e.getKey()) : NDArrays.stack(views);
             x.attach(tmp);
-            NDArray keep = topK(tmp, x, k, members).toType(DataType.FLOAT32, false);
+            selections.add(select(tmp, x, k, members));
+          }
+          double[][] read = readAll(tmp, selections);
+          for (int g = 0; g < selections.size(); g++) {
+            Selection sel = selections.get(g);
+            NDArray keep = sel.keep(tmp, read[g]).toType(DataType.FLOAT32, false);
             keep.attach(tmp);
-            for (int r = 0; r < members.size(); r++) {
-              rows[members.get(r)] = keep.get(r);
-              kept[members.get(r)] = k;
+            for (int r = 0; r < sel.members.size(); r++) {
+              rows[sel.members.get(r)] = keep.get(r);
+              kept[sel.members.get(r)] = sel.k;
             }
           }
         }
@@ -834,50 +852,126 @@ public final class DeviceDriverUpdate implements AutoCloseable {
      * Returns a boolean (b, n) array.
      */
     private NDArray topK(NDManager tmp, NDArray x, int k, List<Integer> members) {
+      Selection sel = select(tmp, x, k, members);
+      return sel.keep(tmp, readAll(tmp, List.of(sel))[0]);
+    }
+
+    /**
+     * The device half of {@link #topK}: the k-th largest value of each row and the counts above and
+     * equal to it, queued without reading anything. {@link #readAll} reads the thresholds and
+     * counts of several selections in one copy: each read waits for the device's queue, and a step
+     * used to wait twice per group of matrices.
+     */
+    private Selection select(NDManager tmp, NDArray x, int k, List<Integer> members) {
       long b = x.getShape().get(0);
-      long n = x.getShape().get(1);
       if (k == 0) {
-        return tmp.zeros(new Shape(b, n), DataType.BOOLEAN, device);
+        return new Selection(x, k, members, null, null, null, null);
       }
       NDList top = x.topK(k, 1, true, false);
       top.attach(tmp);
       NDArray t = top.get(0).min(new int[] {1}, true);
       t.attach(tmp);
-      float[] thresholds = t.toFloatArray();
-      for (int r = 0; r < b; r++) {
-        if (Float.isNaN(thresholds[r])) {
-          throw nanError(members.get(r));
-        }
-      }
       NDArray above = x.gt(t);
       NDArray equal = x.eq(t);
       above.attach(tmp);
       equal.attach(tmp);
-      NDArray counts =
-          NDArrays.stack(new NDList(above.sum(new int[] {1}), equal.sum(new int[] {1})));
-      counts.attach(tmp);
-      long[] c = counts.toType(DataType.INT64, false).toLongArray();
-      boolean excessTies = false;
-      for (int r = 0; r < b; r++) {
-        excessTies |= c[(int) b + r] > k - c[r];
+      // thresholds, counts above, counts equal: float64 holds the floats and the counts exactly
+      NDArray summary =
+          NDArrays.concat(
+              new NDList(
+                  t.reshape(b).toType(DataType.FLOAT64, false),
+                  above.sum(new int[] {1}).toType(DataType.FLOAT64, false),
+                  equal.sum(new int[] {1}).toType(DataType.FLOAT64, false)));
+      summary.attach(tmp);
+      return new Selection(x, k, members, t, above, equal, summary);
+    }
+
+    /** The summaries of {@code selections}, read in one copy (one wait for the device). */
+    private double[][] readAll(NDManager tmp, List<Selection> selections) {
+      NDList parts = new NDList();
+      for (Selection sel : selections) {
+        if (sel.summary != null) {
+          parts.add(sel.summary);
+        }
       }
-      if (!excessTies) {
-        NDArray keep = above.logicalOr(equal);
+      double[][] out = new double[selections.size()][];
+      if (parts.isEmpty()) {
+        return out;
+      }
+      NDArray all = parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts);
+      all.attach(tmp);
+      double[] values = all.toDoubleArray();
+      int at = 0;
+      for (int g = 0; g < selections.size(); g++) {
+        Selection sel = selections.get(g);
+        if (sel.summary != null) {
+          int len = (int) sel.summary.size();
+          out[g] = java.util.Arrays.copyOfRange(values, at, at + len);
+          at += len;
+        }
+      }
+      return out;
+    }
+
+    /** One top-k's arrays on the device; {@code summary} = [thresholds, above, equal] per row. */
+    private final class Selection {
+      final NDArray x;
+      final int k;
+      final List<Integer> members;
+      final NDArray t;
+      final NDArray above;
+      final NDArray equal;
+      final NDArray summary;
+
+      Selection(
+          NDArray x,
+          int k,
+          List<Integer> members,
+          NDArray t,
+          NDArray above,
+          NDArray equal,
+          NDArray summary) {
+        this.x = x;
+        this.k = k;
+        this.members = members;
+        this.t = t;
+        this.above = above;
+        this.equal = equal;
+        this.summary = summary;
+      }
+
+      /** The boolean keep pattern, from the summary as read. */
+      NDArray keep(NDManager tmp, double[] read) {
+        long b = x.getShape().get(0);
+        long n = x.getShape().get(1);
+        if (k == 0) {
+          return tmp.zeros(new Shape(b, n), DataType.BOOLEAN, device);
+        }
+        boolean excessTies = false;
+        for (int r = 0; r < b; r++) {
+          if (Double.isNaN(read[r])) {
+            throw nanError(members.get(r));
+          }
+          excessTies |= read[2 * (int) b + r] > k - read[(int) b + r];
+        }
+        if (!excessTies) {
+          NDArray keep = above.logicalOr(equal);
+          keep.attach(tmp);
+          return keep;
+        }
+        // the first (k - above) ties by index: a running count of the ties along each row
+        long[] need = new long[(int) b];
+        for (int r = 0; r < b; r++) {
+          need[r] = k - (long) read[(int) b + r];
+        }
+        NDArray rank = equal.toType(DataType.INT64, false).cumSum(1);
+        rank.attach(tmp);
+        NDArray needed = tmp.create(need).toDevice(device, false).reshape(b, 1);
+        needed.attach(tmp);
+        NDArray keep = above.logicalOr(equal.logicalAnd(rank.lte(needed)));
         keep.attach(tmp);
         return keep;
       }
-      // the first (k - above) ties by index: a running count of the ties along each row
-      long[] need = new long[(int) b];
-      for (int r = 0; r < b; r++) {
-        need[r] = k - c[r];
-      }
-      NDArray rank = equal.toType(DataType.INT64, false).cumSum(1);
-      rank.attach(tmp);
-      NDArray needed = tmp.create(need).toDevice(device, false).reshape(b, 1);
-      needed.attach(tmp);
-      NDArray keep = above.logicalOr(equal.logicalAnd(rank.lte(needed)));
-      keep.attach(tmp);
-      return keep;
     }
 
     private void globalTopK(NDManager tmp, double threshold, NDArray[] rows) {

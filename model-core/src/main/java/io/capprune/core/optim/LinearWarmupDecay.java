@@ -5,7 +5,7 @@ package io.capprune.core.optim;
  * over the warmup, then linear to 0 at {@code totalSteps}. Step t is the number of optimizer steps
  * already taken (LambdaLR starts at 0, so the first update uses multiplier 0 when warmup > 0).
  */
-public record LinearWarmupDecay(long warmupSteps, long totalSteps) {
+public record LinearWarmupDecay(long warmupSteps, long totalSteps) implements java.io.Serializable {
 
   public LinearWarmupDecay {
     if (warmupSteps < 0) {

@@ -14,7 +14,8 @@ public record OptimizerConfig(
     double beta2,
     double epsilon,
     double maxGradNorm,
-    LinearWarmupDecay lrSchedule) {
+    LinearWarmupDecay lrSchedule)
+    implements java.io.Serializable {
 
   public OptimizerConfig {
     require(learningRate >= 0 && Double.isFinite(learningRate), "learning_rate", learningRate);

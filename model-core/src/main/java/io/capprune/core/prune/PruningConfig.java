@@ -22,7 +22,8 @@ public record PruningConfig(
     double finalLambda,
     boolean freezeEmbeddings,
     int scheduleStepOffset,
-    double magnitudeScoreInit) {
+    double magnitudeScoreInit)
+    implements java.io.Serializable {
 
   public PruningConfig {
     if (criterion == null || schedule == null) {

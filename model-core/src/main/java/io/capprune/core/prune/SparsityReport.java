@@ -13,10 +13,11 @@ import java.util.Map;
  *
  * @param encoderOtherParams encoder parameters that are not prunable matrices (biases, LayerNorms)
  */
-public record SparsityReport(List<Entry> matrices, long encoderOtherParams) {
+public record SparsityReport(List<Entry> matrices, long encoderOtherParams)
+    implements java.io.Serializable {
 
   /** One prunable matrix. */
-  public record Entry(String name, long numel, long kept) {
+  public record Entry(String name, long numel, long kept) implements java.io.Serializable {
     public double sparsity() {
       return numel == 0 ? 0 : 1.0 - (double) kept / numel;
     }

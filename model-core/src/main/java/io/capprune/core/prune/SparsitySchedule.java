@@ -18,7 +18,8 @@ public record SparsitySchedule(
     int finalWarmup,
     long totalSteps,
     double initialValue,
-    double finalValue) {
+    double finalValue)
+    implements java.io.Serializable {
 
   public SparsitySchedule {
     require(warmupSteps >= 0, "warmup_steps must be >= 0, got " + warmupSteps);

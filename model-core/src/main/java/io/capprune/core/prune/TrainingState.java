@@ -26,7 +26,8 @@ import java.util.Set;
  * the moments of scores use the reference's name ({@code ...query.mask_scores}, see {@link
  * ParameterNames#scoresName}), so snapshots of this state read like the reference's state dict.
  */
-public final class TrainingState {
+public final class TrainingState implements java.io.Serializable {
+  private static final long serialVersionUID = 1L;
 
   private final LinkedHashMap<String, HostTensor> weights;
   private final Set<String> frozen;
@@ -41,7 +42,7 @@ public final class TrainingState {
    * Set while a {@link DeviceDriverUpdate} holds this state on its device: the arrays there are
    * then the current ones, and every accessor below first copies them into the host tensors.
    */
-  private DeviceDriverUpdate.Resident resident;
+  private transient DeviceDriverUpdate.Resident resident;
 
   /** Restores a state (for example from a snapshot); every map is checked against the weights. */
   public TrainingState(
@@ -276,6 +277,78 @@ public final class TrainingState {
       resident = null;
       r.close();
     }
+  }
+
+  /**
+   * A copy on the host that shares nothing with this state (the device's arrays first, when a
+   * device holds it): what an executor trains on when it keeps the state next to its worker.
+   */
+  public TrainingState copy() {
+    syncFromDevice();
+    return new TrainingState(
+        copyOf(weights),
+        frozen,
+        copyOf(scores),
+        copyOf(masks),
+        copyOf(expAvg),
+        copyOf(expAvgSq),
+        step);
+  }
+
+  /**
+   * Makes this state {@code from}: every tensor's values and the step, copied into this state's
+   * host tensors (a device that held this state lets go of it first). The two must have the same
+   * tensors, names and shapes; the driver takes back a state an executor trained this way.
+   */
+  public void overwrite(TrainingState from) {
+    releaseDevice();
+    if (!from.frozen.equals(frozen)) {
+      throw new IllegalArgumentException(
+          "training state: frozen tensors " + from.frozen + ", expected " + frozen);
+    }
+    from.syncFromDevice();
+    copyInto("weights", from.weights, weights);
+    copyInto("scores", from.scores, scores);
+    copyInto("masks", from.masks, masks);
+    copyInto("moments", from.expAvg, expAvg);
+    copyInto("second moments", from.expAvgSq, expAvgSq);
+    step = from.step;
+  }
+
+  private static LinkedHashMap<String, HostTensor> copyOf(Map<String, HostTensor> m) {
+    LinkedHashMap<String, HostTensor> out = new LinkedHashMap<>();
+    m.forEach((k, v) -> out.put(k, v.copy()));
+    return out;
+  }
+
+  private static void copyInto(
+      String what, Map<String, HostTensor> from, Map<String, HostTensor> into) {
+    if (!from.keySet().equals(into.keySet())) {
+      throw new IllegalArgumentException(
+          "training state: " + what + " of " + from.keySet() + ", expected " + into.keySet());
+    }
+    into.forEach(
+        (name, t) -> {
+          HostTensor f = from.get(name);
+          if (!f.sameShape(t)) {
+            throw new IllegalArgumentException(
+                "training state: "
+                    + what
+                    + " of '"
+                    + name
+                    + "' has shape "
+                    + Arrays.toString(f.shape())
+                    + ", expected "
+                    + Arrays.toString(t.shape()));
+          }
+          System.arraycopy(f.data(), 0, t.data(), 0, t.numel());
+        });
+  }
+
+  /** Serialised from the host tensors, brought up to date first when a device holds the state. */
+  private void writeObject(java.io.ObjectOutputStream out) throws java.io.IOException {
+    syncFromDevice();
+    out.defaultWriteObject();
   }
 
   /** Whether a device update holds this state on its device (its arrays are the current ones). */

@@ -24,7 +24,8 @@ public record UpdateSummary(
     double nextThreshold,
     double lambda,
     double regularizer,
-    SparsityReport sparsity) {
+    SparsityReport sparsity)
+    implements java.io.Serializable {
 
   /** The regulariser's contribution to the loss, lambda_t * R(S). */
   public double regularizerLoss() {

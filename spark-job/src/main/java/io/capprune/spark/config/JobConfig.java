@@ -57,6 +57,9 @@ public record JobConfig(
    *     it
    * @param registrationMaxWait spark.scheduler.maxRegisteredResourcesWaitingTime without GPUs
    * @param registrationMaxWaitGpu the same when tasks run on GPUs
+   * @param updateOn driver (the driver keeps the state and applies the summed gradients) or
+   *     executor (the one executor keeps it and updates it where it computes the gradient; needs
+   *     one partition)
    */
   public record SparkSettings(
       String master,
@@ -65,8 +68,15 @@ public record JobConfig(
       String exchangePrecision,
       double registrationMinRatio,
       String registrationMaxWait,
-      String registrationMaxWaitGpu)
-      implements Serializable {}
+      String registrationMaxWaitGpu,
+      String updateOn)
+      implements Serializable {
+    public static final Set<String> UPDATE_ON = Set.of("driver", "executor");
+
+    public boolean updateOnExecutor() {
+      return updateOn.equals("executor");
+    }
+  }
 
   /**
    * @param useGpuMode cap.worker.use-gpu: auto, true or false
@@ -307,6 +317,16 @@ public record JobConfig(
     ConfigReader ls = cap.child("loss");
     ConfigReader s3 = cap.child("s3");
     ConfigReader st = cap.child("structured");
+    String updateOn = sp.oneOf("update-on", SparkSettings.UPDATE_ON);
+    if (updateOn.equals("executor") && sp.intAtLeast("partitions", 0) != 1) {
+      throw new ConfigValidationException(
+          sp.key("update-on"),
+          "executor keeps the training state on one executor and needs "
+              + sp.key("partitions")
+              + " = 1, got "
+              + sp.intAtLeast("partitions", 0)
+              + " (summing gradients among several executors is not implemented; use driver)");
+    }
 
     PruneMethod method;
     try {
@@ -416,7 +436,8 @@ public record JobConfig(
             sp.oneOf("exchange-precision", Set.of("fp32", "fp16")),
             sp.closedUnit("registration-min-ratio"),
             sparkTime(sp, "registration-max-wait"),
-            sparkTime(sp, "registration-max-wait-gpu")),
+            sparkTime(sp, "registration-max-wait-gpu"),
+            updateOn),
         new WorkerSettings(
             wk.intAtLeast("micro-batch-size", 1),
             wk.intAtLeast("threads", 0),

@@ -2,6 +2,7 @@ package io.capprune.spark.train;
 
 import io.capprune.core.exchange.WirePrecision;
 import io.capprune.core.loss.CapLossConfig;
+import io.capprune.core.loss.LossTerms;
 import io.capprune.core.prune.DeviceDriverUpdate;
 import io.capprune.core.prune.DriverUpdate;
 import io.capprune.core.prune.TrainingState;
@@ -36,6 +37,11 @@ import org.apache.spark.api.java.JavaSparkContext;
  * epoch, chosen by the driver ({@link GlobalBatches}); each partition takes the rows of it that it
  * holds. So the same rows form the same batch whatever the partitioning, and a resumed run sees the
  * batches the uninterrupted run would have seen.
+ *
+ * <p>Where the state lives between steps: on the driver (default, {@link DriverSteps}), or, with
+ * {@code updateOnExecutor} ({@code cap.spark.update-on = executor}) and one partition, on the
+ * executor next to its worker ({@link ResidentSteps}), which applies the update itself and sends
+ * back only the loss terms; the driver takes the state back at epoch boundaries and at the end.
  */
 public final class DistributedTrainer {
 
@@ -83,6 +89,31 @@ public final class DistributedTrainer {
     }
   }
 
+  /** How a step turns the batch into the next state, and where that state lives meanwhile. */
+  interface Steps extends AutoCloseable {
+    /** Step {@code step} on the rows {@code batch}: the gradient, and the update applied. */
+    StepOutcome run(JavaRDD<Shard> shards, TrainingState state, long step, long[] batch);
+
+    /** Before the driver reads {@code state} (at {@code step}): it is brought up to date. */
+    void toDriver(TrainingState state, long step);
+
+    /** After the driver may have changed the state (an epoch boundary's hook ran). */
+    void fromDriver();
+
+    /** How many times the masks were broadcast. */
+    int maskBroadcasts();
+
+    @Override
+    void close();
+  }
+
+  /**
+   * @param terms the batch-mean loss terms
+   * @param examples rows computed (the global batch)
+   * @param summary the update's figures
+   */
+  record StepOutcome(LossTerms terms, long examples, UpdateSummary summary, StepTimings timings) {}
+
   /** Spark conf key: auto, host, cpu or gpu (see the class comment). */
   public static final String DRIVER_UPDATE = "spark.capprune.driver.update";
 
@@ -91,6 +122,7 @@ public final class DistributedTrainer {
   private final CapLossConfig loss;
   private final DriverUpdate update;
   private final WirePrecision precision;
+  private final boolean updateOnExecutor;
   private StepTimings lastTiming;
   private int maskBroadcasts;
 
@@ -111,6 +143,22 @@ public final class DistributedTrainer {
       CapLossConfig loss,
       DriverUpdate update,
       WirePrecision precision) {
+    this(sc, worker, loss, update, precision, false);
+  }
+
+  /**
+   * @param precision of weights and gradients on the wire (the driver's state stays fp32)
+   * @param updateOnExecutor keep the state on the (one) executor and update it there ({@link
+   *     ResidentSteps}); nothing goes over the wire per step then, whatever {@code precision}
+   */
+  public DistributedTrainer(
+      JavaSparkContext sc,
+      TaskSettings worker,
+      CapLossConfig loss,
+      DriverUpdate update,
+      WirePrecision precision,
+      boolean updateOnExecutor) {
+    this.updateOnExecutor = updateOnExecutor;
     this.sc = sc;
     this.worker = worker;
     this.loss = loss;
@@ -129,9 +177,7 @@ public final class DistributedTrainer {
     ParameterLayout layout = ParameterLayout.of(trainableWeights(state));
     GlobalBatches batches = new GlobalBatches(plan);
     TrainingProgress progress = new TrainingProgress(plan, loss, startStep, metrics);
-    try (GradientExchange exchange =
-            new GradientExchange(sc, worker, loss, frozenWeights(state), layout, plan);
-        DriverStep driver = DriverStep.open(sc, update, state, layout, precision)) {
+    try (Steps steps = steps(state, layout, plan)) {
       for (long step = startStep; step < plan.totalSteps(); step++) {
         int epoch = plan.epochOf(step);
         if (hook != null && (step % plan.stepsPerEpoch() == 0 || step == startStep)) {
@@ -141,27 +187,25 @@ public final class DistributedTrainer {
           if (step > startStep) {
             progress.flush();
           }
+          steps.toDriver(state, step);
           shards = atBoundary(hook, epoch, state, shards, progress);
           // the hook saw the state on the host; it continues from there (uploaded again)
           state.releaseDevice();
+          steps.fromDriver();
         }
-        GradientExchange.Result exchanged =
-            exchange.calculate(shards, step, batches.of(step), driver);
-        long updateStart = System.nanoTime();
-        UpdateSummary s = driver.apply(exchanged.sum());
+        StepOutcome o = steps.run(shards, state, step, batches.of(step));
         long done = step + 1;
-        progress.stepDone(
-            done,
-            exchanged.sum(),
-            exchanged.timings().withUpdate((System.nanoTime() - updateStart) / 1e9));
+        progress.stepDone(done, o.terms(), o.examples(), o.timings());
         if (done == plan.totalSteps() && hook != null) {
           // The end of the last epoch is a boundary too (final snapshot, final dev metrics); it
           // runs before the last record is logged so that record carries them.
+          steps.toDriver(state, done);
           shards = atBoundary(hook, plan.epochs(), state, shards, progress);
         }
-        progress.recordIfDue(done, epoch, s);
+        progress.recordIfDue(done, epoch, o.summary());
       }
-      maskBroadcasts = exchange.maskBroadcasts();
+      steps.toDriver(state, plan.totalSteps());
+      maskBroadcasts = steps.maskBroadcasts();
       if (progress.lastTiming() != null) {
         lastTiming = progress.lastTiming();
       }
@@ -170,6 +214,32 @@ public final class DistributedTrainer {
       throw new UncheckedIOException("cannot write metrics: " + e.getMessage(), e);
     }
     return state;
+  }
+
+  private Steps steps(TrainingState state, ParameterLayout layout, Plan plan) {
+    if (updateOnExecutor) {
+      return new ResidentSteps(sc, worker, loss, update, frozenWeights(state), plan);
+    }
+    GradientExchange exchange =
+        new GradientExchange(sc, worker, loss, frozenWeights(state), layout, plan);
+    try {
+      return new DriverSteps(exchange, DriverStep.open(sc, update, state, layout, precision));
+    } catch (RuntimeException e) {
+      exchange.close();
+      throw e;
+    }
+  }
+
+  /** "prune step 3/100 (epoch 1)": the Spark job's description, as the UI lists it. */
+  static String jobDescription(Plan plan, long step) {
+    return plan.stage()
+        + " step "
+        + (step + 1)
+        + "/"
+        + plan.totalSteps()
+        + " (epoch "
+        + (plan.epochOf(step) + 1)
+        + ")";
   }
 
   private static JavaRDD<Shard> atBoundary(

@@ -80,15 +80,7 @@ final class GradientExchange implements AutoCloseable {
     TrainStepTask task =
         new TrainStepTask(
             settings, loss, packed, masksBroadcast, frozen, batch, step, plan.seed(), layout);
-    sc.setJobDescription(
-        plan.stage()
-            + " step "
-            + (step + 1)
-            + "/"
-            + plan.totalSteps()
-            + " (epoch "
-            + (plan.epochOf(step) + 1)
-            + ")");
+    sc.setJobDescription(DistributedTrainer.jobDescription(plan, step));
     GradientBuffer sum =
         shards.treeAggregate(
             GradientBuffer.empty(),

@@ -51,10 +51,10 @@ final class TrainingProgress {
   }
 
   /** Counts a finished step; {@code done} steps are done now. */
-  void stepDone(long done, GradientBuffer sum, StepTimings stepTimings) {
-    terms = terms.plus(sum.terms());
+  void stepDone(long done, LossTerms stepTerms, long stepExamples, StepTimings stepTimings) {
+    terms = terms.plus(stepTerms);
     timings = timings.plus(stepTimings);
-    examples += sum.examples();
+    examples += stepExamples;
     elapsed = (System.nanoTime() - startNanos) / 1e9;
     eta.observe(done - startStep, elapsed);
   }

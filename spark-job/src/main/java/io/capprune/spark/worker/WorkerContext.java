@@ -7,19 +7,24 @@ import ai.djl.ndarray.types.DataType;
 import io.capprune.core.bank.DeviceBank;
 import io.capprune.core.bert.DjlRuntime;
 import io.capprune.core.exchange.DeviceWeights;
+import io.capprune.core.optim.OptimizerConfig;
+import io.capprune.core.prune.DeviceDriverUpdate;
+import io.capprune.core.prune.PruningConfig;
+import io.capprune.core.prune.TrainingState;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.tensor.NDArrays;
 import io.capprune.spark.data.Shard;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * What an executor keeps on its device between tasks: the NDManager of the device, the frozen
  * parameters (embeddings during unstructured pruning), converted once per broadcast rather than
  * once per step, the weight exchange's resident state ({@link DeviceWeights}: the keep pattern of
  * the current masks, the upload buffer) and each shard's bank ({@link DeviceBank}, uploaded once
- * per bank version, i.e. once per epoch with SnC). Only touched under {@link
- * WorkerRuntime#exclusive}.
+ * per bank version, i.e. once per epoch with SnC) and, when the update runs on the executor, the
+ * training state ({@link ResidentTraining}). Only touched under {@link WorkerRuntime#exclusive}.
  */
 final class WorkerContext {
   private static WorkerContext current;
@@ -31,6 +36,7 @@ final class WorkerContext {
   private Map<String, NDArray> frozen = Map.of();
   private DeviceWeights weights;
   private final Map<Integer, DeviceBank> banks = new HashMap<>();
+  private ResidentTraining resident;
 
   private WorkerContext(Device device, int threads) {
     DjlRuntime.configureOffline();
@@ -101,7 +107,38 @@ final class WorkerContext {
     return frozen;
   }
 
+  /**
+   * The training state this executor keeps for the publication {@code key}: the one it holds, or,
+   * when it holds another (or none), a copy of {@code published} with an update on this device.
+   */
+  ResidentTraining resident(
+      Object key,
+      PruningConfig pruning,
+      OptimizerConfig optimizer,
+      Supplier<TrainingState> published) {
+    if (resident != null && resident.key.equals(key)) {
+      return resident;
+    }
+    dropResident();
+    TrainingState state = published.get().copy();
+    resident = new ResidentTraining(key, new DeviceDriverUpdate(pruning, optimizer, device), state);
+    return resident;
+  }
+
+  /** The training state kept for {@code key}, or null when this executor keeps none for it. */
+  ResidentTraining residentOrNull(Object key) {
+    return resident != null && resident.key.equals(key) ? resident : null;
+  }
+
+  private void dropResident() {
+    if (resident != null) {
+      resident.close();
+      resident = null;
+    }
+  }
+
   private void close() {
+    dropResident();
     manager.close();
   }
 }

@@ -87,6 +87,31 @@ class JobConfigTest {
     assertEquals("cap.prune.score-init-magnitude", negative.key());
   }
 
+  /** The state on the executor needs exactly one partition, refused before Spark starts. */
+  @Test
+  void updateOnTheExecutorNeedsOnePartition() {
+    assertFalse(JobConfig.load(null, List.of()).spark().updateOnExecutor());
+    assertTrue(
+        JobConfig.load(null, List.of("spark.update-on=executor", "spark.partitions=1"))
+            .spark()
+            .updateOnExecutor());
+    for (String partitions : List.of("0", "2")) {
+      var e =
+          assertThrows(
+              ConfigValidationException.class,
+              () ->
+                  JobConfig.load(
+                      null, List.of("spark.update-on=executor", "spark.partitions=" + partitions)));
+      assertEquals("cap.spark.update-on", e.key());
+      assertTrue(e.getMessage().contains("cap.spark.partitions = 1"), e.getMessage());
+    }
+    var bad =
+        assertThrows(
+            ConfigValidationException.class,
+            () -> JobConfig.load(null, List.of("spark.update-on=gpu")));
+    assertEquals("cap.spark.update-on", bad.key());
+  }
+
   /**
    * The budgets behind docs/results.md load: a renamed or misspelt key would fail them here, not an
    * hour into a run.

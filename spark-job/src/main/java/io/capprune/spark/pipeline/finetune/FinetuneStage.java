@@ -88,7 +88,12 @@ public final class FinetuneStage implements Stage<Map<String, Double>> {
             ft.batchSize());
     DistributedTrainer trainer =
         new DistributedTrainer(
-            run.sc(), run.core().worker(), null, update, run.core().exchangePrecision());
+            run.sc(),
+            run.core().worker(),
+            null,
+            update,
+            run.core().exchangePrecision(),
+            run.config().spark().updateOnExecutor());
     try (MetricsLog log =
         MetricsLog.create(
             run.storage().fs(run.out().root()), run.resolve(OutputLayout.FINETUNE_DIR), 50)) {

@@ -188,7 +188,12 @@ public final class StructuredPruneStage implements Stage<Void> {
                   System.arraycopy(m.data(), 0, state.masks().get(name).data(), 0, m.numel()));
       DistributedTrainer trainer =
           new DistributedTrainer(
-              run.sc(), run.core().worker(), loss, update, run.core().exchangePrecision());
+              run.sc(),
+              run.core().worker(),
+              loss,
+              update,
+              run.core().exchangePrecision(),
+              run.config().spark().updateOnExecutor());
       try (MetricsLog log =
           MetricsLog.create(
               run.storage().fs(run.out().root()),

@@ -857,33 +857,31 @@ public final class DeviceDriverUpdate implements AutoCloseable {
     }
 
     /**
-     * The device half of {@link #topK}: the k-th largest value of each row and the counts above and
-     * equal to it, queued without reading anything. {@link #readAll} reads the thresholds and
-     * counts of several selections in one copy: each read waits for the device's queue, and a step
-     * used to wait twice per group of matrices.
+     * The device half of {@link #topK}: the k-th largest value t of each row, the entries at or
+     * above it and their count, queued without reading anything. {@link #readAll} reads the
+     * thresholds and counts of several selections in one copy: each read waits for the device's
+     * queue. Where a row has exactly k entries at or above t (no tie at t crosses the boundary, the
+     * common case) those are the selection, one comparison over the matrix.
      */
     private Selection select(NDManager tmp, NDArray x, int k, List<Integer> members) {
       long b = x.getShape().get(0);
       if (k == 0) {
-        return new Selection(x, k, members, null, null, null, null);
+        return new Selection(x, k, members, null, null, null);
       }
       NDList top = x.topK(k, 1, true, false);
       top.attach(tmp);
       NDArray t = top.get(0).min(new int[] {1}, true);
       t.attach(tmp);
-      NDArray above = x.gt(t);
-      NDArray equal = x.eq(t);
-      above.attach(tmp);
-      equal.attach(tmp);
-      // thresholds, counts above, counts equal: float64 holds the floats and the counts exactly
+      NDArray atLeast = x.gte(t);
+      atLeast.attach(tmp);
+      // thresholds, then counts at or above them: float64 holds both exactly
       NDArray summary =
           NDArrays.concat(
               new NDList(
                   t.reshape(b).toType(DataType.FLOAT64, false),
-                  above.sum(new int[] {1}).toType(DataType.FLOAT64, false),
-                  equal.sum(new int[] {1}).toType(DataType.FLOAT64, false)));
+                  atLeast.sum(new int[] {1}).toType(DataType.FLOAT64, false)));
       summary.attach(tmp);
-      return new Selection(x, k, members, t, above, equal, summary);
+      return new Selection(x, k, members, t, atLeast, summary);
     }
 
     /** The summaries of {@code selections}, read in one copy (one wait for the device). */
@@ -913,30 +911,22 @@ public final class DeviceDriverUpdate implements AutoCloseable {
       return out;
     }
 
-    /** One top-k's arrays on the device; {@code summary} = [thresholds, above, equal] per row. */
+    /** One top-k's arrays on the device; {@code summary} = [thresholds, counts at or above]. */
     private final class Selection {
       final NDArray x;
       final int k;
       final List<Integer> members;
       final NDArray t;
-      final NDArray above;
-      final NDArray equal;
+      final NDArray atLeast;
       final NDArray summary;
 
       Selection(
-          NDArray x,
-          int k,
-          List<Integer> members,
-          NDArray t,
-          NDArray above,
-          NDArray equal,
-          NDArray summary) {
+          NDArray x, int k, List<Integer> members, NDArray t, NDArray atLeast, NDArray summary) {
         this.x = x;
         this.k = k;
         this.members = members;
         this.t = t;
-        this.above = above;
-        this.equal = equal;
+        this.atLeast = atLeast;
         this.summary = summary;
       }
 
@@ -952,21 +942,25 @@ public final class DeviceDriverUpdate implements AutoCloseable {
           if (Double.isNaN(read[r])) {
             throw nanError(members.get(r));
           }
-          excessTies |= read[2 * (int) b + r] > k - read[(int) b + r];
+          excessTies |= read[(int) b + r] > k;
         }
         if (!excessTies) {
-          NDArray keep = above.logicalOr(equal);
-          keep.attach(tmp);
-          return keep;
+          return atLeast;
         }
-        // the first (k - above) ties by index: a running count of the ties along each row
-        long[] need = new long[(int) b];
-        for (int r = 0; r < b; r++) {
-          need[r] = k - (long) read[(int) b + r];
-        }
+        // every value above t, and of those equal to t the first (k - #above) by index: a
+        // running count of the ties along each row, compared on the device
+        NDArray above = x.gt(t);
+        above.attach(tmp);
+        NDArray equal = x.eq(t);
+        equal.attach(tmp);
         NDArray rank = equal.toType(DataType.INT64, false).cumSum(1);
         rank.attach(tmp);
-        NDArray needed = tmp.create(need).toDevice(device, false).reshape(b, 1);
+        NDArray needed =
+            above
+                .sum(new int[] {1}, true)
+                .toType(DataType.INT64, false)
+                .neg()
+                .add(tmp.full(new Shape(), k, DataType.INT64, device));
         needed.attach(tmp);
         NDArray keep = above.logicalOr(equal.logicalAnd(rank.lte(needed)));
         keep.attach(tmp);

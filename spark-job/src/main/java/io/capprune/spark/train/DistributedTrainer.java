@@ -218,6 +218,7 @@ public final class DistributedTrainer {
 
   private Steps steps(TrainingState state, ParameterLayout layout, Plan plan) {
     if (updateOnExecutor) {
+      ResidentSteps.checkResultSize(sc.getConf(), state);
       return new ResidentSteps(sc, worker, loss, update, frozenWeights(state), plan);
     }
     GradientExchange exchange =

@@ -11,6 +11,7 @@ import io.capprune.spark.worker.ResidentStepTask;
 import io.capprune.spark.worker.TaskSettings;
 import java.util.LinkedHashMap;
 import java.util.List;
+import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
@@ -53,6 +54,37 @@ final class ResidentSteps implements DistributedTrainer.Steps {
     this.update = update;
     this.plan = plan;
     this.frozen = sc.broadcast(frozen);
+  }
+
+  /**
+   * Refuses, before the first step, a state the driver could not take back: it comes as a task
+   * result, which Spark caps at {@code spark.driver.maxResultSize} (default 1g; a BERT-base state
+   * with scores and moments is about 2.5 GB).
+   */
+  static void checkResultSize(SparkConf conf, TrainingState state) {
+    long limit = conf.getSizeAsBytes("spark.driver.maxResultSize", "1g");
+    long bytes = stateBytes(state);
+    if (limit > 0 && bytes > limit) {
+      throw new IllegalStateException(
+          String.format(
+              "cap.spark.update-on = executor: the training state (%.2f GB) comes back to the"
+                  + " driver as a task result, above spark.driver.maxResultSize (%.2f GB); pass"
+                  + " --conf spark.driver.maxResultSize=%dg (or 0) to spark-submit, with driver"
+                  + " memory to match",
+              bytes / 1e9, limit / 1e9, (long) Math.ceil(bytes * 1.1 / (1L << 30))));
+    }
+  }
+
+  /** The state's tensors in bytes (float32), about what its task result holds. */
+  static long stateBytes(TrainingState state) {
+    long floats = 0;
+    for (var m :
+        List.of(state.weights(), state.masks(), state.scores(), state.expAvg(), state.expAvgSq())) {
+      for (HostTensor t : m.values()) {
+        floats += t.numel();
+      }
+    }
+    return 4 * floats;
   }
 
   @Override

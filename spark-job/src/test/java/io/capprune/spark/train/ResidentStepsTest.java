@@ -179,6 +179,19 @@ class ResidentStepsTest {
     }
   }
 
+  @Test
+  void aStateAboveTheResultSizeLimitIsRefusedBeforeTheFirstStep() {
+    TrainingState state = update().initialState(new LinkedHashMap<>(BertInit.init(MODEL, SEED)));
+    long bytes = ResidentSteps.stateBytes(state);
+    assertTrue(bytes > 0);
+    var small = new SparkConf().set("spark.driver.maxResultSize", Long.toString(bytes / 2));
+    IllegalStateException e =
+        assertThrows(
+            IllegalStateException.class, () -> ResidentSteps.checkResultSize(small, state));
+    assertTrue(e.getMessage().contains("spark.driver.maxResultSize"), e.getMessage());
+    ResidentSteps.checkResultSize(sc.getConf(), state); // 1g by default: this state fits
+  }
+
   private static void assertSameState(TrainingState a, TrainingState b, String where) {
     assertEquals(a.step(), b.step(), where);
     assertSame(a.weights(), b.weights(), where + ": weights");

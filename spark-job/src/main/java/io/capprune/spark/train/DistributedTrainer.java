@@ -18,6 +18,8 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The driver's training loop (docs/decisions.md decision 4). Each step is one Spark job: the driver
@@ -116,6 +118,8 @@ public final class DistributedTrainer {
 
   /** Spark conf key: auto, host, cpu or gpu (see the class comment). */
   public static final String DRIVER_UPDATE = "spark.capprune.driver.update";
+
+  private static final Logger LOG = LoggerFactory.getLogger(DistributedTrainer.class);
 
   private final JavaSparkContext sc;
   private final TaskSettings worker;
@@ -219,6 +223,11 @@ public final class DistributedTrainer {
   private Steps steps(TrainingState state, ParameterLayout layout, Plan plan) {
     if (updateOnExecutor) {
       ResidentSteps.checkResultSize(sc.getConf(), state);
+      LOG.info(
+          "{}: the training state ({} MB) stays on the executor's device between epoch"
+              + " boundaries, where the update runs (cap.spark.update-on = executor)",
+          plan.stage(),
+          ResidentSteps.stateBytes(state) / 1_000_000);
       return new ResidentSteps(sc, worker, loss, update, frozenWeights(state), plan);
     }
     GradientExchange exchange =

@@ -1,11 +1,7 @@
 package io.capprune.spark.worker;
 
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import io.capprune.core.bank.DeviceBank;
-import io.capprune.core.bert.BertForSequenceClassification;
-import io.capprune.core.loss.CapLoss;
 import io.capprune.core.loss.CapLossConfig;
 import io.capprune.core.loss.LossTerms;
 import io.capprune.core.optim.OptimizerConfig;
@@ -14,14 +10,11 @@ import io.capprune.core.prune.TrainingState;
 import io.capprune.core.prune.UpdateSummary;
 import io.capprune.core.tensor.FlatParameters;
 import io.capprune.core.tensor.HostTensor;
-import io.capprune.core.train.MicroBatch;
-import io.capprune.core.train.MicroBatches;
 import io.capprune.core.train.WorkerStep;
 import io.capprune.spark.data.Shard;
 import java.io.Serializable;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import org.apache.spark.SparkEnv;
 import org.apache.spark.broadcast.Broadcast;
 
@@ -61,10 +54,7 @@ public record ResidentStepTask(
 
   public ResidentStepResult run(Shard shard) {
     int[] rows = shard.rowsOf(batch);
-    if (loss != null && shard.bank() == null) {
-      throw new IllegalStateException(
-          "partition " + shard.partition() + " has no representation bank");
-    }
+    ShardStep.checkBank(loss, shard);
     return WorkerRuntime.get()
         .exclusive(
             settings.useGpu(),
@@ -87,35 +77,22 @@ public record ResidentStepTask(
                         + " published no state since); continue the run from its last snapshot"
                         + " with --resume");
               }
-              Map<String, NDArray> frozenArrays =
-                  frozen == null ? Map.of() : ctx.frozen(frozen.id(), frozen.value());
-              DeviceBank bank = loss == null ? null : ctx.bank(shard);
-              long partitionSeed = seed * 1_000_003L + step * 7919L + shard.partition();
-              List<MicroBatch> microBatches =
-                  MicroBatches.of(
-                      shard.examples(),
-                      rows,
-                      settings.microBatchSize(),
-                      settings.padTo(),
-                      settings.padId(),
-                      settings.regression());
-              WorkerStep worker =
-                  new WorkerStep(
-                      new BertForSequenceClassification(settings.model()),
-                      loss == null ? null : new CapLoss(loss));
+              ShardStep in =
+                  ShardStep.prepare(ctx, settings, loss, frozen, shard, rows, step, seed);
               ResidentStepResult result;
               try (NDManager scope = ctx.manager().newSubManager()) {
                 FlatParameters weights = r.update.effectiveWeights(r.state, scope);
                 WorkerStep.Accumulated a =
-                    worker.accumulate(
-                        scope,
-                        frozenArrays,
-                        weights,
-                        microBatches,
-                        bank,
-                        batch.length,
-                        partitionSeed,
-                        DataType.FLOAT32);
+                    in.worker()
+                        .accumulate(
+                            scope,
+                            in.frozen(),
+                            weights,
+                            in.microBatches(),
+                            in.bank(),
+                            batch.length,
+                            in.partitionSeed(),
+                            DataType.FLOAT32);
                 // one read of 48 bytes: the passes are done, the update's time starts here
                 LossTerms terms = LossTerms.of(a.terms().toDoubleArray());
                 long t1 = System.nanoTime();

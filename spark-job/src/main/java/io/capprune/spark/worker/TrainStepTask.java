@@ -1,26 +1,18 @@
 package io.capprune.spark.worker;
 
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import io.capprune.core.bank.DeviceBank;
-import io.capprune.core.bert.BertForSequenceClassification;
 import io.capprune.core.exchange.MaskSet;
 import io.capprune.core.exchange.PackedWeights;
-import io.capprune.core.loss.CapLoss;
 import io.capprune.core.loss.CapLossConfig;
 import io.capprune.core.tensor.FlatParameters;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.tensor.ParameterLayout;
-import io.capprune.core.train.MicroBatch;
-import io.capprune.core.train.MicroBatches;
 import io.capprune.core.train.WorkerStep;
 import io.capprune.spark.data.Shard;
 import io.capprune.spark.train.GradientBuffer;
 import java.io.Serializable;
 import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
 import org.apache.spark.broadcast.Broadcast;
 
 /**
@@ -55,32 +47,15 @@ public record TrainStepTask(
     if (rows.length == 0) {
       return GradientBuffer.empty();
     }
-    if (loss != null && shard.bank() == null) {
-      throw new IllegalStateException(
-          "partition " + shard.partition() + " has no representation bank");
-    }
+    ShardStep.checkBank(loss, shard);
     return WorkerRuntime.get()
         .exclusive(
             settings.useGpu(),
             device -> {
               long t0 = System.nanoTime();
               WorkerContext ctx = WorkerContext.on(device, settings.threadsForTask());
-              Map<String, NDArray> frozenArrays =
-                  frozen == null ? Map.of() : ctx.frozen(frozen.id(), frozen.value());
-              DeviceBank bank = loss == null ? null : ctx.bank(shard);
-              long partitionSeed = seed * 1_000_003L + step * 7919L + shard.partition();
-              List<MicroBatch> microBatches =
-                  MicroBatches.of(
-                      shard.examples(),
-                      rows,
-                      settings.microBatchSize(),
-                      settings.padTo(),
-                      settings.padId(),
-                      settings.regression());
-              WorkerStep worker =
-                  new WorkerStep(
-                      new BertForSequenceClassification(settings.model()),
-                      loss == null ? null : new CapLoss(loss));
+              ShardStep in =
+                  ShardStep.prepare(ctx, settings, loss, frozen, shard, rows, step, seed);
               PackedWeights packed = trainable.value();
               if (!packed.names().equals(layout.names())) {
                 throw new IllegalStateException(
@@ -93,16 +68,17 @@ public record TrainStepTask(
               try (NDManager scope = ctx.manager().newSubManager()) {
                 FlatParameters weights = ctx.weights().unpack(packed, masks.value(), scope);
                 WorkerStep.Result r =
-                    worker.run(
-                        scope,
-                        frozenArrays,
-                        weights,
-                        microBatches,
-                        bank,
-                        batch.length,
-                        partitionSeed,
-                        DataType.FLOAT32,
-                        packed.precision());
+                    in.worker()
+                        .run(
+                            scope,
+                            in.frozen(),
+                            weights,
+                            in.microBatches(),
+                            in.bank(),
+                            batch.length,
+                            in.partitionSeed(),
+                            DataType.FLOAT32,
+                            packed.precision());
                 return GradientBuffer.of(r, (System.nanoTime() - t0) / 1e9);
               }
             });

@@ -6,6 +6,8 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.capprune.core.tensor.FlatParameters;
+import io.capprune.core.tensor.HostBuffer;
+import io.capprune.core.tensor.HostCopy;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.tensor.NDArrays;
 import java.nio.ByteBuffer;
@@ -30,10 +32,12 @@ public final class DeviceWeights implements AutoCloseable {
   private long keepFor = Long.MIN_VALUE;
   private NDArray keep;
   private NDArray bitValues;
-  private ByteBuffer staging;
+  // the step's wire bytes and the mask bits go up through it (page-locked on a GPU)
+  private final HostBuffer staging;
 
   private DeviceWeights(NDManager manager) {
     this.manager = manager;
+    this.staging = new HostBuffer(manager.getDevice());
   }
 
   /** Resident state in a sub-manager of {@code parent}, on its device. */
@@ -56,13 +60,15 @@ public final class DeviceWeights implements AutoCloseable {
     }
     layout(packed);
     int k = packed.streamLength();
+    // the keep pattern first: both go up through the staging buffer, and on the CPU the values
+    // are a view of it
+    if (k != size && keepFor != masks.id()) {
+      rebuildKeep(masks);
+    }
     NDArray values = upload(packed, step);
     if (k == size) {
       // nothing masked away: the stream is the vector
       return new FlatParameters(names, shapes, NDArrays.owned(values));
-    }
-    if (keepFor != masks.id()) {
-      rebuildKeep(masks);
     }
     NDArray flat = step.zeros(new Shape(size), DataType.FLOAT32);
     flat.set(new NDIndex().addBooleanIndex(keep), values);
@@ -112,12 +118,12 @@ public final class DeviceWeights implements AutoCloseable {
   private NDArray upload(PackedWeights packed, NDManager step) {
     int k = packed.streamLength();
     if (packed.precision() == WirePrecision.FP32) {
-      ByteBuffer b = staging(4L * k);
-      b.asFloatBuffer().put(packed.fp32Stream());
+      ByteBuffer b = staging.get(4L * k);
+      HostCopy.put(packed.fp32Stream(), b);
       return step.create(b, new Shape(k), DataType.FLOAT32);
     }
     HalfBlocks.Encoded e = packed.halfStream();
-    return HalfBlocks.decode(e, step, staging(HalfBlocks.stagingBytes(k)));
+    return HalfBlocks.decode(e, step, staging.get(HalfBlocks.stagingBytes(k)));
   }
 
   /** The keep pattern of a new mask set: mask bits for masked tensors, all entries of the rest. */
@@ -170,7 +176,7 @@ public final class DeviceWeights implements AutoCloseable {
       bitValues = manager.create(new float[] {1, 2, 4, 8, 16, 32, 64, 128}, new Shape(1, 8));
       bitValues = NDArrays.owned(bitValues);
     }
-    ByteBuffer b = ByteBuffer.allocateDirect(8 * words.length).order(ByteOrder.LITTLE_ENDIAN);
+    ByteBuffer b = staging.get(8L * words.length).order(ByteOrder.LITTLE_ENDIAN);
     b.asLongBuffer().put(words);
     try (NDManager scratch = manager.newSubManager()) {
       // signed bytes: floor(v / 2^j) mod 2 is bit j of the two's complement byte
@@ -190,21 +196,9 @@ public final class DeviceWeights implements AutoCloseable {
     }
   }
 
-  private ByteBuffer staging(long bytes) {
-    if (bytes > Integer.MAX_VALUE) {
-      throw new IllegalArgumentException(
-          "a weight stream of " + bytes + " bytes exceeds one buffer");
-    }
-    if (staging == null || staging.capacity() < bytes) {
-      staging = ByteBuffer.allocateDirect((int) bytes).order(ByteOrder.nativeOrder());
-    }
-    ByteBuffer b = staging.duplicate().order(ByteOrder.nativeOrder());
-    b.limit((int) bytes);
-    return b.slice().order(ByteOrder.nativeOrder());
-  }
-
   @Override
   public void close() {
     manager.close();
+    staging.close();
   }
 }

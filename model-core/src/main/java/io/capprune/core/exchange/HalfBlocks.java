@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.capprune.core.optim.ParallelLoops;
 import io.capprune.core.tensor.HalfPrecision;
+import io.capprune.core.tensor.HostCopy;
 import io.capprune.core.tensor.HostStaging;
 import io.capprune.core.tensor.NDArrays;
 import java.nio.ByteBuffer;
@@ -217,7 +218,7 @@ public final class HalfBlocks {
     ByteBuffer b = staging.duplicate().order(ByteOrder.nativeOrder());
     b.clear().limit((int) (2 * padded));
     b = b.slice().order(ByteOrder.nativeOrder());
-    b.asShortBuffer().put(e.halves());
+    HostCopy.put(e.halves(), b);
     // the tail of the last block: zeros (the buffer is reused, so clear what an older call left)
     for (long i = 2L * n; i < 2 * padded; i++) {
       b.put((int) i, (byte) 0);
@@ -293,8 +294,8 @@ public final class HalfBlocks {
       HostStaging.read(
           both,
           buf -> {
+            HostCopy.get(buf, h);
             java.nio.ShortBuffer sb = buf.asShortBuffer();
-            sb.get(h);
             sb.position((int) padded);
             for (int b = 0; b < blocks; b++) {
               x[b] = (byte) HalfPrecision.f16ToFloat(sb.get());

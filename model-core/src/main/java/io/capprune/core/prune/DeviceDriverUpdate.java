@@ -17,9 +17,10 @@ import io.capprune.core.optim.AdamW;
 import io.capprune.core.optim.GradientClipper;
 import io.capprune.core.optim.OptimizerConfig;
 import io.capprune.core.tensor.FlatParameters;
+import io.capprune.core.tensor.HostBuffer;
+import io.capprune.core.tensor.HostCopy;
 import io.capprune.core.tensor.HostTensor;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -390,8 +391,8 @@ public final class DeviceDriverUpdate implements AutoCloseable {
     MaskSet maskSet;
     long[] kept;
 
-    /** Reused for uploads: a direct buffer of n floats. */
-    private ByteBuffer staging;
+    /** Reused for uploads (page-locked on a GPU where the driver allows). */
+    private final HostBuffer staging = new HostBuffer(device);
 
     Resident(TrainingState state) {
       this.owner = state;
@@ -521,11 +522,7 @@ public final class DeviceDriverUpdate implements AutoCloseable {
      * The encoded gradient through the reused direct buffer, decoded on the device; in {@code m}.
      */
     NDArray uploadEncoded(NDManager m, HalfBlocks.Encoded e) {
-      long bytes = HalfBlocks.stagingBytes(e.halves().length);
-      if (staging == null || staging.capacity() < bytes) {
-        staging = ByteBuffer.allocateDirect(Math.toIntExact(bytes)).order(ByteOrder.nativeOrder());
-      }
-      NDArray a = HalfBlocks.decode(e, m, staging);
+      NDArray a = HalfBlocks.decode(e, m, staging.get(HalfBlocks.stagingBytes(e.halves().length)));
       if (!a.getDevice().equals(device)) {
         NDArray moved = a.toDevice(device, true);
         a.close();
@@ -536,15 +533,11 @@ public final class DeviceDriverUpdate implements AutoCloseable {
 
     /** One copy into a reused direct buffer, one to the device; the array belongs to {@code m}. */
     NDArray upload(NDManager m, float[] values) {
-      if (staging == null || staging.capacity() < 4L * values.length) {
-        staging = ByteBuffer.allocateDirect(4 * values.length).order(ByteOrder.nativeOrder());
-      }
-      staging.clear();
-      staging.asFloatBuffer().put(values);
-      staging.limit(4 * values.length);
+      ByteBuffer b = staging.get(4L * values.length);
+      HostCopy.put(values, b);
       // over the direct buffer itself (a FloatBuffer would be copied into a fresh direct buffer);
       // on the CPU the array is a view of it, hence the engine-owned duplicate below
-      NDArray a = m.create(staging, new Shape(values.length), DataType.FLOAT32);
+      NDArray a = m.create(b, new Shape(values.length), DataType.FLOAT32);
       if (!a.getDevice().equals(device)) {
         NDArray moved = a.toDevice(device, true);
         a.close();
@@ -1131,7 +1124,7 @@ public final class DeviceDriverUpdate implements AutoCloseable {
     public void close() {
       owner = null;
       manager.close();
-      staging = null;
+      staging.close();
       if (resident == this) {
         resident = null;
       }

@@ -3,9 +3,10 @@ package io.capprune.core.tensor;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.EnumMap;
@@ -13,16 +14,20 @@ import java.util.Map;
 import java.util.function.Consumer;
 
 /**
- * Device-to-host reads through a host tensor kept between calls. DJL copies a GPU array to the host
+ * Device-to-host reads through a host buffer kept between calls. DJL copies a GPU array to the host
  * into a freshly allocated host tensor; at BERT-base size the first touch of those pages costs more
  * than the copy: 171 MB of fp16 took 109 ms into a fresh host tensor and 43 ms, heap copy included,
- * into one kept from the step before (H100, {@code DownloadBenchmark}, docs/results.md). One buffer
- * per data type, grown to the largest read, lives as long as the JVM; a CPU array needs none (its
- * bytes are read in place).
+ * into one kept from the step before (H100, {@code DownloadBenchmark}, docs/results.md). One {@link
+ * HostBuffer} per data type (page-locked for a GPU where the driver allows), grown to the largest
+ * read, lives as long as the JVM, with a CPU tensor over it that the copy writes into; a CPU array
+ * needs none (its bytes are read in place).
  */
 public final class HostStaging {
 
-  private static final Map<DataType, NDArray> BUFFERS = new EnumMap<>(DataType.class);
+  /** The kept bytes and a CPU tensor that is a view of all of them. */
+  private record Staged(HostBuffer bytes, ByteBuffer whole, NDArray array) {}
+
+  private static final Map<DataType, Staged> BUFFERS = new EnumMap<>(DataType.class);
   private static NDManager manager;
 
   private HostStaging() {}
@@ -43,31 +48,43 @@ public final class HostStaging {
     }
     synchronized (HostStaging.class) {
       long n = a.size();
-      NDArray buffer = BUFFERS.get(a.getDataType());
-      if (buffer == null || buffer.size() < n) {
+      DataType type = a.getDataType();
+      long bytes = n * type.getNumOfBytes();
+      Staged s = BUFFERS.get(type);
+      if (s == null || s.array().size() < n) {
         if (manager == null) {
           manager = NDManager.newBaseManager(Device.cpu());
         }
-        if (buffer != null) {
-          buffer.close();
+        if (s != null) {
+          // the view goes before its memory does
+          s.array().close();
+          s.bytes().close();
         }
-        buffer = manager.zeros(new Shape(n), a.getDataType());
-        BUFFERS.put(a.getDataType(), buffer);
+        HostBuffer host = new HostBuffer(a.getDevice());
+        ByteBuffer whole = host.get(bytes);
+        // a view of the kept bytes (DJL wraps a direct buffer without copying on the CPU)
+        s = new Staged(host, whole, manager.create(whole, new Shape(n), type));
+        BUFFERS.put(type, s);
       }
-      try (NDManager scope = manager.newSubManager()) {
-        NDArray view = buffer;
-        if (buffer.size() != n) {
-          // a view of the front; the buffer itself stays with the JVM-long manager
-          view = buffer.get(new NDIndex("0:{}", n));
-          view.attach(scope);
-        }
-        NDArray flat = a.reshape(n);
-        view.set(new NDIndex(":"), flat);
+      NDArray flat = a.reshape(n);
+      try {
+        // copy_ into the front of the kept tensor, straight from the device. DJL's own
+        // set(NDIndex, NDArray) first moves the value to the host into a fresh (pageable) tensor,
+        // which would undo the kept, page-locked buffer
+        JniUtils.indexSet(
+            (PtNDArray) s.array(),
+            (PtNDArray) flat,
+            new long[] {0},
+            new long[] {n},
+            new long[] {1});
+      } finally {
         if (flat != a) {
           flat.close();
         }
-        reader.accept(view.toByteBuffer(true).order(ByteOrder.nativeOrder()));
       }
+      ByteBuffer out = s.whole().duplicate();
+      out.clear().limit((int) bytes);
+      reader.accept(out.slice().order(ByteOrder.nativeOrder()));
     }
   }
 }

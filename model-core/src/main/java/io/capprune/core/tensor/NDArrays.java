@@ -102,7 +102,7 @@ public final class NDArrays {
       throw new IllegalArgumentException("download takes float32, got " + a.getDataType());
     }
     float[] out = new float[Math.toIntExact(a.size())];
-    HostStaging.read(a, buf -> buf.asFloatBuffer().get(out));
+    HostStaging.read(a, buf -> HostCopy.get(buf, out));
     return out;
   }
 

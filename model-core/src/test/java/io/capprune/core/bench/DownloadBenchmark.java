@@ -84,6 +84,41 @@ public final class DownloadBenchmark {
       } catch (RuntimeException e) {
         System.out.println("persistent host tensor: not possible here: " + e);
       }
+      report(
+          "HostStaging.read into reused (what the job does; host buffer as below)",
+          reps,
+          () -> {
+            io.capprune.core.tensor.HostStaging.read(v, b -> b.asShortBuffer().get(reused));
+            return reused[reused.length - 1];
+          });
+      java.nio.ByteBuffer pageable =
+          java.nio.ByteBuffer.allocateDirect(2 * n).order(ByteOrder.nativeOrder());
+      pageable.asShortBuffer().put(reused);
+      report(
+          "upload from a kept direct buffer (pageable)",
+          reps,
+          () -> {
+            try (NDArray up = m.create(pageable, v.getShape(), DataType.FLOAT16)) {
+              return up.getShape().size();
+            }
+          });
+      try (io.capprune.core.tensor.HostBuffer staging =
+          new io.capprune.core.tensor.HostBuffer(device)) {
+        java.nio.ByteBuffer b = staging.get(2L * n);
+        b.asShortBuffer().put(reused);
+        report(
+            "upload from a HostBuffer (page-locked: " + staging.pinned() + ")",
+            reps,
+            () -> {
+              try (NDArray up = m.create(b, v.getShape(), DataType.FLOAT16)) {
+                return up.getShape().size();
+              }
+            });
+      }
+      System.out.printf(
+          Locale.ROOT,
+          "host buffers for GPU transfers: %s%n",
+          io.capprune.core.tensor.PinnedMemory.describe());
     }
   }
 

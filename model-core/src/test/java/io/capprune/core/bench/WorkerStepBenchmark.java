@@ -136,6 +136,8 @@ public final class WorkerStepBenchmark {
         s.time(size, reps, warm, rows);
       }
     }
+    System.out.printf(
+        "%nhost buffers for GPU transfers: %s%n", io.capprune.core.tensor.PinnedMemory.describe());
     System.out.printf("%n| figure | ms | notes |%n|---|---|---|%n");
     for (String[] r : rows) {
       System.out.printf("| %s | %s | %s |%n", r[0], r[1], r[2]);

@@ -305,7 +305,7 @@ public final class DriverUpdateBenchmark {
         warmup);
     System.out.printf(
         "  update + packing %.1f ms (update %.1f, packing: mask bits + packed "
-            + "weights %.1f)%s; process CPU %.1f ms per step; load %s -> %s%n",
+            + "weights %.1f)%s; process CPU %.1f ms per step; load %s -> %s; host buffers %s%n",
         median(sum),
         median(updateMs),
         median(packMs),
@@ -316,7 +316,8 @@ public final class DriverUpdateBenchmark {
                 median(uploadMs), median(sumWithUpload)),
         median(cpuMs),
         loadBefore,
-        load());
+        load(),
+        io.capprune.core.tensor.PinnedMemory.describe());
     if (dev != null) {
       // where the device's time goes: the mask selection of a step alone (same threshold again)
       double[] select = new double[runs];

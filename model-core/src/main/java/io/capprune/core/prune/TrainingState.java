@@ -171,10 +171,16 @@ public final class TrainingState implements java.io.Serializable {
   }
 
   private static void checkSame(String what, String name, HostTensor t, HostTensor w) {
+    checkShape(what, name, t, w, " but the weight has ");
+  }
+
+  /** {@code t} exists and has {@code ref}'s shape; the message says what {@code ref} is. */
+  private static void checkShape(
+      String what, String name, HostTensor t, HostTensor ref, String refSays) {
     if (t == null) {
       throw new IllegalArgumentException("training state: no " + what + " for '" + name + "'");
     }
-    if (!t.sameShape(w)) {
+    if (!t.sameShape(ref)) {
       throw new IllegalArgumentException(
           "training state: "
               + what
@@ -182,8 +188,8 @@ public final class TrainingState implements java.io.Serializable {
               + name
               + "' has shape "
               + Arrays.toString(t.shape())
-              + " but the weight has "
-              + Arrays.toString(w.shape()));
+              + refSays
+              + Arrays.toString(ref.shape()));
     }
   }
 
@@ -259,8 +265,11 @@ public final class TrainingState implements java.io.Serializable {
     return expAvgSq;
   }
 
-  /** Copies the device's arrays into the host tensors if they changed there since the last copy. */
-  private void syncFromDevice() {
+  /**
+   * Copies the device's arrays into the host tensors if they changed there since the last copy (a
+   * no-op when no device holds the state): after it, serialising the state reads no device.
+   */
+  public void syncFromDevice() {
     if (resident != null) {
       resident.toHost(this);
     }
@@ -274,6 +283,18 @@ public final class TrainingState implements java.io.Serializable {
     if (resident != null) {
       DeviceDriverUpdate.Resident r = resident;
       r.toHost(this);
+      resident = null;
+      r.close();
+    }
+  }
+
+  /**
+   * Frees a device's arrays without copying them back, leaving the host tensors as they were before
+   * the device took the state: for a state that is thrown away.
+   */
+  void discardDevice() {
+    if (resident != null) {
+      DeviceDriverUpdate.Resident r = resident;
       resident = null;
       r.close();
     }
@@ -330,17 +351,7 @@ public final class TrainingState implements java.io.Serializable {
     into.forEach(
         (name, t) -> {
           HostTensor f = from.get(name);
-          if (!f.sameShape(t)) {
-            throw new IllegalArgumentException(
-                "training state: "
-                    + what
-                    + " of '"
-                    + name
-                    + "' has shape "
-                    + Arrays.toString(f.shape())
-                    + ", expected "
-                    + Arrays.toString(t.shape()));
-          }
+          checkShape(what, name, f, t, ", expected ");
           System.arraycopy(f.data(), 0, t.data(), 0, t.numel());
         });
   }

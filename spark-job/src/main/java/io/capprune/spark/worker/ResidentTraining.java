@@ -38,8 +38,9 @@ final class ResidentTraining implements AutoCloseable {
     last = result;
   }
 
+  /** Lets the device's copy go without bringing it back: a replaced state is not read again. */
   @Override
   public void close() {
-    update.close();
+    update.discard();
   }
 }

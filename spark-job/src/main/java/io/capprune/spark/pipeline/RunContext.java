@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.capprune.core.bert.BertInit;
 import io.capprune.core.checkpoint.HfCheckpoint;
 import io.capprune.core.glue.GlueTask;
+import io.capprune.core.loss.CapLossConfig;
+import io.capprune.core.prune.DriverUpdate;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.text.BertTokenizer;
 import io.capprune.spark.config.JobConfig;
@@ -13,6 +15,7 @@ import io.capprune.spark.io.SnapshotStore;
 import io.capprune.spark.io.Storage;
 import io.capprune.spark.report.MetricsLog;
 import io.capprune.spark.report.StepRecord;
+import io.capprune.spark.train.DistributedTrainer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.LinkedHashMap;
@@ -61,6 +64,22 @@ public record RunContext(
     TokenizedData data = new TokenizedData(sc, config, tokenizer, v.train(), v.dev(), log);
     return new RunContext(
         config, sc, v.storage(), v.out(), v.task(), v.pretrained(), core, teacher, data, log);
+  }
+
+  /**
+   * The trainer of a stage: this run's Spark, worker settings, wire precision and where the update
+   * runs ({@code cap.spark.update-on}), with the stage's objective and update.
+   *
+   * @param loss the CAP objective for the workers; null = task loss only (teacher fine-tuning)
+   */
+  public DistributedTrainer trainer(CapLossConfig loss, DriverUpdate update) {
+    return new DistributedTrainer(
+        sc,
+        core.worker(),
+        loss,
+        update,
+        core.exchangePrecision(),
+        config.spark().updateOnExecutor());
   }
 
   /** A path inside the output directory ({@link OutputLayout} names them). */

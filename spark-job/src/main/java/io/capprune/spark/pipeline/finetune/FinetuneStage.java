@@ -86,14 +86,7 @@ public final class FinetuneStage implements Stage<Map<String, Double>> {
             ft.epochs(),
             plan.stepsPerEpoch(),
             ft.batchSize());
-    DistributedTrainer trainer =
-        new DistributedTrainer(
-            run.sc(),
-            run.core().worker(),
-            null,
-            update,
-            run.core().exchangePrecision(),
-            run.config().spark().updateOnExecutor());
+    DistributedTrainer trainer = run.trainer(null, update);
     try (MetricsLog log =
         MetricsLog.create(
             run.storage().fs(run.out().root()), run.resolve(OutputLayout.FINETUNE_DIR), 50)) {

@@ -132,14 +132,7 @@ public final class PruneStage implements Stage<Void> {
       }
     }
     DevScorer scorer = new DevScorer(run);
-    DistributedTrainer trainer =
-        new DistributedTrainer(
-            run.sc(),
-            run.core().worker(),
-            loss,
-            update,
-            run.core().exchangePrecision(),
-            run.config().spark().updateOnExecutor());
+    DistributedTrainer trainer = run.trainer(loss, update);
     DistributedTrainer.EpochHook hook =
         (epoch, st, current) -> {
           JavaRDD<Shard> next = current;

@@ -186,14 +186,7 @@ public final class StructuredPruneStage implements Stage<Void> {
           .forEach(
               (name, m) ->
                   System.arraycopy(m.data(), 0, state.masks().get(name).data(), 0, m.numel()));
-      DistributedTrainer trainer =
-          new DistributedTrainer(
-              run.sc(),
-              run.core().worker(),
-              loss,
-              update,
-              run.core().exchangePrecision(),
-              run.config().spark().updateOnExecutor());
+      DistributedTrainer trainer = run.trainer(loss, update);
       try (MetricsLog log =
           MetricsLog.create(
               run.storage().fs(run.out().root()),

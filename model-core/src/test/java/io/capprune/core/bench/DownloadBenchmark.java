@@ -91,6 +91,21 @@ public final class DownloadBenchmark {
             io.capprune.core.tensor.HostStaging.read(v, b -> b.asShortBuffer().get(reused));
             return reused[reused.length - 1];
           });
+      report(
+          "HostStaging.read, the reader copies nothing (device to host buffer alone)",
+          reps,
+          () -> {
+            io.capprune.core.tensor.HostStaging.read(v, b -> reused[0] = b.getShort(0));
+            return reused[0];
+          });
+      report(
+          "HostStaging.read + HostCopy.get into reused (what HalfBlocks.encode does)",
+          reps,
+          () -> {
+            io.capprune.core.tensor.HostStaging.read(
+                v, b -> io.capprune.core.tensor.HostCopy.get(b, reused));
+            return reused[reused.length - 1];
+          });
       java.nio.ByteBuffer pageable =
           java.nio.ByteBuffer.allocateDirect(2 * n).order(ByteOrder.nativeOrder());
       pageable.asShortBuffer().put(reused);

@@ -157,7 +157,7 @@ public final class PinnedMemory {
       }
     }
     if (cuda == null) {
-      return refuse("the CUDA driver library (libcuda) does not load: " + failure.getMessage());
+      return refuse("the CUDA driver library (libcuda) does not load: " + firstLine(failure));
     }
     int rc = cuda.cuInit(0);
     IntByReference dev = new IntByReference();
@@ -174,6 +174,17 @@ public final class PinnedMemory {
     context = ctx.getValue();
     driver = cuda;
     return driver;
+  }
+
+  /** JNA's message lists every path it tried (the whole class path): the first line says why. */
+  private static String firstLine(Throwable t) {
+    String[] lines = String.valueOf(t.getMessage()).strip().split("\\R");
+    String line = lines[0].strip();
+    if (line.endsWith(":") && lines.length > 1) {
+      // "Unable to load library 'libcuda.so.1':" and the reason on the next line
+      line += " " + lines[1].strip();
+    }
+    return line.length() <= 200 ? line : line.substring(0, 200) + "...";
   }
 
   private static CudaDriver refuse(String reason) {

@@ -53,6 +53,7 @@ class HostBufferTest {
         // no NVIDIA driver here (CI): the reason is said, and staging still works, pageable
         String reason = PinnedMemory.unavailableReason();
         assertTrue(reason != null && !reason.isBlank(), "a reason for pageable buffers");
+        assertTrue(reason.length() < 300, "one readable line, not JNA's search path: " + reason);
         assertTrue(PinnedMemory.describe().startsWith("pageable ("), PinnedMemory.describe());
         try (HostBuffer staging = new HostBuffer(Device.gpu(0))) {
           assertEquals(4096, staging.get(4096).capacity());

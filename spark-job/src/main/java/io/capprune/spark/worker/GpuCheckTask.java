@@ -3,6 +3,8 @@ package io.capprune.spark.worker;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import io.capprune.core.tensor.HostBuffer;
+import io.capprune.core.tensor.PinnedMemory;
 import java.io.Serializable;
 import java.util.List;
 
@@ -21,9 +23,12 @@ public final class GpuCheckTask {
   /**
    * @param seen what the executor sees; its device is null when none could be chosen
    * @param tensorDevice the device the probe tensor was created on, as the engine reports it
+   * @param hostBuffers for a GPU, whether the host buffers of its transfers are page-locked, or why
+   *     not (then they are pageable: slower, not a failure); null on the CPU
    * @param error why the check failed on this executor; null when it passed
    */
-  public record Result(int partition, ExecutorDevice seen, String tensorDevice, String error)
+  public record Result(
+      int partition, ExecutorDevice seen, String tensorDevice, String hostBuffers, String error)
       implements Serializable {
     public boolean ok() {
       return error == null;
@@ -37,19 +42,20 @@ public final class GpuCheckTask {
     try {
       seen = runtime.observe();
     } catch (RuntimeException | LinkageError e) {
-      return new Result(partition, null, null, "the PyTorch engine did not load: " + e);
+      return new Result(partition, null, null, null, "the PyTorch engine did not load: " + e);
     }
     try {
       seen = runtime.inspect(useGpu);
     } catch (RuntimeException e) {
-      return new Result(partition, seen, null, String.valueOf(e.getMessage()));
+      return new Result(partition, seen, null, null, String.valueOf(e.getMessage()));
     }
     try {
-      String tensorDevice = runtime.exclusive(useGpu, device -> tensorOn(device));
-      return new Result(partition, seen, tensorDevice, null);
+      String[] probed =
+          runtime.exclusive(useGpu, device -> new String[] {tensorOn(device), hostBuffers(device)});
+      return new Result(partition, seen, probed[0], probed[1], null);
     } catch (RuntimeException | LinkageError e) {
       return new Result(
-          partition, seen, null, e.getClass().getSimpleName() + ": " + e.getMessage());
+          partition, seen, null, null, e.getClass().getSimpleName() + ": " + e.getMessage());
     }
   }
 
@@ -66,6 +72,26 @@ public final class GpuCheckTask {
             "the probe tensor on " + device + " sums to " + sum + ", expected " + expected);
       }
       return a.getDevice().toString();
+    }
+  }
+
+  /**
+   * For a GPU: "page-locked" when a host buffer for its transfers comes from the CUDA driver, else
+   * "pageable (why)"; null for the CPU, whose arrays need no staging.
+   */
+  static String hostBuffers(Device device) {
+    if (!device.isGpu()) {
+      return null;
+    }
+    try (HostBuffer probe = new HostBuffer(device)) {
+      probe.get(1 << 20);
+      if (probe.pinned()) {
+        return "page-locked";
+      }
+      String why = PinnedMemory.unavailableReason();
+      return "pageable ("
+          + (why != null ? why : "the CUDA driver refused the allocation; see this executor's log")
+          + ")";
     }
   }
 
@@ -109,6 +135,11 @@ public final class GpuCheckTask {
                   + (s.pytorchLibraryPath() == null
                       ? " (natives jar)"
                       : " (PYTORCH_LIBRARY_PATH)")));
+      if (r.hostBuffers() != null) {
+        sb.append("     host buffers for GPU transfers: ")
+            .append(r.hostBuffers())
+            .append(System.lineSeparator());
+      }
       if (!r.ok()) {
         sb.append("     FAILED: ").append(r.error()).append(System.lineSeparator());
       }

@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.capprune.core.bank.RepresentationBank;
 import io.capprune.core.bert.BertInit;
 import io.capprune.core.checkpoint.BertConfig;
 import io.capprune.core.exchange.WirePrecision;
@@ -19,7 +18,6 @@ import io.capprune.core.prune.SparsitySchedule;
 import io.capprune.core.prune.TrainingState;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.testing.TestModels;
-import io.capprune.core.train.EncodedExample;
 import io.capprune.spark.data.Shard;
 import io.capprune.spark.worker.TaskSettings;
 import java.util.ArrayList;
@@ -63,27 +61,9 @@ class ResidentStepsTest {
                 .set("spark.ui.enabled", "false")
                 .set("spark.driver.host", "127.0.0.1")
                 .set(DistributedTrainer.DRIVER_UPDATE, "cpu"));
-    SplittableRandom r = new SplittableRandom(SEED);
-    List<EncodedExample> ex = new ArrayList<>();
-    for (int i = 0; i < N; i++) {
-      int len = 4 + r.nextInt(13);
-      int[] ids = new int[len];
-      for (int t = 0; t < len; t++) {
-        ids[t] = t == 0 ? 2 : 5 + r.nextInt(MODEL.vocabSize() - 5);
-      }
-      ex.add(new EncodedExample(i, ids, new byte[len], r.nextInt(2), Float.NaN));
-    }
-    long[] index = ex.stream().mapToLong(EncodedExample::globalIndex).toArray();
-    int[] labels = ex.stream().mapToInt(EncodedExample::label).toArray();
-    float[] logits = new float[N * 2];
-    for (int i = 0; i < logits.length; i++) {
-      logits[i] = (float) r.nextGaussian() * 2;
-    }
     Shard shard =
-        new Shard(
-            0,
-            ex.toArray(EncodedExample[]::new),
-            new RepresentationBank(index, labels, logits, 2, MODEL.hiddenSize(), N));
+        GeneratedShards.shard(
+            new SplittableRandom(SEED), 0, 0, 1, N, MODEL.vocabSize(), MODEL.hiddenSize());
     shards = sc.parallelize(List.of(shard), 1).cache();
   }
 

@@ -3,7 +3,6 @@ package io.capprune.spark.train;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.capprune.core.bank.RepresentationBank;
 import io.capprune.core.bert.BertInit;
 import io.capprune.core.checkpoint.BertConfig;
 import io.capprune.core.exchange.WirePrecision;
@@ -16,7 +15,6 @@ import io.capprune.core.prune.SparsitySchedule;
 import io.capprune.core.prune.TrainingState;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.testing.TestModels;
-import io.capprune.core.train.EncodedExample;
 import io.capprune.spark.data.Shard;
 import io.capprune.spark.worker.TaskSettings;
 import java.util.ArrayList;
@@ -64,26 +62,7 @@ class WirePrecisionTest {
     SplittableRandom r = new SplittableRandom(SEED);
     List<Shard> parts = new ArrayList<>();
     for (int p = 0; p < 2; p++) {
-      List<EncodedExample> ex = new ArrayList<>();
-      for (int i = p; i < N; i += 2) {
-        int len = 4 + r.nextInt(13);
-        int[] ids = new int[len];
-        for (int t = 0; t < len; t++) {
-          ids[t] = t == 0 ? 2 : 5 + r.nextInt(VOCAB - 5);
-        }
-        ex.add(new EncodedExample(i, ids, new byte[len], r.nextInt(2), Float.NaN));
-      }
-      long[] index = ex.stream().mapToLong(EncodedExample::globalIndex).toArray();
-      int[] labels = ex.stream().mapToInt(EncodedExample::label).toArray();
-      float[] logits = new float[ex.size() * 2];
-      for (int i = 0; i < logits.length; i++) {
-        logits[i] = (float) r.nextGaussian() * 2;
-      }
-      parts.add(
-          new Shard(
-              p,
-              ex.toArray(EncodedExample[]::new),
-              new RepresentationBank(index, labels, logits, 2, HIDDEN, N)));
+      parts.add(GeneratedShards.shard(r, p, p, 2, N, VOCAB, HIDDEN));
     }
     shards = sc.parallelize(parts, 2).cache();
   }

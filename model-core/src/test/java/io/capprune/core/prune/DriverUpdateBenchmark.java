@@ -242,6 +242,7 @@ public final class DriverUpdateBenchmark {
     }
     int warmup = 3;
     double[] packMs = new double[runs];
+    double[] bitsMs = new double[runs];
     double[] uploadMs = new double[runs];
     double[] updateMs = new double[runs];
     double[] cpuMs = new double[runs];
@@ -252,11 +253,14 @@ public final class DriverUpdateBenchmark {
       long c0 = processCpuNanos();
       long t0 = System.nanoTime();
       PackedWeights packed;
+      long tb;
       if (host != null) {
         MaskSet bits = MaskSet.of(state.masks());
+        tb = System.nanoTime();
         packed = PackedWeights.pack(state.weights(), state.masks(), names, bits, precision);
       } else {
         MaskSet bits = dev.maskSet(state);
+        tb = System.nanoTime();
         packed = dev.pack(state, names, bits, precision);
       }
       payload = packed.payloadBytes();
@@ -276,6 +280,7 @@ public final class DriverUpdateBenchmark {
       long c1 = processCpuNanos();
       if (i >= warmup) {
         packMs[i - warmup] = (t1 - t0) / 1e6;
+        bitsMs[i - warmup] = (tb - t0) / 1e6;
         uploadMs[i - warmup] = (t2 - t1) / 1e6;
         updateMs[i - warmup] = (t3 - t2) / 1e6;
         cpuMs[i - warmup] = (c1 - c0) / 1e6;
@@ -305,10 +310,12 @@ public final class DriverUpdateBenchmark {
         warmup);
     System.out.printf(
         "  update + packing %.1f ms (update %.1f, packing: mask bits + packed "
-            + "weights %.1f)%s; process CPU %.1f ms per step; load %s -> %s; host buffers %s%n",
+            + "weights %.1f, of it mask bits %.1f)%s; process CPU %.1f ms per step; load %s -> %s;"
+            + " host buffers %s%n",
         median(sum),
         median(updateMs),
         median(packMs),
+        median(bitsMs),
         device == null
             ? ""
             : String.format(
@@ -334,10 +341,10 @@ public final class DriverUpdateBenchmark {
       // the fp16 buffers it received) against one executor's buffer as it arrived, fp16 halves
       // decoded on the device (applyEncoded). Each ends with a one-value read so the copy is done.
       HalfBlocks.Encoded enc = HalfBlocks.encode(flats.get(0));
-      java.nio.ByteBuffer staging =
-          java.nio.ByteBuffer.allocateDirect(
-                  Math.toIntExact(HalfBlocks.stagingBytes(enc.halves().length)))
-              .order(java.nio.ByteOrder.nativeOrder());
+      // the same kind of kept buffer as the update's own (page-locked on a GPU where possible)
+      io.capprune.core.tensor.HostBuffer hostBuffer =
+          new io.capprune.core.tensor.HostBuffer(device);
+      java.nio.ByteBuffer staging = hostBuffer.get(HalfBlocks.stagingBytes(enc.halves().length));
       float[] decoded = new float[enc.halves().length];
       double[] up32 = new double[runs];
       double[] up16 = new double[runs];
@@ -363,6 +370,7 @@ public final class DriverUpdateBenchmark {
               + " ms, against the fp16 buffer up and decoded on the device %.1f ms (%.1f MB)%n",
           median(hostDecode), median(up32), median(up16), 2.0 * enc.halves().length / 1e6);
       dev.close();
+      hostBuffer.close();
     }
   }
 

@@ -74,31 +74,25 @@ def clip_and_adam():
 groups = {}
 for j in prunable: groups.setdefault(sizes[j], []).append(j)
 
-def topk_current():
-    outs = []
-    summ = []
+def select(threshold):
+    """Per group of same-sized matrices: the stacked rows, their k-th largest value t (from
+    threshold(x, n, k)), the rows' entries >= t; thresholds and counts read in one copy."""
+    outs, summ = [], []
     for n, mem in groups.items():
         k = int(round(kept_frac * n))
         x = torch.stack([seg(s, j) for j in mem])
-        top = x.topk(k, 1, True, False)[0]
-        t = top.min(1, keepdim=True)[0]
+        t = threshold(x, n, k)
         at = x >= t
         summ.append(torch.cat([t.reshape(-1).double(), at.sum(1).double()]))
         outs.append(at)
     torch.cat(summ).cpu()
     return outs
 
+def topk_current():
+    return select(lambda x, n, k: x.topk(k, 1, True, False)[0].min(1, keepdim=True)[0])
+
 def topk_kthvalue():
-    outs, summ = [], []
-    for n, mem in groups.items():
-        k = int(round(kept_frac * n))
-        x = torch.stack([seg(s, j) for j in mem])
-        t = x.kthvalue(n - k + 1, 1, keepdim=True)[0]
-        at = x >= t
-        summ.append(torch.cat([t.reshape(-1).double(), at.sum(1).double()]))
-        outs.append(at)
-    torch.cat(summ).cpu()
-    return outs
+    return select(lambda x, n, k: x.kthvalue(n - k + 1, 1, keepdim=True)[0])
 
 def new_mask(outs):
     rows = {}
@@ -172,11 +166,8 @@ timed("mask bits from bool rows: uint8 view, *w, sum(dtype=uint8)", bits_groups_
 t_pack = timed("packed stream: ne, w[keep], fp16 blocks, down, to heap", pack_stream)
 print(f"{'sum of the current parts':<60s} {t_upd + t_top + t_new + t_bits + t_pack:7.2f} ms")
 
-def whole():
+def whole(bits):
     global outs, mask
-    clip_and_adam(); outs = topk_current(); mask = new_mask(outs); bits_current(); pack_stream()
-timed("the current sequence in one go", whole)
-def whole_fast():
-    global outs, mask
-    clip_and_adam(); outs = topk_current(); mask = new_mask(outs); bits_groups_view(); pack_stream()
-timed("the same with mask bits from the bool rows", whole_fast)
+    clip_and_adam(); outs = topk_current(); mask = new_mask(outs); bits(); pack_stream()
+timed("the current sequence in one go", lambda: whole(bits_current))
+timed("the same with mask bits from the bool rows", lambda: whole(bits_groups_view))

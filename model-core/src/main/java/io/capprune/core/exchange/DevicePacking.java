@@ -33,50 +33,127 @@ public final class DevicePacking {
     }
     NDArray first = masks.values().iterator().next();
     List<String> names = List.copyOf(masks.keySet());
-    long[] padded = new long[names.size()];
-    long total = 0;
     try (NDManager m = first.getManager().newSubManager()) {
       NDList parts = new NDList();
-      for (int i = 0; i < names.size(); i++) {
+      long total = 0;
+      long[] words = new long[names.size()];
+      for (int i = 0; i < words.length; i++) {
         NDArray mask = masks.get(names.get(i));
         long n = mask.size();
-        padded[i] = (n + 63) / 64 * 64;
+        words[i] = words(n);
+        long padded = words[i] * 64;
         parts.add(mask.reshape(n));
-        if (padded[i] > n) {
-          NDArray pad = m.zeros(new Shape(padded[i] - n), mask.getDataType(), mask.getDevice());
-          parts.add(pad);
+        if (padded > n) {
+          parts.add(m.zeros(new Shape(padded - n), mask.getDataType(), mask.getDevice()));
         }
-        total += padded[i];
+        total += padded;
       }
       NDArray all = parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts);
       all.attach(m);
-      // bit j of byte b = entry 8b + j; little-endian longs of these bytes are MaskSet's words
+      NDArray keep = all.neq(m.full(new Shape(), 0f, all.getDataType(), all.getDevice()));
+      keep.attach(m);
+      // one row of whole words: the tensors' padded bits back to back, in names order
+      NDArray bytes = bitRows(keep.reshape(1, total));
+      bytes.attach(m);
+      return readBits(List.of(bytes), names, words, names);
+    }
+  }
+
+  /**
+   * Queues the mask bits of masks given as the rows of a boolean (b, n) array: a uint8 (b, 8 *
+   * ceil(n / 64)) array whose row r holds bit j of byte i = entry 8i + j of row r, padded with zero
+   * bits to whole 64-bit words, so that each row's little-endian longs are {@link MaskSet}'s words
+   * for that mask. Nothing is read; the result is attached to {@code keep}'s manager.
+   */
+  public static NDArray bitRows(NDArray keep) {
+    long b = keep.getShape().get(0);
+    long n = keep.getShape().get(1);
+    long padded = words(n) * 64;
+    NDManager owner = keep.getManager();
+    try (NDManager m = owner.newSubManager()) {
+      NDArray u = keep.toType(DataType.UINT8, false);
+      u.attach(m);
+      if (padded > n) {
+        u = u.concat(m.zeros(new Shape(b, padded - n), DataType.UINT8, keep.getDevice()), 1);
+        u.attach(m);
+      }
       NDArray weights =
           m.create(new int[] {1, 2, 4, 8, 16, 32, 64, 128})
               .toType(DataType.UINT8, false)
-              .toDevice(all.getDevice(), false)
+              .toDevice(keep.getDevice(), false)
               .reshape(1, 8);
-      NDArray keep =
-          all.neq(m.full(new Shape(), 0f, all.getDataType(), all.getDevice()))
-              .toType(DataType.UINT8, false);
-      keep.attach(m);
+      weights.attach(m);
       NDArray bytes =
-          keep.reshape(total / 8, 8).mul(weights).sum(new int[] {1}).toType(DataType.UINT8, false);
-      bytes.attach(m);
-      LinkedHashMap<String, long[]> bits = new LinkedHashMap<>();
+          u.reshape(b * padded / 8, 8)
+              .mul(weights)
+              .sum(new int[] {1})
+              .toType(DataType.UINT8, false)
+              .reshape(b, padded / 8);
+      bytes.attach(owner);
+      return bytes;
+    }
+  }
+
+  /**
+   * The mask set from mask bytes on the device, read in one copy: {@code arrays}, flattened and
+   * concatenated, hold the whole 64-bit words of {@code names}' masks back to back ({@code
+   * words[i]} words for {@code names.get(i)}: rows of {@link #bitRows}); the set lists them in
+   * {@code order} (the same names).
+   */
+  public static MaskSet readBits(
+      List<NDArray> arrays, List<String> names, long[] words, List<String> order) {
+    long total = 0;
+    for (long w : words) {
+      total += w;
+    }
+    long bytes = 0;
+    for (NDArray a : arrays) {
+      bytes += a.size();
+    }
+    if (names.size() != words.length || bytes != total * 8) {
+      throw new IllegalArgumentException(
+          bytes + " bytes of mask bits for " + names.size() + " masks of " + total + " words");
+    }
+    long[][] rows = new long[names.size()][];
+    for (int i = 0; i < rows.length; i++) {
+      rows[i] = new long[(int) words[i]];
+    }
+    try (NDManager m = arrays.get(0).getManager().newSubManager()) {
+      NDList flat = new NDList();
+      for (NDArray a : arrays) {
+        NDArray f = a.reshape(a.size());
+        f.attach(m);
+        flat.add(f);
+      }
+      NDArray all = flat.size() == 1 ? flat.get(0) : NDArrays.concat(flat);
+      all.attach(m);
       // through a host buffer kept between steps (DJL's own copy allocates a fresh one)
       HostStaging.read(
-          bytes,
+          all,
           buf -> {
-            LongBuffer words = buf.order(ByteOrder.LITTLE_ENDIAN).asLongBuffer();
-            for (int i = 0; i < names.size(); i++) {
-              long[] w = new long[(int) (padded[i] / 64)];
-              words.get(w);
-              bits.put(names.get(i), w);
+            LongBuffer in = buf.order(ByteOrder.LITTLE_ENDIAN).asLongBuffer();
+            for (long[] w : rows) {
+              in.get(w);
             }
           });
-      return MaskSet.ofBits(bits);
     }
+    LinkedHashMap<String, long[]> byName = new LinkedHashMap<>();
+    for (int i = 0; i < rows.length; i++) {
+      byName.put(names.get(i), rows[i]);
+    }
+    LinkedHashMap<String, long[]> bits = new LinkedHashMap<>();
+    for (String name : order) {
+      long[] w = byName.get(name);
+      if (w == null) {
+        throw new IllegalArgumentException("no mask bits for '" + name + "'");
+      }
+      bits.put(name, w);
+    }
+    return MaskSet.ofBits(bits);
+  }
+
+  private static long words(long n) {
+    return (n + 63) / 64;
   }
 
   /**

@@ -208,7 +208,21 @@ public final class DeviceDriverUpdate implements AutoCloseable {
   /** The bits of the current masks, computed on the device (the same bits as MaskSet.of). */
   public MaskSet maskSet(TrainingState state) {
     Resident r = bind(state);
-    if (r.maskSet == null) {
+    if (r.maskSet == null && r.pendingBits != null) {
+      List<String> order = new ArrayList<>();
+      for (int j : r.prunable) {
+        order.add(r.names.get(j));
+      }
+      long[] words = new long[r.pendingRows.size()];
+      int at = 0;
+      for (NDArray b : r.pendingBits) {
+        for (long row = 0; row < b.getShape().get(0); row++) {
+          words[at++] = b.getShape().get(1) / 8;
+        }
+      }
+      r.maskSet = DevicePacking.readBits(r.pendingBits, r.pendingRows, words, order);
+      r.dropPendingBits();
+    } else if (r.maskSet == null) {
       try (NDManager tmp = r.manager.newSubManager()) {
         LinkedHashMap<String, NDArray> masks = new LinkedHashMap<>();
         for (int j = 0; j < r.prunable.length; j++) {
@@ -402,6 +416,16 @@ public final class DeviceDriverUpdate implements AutoCloseable {
 
     MaskSet maskSet;
     long[] kept;
+
+    /**
+     * The bits of the masks the last top-k chose, queued on the device from its boolean rows
+     * ({@link DevicePacking#bitRows}, one array per group of same-sized matrices, rows named by
+     * {@link #pendingRows}) and read by the next {@link #maskSet}: no pass over the float mask
+     * vector. Null where the masks came otherwise (the host, global top-k, soft movement).
+     */
+    List<NDArray> pendingBits;
+
+    List<String> pendingRows;
 
     /** Reused for uploads (page-locked on a GPU where the driver allows). */
     private final HostBuffer staging = new HostBuffer(device);
@@ -774,6 +798,7 @@ public final class DeviceDriverUpdate implements AutoCloseable {
     void recomputeMasks(double threshold) {
       PruningCriterion criterion = pruning.criterion();
       maskSet = null;
+      dropPendingBits();
       if (prunable.length == 0) {
         return;
       }
@@ -804,15 +829,26 @@ public final class DeviceDriverUpdate implements AutoCloseable {
             selections.add(select(tmp, x, k, members));
           }
           double[][] read = readAll(tmp, selections);
+          List<NDArray> bits = new ArrayList<>();
+          List<String> bitRows = new ArrayList<>();
           for (int g = 0; g < selections.size(); g++) {
             Selection sel = selections.get(g);
-            NDArray keep = sel.keep(tmp, read[g]).toType(DataType.FLOAT32, false);
+            NDArray chosen = sel.keep(tmp, read[g]);
+            NDArray b = DevicePacking.bitRows(chosen);
+            b.attach(manager);
+            bits.add(b);
+            for (int j : sel.members) {
+              bitRows.add(names.get(prunable[j]));
+            }
+            NDArray keep = chosen.toType(DataType.FLOAT32, false);
             keep.attach(tmp);
             for (int r = 0; r < sel.members.size(); r++) {
               rows[sel.members.get(r)] = keep.get(r);
               kept[sel.members.get(r)] = sel.k;
             }
           }
+          pendingBits = bits;
+          pendingRows = bitRows;
         }
         // the new mask vector: the rows in place of the prunable matrices, ones elsewhere
         NDList parts = new NDList();
@@ -1083,6 +1119,14 @@ public final class DeviceDriverUpdate implements AutoCloseable {
         counts.attach(tmp);
         return counts.toLongArray();
       }
+    }
+
+    void dropPendingBits() {
+      if (pendingBits != null) {
+        pendingBits.forEach(NDArray::close);
+      }
+      pendingBits = null;
+      pendingRows = null;
     }
 
     /** Copies every array into the host tensors (when something changed here). */

@@ -449,6 +449,52 @@ class DeviceDriverUpdateTest {
     }
   }
 
+  @ParameterizedTest
+  @EnumSource(
+      value = PruningCriterion.class,
+      names = {"MOVEMENT", "MAGNITUDE"})
+  void maskBitsFromTheTopKRowsEqualTheHostBitsForPartWords(PruningCriterion criterion) {
+    // 6 x 6 and 6 x 10 matrices: 36 and 60 entries, no whole 64-bit word, so every row of both
+    // top-k groups is padded; steps without a maskSet call leave no bits behind on the device
+    BertConfig odd =
+        BertConfig.builder()
+            .vocabSize(12)
+            .hiddenSize(6)
+            .numHiddenLayers(2)
+            .numAttentionHeads(2)
+            .intermediateSize(10)
+            .build();
+    Map<String, int[]> shapes = BertInit.shapes(odd);
+    try (DeviceDriverUpdate device =
+        new DeviceDriverUpdate(pruning(criterion, false), optimizer(0, 1), DEVICE)) {
+      TrainingState state = device.initialState(TestModels.randomWeights(shapes, 0.5, 4));
+      int held = -1;
+      for (long t = 0; t < 5; t++) {
+        device.apply(state, TestModels.randomWeights(shapes, 0.3, 40 + t));
+        if (t % 2 == 1) {
+          continue;
+        }
+        MaskSet bits = device.maskSet(state);
+        MaskSet expected = MaskSet.of(state.masks());
+        assertEquals(
+            new ArrayList<>(expected.names()),
+            new ArrayList<>(bits.names()),
+            "order of the masks, step " + t);
+        assertTrue(expected.sameBits(bits), "mask bits step " + t);
+        int pruned = 0;
+        for (String n : expected.names()) {
+          assertEquals(expected.kept(n), bits.kept(n), n);
+          pruned += state.masks().get(n).numel() - bits.kept(n);
+        }
+        assertTrue(pruned > 0, "the masks prune something at step " + t);
+        if (held < 0) {
+          held = device.residentArrays();
+        }
+        assertEquals(held, device.residentArrays(), "arrays on the device after step " + t);
+      }
+    }
+  }
+
   static List<String> names(Map<String, ?> m) {
     return new ArrayList<>(m.keySet());
   }

@@ -4,13 +4,16 @@ import ai.djl.Device;
 import ai.djl.engine.Engine;
 import io.capprune.core.bert.DjlRuntime;
 import java.net.InetAddress;
+import java.time.Duration;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Function;
+import java.util.function.Supplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.apache.spark.SparkEnv;
@@ -25,7 +28,9 @@ import org.slf4j.LoggerFactory;
  * <p>DJL allows one GradientCollector per JVM (a static flag in the PyTorch engine), so two tasks
  * of the same executor must never run a backward pass at once. The deployment runs one task per
  * executor ({@code spark.task.cpus} = executor cores); this lock enforces it anyway, so that local
- * mode with several task slots, or a mis-sized cluster, serialises instead of failing.
+ * mode with several task slots, or a mis-sized cluster, serialises instead of failing. The same
+ * lock lets the JVM's exit wait for a task inside libtorch ({@link #quiesce}, at most {@link
+ * #SHUTDOWN_WAIT}), so that a stopped run exits with its signal's status, not a crash report.
  *
  * <p>The device: the GPU Spark assigned to the task (mapped through {@code CUDA_VISIBLE_DEVICES},
  * see {@link GpuAddresses}) when GPUs are used, else the CPU. When Spark schedules GPUs ({@code
@@ -38,8 +43,17 @@ public final class WorkerRuntime {
   private static final Logger LOG = LoggerFactory.getLogger(WorkerRuntime.class);
   private static volatile WorkerRuntime instance;
 
+  /**
+   * How long the JVM's exit waits for a task's native section (a forward/backward pass) to end.
+   * Kubernetes kills a pod 30 s after its SIGTERM by default; past that, waiting gains nothing.
+   */
+  static final Duration SHUTDOWN_WAIT = Duration.ofSeconds(30);
+
   private final ReentrantLock lock = new ReentrantLock(true);
   private final Set<String> logged = new HashSet<>();
+
+  /** Set by the shutdown hook: no native section starts after it. */
+  private volatile boolean closing;
 
   private WorkerRuntime() {}
 
@@ -51,6 +65,22 @@ public final class WorkerRuntime {
         if (w == null) {
           System.setProperty("ai.djl.offline", "true");
           w = new WorkerRuntime();
+          WorkerRuntime runtime = w;
+          // a SIGTERM (Ctrl-C, an Airflow timeout, a pod stopped) runs the JVM's exit while a task
+          // may be inside libtorch; exit() then destroys libtorch's static objects under it and
+          // the JVM dies with a crash report instead of exit status 143. Wait for it to leave.
+          Runtime.getRuntime()
+              .addShutdownHook(
+                  new Thread(
+                      () -> {
+                        if (!runtime.quiesce(SHUTDOWN_WAIT)) {
+                          System.err.println(
+                              "cap-prune: a worker task was still inside libtorch after "
+                                  + SHUTDOWN_WAIT.toSeconds()
+                                  + " s of the JVM's exit; exiting anyway");
+                        }
+                      },
+                      "cap-prune-worker-shutdown"));
           instance = w;
         }
       }
@@ -60,11 +90,45 @@ public final class WorkerRuntime {
 
   /** Runs {@code work} alone in this JVM, on the device Spark assigned to the current task. */
   public <T> T exclusive(boolean useGpu, Function<Device, T> work) {
+    return alone(() -> work.apply(deviceForTask(useGpu)));
+  }
+
+  /**
+   * Runs {@code work} under this JVM's lock, unless the JVM is exiting.
+   *
+   * @throws IllegalStateException once {@link #quiesce} has begun
+   */
+  <T> T alone(Supplier<T> work) {
+    refuseWhenClosing();
     lock.lock();
     try {
-      return work.apply(deviceForTask(useGpu));
+      refuseWhenClosing();
+      return work.get();
     } finally {
       lock.unlock();
+    }
+  }
+
+  private void refuseWhenClosing() {
+    if (closing) {
+      throw new IllegalStateException(
+          "cap-prune worker: the JVM is exiting, no new work starts on the device");
+    }
+  }
+
+  /**
+   * The shutdown hook's part: from now on no work starts, and the work running now may end; waits
+   * up to {@code wait} for it and keeps the lock when it gets it (the JVM is about to exit).
+   *
+   * @return whether no work was running when it returned
+   */
+  boolean quiesce(Duration wait) {
+    closing = true;
+    try {
+      return lock.tryLock(wait.toMillis(), TimeUnit.MILLISECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
     }
   }
 

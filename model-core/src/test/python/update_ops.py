@@ -5,8 +5,8 @@ R runs, with alternatives for the mask bits and the top-k beside the current seq
 gives is the floor of these ops without DJL's JNI calls and the JVM's copies; run it in the same
 device call as `DriverUpdateBenchmark --device=gpu` to see how much of the Java figure is the
 ops themselves (docs/performance.md). Needs python3 with a CUDA torch, e.g. on the GPU machine:
-  python3 model-core/src/test/python/update_ops.py 20
-Written 2026-12-07 and not yet run: the session's device time ran out before a machine came."""
+  python3 model-core/src/test/python/update_ops.py 20 [KEPT_FRACTION, default 0.331]
+Written 2026-12-07 (results in docs/results.md, "Run 9")."""
 import sys, time, statistics
 import torch
 
@@ -40,7 +40,7 @@ g = torch.randn(N, device=dev) * 1e-3
 pflag = torch.zeros(N, device=dev)
 for j in prunable: pflag[offs[j]:offs[j + 1]] = 1
 mask = torch.ones(N, device=dev)
-kept_frac = 0.331
+kept_frac = float(sys.argv[2]) if len(sys.argv) > 2 else 0.331
 pinned = torch.empty(400 * 1024 * 1024, dtype=torch.uint8).pin_memory()
 
 def seg(x, i): return x[offs[i]:offs[i + 1]]
@@ -93,6 +93,25 @@ def topk_current():
 
 def topk_kthvalue():
     return select(lambda x, n, k: x.kthvalue(n - k + 1, 1, keepdim=True)[0])
+
+def topk_sort():
+    # what DJL offers besides topK: an ascending sort along the row, the column n - k
+    return select(lambda x, n, k: x.sort(1)[0][:, n - k:n - k + 1])
+
+def topk_per_matrix():
+    # one topk per matrix (1 slice of >= 100,000: ATen takes its sort path for <= 10 slices)
+    outs, summ = [], []
+    for n, mem in groups.items():
+        k = int(round(kept_frac * n))
+        rows = []
+        for j in mem:
+            x = seg(s, j)
+            t = x.topk(k, 0, True, False)[0].min()
+            rows.append(x >= t)
+            summ.append(t.reshape(1).double())
+        outs.append(torch.stack(rows))
+    torch.cat(summ).cpu()
+    return outs
 
 def new_mask(outs):
     rows = {}
@@ -158,6 +177,8 @@ print(f"stream entries {pack_stream():,}")
 t_upd = timed("update: clip norm + AdamW on W and S (Java's op order)", clip_and_adam)
 t_top = timed("top-k: stack + topk(sorted=False) + min + gte + read", topk_current)
 timed("top-k alternative: stack + kthvalue + gte + read", topk_kthvalue)
+timed("top-k alternative: stack + sort + column n-k + gte + read", topk_sort)
+timed("top-k alternative: one topk per matrix, no stack", topk_per_matrix)
 t_new = timed("new mask vector (keep -> float, cat with ones)", lambda: new_mask(outs))
 t_bits = timed("mask bits now: cat segments, ne, uint8, *w, sum(int64), down", bits_current)
 timed("mask bits from the top-k's bool rows: uint8, *w, sum, down", bits_from_groups)

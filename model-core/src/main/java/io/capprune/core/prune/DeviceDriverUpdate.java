@@ -61,6 +61,18 @@ public final class DeviceDriverUpdate implements AutoCloseable {
 
   private Resident resident;
 
+  /**
+   * How the per-matrix top-k finds each row's k-th largest value: {@code topK} (default) or an
+   * ascending {@code sort}; and whether same-sized matrices are stacked into one call ({@code
+   * true}, default) or ranked one by one. The same masks either way; the properties exist to time
+   * the variants on a GPU ({@code DriverUpdateBenchmark}, docs/results.md).
+   */
+  private static final boolean SORT_THRESHOLD =
+      "sort".equals(System.getProperty("capprune.device-topk", "topk"));
+
+  private static final boolean STACK_TOPK =
+      Boolean.parseBoolean(System.getProperty("capprune.device-topk-stack", "true"));
+
   public DeviceDriverUpdate(PruningConfig pruning, OptimizerConfig optimizer, Device device) {
     this(pruning, optimizer, device, device.isGpu());
   }
@@ -813,18 +825,19 @@ public final class DeviceDriverUpdate implements AutoCloseable {
           // selection is queued before the one read of all their thresholds and counts
           LinkedHashMap<Long, List<Integer>> groups = new LinkedHashMap<>();
           for (int j = 0; j < prunable.length; j++) {
-            groups.computeIfAbsent(numels[prunable[j]], k -> new ArrayList<>()).add(j);
+            long key = STACK_TOPK ? numels[prunable[j]] : j;
+            groups.computeIfAbsent(key, k -> new ArrayList<>()).add(j);
           }
           List<Selection> selections = new ArrayList<>();
-          for (Map.Entry<Long, List<Integer>> e : groups.entrySet()) {
-            List<Integer> members = e.getValue();
-            int k = (int) MaskComputer.keepCount(threshold, e.getKey());
+          for (List<Integer> members : groups.values()) {
+            long rowLength = numels[prunable[members.get(0)]];
+            int k = (int) MaskComputer.keepCount(threshold, rowLength);
             NDList views = new NDList();
             for (int j : members) {
               views.add(source(tmp, prunable[j]));
             }
             NDArray x =
-                members.size() == 1 ? views.get(0).reshape(1, e.getKey()) : NDArrays.stack(views);
+                members.size() == 1 ? views.get(0).reshape(1, rowLength) : NDArrays.stack(views);
             x.attach(tmp);
             selections.add(select(tmp, x, k, members));
           }
@@ -909,9 +922,18 @@ public final class DeviceDriverUpdate implements AutoCloseable {
       if (k == 0) {
         return new Selection(x, k, members, null, null, null);
       }
-      NDList top = x.topK(k, 1, true, false);
-      top.attach(tmp);
-      NDArray t = top.get(0).min(new int[] {1}, true);
+      NDArray t;
+      if (SORT_THRESHOLD) {
+        // ascending along the row: column n - k holds the k-th largest value
+        long n = x.getShape().get(1);
+        NDArray sorted = x.sort(1);
+        sorted.attach(tmp);
+        t = sorted.get(new NDIndex(":, {}:{}", n - k, n - k + 1));
+      } else {
+        NDList top = x.topK(k, 1, true, false);
+        top.attach(tmp);
+        t = top.get(0).min(new int[] {1}, true);
+      }
       t.attach(tmp);
       NDArray atLeast = x.gte(t);
       atLeast.attach(tmp);

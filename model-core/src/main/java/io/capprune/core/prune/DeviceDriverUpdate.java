@@ -417,6 +417,18 @@ public final class DeviceDriverUpdate implements AutoCloseable {
     /** [from, to) runs of the flat vectors that hold no prunable matrix. */
     final List<int[]> others;
 
+    /**
+     * Views of the weights and the scores on each prunable matrix ({@code [j]} for {@code
+     * prunable[j]}; scores null without them), made once: the in-place updates of w and s show
+     * through, and a step's selection makes no index calls (each costs a JNI call and a parse).
+     */
+    private final NDArray[] weightRows;
+
+    private final NDArray[] scoreRows;
+
+    /** Views of one vector of ones, one per run of {@link #others}, for the new mask vector. */
+    private final NDArray[] onesRuns;
+
     /** [from, to) runs of the flat vectors whose tensors have weight decay. */
     final List<int[]> decayRuns;
 
@@ -519,6 +531,26 @@ public final class DeviceDriverUpdate implements AutoCloseable {
               : null;
       others = runs(i -> !isPrunable[i]);
       decayRuns = runs(i -> !ParameterNames.isNoDecay(names.get(i)));
+      weightRows = new NDArray[prunable.length];
+      scoreRows = scores ? new NDArray[prunable.length] : null;
+      for (int j = 0; j < prunable.length; j++) {
+        weightRows[j] = segment(manager, w, prunable[j]);
+        if (scores) {
+          scoreRows[j] = segment(manager, s, prunable[j]);
+        }
+      }
+      int longest = 0;
+      for (int[] run : others) {
+        longest = Math.max(longest, run[1] - run[0]);
+      }
+      onesRuns = new NDArray[others.size()];
+      if (longest > 0) {
+        NDArray ones = manager.ones(new Shape(longest), DataType.FLOAT32, device);
+        for (int r = 0; r < onesRuns.length; r++) {
+          onesRuns[r] = ones.get(new NDIndex("0:{}", others.get(r)[1] - others.get(r)[0]));
+          onesRuns[r].attach(manager);
+        }
+      }
       inverseNumel =
           pruning.criterion() == PruningCriterion.SOFT_MOVEMENT
               ? upload(manager, constant(i -> isPrunable[i] ? (float) (1.0 / numels[i]) : 0f))
@@ -834,11 +866,16 @@ public final class DeviceDriverUpdate implements AutoCloseable {
             int k = (int) MaskComputer.keepCount(threshold, rowLength);
             NDList views = new NDList();
             for (int j : members) {
-              views.add(source(tmp, prunable[j]));
+              views.add(
+                  pruning.criterion() == PruningCriterion.MAGNITUDE ? weightRows[j] : scoreRows[j]);
             }
             NDArray x =
                 members.size() == 1 ? views.get(0).reshape(1, rowLength) : NDArrays.stack(views);
             x.attach(tmp);
+            if (pruning.criterion() == PruningCriterion.MAGNITUDE) {
+              x = x.abs();
+              x.attach(tmp);
+            }
             selections.add(select(tmp, x, k, members));
           }
           double[][] read = readAll(tmp, selections);
@@ -853,10 +890,14 @@ public final class DeviceDriverUpdate implements AutoCloseable {
             for (int j : sel.members) {
               bitRows.add(names.get(prunable[j]));
             }
-            NDArray keep = chosen.toType(DataType.FLOAT32, false);
+            NDArray keep = chosen.toType(DataType.FLOAT32, false).reshape(chosen.size());
             keep.attach(tmp);
+            // the rows in one call (an index call per row costs more than the split)
+            NDList split =
+                sel.members.size() == 1 ? new NDList(keep) : keep.split(sel.members.size());
+            split.attach(tmp);
             for (int r = 0; r < sel.members.size(); r++) {
-              rows[sel.members.get(r)] = keep.get(r);
+              rows[sel.members.get(r)] = split.get(r);
               kept[sel.members.get(r)] = sel.k;
             }
           }
@@ -866,21 +907,17 @@ public final class DeviceDriverUpdate implements AutoCloseable {
         // the new mask vector: the rows in place of the prunable matrices, ones elsewhere
         NDList parts = new NDList();
         int j = 0;
-        NDArray ones = null;
+        int run = 0;
         for (int i = 0; i < names.size(); i++) {
           if (j < prunable.length && prunable[j] == i) {
             NDArray row = rows[j++];
-            parts.add(
-                row.getDataType() == DataType.FLOAT32 ? row : row.toType(DataType.FLOAT32, false));
-          } else {
-            if (ones == null) {
-              long max = 0;
-              for (long len : numels) {
-                max = Math.max(max, len);
-              }
-              ones = tmp.ones(new Shape(max), DataType.FLOAT32, device);
+            if (row.getDataType() != DataType.FLOAT32) {
+              row = row.toType(DataType.FLOAT32, false);
+              row.attach(tmp);
             }
-            parts.add(ones.get(new NDIndex("0:{}", numels[i])));
+            parts.add(row.getShape().dimension() == 1 ? row : row.reshape(row.size()));
+          } else if (run < others.size() && others.get(run)[0] == offsets[i]) {
+            parts.add(onesRuns[run++]);
           }
         }
         NDArray next = NDArrays.concat(parts);
@@ -890,14 +927,14 @@ public final class DeviceDriverUpdate implements AutoCloseable {
       }
     }
 
-    /** The values top-k ranks for prunable tensor i: scores, or |W| for magnitude. */
-    private NDArray source(NDManager tmp, int i) {
+    /** The values top-k ranks for prunable matrix j: its scores, or |W| for magnitude. */
+    private NDArray source(NDManager tmp, int j) {
       if (pruning.criterion() == PruningCriterion.MAGNITUDE) {
-        NDArray a = segment(tmp, w, i).abs();
+        NDArray a = weightRows[j].abs();
         a.attach(tmp);
         return a;
       }
-      return segment(tmp, s, i);
+      return scoreRows[j];
     }
 
     /**
@@ -1036,7 +1073,7 @@ public final class DeviceDriverUpdate implements AutoCloseable {
       long total = 0;
       List<Integer> members = new ArrayList<>();
       for (int j = 0; j < prunable.length; j++) {
-        views.add(source(tmp, prunable[j]));
+        views.add(source(tmp, j));
         total += numels[prunable[j]];
         members.add(j);
       }

@@ -175,6 +175,12 @@ def pack_stream():
 
 print(f"stream entries {pack_stream():,}")
 t_upd = timed("update: clip norm + AdamW on W and S (Java's op order)", clip_and_adam)
+def clip_only():
+    gw = g * mask; gs = g * w; gs.mul_(pflag)
+    return (gw.double().dot(gw.double()) + gs.double().dot(gs.double())).item()
+timed("  of it: masked gradients + float64 norm + read", clip_only)
+timed("  of it: AdamW on W (with decay)", lambda: adamw(w, g, m1, v1, True))
+timed("  of it: AdamW on S", lambda: adamw(s, g, sm, sv, False))
 try:
     # not reachable through DJL 0.35.1: what one fused kernel per tensor list would cost
     pw_, ps_ = torch.nn.Parameter(w.clone()), torch.nn.Parameter(s.clone())

@@ -61,18 +61,6 @@ public final class DeviceDriverUpdate implements AutoCloseable {
 
   private Resident resident;
 
-  /**
-   * How the per-matrix top-k finds each row's k-th largest value: {@code topK} (default) or an
-   * ascending {@code sort}; and whether same-sized matrices are stacked into one call ({@code
-   * true}, default) or ranked one by one. The same masks either way; the properties exist to time
-   * the variants on a GPU ({@code DriverUpdateBenchmark}, docs/results.md).
-   */
-  private static final boolean SORT_THRESHOLD =
-      "sort".equals(System.getProperty("capprune.device-topk", "topk"));
-
-  private static final boolean STACK_TOPK =
-      Boolean.parseBoolean(System.getProperty("capprune.device-topk-stack", "true"));
-
   public DeviceDriverUpdate(PruningConfig pruning, OptimizerConfig optimizer, Device device) {
     this(pruning, optimizer, device, device.isGpu());
   }
@@ -857,8 +845,7 @@ public final class DeviceDriverUpdate implements AutoCloseable {
           // selection is queued before the one read of all their thresholds and counts
           LinkedHashMap<Long, List<Integer>> groups = new LinkedHashMap<>();
           for (int j = 0; j < prunable.length; j++) {
-            long key = STACK_TOPK ? numels[prunable[j]] : j;
-            groups.computeIfAbsent(key, k -> new ArrayList<>()).add(j);
+            groups.computeIfAbsent(numels[prunable[j]], k -> new ArrayList<>()).add(j);
           }
           List<Selection> selections = new ArrayList<>();
           for (List<Integer> members : groups.values()) {
@@ -959,18 +946,11 @@ public final class DeviceDriverUpdate implements AutoCloseable {
       if (k == 0) {
         return new Selection(x, k, members, null, null, null);
       }
-      NDArray t;
-      if (SORT_THRESHOLD) {
-        // ascending along the row: column n - k holds the k-th largest value
-        long n = x.getShape().get(1);
-        NDArray sorted = x.sort(1);
-        sorted.attach(tmp);
-        t = sorted.get(new NDIndex(":, {}:{}", n - k, n - k + 1));
-      } else {
-        NDList top = x.topK(k, 1, true, false);
-        top.attach(tmp);
-        t = top.get(0).min(new int[] {1}, true);
-      }
+      // topK on the stacked rows: on the H100 an ascending sort's column n - k took 1.5x as long,
+      // one topK per matrix 3x (docs/results.md, run 9)
+      NDList top = x.topK(k, 1, true, false);
+      top.attach(tmp);
+      NDArray t = top.get(0).min(new int[] {1}, true);
       t.attach(tmp);
       NDArray atLeast = x.gte(t);
       atLeast.attach(tmp);

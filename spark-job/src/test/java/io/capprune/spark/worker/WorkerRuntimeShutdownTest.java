@@ -20,18 +20,8 @@ class WorkerRuntimeShutdownTest {
   @Test
   void exitWaitsForTheRunningTaskAndRefusesNewOnes() throws Exception {
     WorkerRuntime runtime = WorkerRuntime.fresh();
-    CountDownLatch inside = new CountDownLatch(1);
     CountDownLatch release = new CountDownLatch(1);
-    CompletableFuture<String> task =
-        CompletableFuture.supplyAsync(
-            () ->
-                runtime.alone(
-                    () -> {
-                      inside.countDown();
-                      await(release);
-                      return "step done";
-                    }));
-    assertTrue(inside.await(10, TimeUnit.SECONDS));
+    CompletableFuture<String> task = taskInside(runtime, release);
     CompletableFuture<Boolean> exit =
         CompletableFuture.supplyAsync(() -> runtime.quiesce(Duration.ofSeconds(30)));
     Thread.sleep(300);
@@ -49,18 +39,8 @@ class WorkerRuntimeShutdownTest {
   @Test
   void exitGivesUpAfterItsWait() throws Exception {
     WorkerRuntime runtime = WorkerRuntime.fresh();
-    CountDownLatch inside = new CountDownLatch(1);
     CountDownLatch release = new CountDownLatch(1);
-    CompletableFuture<String> task =
-        CompletableFuture.supplyAsync(
-            () ->
-                runtime.alone(
-                    () -> {
-                      inside.countDown();
-                      await(release);
-                      return "done";
-                    }));
-    assertTrue(inside.await(10, TimeUnit.SECONDS));
+    CompletableFuture<String> task = taskInside(runtime, release);
     long t0 = System.nanoTime();
     assertFalse(runtime.quiesce(Duration.ofMillis(200)), "a task still inside");
     assertTrue(System.nanoTime() - t0 >= 150_000_000L, "it waited");
@@ -73,6 +53,23 @@ class WorkerRuntimeShutdownTest {
     WorkerRuntime runtime = WorkerRuntime.fresh();
     assertEquals(3, runtime.alone(() -> 1 + 2));
     assertTrue(runtime.quiesce(Duration.ofMillis(100)), "nothing running: the exit goes on");
+  }
+
+  /** A task that has entered the runtime's native section and stays there until release. */
+  private static CompletableFuture<String> taskInside(WorkerRuntime runtime, CountDownLatch release)
+      throws InterruptedException {
+    CountDownLatch inside = new CountDownLatch(1);
+    CompletableFuture<String> task =
+        CompletableFuture.supplyAsync(
+            () ->
+                runtime.alone(
+                    () -> {
+                      inside.countDown();
+                      await(release);
+                      return "step done";
+                    }));
+    assertTrue(inside.await(10, TimeUnit.SECONDS));
+    return task;
   }
 
   private static void await(CountDownLatch latch) {

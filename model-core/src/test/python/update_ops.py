@@ -190,6 +190,14 @@ try:
     del pw_, ps_, opt
 except Exception as e:
     print(f"fused AdamW not available here: {e}")
+# the unit the eager sequences are made of: one binary kernel over the 109.5 M-value vector
+# (read two, write one) and one in-place kernel (read one, write one); the Java update issues
+# about 30 such kernels, so this times its floor without fusion
+buf = torch.empty_like(w)
+timed("one binary op over the whole vector (mul, out=)", lambda: torch.mul(w, g, out=buf))
+timed("one in-place op over the whole vector (mul_ by a scalar)", lambda: buf.mul_(sc(1.0)))
+timed("float32 -> float64 copy of the whole vector", lambda: w.double())
+del buf
 t_top = timed("top-k: stack + topk(sorted=False) + min + gte + read", topk_current)
 timed("top-k alternative: stack + kthvalue + gte + read", topk_kthvalue)
 timed("top-k alternative: stack + sort + column n-k + gte + read", topk_sort)

@@ -1,5 +1,6 @@
 package io.capprune.core.exchange;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -77,10 +78,14 @@ public final class DevicePacking {
         u = u.concat(m.zeros(new Shape(b, padded - n), DataType.UINT8, keep.getDevice()), 1);
         u.attach(m);
       }
+      // 1, 2, 4, ..., 128 made on the device (products of powers of two are exact): a copy from
+      // the heap would wait there for every kernel queued before it, twice a step
+      Device d = keep.getDevice();
       NDArray weights =
-          m.create(new int[] {1, 2, 4, 8, 16, 32, 64, 128})
+          m.ones(new Shape(1), DataType.FLOAT32, d)
+              .concat(m.full(new Shape(7), 2f, DataType.FLOAT32, d))
+              .cumProd(0)
               .toType(DataType.UINT8, false)
-              .toDevice(keep.getDevice(), false)
               .reshape(1, 8);
       weights.attach(m);
       NDArray bytes =
@@ -92,6 +97,28 @@ public final class DevicePacking {
       bytes.attach(owner);
       return bytes;
     }
+  }
+
+  /**
+   * {@link #readBits(List, List, long[], List)} for arrays made by {@link #bitRows}: each row is
+   * one mask's words, named in {@code names} row by row across the arrays.
+   */
+  public static MaskSet readBitRows(List<NDArray> arrays, List<String> names, List<String> order) {
+    long[] words = new long[names.size()];
+    int at = 0;
+    for (NDArray a : arrays) {
+      for (long row = 0; row < a.getShape().get(0); row++) {
+        if (at == words.length) {
+          throw new IllegalArgumentException(
+              "more rows of mask bits than the " + names.size() + " names");
+        }
+        words[at++] = a.getShape().get(1) / 8;
+      }
+    }
+    if (at != words.length) {
+      throw new IllegalArgumentException(at + " rows of mask bits for " + names.size() + " names");
+    }
+    return readBits(arrays, names, words, order);
   }
 
   /**

@@ -284,7 +284,7 @@ public final class HalfBlocks {
       e = NDArrays.where(scaled, e, NDArrays.scalar(m, 0, DataType.FLOAT64));
       NDArray index =
           e.add(NDArrays.scalar(m, 126, DataType.FLOAT64)).toType(DataType.INT64, false);
-      NDArray scale = powersOfTwo(m).get(index).reshape(blocks, 1);
+      NDArray scale = powersOfTwo(m, v.getDevice()).get(index).reshape(blocks, 1);
       NDArray halves = v.mul(scale).toType(DataType.FLOAT16, false).reshape(padded);
       // exponents travel as halves too (integers in [-126, 126] are exact): one download
       NDArray both = halves.concat(e.toType(DataType.FLOAT16, false));
@@ -305,13 +305,16 @@ public final class HalfBlocks {
     }
   }
 
-  /** 2^-126 ... 2^126 as float32, exactly (entry i is 2^(i - 126)). */
-  private static NDArray powersOfTwo(NDManager m) {
-    float[] p = new float[253];
-    for (int i = 0; i < p.length; i++) {
-      p[i] = Math.scalb(1f, i - 126);
-    }
-    return io.capprune.core.tensor.NDArrays.owned(m.create(p));
+  /**
+   * 2^-126 ... 2^126 as float32, exactly (entry i is 2^(i - 126)), made on the device: a copy from
+   * the heap would wait there for every kernel queued before it. A running product in float64,
+   * where every partial product of these powers of two, in whatever order a parallel scan takes
+   * them, is exact (none reaches 2^1023), then rounded to float32, which holds each exactly.
+   */
+  private static NDArray powersOfTwo(NDManager m, ai.djl.Device device) {
+    NDArray first = m.full(new Shape(1), Math.scalb(1f, -126), DataType.FLOAT64, device);
+    NDArray twos = m.full(new Shape(252), 2f, DataType.FLOAT64, device);
+    return first.concat(twos).cumProd(0).toType(DataType.FLOAT32, false);
   }
 
   /** Bytes on the wire for {@code n} values (payload only). */

@@ -213,14 +213,7 @@ public final class DeviceDriverUpdate implements AutoCloseable {
       for (int j : r.prunable) {
         order.add(r.names.get(j));
       }
-      long[] words = new long[r.pendingRows.size()];
-      int at = 0;
-      for (NDArray b : r.pendingBits) {
-        for (long row = 0; row < b.getShape().get(0); row++) {
-          words[at++] = b.getShape().get(1) / 8;
-        }
-      }
-      r.maskSet = DevicePacking.readBits(r.pendingBits, r.pendingRows, words, order);
+      r.maskSet = DevicePacking.readBitRows(r.pendingBits, r.pendingRows, order);
       r.dropPendingBits();
     } else if (r.maskSet == null) {
       try (NDManager tmp = r.manager.newSubManager()) {
@@ -851,19 +844,7 @@ public final class DeviceDriverUpdate implements AutoCloseable {
           for (List<Integer> members : groups.values()) {
             long rowLength = numels[prunable[members.get(0)]];
             int k = (int) MaskComputer.keepCount(threshold, rowLength);
-            NDList views = new NDList();
-            for (int j : members) {
-              views.add(
-                  pruning.criterion() == PruningCriterion.MAGNITUDE ? weightRows[j] : scoreRows[j]);
-            }
-            NDArray x =
-                members.size() == 1 ? views.get(0).reshape(1, rowLength) : NDArrays.stack(views);
-            x.attach(tmp);
-            if (pruning.criterion() == PruningCriterion.MAGNITUDE) {
-              x = x.abs();
-              x.attach(tmp);
-            }
-            selections.add(select(tmp, x, k, members));
+            selections.add(select(tmp, ranked(tmp, members, false), k, members));
           }
           double[][] read = readAll(tmp, selections);
           List<NDArray> bits = new ArrayList<>();
@@ -914,14 +895,35 @@ public final class DeviceDriverUpdate implements AutoCloseable {
       }
     }
 
-    /** The values top-k ranks for prunable matrix j: its scores, or |W| for magnitude. */
-    private NDArray source(NDManager tmp, int j) {
-      if (pruning.criterion() == PruningCriterion.MAGNITUDE) {
-        NDArray a = weightRows[j].abs();
-        a.attach(tmp);
-        return a;
+    /**
+     * The values top-k ranks for the prunable matrices {@code members} (indices into {@link
+     * #prunable}): their scores, or |W| for magnitude (taken once over the whole array). One row
+     * per matrix (stacked: they must have the same size), or with {@code joined} all of them one
+     * after the other in a single row.
+     */
+    private NDArray ranked(NDManager tmp, List<Integer> members, boolean joined) {
+      NDList views = new NDList();
+      long total = 0;
+      for (int j : members) {
+        views.add(pruning.criterion() == PruningCriterion.MAGNITUDE ? weightRows[j] : scoreRows[j]);
+        total += numels[prunable[j]];
       }
-      return scoreRows[j];
+      NDArray x;
+      if (views.size() == 1) {
+        x = views.get(0).reshape(1, total);
+      } else if (joined) {
+        NDArray all = NDArrays.concat(views);
+        all.attach(tmp);
+        x = all.reshape(1, total);
+      } else {
+        x = NDArrays.stack(views);
+      }
+      x.attach(tmp);
+      if (pruning.criterion() == PruningCriterion.MAGNITUDE) {
+        x = x.abs();
+        x.attach(tmp);
+      }
+      return x;
     }
 
     /**
@@ -1049,17 +1051,14 @@ public final class DeviceDriverUpdate implements AutoCloseable {
     }
 
     private void globalTopK(NDManager tmp, double threshold, NDArray[] rows) {
-      NDList views = new NDList();
       long total = 0;
       List<Integer> members = new ArrayList<>();
       for (int j = 0; j < prunable.length; j++) {
-        views.add(source(tmp, j));
         total += numels[prunable[j]];
         members.add(j);
       }
       int k = (int) MaskComputer.keepCount(threshold, total);
-      NDArray x = (views.size() == 1 ? views.get(0) : NDArrays.concat(views)).reshape(1, total);
-      x.attach(tmp);
+      NDArray x = ranked(tmp, members, true);
       NDArray keep = topK(tmp, x, k, List.of(0)).reshape(total).toType(DataType.FLOAT32, false);
       keep.attach(tmp);
       long from = 0;

@@ -13,6 +13,7 @@ import io.capprune.core.prune.TrainingState;
 import io.capprune.core.prune.UpdateSummary;
 import io.capprune.core.tensor.ParameterLayout;
 import io.capprune.spark.worker.GpuAddresses;
+import io.capprune.spark.worker.WorkerRuntime;
 import java.util.Locale;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.resource.ResourceInformation;
@@ -35,6 +36,13 @@ final class DriverStep implements GradientExchange.Weights, AutoCloseable {
   private final ParameterLayout layout;
   private final WirePrecision precision;
 
+  /**
+   * Whose lock the device update's calls take: in local mode the driver shares the JVM with the
+   * executors, and on any driver the JVM's exit (a SIGTERM mid-step) waits for a call inside
+   * libtorch instead of destroying libtorch's static objects under it.
+   */
+  private final WorkerRuntime runtime;
+
   private DriverStep(
       TrainingState state,
       DriverUpdate update,
@@ -46,6 +54,7 @@ final class DriverStep implements GradientExchange.Weights, AutoCloseable {
     this.onDevice = onDevice;
     this.layout = layout;
     this.precision = precision;
+    this.runtime = onDevice != null ? WorkerRuntime.get() : null;
   }
 
   /**
@@ -66,13 +75,15 @@ final class DriverStep implements GradientExchange.Weights, AutoCloseable {
 
   @Override
   public MaskSet masks() {
-    return onDevice != null ? onDevice.maskSet(state) : MaskSet.of(state.masks());
+    return onDevice != null
+        ? runtime.alone(() -> onDevice.maskSet(state))
+        : MaskSet.of(state.masks());
   }
 
   @Override
   public PackedWeights pack(MaskSet masks) {
     return onDevice != null
-        ? onDevice.pack(state, layout.names(), masks, precision)
+        ? runtime.alone(() -> onDevice.pack(state, layout.names(), masks, precision))
         : PackedWeights.pack(state.weights(), state.masks(), layout.names(), masks, precision);
   }
 
@@ -84,9 +95,11 @@ final class DriverStep implements GradientExchange.Weights, AutoCloseable {
   UpdateSummary apply(GradientBuffer sum) {
     if (onDevice != null) {
       HalfBlocks.Encoded encoded = sum.encodedOrNull();
-      return encoded != null
-          ? onDevice.applyEncoded(state, encoded)
-          : onDevice.applyFlat(state, sum.gradient());
+      return runtime.alone(
+          () ->
+              encoded != null
+                  ? onDevice.applyEncoded(state, encoded)
+                  : onDevice.applyFlat(state, sum.gradient()));
     }
     return update.apply(state, layout.unflatten(sum.gradient()));
   }
@@ -95,7 +108,11 @@ final class DriverStep implements GradientExchange.Weights, AutoCloseable {
   @Override
   public void close() {
     if (onDevice != null) {
-      onDevice.close();
+      runtime.alone(
+          () -> {
+            onDevice.close();
+            return null;
+          });
     }
   }
 

@@ -94,11 +94,12 @@ public final class WorkerRuntime {
   }
 
   /**
-   * Runs {@code work} under this JVM's lock, unless the JVM is exiting.
+   * Runs {@code work} under this JVM's lock, unless the JVM is exiting: for work in libtorch that
+   * is not a task's, as the driver's own device update, so that the JVM's exit waits for it too.
    *
    * @throws IllegalStateException once {@link #quiesce} has begun
    */
-  <T> T alone(Supplier<T> work) {
+  public <T> T alone(Supplier<T> work) {
     refuseWhenClosing();
     lock.lock();
     try {

@@ -3,8 +3,11 @@ package io.capprune.spark.train;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.capprune.core.bert.BertInit;
+import io.capprune.core.exchange.MaskSet;
 import io.capprune.core.exchange.WirePrecision;
 import io.capprune.core.loss.LossTerms;
 import io.capprune.core.optim.LinearWarmupDecay;
@@ -17,8 +20,15 @@ import io.capprune.core.prune.TrainingState;
 import io.capprune.core.tensor.HostTensor;
 import io.capprune.core.tensor.ParameterLayout;
 import io.capprune.core.testing.TestModels;
+import io.capprune.spark.worker.WorkerRuntime;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.serializer.JavaSerializer;
@@ -34,27 +44,32 @@ import scala.reflect.ClassTag$;
  */
 class DriverStepTest {
 
+  private static SparkConf conf() {
+    return new SparkConf()
+        .setMaster("local[1]")
+        .setAppName("driver-step")
+        .set("spark.ui.enabled", "false")
+        .set("spark.driver.host", "127.0.0.1")
+        .set(DistributedTrainer.DRIVER_UPDATE, "cpu");
+  }
+
+  private static DriverUpdate movement() {
+    return new DriverUpdate(
+        new PruningConfig(
+            PruningCriterion.MOVEMENT,
+            new SparsitySchedule(1, 0, 0, 10, 1.0, 0.2),
+            false,
+            0,
+            true,
+            0),
+        new OptimizerConfig(0.01, 0.1, 0.01, 0.9, 0.999, 1e-8, 1, new LinearWarmupDecay(0, 10)));
+  }
+
   @Test
   void anEncodedSumGivesTheUpdateOfItsDecodedFloats() {
-    SparkConf conf =
-        new SparkConf()
-            .setMaster("local[1]")
-            .setAppName("driver-step")
-            .set("spark.ui.enabled", "false")
-            .set("spark.driver.host", "127.0.0.1")
-            .set(DistributedTrainer.DRIVER_UPDATE, "cpu");
+    SparkConf conf = conf();
     Map<String, int[]> shapes = BertInit.shapes(TestModels.driverUpdateShape());
-    DriverUpdate update =
-        new DriverUpdate(
-            new PruningConfig(
-                PruningCriterion.MOVEMENT,
-                new SparsitySchedule(1, 0, 0, 10, 1.0, 0.2),
-                false,
-                0,
-                true,
-                0),
-            new OptimizerConfig(
-                0.01, 0.1, 0.01, 0.9, 0.999, 1e-8, 1, new LinearWarmupDecay(0, 10)));
+    DriverUpdate update = movement();
     SerializerInstance ser = new JavaSerializer(conf).newInstance();
     ClassTag<GradientBuffer> tag = ClassTag$.MODULE$.apply(GradientBuffer.class);
     try (JavaSparkContext sc = new JavaSparkContext(conf)) {
@@ -88,6 +103,58 @@ class DriverStepTest {
       for (String name : a.masks().keySet()) {
         assertArrayEquals(a.masks().get(name).data(), b.masks().get(name).data(), name);
       }
+    }
+  }
+
+  /**
+   * The device update's calls take the worker runtime's lock, the one the JVM's exit waits on:
+   * while a task is inside it (a stand-in here, holding the lock), the driver's call waits, and it
+   * runs once the task is out.
+   */
+  @Test
+  void theDeviceUpdateWaitsWhileATaskHoldsTheRuntime() throws Exception {
+    Map<String, int[]> shapes = BertInit.shapes(TestModels.driverUpdateShape());
+    DriverUpdate update = movement();
+    CountDownLatch inside = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    ExecutorService pool = Executors.newFixedThreadPool(2);
+    try (JavaSparkContext sc = new JavaSparkContext(conf())) {
+      TrainingState state = update.initialState(TestModels.randomWeights(shapes, 0.5, 1));
+      ParameterLayout layout = ParameterLayout.of(DistributedTrainer.trainableWeights(state));
+      MaskSet expected = MaskSet.of(state.masks());
+      try (DriverStep step = DriverStep.open(sc, update, state, layout, WirePrecision.FP16)) {
+        Future<Object> task =
+            pool.submit(
+                () ->
+                    WorkerRuntime.get()
+                        .alone(
+                            () -> {
+                              inside.countDown();
+                              try {
+                                release.await();
+                              } catch (InterruptedException e) {
+                                Thread.currentThread().interrupt();
+                              }
+                              return null;
+                            }));
+        try {
+          assertTrue(inside.await(30, TimeUnit.SECONDS));
+          Future<MaskSet> masks = pool.submit(step::masks);
+          assertThrows(
+              TimeoutException.class,
+              () -> masks.get(500, TimeUnit.MILLISECONDS),
+              "the driver's device call ran while a task held the runtime");
+          release.countDown();
+          task.get(30, TimeUnit.SECONDS);
+          assertTrue(expected.sameBits(masks.get(30, TimeUnit.SECONDS)));
+        } finally {
+          // before the step's close, which takes the same lock
+          release.countDown();
+        }
+      }
+    } finally {
+      release.countDown();
+      pool.shutdownNow();
     }
   }
 }

@@ -3,6 +3,8 @@ package io.capprune.core.prune;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import io.capprune.core.bert.BertInit;
 import io.capprune.core.checkpoint.BertConfig;
 import io.capprune.core.exchange.HalfBlocks;
@@ -248,6 +250,7 @@ public final class DriverUpdateBenchmark {
     double[] cpuMs = new double[runs];
     UpdateSummary last = null;
     long payload = 0;
+    int streamLength = 0;
     String loadBefore = load();
     for (int i = 0; i < warmup + runs; i++) {
       long c0 = processCpuNanos();
@@ -264,6 +267,7 @@ public final class DriverUpdateBenchmark {
         packed = dev.pack(state, names, bits, precision);
       }
       payload = packed.payloadBytes();
+      streamLength = packed.streamLength();
       long t1 = System.nanoTime();
       long t2;
       if (host != null) {
@@ -337,6 +341,34 @@ public final class DriverUpdateBenchmark {
           "  of the update: mask selection (top-k per group of same-sized matrices, "
               + "new mask vector) %.1f ms%n",
           median(select));
+      // where the packed stream's time goes: the fp16 encoding of that many values on the device
+      // with their download to a fresh heap array, and the allocation of such an array alone
+      // (the JVM zeroes it; a new one every step)
+      if (precision == WirePrecision.FP16 && streamLength > 0) {
+        double[] encodeMs = new double[runs];
+        double[] allocMs = new double[runs];
+        long touched = 0;
+        try (NDManager m = NDManager.newBaseManager(device)) {
+          NDArray x = m.randomNormal(0f, 0.02f, new Shape(streamLength), DataType.FLOAT32);
+          for (int i = 0; i < warmup + runs; i++) {
+            long t0 = System.nanoTime();
+            HalfBlocks.Encoded e = HalfBlocks.encode(x);
+            long t1 = System.nanoTime();
+            short[] fresh = new short[streamLength];
+            long t2 = System.nanoTime();
+            touched += e.halves()[i] + fresh[streamLength - 1 - i];
+            if (i >= warmup) {
+              encodeMs[i - warmup] = (t1 - t0) / 1e6;
+              allocMs[i - warmup] = (t2 - t1) / 1e6;
+            }
+          }
+        }
+        System.out.printf(
+            "  of the packing: fp16 encoding of the %d-value stream on the device, download and heap"
+                + " copy %.1f ms; a fresh short[] of that length alone %.1f ms%n",
+            streamLength, median(encodeMs), median(allocMs));
+        sink = touched;
+      }
       // The summed gradient to the device: fp32 from the heap (applyFlat; the host first decodes
       // the fp16 buffers it received) against one executor's buffer as it arrived, fp16 halves
       // decoded on the device (applyEncoded). Each ends with a one-value read so the copy is done.
@@ -373,6 +405,9 @@ public final class DriverUpdateBenchmark {
       hostBuffer.close();
     }
   }
+
+  /** Where the benchmark leaves values it reads, so that the JIT keeps the reads. */
+  private static volatile long sink;
 
   private static double median(double[] v) {
     double[] s = v.clone();

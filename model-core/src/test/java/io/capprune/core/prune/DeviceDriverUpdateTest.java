@@ -198,6 +198,39 @@ class DeviceDriverUpdateTest {
   }
 
   @Test
+  void tiesInSomeRowsOfAGroupGoToTheLowestIndexAsOnTheHost() {
+    // magnitude, 30 % kept: Q's |W| takes 8 values, each on an eighth of its entries, so its
+    // boundary falls inside a run of equal values, while the other matrices of its size (its
+    // group of the stacked top-k) have random weights and no tie at theirs
+    PruningConfig p =
+        new PruningConfig(
+            PruningCriterion.MAGNITUDE, SparsitySchedule.constant(0.3, 10), false, 0, true, 0);
+    LinkedHashMap<String, HostTensor> w = TestModels.randomWeights(SHAPES, 0.5, 1);
+    float[] q = w.get(Q).data();
+    for (int i = 0; i < q.length; i++) {
+      q[i] = ((i * 5) % 8 + 1) * 0.01f * (i % 3 == 0 ? -1 : 1);
+    }
+    DriverUpdate hostUpdate = new DriverUpdate(p, optimizer(0, 1e9));
+    TrainingState expected = hostUpdate.initialState(copy(w));
+    try (DeviceDriverUpdate device = new DeviceDriverUpdate(p, optimizer(0, 1e9), DEVICE)) {
+      TrainingState actual = device.initialState(copy(w));
+      assertClose(expected.masks(), actual.masks(), 0f, "masks with ties in one row");
+      float[] mask = actual.masks().get(Q).data();
+      int kept = 0;
+      for (float m : mask) {
+        kept += (int) m;
+      }
+      assertEquals(MaskComputer.keepCount(0.3, q.length), kept, "kept in Q");
+      // a zero gradient keeps the ties: the same masks after a step
+      LinkedHashMap<String, HostTensor> zero = new LinkedHashMap<>();
+      SHAPES.forEach((k, s) -> zero.put(k, HostTensor.zeros(s)));
+      hostUpdate.apply(expected, copy(zero));
+      device.apply(actual, zero);
+      assertClose(expected.masks(), actual.masks(), 0f, "masks with ties after a step");
+    }
+  }
+
+  @Test
   void magnitudeScoreInitGivesTheHostMasks() {
     PruningConfig p =
         new PruningConfig(

@@ -1,5 +1,6 @@
 package io.capprune.core.exchange;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
@@ -311,7 +312,7 @@ public final class HalfBlocks {
    * where every partial product of these powers of two, in whatever order a parallel scan takes
    * them, is exact (none reaches 2^1023), then rounded to float32, which holds each exactly.
    */
-  private static NDArray powersOfTwo(NDManager m, ai.djl.Device device) {
+  private static NDArray powersOfTwo(NDManager m, Device device) {
     NDArray first = m.full(new Shape(1), Math.scalb(1f, -126), DataType.FLOAT64, device);
     NDArray twos = m.full(new Shape(252), 2f, DataType.FLOAT64, device);
     return first.concat(twos).cumProd(0).toType(DataType.FLOAT32, false);
